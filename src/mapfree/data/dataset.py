@@ -1,0 +1,100 @@
+"""Torch datasets of Map-free pairs and a scene-balanced sampler."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from mapfree.data.images import read_depth, read_image, resize_image
+from mapfree.data.scenes import Pair, Scene, list_scenes, split_pairs
+
+
+class MapFreePairs(Dataset):
+    """Pairs of a split as dicts of tensors.
+
+    Each item holds `image0`/`image1` (3, H, W) float in [0, 1], `K0`/`K1` (3, 3), `T_0to1`
+    (4, 4; all NaN for the hidden test split), `scene`, `frame0`/`frame1`, `path0`/`path1`,
+    `overlap`, and with `depth_suffix` also `depth0`/`depth1` (H, W) metres, NaN where unknown.
+    """
+
+    def __init__(
+        self,
+        data_root: str | Path,
+        split: str,
+        resize: tuple[int, int] | None = None,
+        min_overlap: float = 0.0,
+        max_overlap: float = 1.0,
+        depth_suffix: str | None = None,
+        pairs: Sequence[Pair] | None = None,
+    ):
+        self.data_root = Path(data_root)
+        self.split = split
+        self.resize = resize
+        self.depth_suffix = depth_suffix
+        self.scenes = {s.name: s for s in list_scenes(data_root, split)}
+        self.pairs = list(pairs) if pairs is not None else split_pairs(data_root, split, min_overlap, max_overlap)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def _view(self, scene: Scene, frame: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        image, K = resize_image(read_image(scene.image_path(frame)), scene.intrinsics[frame].K, self.resize)
+        depth = None
+        if self.depth_suffix is not None:
+            depth = torch.from_numpy(read_depth(scene.depth_path(frame, self.depth_suffix), image.shape[1::-1]))
+        return torch.from_numpy(image).permute(2, 0, 1).float() / 255.0, torch.from_numpy(K).float(), depth
+
+    def __getitem__(self, index: int) -> dict:
+        pair = self.pairs[index]
+        scene = self.scenes[pair.scene]
+        image0, K0, depth0 = self._view(scene, pair.frame0)
+        image1, K1, depth1 = self._view(scene, pair.frame1)
+        if scene.poses:
+            T = torch.from_numpy(scene.relative_pose(pair.frame0, pair.frame1)).float()
+        else:
+            T = torch.full((4, 4), float("nan"))
+        item = {
+            "image0": image0, "image1": image1, "K0": K0, "K1": K1, "T_0to1": T,
+            "scene": pair.scene, "frame0": pair.frame0, "frame1": pair.frame1,
+            "path0": str(scene.image_path(pair.frame0)), "path1": str(scene.image_path(pair.frame1)),
+            "overlap": torch.tensor(pair.overlap, dtype=torch.float32),
+        }
+        if depth0 is not None:
+            item["depth0"], item["depth1"] = depth0, depth1
+        return item
+
+
+class SceneBalancedSampler(Sampler[int]):
+    """Draws `pairs_per_scene` pair indices from every scene each epoch, then shuffles them.
+
+    Scenes with fewer pairs are sampled with replacement, so every scene weighs the same.
+    Call :meth:`set_epoch` (Lightning does) for a new, reproducible draw per epoch.
+    """
+
+    def __init__(self, pairs: Sequence[Pair], pairs_per_scene: int = 100, seed: int = 0):
+        by_scene: dict[str, list[int]] = defaultdict(list)
+        for i, p in enumerate(pairs):
+            by_scene[p.scene].append(i)
+        self.by_scene = [np.asarray(v) for _, v in sorted(by_scene.items())]
+        self.pairs_per_scene = pairs_per_scene
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.by_scene) * self.pairs_per_scene
+
+    def __iter__(self) -> Iterator[int]:
+        rng = np.random.default_rng((self.seed, self.epoch))
+        draws = [
+            rng.choice(idx, self.pairs_per_scene, replace=len(idx) < self.pairs_per_scene) for idx in self.by_scene
+        ]
+        order = np.concatenate(draws) if draws else np.zeros(0, dtype=np.int64)
+        return iter(rng.permutation(order).tolist())

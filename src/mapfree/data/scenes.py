@@ -1,0 +1,115 @@
+"""Scenes and pairs of a Map-free split, exactly as the benchmark defines them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from mapfree.data.errors import DataFormatError
+from mapfree.data.files import Intrinsics, Overlaps, read_intrinsics, read_overlaps, read_poses
+from mapfree.data.frames import frame_name
+
+SPLITS = ("train", "val", "test")
+REFERENCE_FRAME = "seq0/frame_00000.jpg"
+QUERY_STRIDE = 5
+"""The benchmark evaluates every 5th query line of each val/test scene."""
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Two frames of one scene; the pose is estimated for `frame1` relative to `frame0`."""
+
+    scene: str
+    frame0: str
+    frame1: str
+    overlap: float = float("nan")
+
+
+@dataclass
+class Scene:
+    """One scene folder: `intrinsics.txt`, `poses.txt`, `seq*/frame_*.jpg` and, for train, `overlaps.npz`."""
+
+    root: Path
+    split: str
+    name: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.root = Path(self.root)
+        self.name = self.root.name
+
+    @cached_property
+    def intrinsics(self) -> dict[str, Intrinsics]:
+        return read_intrinsics(self.root / "intrinsics.txt")
+
+    @cached_property
+    def poses(self) -> dict[str, np.ndarray]:
+        """World-to-camera poses; empty for the hidden test split."""
+        path = self.root / "poses.txt"
+        return read_poses(path, allow_zero=self.split == "test") if path.is_file() else {}
+
+    @cached_property
+    def overlaps(self) -> Overlaps:
+        return read_overlaps(self.root / "overlaps.npz")
+
+    def frames(self) -> list[str]:
+        """Frame names in intrinsics order (the order of the dataset's own listing)."""
+        return list(self.intrinsics)
+
+    def queries(self) -> list[str]:
+        """Every query frame (all of seq1), sorted by frame number."""
+        return sorted(f for f in self.intrinsics if f != REFERENCE_FRAME and f.startswith("seq1/"))
+
+    def benchmark_queries(self) -> list[str]:
+        """The queries the benchmark evaluates: every 5th line of the scene's query list."""
+        return self.queries()[::QUERY_STRIDE]
+
+    def image_path(self, frame: str) -> Path:
+        return self.root / frame
+
+    def depth_path(self, frame: str, suffix: str = "depth") -> Path:
+        """`seqK/frame_NNNNN.{suffix}.png`, the Map-free naming of per-frame depth maps."""
+        return self.root / frame.replace(".jpg", f".{suffix}.png")
+
+    def relative_pose(self, frame0: str, frame1: str) -> np.ndarray:
+        """4x4 transform from camera `frame0` to camera `frame1`."""
+        try:
+            T0, T1 = self.poses[frame0], self.poses[frame1]
+        except KeyError as e:
+            raise DataFormatError(self.root / "poses.txt", f"no pose for {e.args[0]}") from None
+        return T1 @ np.linalg.inv(T0)
+
+    def test_pairs(self) -> list[Pair]:
+        """Reference vs every benchmark query (val/test protocol)."""
+        return [Pair(self.name, REFERENCE_FRAME, q) for q in self.benchmark_queries()]
+
+    def train_pairs(self, min_overlap: float = 0.0, max_overlap: float = 1.0) -> list[Pair]:
+        """Pairs listed in overlaps.npz whose overlap lies in [min_overlap, max_overlap]."""
+        ov = self.overlaps
+        keep = (ov.overlaps >= min_overlap) & (ov.overlaps <= max_overlap)
+        return [
+            Pair(self.name, frame_name(int(a), int(fa)), frame_name(int(b), int(fb)), float(o))
+            for (a, fa, b, fb), o in zip(ov.idxs[keep], ov.overlaps[keep])
+        ]
+
+
+def list_scenes(data_root: str | Path, split: str) -> list[Scene]:
+    """All scenes `s*` of a split folder, sorted by name."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    split_dir = Path(data_root) / split
+    if not split_dir.is_dir():
+        raise DataFormatError(split_dir, "split folder not found")
+    return [Scene(p, split) for p in sorted(split_dir.iterdir()) if p.is_dir() and p.name.startswith("s")]
+
+
+def split_pairs(
+    data_root: str | Path, split: str, min_overlap: float = 0.0, max_overlap: float = 1.0
+) -> list[Pair]:
+    """Every pair of a split: overlap-filtered train pairs, or the benchmark's val/test pairs."""
+    scenes = list_scenes(data_root, split)
+    if split == "train":
+        return [p for s in scenes for p in s.train_pairs(min_overlap, max_overlap)]
+    return [p for s in scenes for p in s.test_pairs()]

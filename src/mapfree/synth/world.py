@@ -1,0 +1,146 @@
+"""Ray-traceable primitives of a synthetic place: textured rectangles, boxes and spheres.
+
+Every primitive intersects one ray origin (the camera centre) with many ray directions at
+once. Directions are not normalised: with d = R^T K^-1 [u, v, 1], the ray parameter t equals
+the z-depth in the camera, so the depth map falls out of the intersection for free.
+`intersect` gives t for all rays (inf where missed); `surface` gives texture coordinates (in
+metres) and normals for the rays a primitive turned out to own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+NO_HIT = np.float32(np.inf)
+_T_MIN = 1e-3
+
+
+def _sphere_hits(origin: np.ndarray, dirs: np.ndarray, centre: np.ndarray, radius: float) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest positive ray parameter to a sphere (inf where missed) and the hit mask."""
+    oc = origin - centre
+    a = np.einsum("ij,ij->i", dirs, dirs)
+    b = dirs @ oc
+    disc = b * b - a * (oc @ oc - radius**2)
+    hit = disc > 0
+    t = np.full(len(dirs), NO_HIT, np.float32)
+    t[hit] = (-b[hit] - np.sqrt(disc[hit])) / a[hit]
+    t[t <= _T_MIN] = NO_HIT
+    return t, hit
+
+
+@dataclass
+class Rectangle:
+    """A planar rectangle: centre, two orthogonal in-plane unit axes and half extents."""
+
+    centre: np.ndarray
+    axis_u: np.ndarray
+    axis_v: np.ndarray
+    half_u: float
+    half_v: float
+    texture: int
+    texture_metres: float = 4.0
+
+    @property
+    def normal(self) -> np.ndarray:
+        return np.cross(self.axis_u, self.axis_v).astype(np.float32)
+
+    def intersect(self, origin: np.ndarray, dirs: np.ndarray) -> np.ndarray:
+        denom = dirs @ self.normal
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = (((self.centre - origin) @ self.normal) / denom).astype(np.float32)
+        ok = np.isfinite(t) & (t > _T_MIN)
+        u, v = self._local(origin, dirs, np.where(ok, t, 0))
+        ok &= (np.abs(u) <= self.half_u) & (np.abs(v) <= self.half_v)
+        return np.where(ok, t, NO_HIT)
+
+    def _local(self, origin: np.ndarray, dirs: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        local = origin - self.centre + t[:, None] * dirs
+        return local @ self.axis_u, local @ self.axis_v
+
+    def surface(self, origin: np.ndarray, dirs: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        u, v = self._local(origin, dirs, t)
+        normal = self.normal
+        facing = np.where((dirs @ normal)[:, None] < 0, normal, -normal)
+        return np.stack([u, v], -1), facing
+
+
+@dataclass
+class Box:
+    """A box standing on the ground, rotated by `yaw` about the vertical axis."""
+
+    centre: np.ndarray
+    half: np.ndarray
+    yaw: float
+    texture: int
+    texture_metres: float = 2.0
+
+    @property
+    def world_to_box(self) -> np.ndarray:
+        c, s = np.cos(self.yaw), np.sin(self.yaw)
+        return np.array([[c, s, 0], [-s, c, 0], [0, 0, 1]], dtype=np.float32)
+
+    def _slabs(self, origin: np.ndarray, dirs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        R = self.world_to_box
+        o, d = R @ (origin - self.centre), dirs @ R.T
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inv = 1.0 / d
+            near = np.minimum((-self.half - o) * inv, (self.half - o) * inv)
+            far = np.maximum((-self.half - o) * inv, (self.half - o) * inv)
+        return o, d, near, far
+
+    def intersect(self, origin: np.ndarray, dirs: np.ndarray) -> np.ndarray:
+        t = np.full(len(dirs), NO_HIT, np.float32)
+        _, candidates = _sphere_hits(origin, dirs, self.centre, float(np.linalg.norm(self.half)))
+        idx = np.flatnonzero(candidates)
+        _, _, near, far = self._slabs(origin, dirs[idx])
+        t_near = np.maximum(np.maximum(near[:, 0], near[:, 1]), near[:, 2])
+        t_far = np.minimum(np.minimum(far[:, 0], far[:, 1]), far[:, 2])
+        ok = (t_near <= t_far) & (t_near > _T_MIN)
+        t[idx[ok]] = t_near[ok]
+        return t
+
+    def surface(self, origin: np.ndarray, dirs: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        o, d, near, _ = self._slabs(origin, dirs)
+        axis = np.argmax(near, axis=1)
+        p = o + t[:, None] * d
+        rows = np.arange(len(d))
+        normal_local = np.zeros_like(d)
+        normal_local[rows, axis] = np.sign(p[rows, axis])
+        # Face coordinates orthogonal to the face normal, offset per axis so faces differ.
+        u = np.where(axis == 0, p[:, 1], p[:, 0]) + 10.0 * axis
+        v = np.where(axis == 2, p[:, 1], p[:, 2])
+        return np.stack([u, v], -1), normal_local @ self.world_to_box
+
+
+@dataclass
+class Sphere:
+    """A sphere, textured by longitude and latitude scaled to metres."""
+
+    centre: np.ndarray
+    radius: float
+    texture: int
+    texture_metres: float = 2.0
+
+    def intersect(self, origin: np.ndarray, dirs: np.ndarray) -> np.ndarray:
+        return _sphere_hits(origin, dirs, self.centre, self.radius)[0]
+
+    def surface(self, origin: np.ndarray, dirs: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n = (origin - self.centre + t[:, None] * dirs) / self.radius
+        u = np.arctan2(n[:, 1], n[:, 0]) * self.radius
+        v = np.arcsin(np.clip(n[:, 2], -1, 1)) * self.radius
+        return np.stack([u, v], -1), n
+
+
+Primitive = Rectangle | Box | Sphere
+
+
+@dataclass
+class World:
+    """A place: primitives, their textures, and the scene centre the cameras look at."""
+
+    primitives: list[Primitive]
+    textures: list[np.ndarray]
+    centre: np.ndarray
+    sky_colour: np.ndarray
