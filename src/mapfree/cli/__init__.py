@@ -1,26 +1,32 @@
 """`mapfree` console command.
 
-Each subcommand lives in its own module under `mapfree.cli` exposing `HELP`,
-`add_arguments(parser)` and `run(args) -> int`. Command modules import only the standard
-library at import time, so `mapfree evaluate` never pays for torch.
+Each subcommand lives in its own module `mapfree/cli/<name>.py` (underscores become dashes)
+exposing `HELP`, `add_arguments(parser)` and `run(args) -> int`; modules are discovered, not
+listed. Command modules import only the standard library at import time and do their real
+imports inside `run`, so `mapfree evaluate` never pays for torch.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import pkgutil
 import sys
 
-COMMANDS: dict[str, str] = {
-    "synth": "mapfree.cli.synth",
-    "summary": "mapfree.cli.summary",
-}
+
+def command_modules() -> dict[str, str]:
+    """{command name: module name} for every module in this package."""
+    return {
+        info.name.replace("_", "-"): f"{__name__}.{info.name}"
+        for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name)
+        if not info.name.startswith("_")
+    }
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mapfree", description="Map-free relocalization toolkit (MicKey + depth supervision).")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, module_name in COMMANDS.items():
+    for name, module_name in command_modules().items():
         module = importlib.import_module(module_name)
         cmd = sub.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(cmd)
