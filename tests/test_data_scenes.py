@@ -1,0 +1,73 @@
+"""Scenes, pairs, the torch dataset and the scene-balanced sampler on a tiny synthetic dataset."""
+
+from collections import Counter
+
+import numpy as np
+import torch
+
+from mapfree.data import list_scenes, split_pairs
+from mapfree.data.dataset import MapFreePairs, SceneBalancedSampler
+from mapfree.data.scenes import REFERENCE_FRAME, Pair
+
+
+def test_val_pairs_follow_the_benchmark(tiny_dataset):
+    scene = list_scenes(tiny_dataset, "val")[0]
+    queries = scene.queries()
+    assert len(queries) == 10 and REFERENCE_FRAME not in queries
+    pairs = scene.test_pairs()
+    assert [p.frame1 for p in pairs] == queries[::5]
+    assert all(p.frame0 == REFERENCE_FRAME for p in pairs)
+    np.testing.assert_allclose(scene.poses[REFERENCE_FRAME], np.eye(4), atol=1e-8)
+
+
+def test_train_pairs_respect_overlap_limits(tiny_dataset):
+    all_pairs = split_pairs(tiny_dataset, "train")
+    some = split_pairs(tiny_dataset, "train", min_overlap=0.3, max_overlap=0.7)
+    assert 0 < len(some) < len(all_pairs)
+    assert all(0.3 <= p.overlap <= 0.7 for p in some)
+
+
+def test_test_split_has_hidden_poses(tiny_dataset):
+    scene = list_scenes(tiny_dataset, "test")[0]
+    assert scene.poses == {}
+    item = MapFreePairs(tiny_dataset, "test")[0]
+    assert torch.isnan(item["T_0to1"]).all()
+
+
+def test_dataset_item_geometry_is_consistent(tiny_dataset):
+    """Back-project frame0 with its true depth, move it with T_0to1, and check frame1's depth agrees."""
+    ds = MapFreePairs(tiny_dataset, "train", min_overlap=0.5, depth_suffix="depth")
+    item = ds[0]
+    assert item["image0"].shape == (3, 140, 112) and item["image0"].dtype == torch.float32
+    assert 0.0 <= float(item["image0"].min()) and float(item["image0"].max()) <= 1.0
+    d0, d1 = item["depth0"].numpy(), item["depth1"].numpy()
+    K0, K1, T = item["K0"].double().numpy(), item["K1"].double().numpy(), item["T_0to1"].double().numpy()
+    v, u = np.nonzero(np.isfinite(d0))
+    X0 = np.linalg.inv(K0) @ np.stack([u, v, np.ones_like(u)]) * d0[v, u]
+    X1 = T[:3, :3] @ X0 + T[:3, 3:4]
+    uv1 = K1 @ X1
+    u1, v1 = np.rint(uv1[:2] / uv1[2]).astype(int)
+    inside = (X1[2] > 0) & (u1 >= 0) & (u1 < 112) & (v1 >= 0) & (v1 < 140)
+    z1 = d1[v1[inside], u1[inside]]
+    agree = np.abs(z1 - X1[2, inside]) < 0.05 * z1 + 0.05
+    assert agree.mean() > 0.5  # visible points land on the same surface (the rest are occluded)
+
+
+def test_dataset_resize_updates_intrinsics(tiny_dataset):
+    full = MapFreePairs(tiny_dataset, "val")[0]
+    half = MapFreePairs(tiny_dataset, "val", resize=(56, 70))[0]
+    assert half["image0"].shape == (3, 70, 56)
+    np.testing.assert_allclose(half["K0"][0, 0], full["K0"][0, 0] / 2, rtol=1e-6)
+    np.testing.assert_allclose(half["K0"][0, 2], (full["K0"][0, 2] + 0.5) / 2 - 0.5, rtol=1e-6)
+
+
+def test_scene_balanced_sampler():
+    pairs = [Pair("a", "x", "y")] * 3 + [Pair("b", "x", "y")] * 50
+    sampler = SceneBalancedSampler(pairs, pairs_per_scene=10, seed=1)
+    draw = list(sampler)
+    assert len(draw) == len(sampler) == 20
+    counts = Counter(pairs[i].scene for i in draw)
+    assert counts == {"a": 10, "b": 10}
+    assert list(sampler) == draw  # same epoch, same draw
+    sampler.set_epoch(1)
+    assert list(sampler) != draw

@@ -1,0 +1,71 @@
+"""The synthetic benchmark: determinism, format, covisibility."""
+
+import filecmp
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mapfree.cli import main
+from mapfree.data import list_scenes
+from mapfree.geometry.camera import intrinsics_matrix
+from mapfree.geometry.covisibility import covisibility_matrix
+from mapfree.geometry.transforms import look_at
+from mapfree.synth import SynthConfig, generate_scene
+
+
+def test_generation_is_deterministic(tmp_path: Path):
+    config = SynthConfig(seed=3, frames=4, size=(56, 70))
+    generate_scene(tmp_path / "a", "val", 0, config)
+    generate_scene(tmp_path / "b", "val", 0, config)
+    cmp = filecmp.dircmp(tmp_path / "a/val/s00000", tmp_path / "b/val/s00000")
+    assert not cmp.diff_files and not cmp.left_only and not cmp.right_only
+    assert not filecmp.dircmp(tmp_path / "a/val/s00000/seq1", tmp_path / "b/val/s00000/seq1").diff_files
+    generate_scene(tmp_path / "c", "val", 0, SynthConfig(seed=4, frames=4, size=(56, 70)))
+    assert not filecmp.cmp(tmp_path / "a/val/s00000/poses.txt", tmp_path / "c/val/s00000/poses.txt", shallow=False)
+
+
+def test_dataset_layout_and_metric_scale(tiny_dataset):
+    for split in ("train", "val", "test"):
+        for scene in list_scenes(tiny_dataset, split):
+            for frame in scene.frames():
+                assert scene.image_path(frame).is_file() and scene.depth_path(frame).is_file()
+    train = list_scenes(tiny_dataset, "train")[0]
+    assert (train.root / "overlaps.npz").is_file()
+    assert {f.split("/")[0] for f in train.frames()} == {"seq0", "seq1"}
+    val = list_scenes(tiny_dataset, "val")[0]
+    centres = [np.linalg.norm(T[:3, :3].T @ T[:3, 3]) for T in val.poses.values()]
+    assert 0.0 < np.median(centres) < 15.0  # queries walk metres, not kilometres, from the reference
+    focal = {round(s.intrinsics[s.frames()[0]].fx, 3) for s in list_scenes(tiny_dataset, "train")}
+    assert len(focal) == 2  # focal lengths vary between scenes
+
+
+def test_covisibility_of_a_plane_seen_by_shifted_cameras():
+    """A fronto-parallel wall; camera b shifted sideways by half the footprint sees half of it."""
+    W = H = 20
+    K = intrinsics_matrix(10.0, 10.0, (W - 1) / 2, (H - 1) / 2)
+    depth = np.full((H, W), 2.0)  # wall 2 m away: footprint is 2 * 2 * W/2 / f = 4 m wide
+    Ta = look_at(np.array([0.0, -2.0, 0.0]), np.array([0.0, 0.0, 0.0]))
+    Tb = look_at(np.array([2.0, -2.0, 0.0]), np.array([2.0, 0.0, 0.0]))
+    cov = covisibility_matrix(np.stack([depth, depth]), np.stack([K, K]), np.stack([Ta, Tb]))
+    np.testing.assert_allclose(np.diag(cov), 1.0)
+    assert cov[0, 1] == pytest.approx(0.5, abs=0.05) and cov[1, 0] == pytest.approx(0.5, abs=0.05)
+    # A wall 1 m in front of b's view of that surface occludes it: nothing agrees.
+    occluded = covisibility_matrix(np.stack([depth, depth / 2]), np.stack([K, K]), np.stack([Ta, Tb]))
+    assert occluded[0, 1] == 0.0
+
+
+def test_synth_cli_writes_and_summarises(tmp_path: Path, capsys):
+    assert main(["synth", str(tmp_path / "d"), "--train-scenes", "1", "--val-scenes", "1", "--test-scenes", "0",
+                 "--frames", "5", "--size", "56x70", "--workers", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "train:    1 scenes" in out and "56x70" in out
+    assert main(["summary", str(tmp_path / "d")]) == 0
+
+
+def test_cli_reports_bad_data_without_traceback(tmp_path: Path, capsys):
+    scene = tmp_path / "val" / "s00000"
+    scene.mkdir(parents=True)
+    (scene / "intrinsics.txt").write_text("seq0/frame_00000.jpg 500 500 270\n")
+    assert main(["summary", str(tmp_path)]) == 2
+    assert "intrinsics.txt:1: expected 7 fields" in capsys.readouterr().err
