@@ -1,0 +1,48 @@
+"""MATCHER + DEPTH + SOLVER composed into a pair estimator: pair item -> PoseEstimate | None.
+
+The estimator has the same contract as MicKey's inference estimator, so submissions and the
+`compare` table treat every method alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+
+from mapfree.baselines.depth_sources import DepthSource
+from mapfree.baselines.matches import Matcher, Matches, to_numpy
+from mapfree.baselines.solvers import Solver
+from mapfree.evaluation.submission import PoseEstimate
+from mapfree.robust.result import RelativePose
+
+
+@dataclass
+class BaselineEstimator:
+    """Matches a pair, reads depth at the matches, solves for the metric pose of image 1."""
+
+    matcher: Matcher
+    depth: DepthSource
+    solver: Solver
+
+    @property
+    def name(self) -> str:
+        return f"{self.matcher.name}+{self.depth.name}+{self.solver.name}"
+
+    def solve(self, item: Mapping[str, Any]) -> tuple[Matches, RelativePose]:
+        """The matches and the solver's result (possibly the failure result)."""
+        matches = self.matcher(item)
+        need0, need1 = self.solver.needs_depth
+        d0 = self.depth(item, 0, matches.kpts0) if need0 and len(matches) else None
+        d1 = self.depth(item, 1, matches.kpts1) if need1 and len(matches) else None
+        if not len(matches):
+            return matches, RelativePose.failure(0)
+        K0, K1 = to_numpy(item["K0"]), to_numpy(item["K1"])
+        return matches, self.solver(matches.kpts0, matches.kpts1, K0, K1, d0, d1)
+
+    def __call__(self, item: Mapping[str, Any]) -> PoseEstimate | None:
+        _, pose = self.solve(item)
+        if not pose.valid:
+            return None
+        return PoseEstimate(frame=item["frame1"], R=pose.R, t=pose.t, confidence=pose.confidence)

@@ -1,0 +1,37 @@
+"""The metric solvers a baseline can use, behind one signature.
+
+Each takes matches (N, 2) in both images, both intrinsics and depths (N,) (NaN where
+unknown) and returns a :class:`~mapfree.robust.result.RelativePose`; `needs_depth` says which
+images' depths it reads, so the pipeline never computes a depth it will not use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from mapfree.robust.essential import EssentialConfig, solve_essential_metric
+from mapfree.robust.pnp import PnPConfig, solve_pnp
+from mapfree.robust.result import RelativePose
+
+SolveFn = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None], RelativePose]
+
+
+@dataclass(frozen=True)
+class Solver:
+    name: str
+    solve: SolveFn = field(repr=False)
+    needs_depth: tuple[bool, bool]
+
+    def __call__(self, kpts0, kpts1, K0, K1, depth0, depth1) -> RelativePose:
+        return self.solve(kpts0, kpts1, K0, K1, depth0, depth1)
+
+
+def essential_solver(config: EssentialConfig = EssentialConfig()) -> Solver:
+    return Solver("emat", lambda k0, k1, K0, K1, d0, d1: solve_essential_metric(k0, k1, K0, K1, d0, d1, config), (True, True))
+
+
+def pnp_solver(config: PnPConfig = PnPConfig()) -> Solver:
+    return Solver("pnp", lambda k0, k1, K0, K1, d0, d1: solve_pnp(k0, k1, K0, K1, d0, None, config), (True, False))

@@ -1,0 +1,40 @@
+"""The outcome of a two-view metric pose solver, with one failure convention for all solvers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class RelativePose:
+    """Transform from camera 0 to camera 1 (x1 = R x0 + t, metres) fitted to N correspondences.
+
+    `inliers` (N,) marks the correspondences supporting the estimate and `confidence` is the
+    solver's score (its inlier count). A failed solve is "no estimate": identity, zero
+    translation, no inliers and confidence 0; solvers return it instead of raising or NaN.
+    """
+
+    R: np.ndarray
+    t: np.ndarray
+    inliers: np.ndarray
+    confidence: float
+
+    @property
+    def valid(self) -> bool:
+        return self.confidence > 0
+
+    @classmethod
+    def failure(cls, num_correspondences: int) -> RelativePose:
+        return cls(np.eye(3), np.zeros(3), np.zeros(num_correspondences, dtype=bool), 0.0)
+
+    @classmethod
+    def checked(cls, R: np.ndarray, t: np.ndarray, inliers: np.ndarray, confidence: float) -> RelativePose:
+        """The estimate, or the failure result when any value is non-finite or R is not a rotation."""
+        R, t = np.asarray(R, dtype=np.float64), np.asarray(t, dtype=np.float64).reshape(3)
+        inliers = np.asarray(inliers, dtype=bool)
+        finite = np.isfinite(R).all() and np.isfinite(t).all() and np.isfinite(confidence)
+        if not finite or confidence <= 0 or abs(np.linalg.det(R) - 1.0) > 1e-3:
+            return cls.failure(len(inliers))
+        return cls(R, t, inliers, float(confidence))
