@@ -1,0 +1,191 @@
+"""Patch-feature backbones: DINOv2 ViT-S/B/L/G (frozen, original state-dict layout) and a small CNN.
+
+The ViT reproduces the module and parameter names of `dinov2_vit*14_pretrain.pth`, so the original
+files load with `load_state_dict(strict=True)`. Positional embeddings are resized exactly as the
+DINOv2 code that MicKey ships does it (bicubic, `scale_factor` with +0.1 on the target grid), which
+is required to reproduce the released MicKey numbers on non-square inputs such as 540x720.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+PATCH_SIZE = 14
+
+
+@dataclass(frozen=True)
+class ViTSpec:
+    """Architecture of one DINOv2 size."""
+
+    dim: int
+    depth: int
+    heads: int
+    ffn: str  # "mlp" or "swiglu"
+
+
+VIT_SPECS: dict[str, ViTSpec] = {
+    "vits14": ViTSpec(384, 12, 6, "mlp"),
+    "vitb14": ViTSpec(768, 12, 12, "mlp"),
+    "vitl14": ViTSpec(1024, 24, 16, "mlp"),
+    "vitg14": ViTSpec(1536, 40, 24, "swiglu"),
+}
+"""DINOv2 sizes S/B/L/G with patch 14, trained at 518 px (37x37 positional grid)."""
+
+
+class PatchEmbed(nn.Module):
+    def __init__(self, dim: int, patch_size: int = PATCH_SIZE):
+        super().__init__()
+        self.proj = nn.Conv2d(3, dim, kernel_size=patch_size, stride=patch_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(x).flatten(2).transpose(1, 2)
+
+
+class SelfAttention(nn.Module):
+    """Multi-head softmax attention; `sdpa` uses the fused kernel, `eager` the explicit product."""
+
+    def __init__(self, dim: int, heads: int, impl: str = "sdpa"):
+        super().__init__()
+        if impl not in ("sdpa", "eager"):
+            raise ValueError(f"attention implementation must be 'sdpa' or 'eager', got {impl!r}")
+        self.heads, self.impl = heads, impl
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, c = x.shape
+        q, k, v = self.qkv(x).reshape(b, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        if self.impl == "sdpa":
+            out = F.scaled_dot_product_attention(q, k, v)
+        else:
+            attn = (q * (c // self.heads) ** -0.5) @ k.transpose(-2, -1)
+            out = attn.softmax(dim=-1) @ v
+        return self.proj(out.transpose(1, 2).reshape(b, n, c))
+
+
+class Mlp(nn.Module):
+    def __init__(self, dim: int, hidden: int):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class SwiGLU(nn.Module):
+    """DINOv2's fused SwiGLU FFN (ViT-g); hidden width rounded as in the original."""
+
+    def __init__(self, dim: int, hidden: int):
+        super().__init__()
+        hidden = (int(hidden * 2 / 3) + 7) // 8 * 8
+        self.w12 = nn.Linear(dim, 2 * hidden)
+        self.w3 = nn.Linear(hidden, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x1, x2 = self.w12(x).chunk(2, dim=-1)
+        return self.w3(F.silu(x1) * x2)
+
+
+class LayerScale(nn.Module):
+    def __init__(self, dim: int):
+        super().__init__()
+        self.gamma = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gamma
+
+
+class Block(nn.Module):
+    def __init__(self, spec: ViTSpec, attention: str):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(spec.dim, eps=1e-6)
+        self.attn = SelfAttention(spec.dim, spec.heads, attention)
+        self.ls1 = LayerScale(spec.dim)
+        self.norm2 = nn.LayerNorm(spec.dim, eps=1e-6)
+        self.mlp = (Mlp if spec.ffn == "mlp" else SwiGLU)(spec.dim, 4 * spec.dim)
+        self.ls2 = LayerScale(spec.dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.ls1(self.attn(self.norm1(x)))
+        return x + self.ls2(self.mlp(self.norm2(x)))
+
+
+def interpolate_pos_embed(pos_embed: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+    """(1, 1 + n*n, C) class + patch embeddings resized to a (h, w) patch grid.
+
+    Follows the DINOv2 code MicKey runs: float32 bicubic interpolation driven by
+    `scale_factor = (grid + 0.1) / n` (not by `size`), returning the input unchanged for the
+    native square grid. The result keeps the dtype of `pos_embed`.
+    """
+    n = math.isqrt(pos_embed.shape[1] - 1)
+    h, w = grid
+    if (h, w) == (n, n):
+        return pos_embed
+    table = pos_embed.float()
+    patches = table[:, 1:].reshape(1, n, n, -1).permute(0, 3, 1, 2)
+    patches = F.interpolate(patches, scale_factor=((h + 0.1) / n, (w + 0.1) / n), mode="bicubic")
+    if patches.shape[-2:] != (h, w):
+        raise RuntimeError(f"positional embedding resized to {tuple(patches.shape[-2:])}, expected {(h, w)}")
+    patches = patches.permute(0, 2, 3, 1).reshape(1, h * w, -1)
+    return torch.cat([table[:, :1], patches], dim=1).to(pos_embed.dtype)
+
+
+class DinoV2(nn.Module):
+    """DINOv2 ViT/14 returning the final-norm patch tokens as a (B, C, H/14, W/14) map."""
+
+    def __init__(self, size: str = "vitl14", attention: str = "sdpa", img_size: int = 518):
+        super().__init__()
+        if size not in VIT_SPECS:
+            raise ValueError(f"unknown DINOv2 size {size!r}; choose one of {sorted(VIT_SPECS)}")
+        spec = VIT_SPECS[size]
+        self.size, self.channels = size, spec.dim
+        grid = img_size // PATCH_SIZE
+        self.patch_embed = PatchEmbed(spec.dim)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, spec.dim))
+        self.pos_embed = nn.Parameter(torch.zeros(1, grid * grid + 1, spec.dim))
+        self.mask_token = nn.Parameter(torch.zeros(1, spec.dim))
+        self.blocks = nn.ModuleList(Block(spec, attention) for _ in range(spec.depth))
+        self.norm = nn.LayerNorm(spec.dim, eps=1e-6)
+        nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        nn.init.normal_(self.cls_token, std=1e-6)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, _, height, width = x.shape
+        grid = (height // PATCH_SIZE, width // PATCH_SIZE)
+        tokens = torch.cat([self.cls_token.expand(b, -1, -1), self.patch_embed(x)], dim=1)
+        tokens = tokens + interpolate_pos_embed(self.pos_embed, grid)
+        for block in self.blocks:
+            tokens = block(tokens)
+        patches = self.norm(tokens)[:, 1:]
+        return patches.transpose(1, 2).reshape(b, self.channels, *grid)
+
+
+class ConvBackbone(nn.Module):
+    """Small trainable CNN with one output per 14x14 patch, for CPU experiments and tests."""
+
+    def __init__(self, channels: int = 64, width: int = 32):
+        super().__init__()
+        self.channels = channels
+        self.layers = nn.Sequential(
+            nn.Conv2d(3, width, 3, stride=2, padding=1), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+            nn.Conv2d(width, 2 * width, 7, stride=7), nn.BatchNorm2d(2 * width), nn.ReLU(inplace=True),
+            nn.Conv2d(2 * width, channels, 3, padding=1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+def vit_size_from_channels(channels: int) -> str:
+    """DINOv2 size name from its embedding width (the released MicKey YAML stores only the width)."""
+    for name, spec in VIT_SPECS.items():
+        if spec.dim == channels:
+            return name
+    raise ValueError(f"no DINOv2 size has {channels} channels; known widths: {[s.dim for s in VIT_SPECS.values()]}")

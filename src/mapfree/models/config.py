@@ -1,0 +1,144 @@
+"""MicKey configuration: dataclasses, YAML round trip, and translation of the released YAML."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DTYPES = ("float32", "float16", "bfloat16")
+
+
+@dataclass
+class BackboneConfig:
+    """`kind` "dinov2" (frozen ViT, `size` vits14/vitb14/vitl14/vitg14) or "cnn" (small, trainable)."""
+
+    kind: str = "dinov2"
+    size: str = "vitl14"
+    dtype: str = "float16"
+    attention: str = "sdpa"
+    normalize: bool = False
+    """ImageNet mean/std normalisation before the backbone; the released MicKey feeds raw [0, 1] RGB."""
+    cnn_channels: int = 64
+
+
+@dataclass
+class HeadConfig:
+    dims: tuple[int, int, int, int] = (512, 256, 128, 64)
+    descriptor_dim: int = 128
+    batch_norm: bool = True
+    position_encoding: bool = True
+    descriptor_position_encoding: bool = True
+    normalize_descriptors: bool = True
+    attention_layers: int = 3
+    attention_heads: int = 8
+    confidence_softmax: bool = True
+    """Confidence = exp((x - mean) / temperature) normalised over the image; else a sigmoid."""
+    confidence_temperature: float = 100.0
+    border: int = 3
+    """Patches this close to the image border get zero confidence."""
+    depth_sigmoid: bool = False
+    max_depth: float = 60.0
+
+
+@dataclass
+class MatcherConfig:
+    temperature: float = 0.1
+    dustbin: bool = True
+
+
+@dataclass
+class MicKeyConfig:
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    heads: HeadConfig = field(default_factory=HeadConfig)
+    matcher: MatcherConfig = field(default_factory=MatcherConfig)
+
+    def __post_init__(self) -> None:
+        if self.backbone.kind not in ("dinov2", "cnn"):
+            raise ValueError(f"backbone.kind must be 'dinov2' or 'cnn', got {self.backbone.kind!r}")
+        if self.backbone.dtype not in DTYPES:
+            raise ValueError(f"backbone.dtype must be one of {DTYPES}, got {self.backbone.dtype!r}")
+        if self.heads.dims[2] % self.heads.attention_heads:
+            raise ValueError("heads.dims[2] (attention width) must be divisible by heads.attention_heads")
+        self.heads.dims = tuple(self.heads.dims)
+
+    @classmethod
+    def tiny(cls) -> "MicKeyConfig":
+        """A small trainable CPU configuration (CNN backbone, narrow heads)."""
+        return cls(
+            backbone=BackboneConfig(kind="cnn", dtype="float32", cnn_channels=64),
+            heads=HeadConfig(dims=(64, 64, 32, 32), descriptor_dim=32, attention_layers=1, attention_heads=4),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["heads"]["dims"] = list(self.heads.dims)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "MicKeyConfig":
+        return _build(cls, data, "config")
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.write_text(yaml.safe_dump({"mickey": self.to_dict()}, sort_keys=False))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "MicKeyConfig":
+        """Read this project's YAML (top-level `mickey:`) or the released MicKey YAML (top-level `MICKEY:`)."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"config not found: {path}")
+        try:
+            data = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as e:
+            raise ValueError(f"{path}: not valid YAML: {e}") from None
+        if not isinstance(data, dict) or not ({"mickey", "MICKEY"} & data.keys()):
+            raise ValueError(f"{path}: expected a MicKey config with a top-level 'mickey' or 'MICKEY' section")
+        try:
+            return cls.from_dict(data["mickey"]) if "mickey" in data else from_released_yaml(data)
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"{path}: {e}") from None
+
+
+def _build(cls, data: Any, where: str):
+    if not isinstance(data, dict):
+        raise ValueError(f"{where} must be a mapping")
+    known = {f.name: f for f in fields(cls)}
+    unknown = set(data) - set(known)
+    if unknown:
+        raise ValueError(f"unknown keys in {where}: {sorted(unknown)}")
+    kwargs = {}
+    for name, value in data.items():
+        default = known[name].default_factory() if callable(known[name].default_factory) else None
+        kwargs[name] = _build(type(default), value, f"{where}.{name}") if is_dataclass(default) else value
+    return cls(**kwargs)
+
+
+def from_released_yaml(data: dict[str, Any]) -> MicKeyConfig:
+    """Translate the released MicKey YAML (`MICKEY`, `FEATURE_MATCHER` sections) to a config."""
+    from mapfree.models.backbone import PATCH_SIZE, vit_size_from_channels
+
+    m, matcher = data["MICKEY"], data.get("FEATURE_MATCHER", {})
+    if m["DINOV2"].get("DOWN_FACTOR", PATCH_SIZE) != PATCH_SIZE:
+        raise ValueError(f"MICKEY.DINOV2.DOWN_FACTOR must be {PATCH_SIZE}")
+    if matcher.get("TYPE", "DualSoftmax") != "DualSoftmax":
+        raise ValueError(f"only the DualSoftmax matcher is supported, got {matcher['TYPE']!r}")
+    kp, dsc = m["KP_HEADS"], m["DSC_HEAD"]
+    dual = matcher.get("DUAL_SOFTMAX", {})
+    return MicKeyConfig(
+        backbone=BackboneConfig(
+            kind="dinov2", size=vit_size_from_channels(int(m["DINOV2"]["CHANNEL_DIM"])),
+            dtype="float16" if m["DINOV2"].get("FLOAT16", False) else "float32",
+        ),
+        heads=HeadConfig(
+            dims=tuple(kp["BLOCKS_DIM"]), descriptor_dim=int(dsc["LAST_DIM"]), batch_norm=bool(kp["BN"]),
+            position_encoding=bool(kp["POS_ENCODING"]), descriptor_position_encoding=bool(dsc["POS_ENCODING"]),
+            normalize_descriptors=bool(dsc["NORM_DSC"]), confidence_softmax=bool(kp["USE_SOFTMAX"]),
+            depth_sigmoid=bool(kp["USE_DEPTHSIGMOID"]), max_depth=float(kp["MAX_DEPTH"]),
+        ),
+        matcher=MatcherConfig(temperature=float(dual.get("TEMPERATURE", 0.1)), dustbin=bool(dual.get("USE_DUSTBIN", True))),
+    )

@@ -1,0 +1,201 @@
+"""The MicKey network: backbone patch features -> keypoints, metric depth, confidence, descriptors.
+
+Per 14x14 patch MicKey predicts a 2D offset inside the patch (the keypoint), a confidence, a
+depth in metres and a descriptor; a dual-softmax matcher turns two descriptor sets into matching
+probabilities, and multiplying them by the outer product of the confidences gives the
+correspondence probability matrix sampled by the pose solver.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from mapfree.models.backbone import PATCH_SIZE, ConvBackbone, DinoV2
+from mapfree.models.config import MicKeyConfig
+from mapfree.models.heads import PatchHead
+from mapfree.models.matcher import DualSoftmaxMatcher
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+_EPS = 1e-16  # the released model's epsilon in the confidence softmax
+
+
+@dataclass
+class Features:
+    """MicKey outputs for a batch of images; patches are in row-major grid order (N = h * w).
+
+    kps (B, N, 2) keypoints in pixels of the input image; depth (B, N) metres; scr (B, N)
+    confidence (sums to 1 per image with the softmax confidence); dsc (B, N, D) descriptors.
+    The raw maps before activations (for training): offset_logits (B, 2, h, w),
+    depth_map (B, 1, h, w), score_logits (B, 1, h, w).
+    """
+
+    kps: torch.Tensor
+    depth: torch.Tensor
+    scr: torch.Tensor
+    dsc: torch.Tensor
+    offset_logits: torch.Tensor
+    depth_map: torch.Tensor
+    score_logits: torch.Tensor
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        return tuple(self.depth_map.shape[-2:])
+
+    def split(self, sizes: list[int]) -> list["Features"]:
+        """Split along the batch dimension (e.g. back into image0 / image1 after one backbone pass)."""
+        parts = [torch.split(getattr(self, name), sizes) for name in self.__dataclass_fields__]
+        return [Features(*chunk) for chunk in zip(*parts)]
+
+
+@dataclass
+class Matches:
+    """matching (B, N0, N1): dual-softmax probabilities; scores: correspondence probabilities
+    = matching * (scr0 outer scr1), the matrix the pose solver samples from."""
+
+    matching: torch.Tensor
+    scores: torch.Tensor
+
+
+def crop_to_patches(images: torch.Tensor) -> torch.Tensor:
+    """Drop right/bottom pixels so both sides are multiples of the patch size (pixels keep their coordinates)."""
+    h, w = images.shape[-2:]
+    if h < PATCH_SIZE or w < PATCH_SIZE:
+        raise ValueError(f"image of {w}x{h} pixels is smaller than one {PATCH_SIZE}x{PATCH_SIZE} patch")
+    return images[..., : h - h % PATCH_SIZE, : w - w % PATCH_SIZE]
+
+
+class MicKey(nn.Module):
+    """MicKey: metric keypoints from a frozen DINOv2 (or a small trainable CNN) and four heads."""
+
+    def __init__(self, config: MicKeyConfig | None = None):
+        super().__init__()
+        self.config = config = config or MicKeyConfig()
+        b, h = config.backbone, config.heads
+        if b.kind == "dinov2":
+            self.backbone = DinoV2(b.size, b.attention)
+            self.backbone.requires_grad_(False)
+        else:
+            self.backbone = ConvBackbone(b.cnn_channels)
+        self.backbone_dtype = getattr(torch, b.dtype)
+        self.backbone.to(self.backbone_dtype)
+        c = self.backbone.channels
+        common = dict(batch_norm=h.batch_norm, attention_layers=h.attention_layers, attention_heads=h.attention_heads)
+        self.offset_head = PatchHead(c, h.dims, 2, position_encoding=h.position_encoding, **common)
+        self.confidence_head = PatchHead(c, h.dims, 1, position_encoding=h.position_encoding, **common)
+        self.depth_head = PatchHead(c, h.dims, 1, position_encoding=h.position_encoding, **common)
+        self.descriptor_head = PatchHead(
+            c, (*h.dims[:3], h.descriptor_dim), None, position_encoding=h.descriptor_position_encoding, **common
+        )
+        self.matcher = DualSoftmaxMatcher(config.matcher.temperature, config.matcher.dustbin)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    @property
+    def frozen_backbone(self) -> bool:
+        return self.config.backbone.kind == "dinov2"
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def train(self, mode: bool = True) -> "MicKey":
+        super().train(mode)
+        if self.frozen_backbone:
+            self.backbone.eval()
+        return self
+
+    def backbone_features(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) RGB in [0, 1] (H, W multiples of 14) to float32 (B, C, H/14, W/14) features."""
+        if self.config.backbone.normalize:
+            images = (images - self.mean) / self.std
+        if not self.frozen_backbone:
+            return self.backbone(images.to(self.backbone_dtype)).float()
+        with torch.no_grad():
+            return self.backbone(images.to(self.backbone_dtype)).float()
+
+    def extract(self, images: torch.Tensor) -> Features:
+        """Keypoints, depths, confidences and descriptors for (B, 3, H, W) RGB images in [0, 1].
+
+        Images are cropped at the right/bottom to multiples of 14; keypoints are in the pixel
+        coordinates of the given images. Differentiable w.r.t. the heads (and a CNN backbone).
+        """
+        if images.ndim != 4 or images.shape[1] != 3:
+            raise ValueError(f"images must be (B, 3, H, W), got {tuple(images.shape)}")
+        feats = self.backbone_features(crop_to_patches(images))
+        offset_logits = self.offset_head(feats)
+        score_logits = self.confidence_head(feats)
+        depth_map = self.depth_head(feats)
+        dsc = self.descriptor_head(feats)
+        b, _, h, w = feats.shape
+
+        grid = torch.stack(torch.meshgrid(torch.arange(w, device=feats.device), torch.arange(h, device=feats.device),
+                                          indexing="xy"), dim=0)
+        kps = (torch.sigmoid(offset_logits) + grid) * PATCH_SIZE
+        depth = self.config.heads.max_depth * torch.sigmoid(depth_map) if self.config.heads.depth_sigmoid else depth_map
+        if self.config.heads.normalize_descriptors:
+            dsc = dsc / dsc.pow(2).sum(dim=1, keepdim=True).add(1e-10).sqrt()
+        return Features(
+            kps=kps.flatten(2).transpose(1, 2),
+            depth=depth.flatten(1),
+            scr=self._confidence(score_logits).flatten(1),
+            dsc=dsc.flatten(2).transpose(1, 2),
+            offset_logits=offset_logits, depth_map=depth_map, score_logits=score_logits,
+        )
+
+    def _confidence(self, logits: torch.Tensor) -> torch.Tensor:
+        """Per-patch confidence maps with a zeroed border; softmax-normalised per image by default."""
+        h = self.config.heads
+        if h.confidence_softmax:
+            mean = logits.flatten(1).mean(1).view(-1, 1, 1, 1)
+            scores = torch.exp((logits - (mean + _EPS).detach()) / h.confidence_temperature)
+        else:
+            scores = torch.sigmoid(logits)
+        border = torch.zeros_like(scores)
+        b = h.border
+        border[..., b: scores.shape[-2] - b, b: scores.shape[-1] - b] = 1
+        scores = scores * border
+        if h.confidence_softmax:
+            scores = scores / (scores.flatten(1).sum(1).view(-1, 1, 1, 1) + _EPS)
+        return scores
+
+    def match(self, feats0: Features, feats1: Features) -> Matches:
+        """Matching and correspondence probability matrices between two feature batches."""
+        matching = self.matcher(feats0.dsc, feats1.dsc)
+        return Matches(matching, matching * (feats0.scr[:, :, None] * feats1.scr[:, None, :]))
+
+    def forward(self, image0: torch.Tensor, image1: torch.Tensor) -> tuple[Features, Features, Matches]:
+        """Extract both images (in one backbone batch when their sizes agree) and match them."""
+        if image0.shape[-2:] == image1.shape[-2:]:
+            feats0, feats1 = self.extract(torch.cat([image0, image1])).split([len(image0), len(image1)])
+        else:
+            feats0, feats1 = self.extract(image0), self.extract(image1)
+        return feats0, feats1, self.match(feats0, feats1)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        checkpoint: str | Path,
+        config: str | Path | MicKeyConfig | None = None,
+        dinov2_weights: str | Path | None = None,
+        map_location: str | torch.device = "cpu",
+    ) -> "MicKey":
+        """Load a released MicKey Lightning checkpoint (+ its YAML) or a checkpoint of this project.
+
+        `config` defaults to `config.yaml` next to the checkpoint; `dinov2_weights` is the
+        original `dinov2_vit*14_pretrain.pth` (searched in the torch hub cache when omitted).
+        """
+        from mapfree.models.checkpoints import load_model
+
+        return load_model(checkpoint, config, dinov2_weights, map_location)
+
+    def save_pretrained(self, directory: str | Path, include_backbone: bool | None = None) -> Path:
+        """Write `model.safetensors` + `config.yaml` (the frozen DINOv2 is left out unless asked)."""
+        from mapfree.models.checkpoints import save_model
+
+        return save_model(self, directory, include_backbone)
+
