@@ -1,0 +1,71 @@
+"""`mapfree depth-prior`: Depth Anything (or synthetic) depth targets on MicKey's patch grid for a split."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+HELP = "Compute (or --verify) per-frame depth-prior targets on MicKey's 14x14 patch grid."
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must look like 540x720, got {text!r}") from None
+    if w < 14 or h < 14:
+        raise argparse.ArgumentTypeError("size must be at least 14x14")
+    return w, h
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-root", required=True, help="Map-free-format dataset root (holds train/ val/ test/)")
+    parser.add_argument("--split", default="train", choices=("train", "val", "test"))
+    parser.add_argument("--out", required=True, help="store folder (created; rerunning resumes)")
+    parser.add_argument("--teacher", choices=("depth-anything", "synthetic", "synthetic-metric"),
+                        help="depth-anything: V1/V2, relative or metric, as the weights say; synthetic*: offline, from rendered depth")
+    parser.add_argument("--weights", help="Depth Anything checkpoint: a local folder (no network) or a Hub id")
+    parser.add_argument("--resize", type=_size, default=None, help="WxH the training loader resizes images to (default: native)")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--device", default="auto", help="auto (GPU LOCAL_RANK if present, else CPU), cpu, cuda, cuda:N")
+    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"),
+                        help="network precision (auto: fp16 on GPU, fp32 on CPU)")
+    parser.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="image-reading processes")
+    parser.add_argument("--dense", action="store_true", help="also store the full-resolution map (float16)")
+    parser.add_argument("--seed", type=int, default=0, help="synthetic teachers: seed of the simulated errors")
+    parser.add_argument("--rank", type=int, default=None, help="this process's shard (default: RANK from the launcher)")
+    parser.add_argument("--world-size", type=int, default=None, help="number of shards (default: WORLD_SIZE)")
+    parser.add_argument("--verify", action="store_true", help="only check the store against the dataset")
+    parser.add_argument("--no-progress", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    from mapfree.depth_prior.verify import verify_store
+
+    if args.verify:
+        report = verify_store(args.data_root, args.split, args.out)
+        print(report.summary())
+        return 0 if report.complete else 1
+    if args.teacher is None:
+        raise ValueError("--teacher is required unless --verify is given")
+    if args.batch_size < 1 or args.workers < 0:
+        raise ValueError("--batch-size must be >= 1 and --workers >= 0")
+
+    from mapfree.depth_prior.frames import Shard
+    from mapfree.depth_prior.runner import compute_store
+    from mapfree.depth_prior.teachers import build_teacher
+
+    shard = Shard.from_env()
+    if args.rank is not None or args.world_size is not None:
+        shard = Shard(args.rank if args.rank is not None else shard.rank, args.world_size or shard.world_size)
+    teacher = build_teacher(args.teacher, args.weights, args.device, args.precision, args.seed)
+    report = compute_store(
+        args.data_root, args.split, args.out, teacher, resize=args.resize, batch_size=args.batch_size,
+        workers=args.workers, dense=args.dense, shard=shard, progress=not args.no_progress and shard.rank == 0,
+    )
+    print(report.summary())
+    if shard.world_size == 1 and not report.failures:
+        report = verify_store(args.data_root, args.split, args.out)
+        print(report.summary())
+        return 0 if report.complete else 1
+    return 1 if report.failures else 0

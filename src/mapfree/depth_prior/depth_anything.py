@@ -1,0 +1,125 @@
+"""Depth Anything V1/V2 (relative or metric) through Hugging Face `transformers`, batched on the device.
+
+The checkpoint's own preprocessing settings (`preprocessor_config.json`: target size, keep the
+aspect ratio, sides multiple of 14, normalisation) are applied in torch on the device instead
+of through the per-image PIL processor, and the prediction is resized back (bilinearly, which
+cannot overshoot) to the image MicKey sees.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from mapfree.data.errors import DataFormatError
+from mapfree.data.images import read_image, resize_image
+from mapfree.depth_prior.frames import FrameRef
+from mapfree.depth_prior.meta import METRIC_DEPTH, RELATIVE_INVERSE_DEPTH
+from mapfree.depth_prior.teachers import Teacher
+
+
+def read_rgb(ref: FrameRef, size: tuple[int, int]) -> np.ndarray:
+    """(H, W, 3) uint8 image resized like MicKey's loader; its native size must match the intrinsics."""
+    image = read_image(ref.image_path)
+    if (image.shape[1], image.shape[0]) != ref.native_size:
+        w, h = ref.native_size
+        raise DataFormatError(ref.image_path, f"image is {image.shape[1]}x{image.shape[0]} but intrinsics.txt says {w}x{h}")
+    return resize_image(image, np.eye(3), size)[0]
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """The network's input resizing and normalisation (Depth Anything's defaults unless the checkpoint says otherwise)."""
+
+    height: int = 518
+    width: int = 518
+    keep_aspect_ratio: bool = True
+    multiple: int = 14
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+
+    @classmethod
+    def from_pretrained(cls, weights: str, local_files_only: bool) -> "InputSpec":
+        from transformers import ImageProcessingMixin
+
+        try:
+            config, _ = ImageProcessingMixin.get_image_processor_dict(weights, local_files_only=local_files_only)
+        except OSError:
+            return cls()
+        size = config.get("size") or {}
+        default = cls()
+        return cls(
+            int(size.get("height", default.height)),
+            int(size.get("width", default.width)),
+            bool(config.get("keep_aspect_ratio", default.keep_aspect_ratio)),
+            int(config.get("ensure_multiple_of", default.multiple)),
+            tuple(config.get("image_mean", default.mean)),
+            tuple(config.get("image_std", default.std)),
+        )
+
+    def input_size(self, height: int, width: int) -> tuple[int, int]:
+        """Network input (height, width) for an image: scale as little as possible, sides multiples of `multiple`."""
+        sh, sw = self.height / height, self.width / width
+        if self.keep_aspect_ratio:
+            sh = sw = sw if abs(1 - sw) < abs(1 - sh) else sh
+
+        def snap(v: float) -> int:
+            return max(self.multiple, round(v / self.multiple) * self.multiple)
+
+        return snap(sh * height), snap(sw * width)
+
+
+class DepthAnythingTeacher(Teacher):
+    """`DepthAnythingForDepthEstimation` from a local folder (no network) or a Hub id."""
+
+    name = "depth-anything"
+    reader = staticmethod(read_rgb)
+
+    def __init__(self, weights: str, device: torch.device, dtype: torch.dtype = torch.float32):
+        from transformers import AutoConfig, DepthAnythingForDepthEstimation
+
+        local = Path(weights).is_dir()
+        config = AutoConfig.from_pretrained(weights, local_files_only=local)
+        if config.model_type != "depth_anything":
+            raise ValueError(f"{weights}: a {config.model_type!r} model, not Depth Anything")
+        self.weights = str(weights)
+        self.model = DepthAnythingForDepthEstimation.from_pretrained(weights, local_files_only=local, dtype=dtype)
+        self.model.to(device).eval()
+        self.dtype = dtype
+        self.spec = InputSpec.from_pretrained(weights, local)
+        self.metric = config.depth_estimation_type == "metric"
+        self.quantity = METRIC_DEPTH if self.metric else RELATIVE_INVERSE_DEPTH
+        self._device = device
+        self._mean = torch.tensor(self.spec.mean, device=device).view(1, 3, 1, 1)
+        self._std = torch.tensor(self.spec.std, device=device).view(1, 3, 1, 1)
+
+    @property
+    def device(self) -> torch.device:
+        return self._device
+
+    def config(self) -> dict[str, Any]:
+        c = self.model.config
+        return {
+            "depth_estimation_type": c.depth_estimation_type,
+            "max_depth": c.max_depth if self.metric else None,
+            "backbone_hidden_size": c.backbone_config.hidden_size,
+            "backbone_layers": c.backbone_config.num_hidden_layers,
+            "input": asdict(self.spec),
+        }
+
+    @torch.inference_mode()
+    def predict(self, batch: torch.Tensor) -> torch.Tensor:
+        """(B, H, W, 3) uint8 to (B, H, W) float32 relative inverse depth or metres."""
+        _, h, w, _ = batch.shape
+        x = batch.permute(0, 3, 1, 2).float().div_(255.0)
+        size = self.spec.input_size(h, w)
+        if size != (h, w):
+            x = F.interpolate(x, size, mode="bicubic", align_corners=False, antialias=True).clamp_(0.0, 1.0)
+        x = (x - self._mean) / self._std
+        depth = self.model(pixel_values=x.to(self.dtype)).predicted_depth.float()
+        return F.interpolate(depth[:, None], (h, w), mode="bilinear", align_corners=False)[:, 0]

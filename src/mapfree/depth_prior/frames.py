@@ -1,0 +1,71 @@
+"""The frames of a split in a fixed order, and their disjoint shares across launcher ranks."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence, TypeVar
+
+from mapfree.data.scenes import list_scenes
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class FrameRef:
+    """One dataset frame: scene name and folder, frame name, native (width, height) from intrinsics."""
+
+    scene: str
+    scene_root: Path
+    frame: str
+    native_size: tuple[int, int]
+
+    @property
+    def image_path(self) -> Path:
+        return self.scene_root / self.frame
+
+    @property
+    def depth_path(self) -> Path:
+        return self.scene_root / self.frame.replace(".jpg", ".depth.png")
+
+    @property
+    def key(self) -> str:
+        return f"{self.scene}/{self.frame}"
+
+
+def list_frames(data_root: str | Path, split: str) -> list[FrameRef]:
+    """Every frame of a split, scenes and frames sorted by name: the same list on every rank."""
+    return [
+        FrameRef(scene.name, scene.root, frame, (k.width, k.height))
+        for scene in list_scenes(data_root, split)
+        for frame, k in sorted(scene.intrinsics.items())
+    ]
+
+
+@dataclass(frozen=True)
+class Shard:
+    """This process's share of the work: every `world_size`-th frame starting at `rank`."""
+
+    rank: int = 0
+    world_size: int = 1
+
+    def __post_init__(self) -> None:
+        if self.world_size < 1 or not 0 <= self.rank < self.world_size:
+            raise ValueError(f"need 0 <= rank < world_size, got rank {self.rank} of {self.world_size}")
+
+    def select(self, items: Sequence[T]) -> list[T]:
+        return list(items[self.rank :: self.world_size])
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> "Shard":
+        """Rank and world size of an initialised process group (Lightning), of torchrun (`RANK`,
+        `WORLD_SIZE`) or of Slurm; a single shard otherwise."""
+        dist = sys.modules.get("torch.distributed")
+        if dist is not None and dist.is_available() and dist.is_initialized():
+            return cls(dist.get_rank(), dist.get_world_size())
+        for rank_key, size_key in (("RANK", "WORLD_SIZE"), ("SLURM_PROCID", "SLURM_NTASKS")):
+            if rank_key in env and size_key in env:
+                return cls(int(env[rank_key]), int(env[size_key]))
+        return cls()

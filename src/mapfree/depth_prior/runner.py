@@ -1,0 +1,186 @@
+"""Compute a split's targets: skip stored frames, read in loader workers, predict in batches on the
+device, average to the patch grid, write atomically in background threads, log failures."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict, deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from mapfree.depth_prior.failures import FailureLog, failures_path
+from mapfree.depth_prior.frames import FrameRef, Shard, list_frames
+from mapfree.depth_prior.meta import PriorMeta, ensure_meta
+from mapfree.depth_prior.patches import patch_average
+from mapfree.depth_prior.store import frame_file, stored_frames, write_frame
+from mapfree.depth_prior.teachers import Reader, Teacher
+
+
+@dataclass
+class RunReport:
+    """What one rank did."""
+
+    shard: Shard
+    assigned: int
+    skipped: int
+    written: int
+    failures: list[dict[str, str]]
+    failures_file: Path
+    seconds: float
+
+    def summary(self) -> str:
+        rate = self.written / self.seconds if self.seconds > 0 else 0.0
+        text = (
+            f"rank {self.shard.rank}/{self.shard.world_size}: {self.assigned} frames, {self.skipped} already stored, "
+            f"{self.written} written ({rate:.1f} frames/s), {len(self.failures)} failed"
+        )
+        if self.failures:
+            shown = "\n".join(f"  {r['scene']}/{r['frame']}: {r['error']}" for r in self.failures[:10])
+            more = f"\n  ... {len(self.failures) - 10} more" if len(self.failures) > 10 else ""
+            text += f" (listed in {self.failures_file}):\n{shown}{more}"
+        return text
+
+
+class _FrameInputs(Dataset):
+    """(index, reader output or None, error or None): a bad frame is reported, not raised."""
+
+    def __init__(self, frames: list[FrameRef], reader: Reader, size: tuple[int, int] | None):
+        self.frames, self.reader, self.size = frames, reader, size
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def __getitem__(self, index: int) -> tuple[int, np.ndarray | None, str | None]:
+        ref = self.frames[index]
+        try:
+            return index, self.reader(ref, self.size or ref.native_size), None
+        except (OSError, ValueError) as e:  # DataFormatError is a ValueError
+            return index, None, str(e)
+
+
+def _by_shape(items: list[tuple[int, np.ndarray]]) -> Iterator[tuple[list[int], np.ndarray]]:
+    groups: dict[tuple, list[tuple[int, np.ndarray]]] = defaultdict(list)
+    for index, array in items:
+        groups[array.shape].append((index, array))
+    for group in groups.values():
+        yield [i for i, _ in group], np.stack([a for _, a in group])
+
+
+def pending_frames(frames: list[FrameRef], root: Path, split: str) -> list[FrameRef]:
+    """Frames without a stored file; removes temporary files that killed runs left for these frames."""
+    by_scene: dict[str, list[FrameRef]] = defaultdict(list)
+    for ref in frames:
+        by_scene[ref.scene].append(ref)
+    todo = []
+    for scene, refs in by_scene.items():
+        scene_dir = root / split / scene
+        done, stray = stored_frames(scene_dir) if scene_dir.is_dir() else (set(), [])
+        mine = {frame_file(root, split, scene, r.frame).name for r in refs}
+        for tmp in stray:
+            if tmp.name.split(".npz.")[0] + ".npz" in mine:
+                tmp.unlink(missing_ok=True)
+        todo.extend(r for r in refs if r.frame not in done)
+    return todo
+
+
+def compute_store(
+    data_root: str | Path,
+    split: str,
+    out: str | Path,
+    teacher: Teacher,
+    resize: tuple[int, int] | None = None,
+    batch_size: int = 16,
+    workers: int = 4,
+    dense: bool = False,
+    shard: Shard = Shard(),
+    progress: bool = True,
+    min_valid_fraction: float = 0.5,
+) -> RunReport:
+    """Fill this rank's share of `out` for a split; frames already stored are skipped."""
+    start = time.perf_counter()
+    out = Path(out)
+    meta = PriorMeta(teacher.name, teacher.quantity, teacher.weights, resize,
+                     min_valid_fraction=min_valid_fraction, dense=dense, teacher_config=teacher.config())
+    ensure_meta(out, meta)
+    assigned = shard.select(list_frames(data_root, split))
+    todo = pending_frames(assigned, out, split)
+    log = FailureLog(failures_path(out, split, shard))
+    loader = DataLoader(
+        _FrameInputs(todo, teacher.reader, resize), batch_size=batch_size, num_workers=workers,
+        collate_fn=list, pin_memory=teacher.device.type == "cuda", persistent_workers=False,
+    )
+    writes: deque[tuple[FrameRef, Future]] = deque()
+    written = 0
+
+    def settle(limit: int) -> None:
+        nonlocal written
+        while len(writes) > limit:
+            ref, future = writes.popleft()
+            try:
+                future.result()
+                written += 1
+            except OSError as e:
+                log.add(ref, f"write failed: {e}")
+
+    bar = tqdm(total=len(todo), unit="frame", desc=f"depth-prior {split} [{teacher.name}]", disable=not progress,
+               dynamic_ncols=True)
+    try:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            for batch in loader:
+                ready = []
+                for index, array, error in batch:
+                    if error is None:
+                        ready.append((index, array))
+                    else:
+                        log.add(todo[index], error)
+                for indices, stacked in _by_shape(ready):
+                    size = (stacked.shape[2], stacked.shape[1])  # (width, height) of the maps
+                    for index, result in zip(indices, _targets(teacher, stacked, dense, min_valid_fraction)):
+                        ref = todo[index]
+                        if isinstance(result, str):
+                            log.add(ref, result)
+                            continue
+                        path = frame_file(out, split, ref.scene, ref.frame)
+                        writes.append((ref, pool.submit(write_frame, path, result[0], size, result[1])))
+                settle(limit=4 * batch_size)
+                bar.update(len(batch))
+                bar.set_postfix(failed=len(log.records), refresh=False)
+            settle(limit=0)
+    finally:
+        bar.close()
+        log.close()
+    return RunReport(shard, len(assigned), len(assigned) - len(todo), written, log.records, log.path,
+                     time.perf_counter() - start)
+
+
+def _targets(
+    teacher: Teacher, stacked: np.ndarray, dense: bool, min_valid_fraction: float
+) -> list[tuple[np.ndarray, np.ndarray | None] | str]:
+    """Per frame of a batch: (grid, dense map or None), or the reason it has no target."""
+    batch = torch.from_numpy(stacked).to(teacher.device, non_blocking=True)
+    try:
+        maps = teacher.predict(batch)
+    except (RuntimeError, ValueError) as e:  # CUDA out of memory is a RuntimeError
+        return [f"{teacher.name} failed on this batch: {e}"] * len(stacked)
+    grids = patch_average(maps, min_valid_fraction).cpu().numpy()
+    broken = torch.isinf(maps).flatten(1).any(1)
+    if not teacher.allows_missing:
+        broken |= torch.isnan(maps).flatten(1).any(1)
+    broken = broken.cpu().numpy()
+    maps_np = maps.half().cpu().numpy() if dense else None
+    results: list[tuple[np.ndarray, np.ndarray | None] | str] = []
+    for i, grid in enumerate(grids):
+        if broken[i]:
+            results.append(f"{teacher.name} predicted non-finite values")
+        elif not np.isfinite(grid).any():
+            results.append("no patch has enough valid depth")
+        else:
+            results.append((grid, maps_np[i] if dense else None))
+    return results
