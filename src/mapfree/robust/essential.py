@@ -19,7 +19,7 @@ from scipy.optimize import least_squares
 from scipy.spatial.transform import Rotation
 
 from mapfree.geometry.camera import backproject
-from mapfree.robust.result import RelativePose
+from mapfree.robust.result import RelativePose, well_spread
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,8 @@ class EssentialConfig:
     scale_threshold: float = 0.1
     min_inliers: int = 5
     max_iterations: int = 10000
+    min_spread_px: float = 2.0
+    """Inliers closer to a line than this (std, pixels) in either image are degenerate."""
 
 
 def normalize_points(kpts: np.ndarray, K: np.ndarray) -> np.ndarray:
@@ -140,6 +142,9 @@ def solve_essential_metric(
     if fit is None:
         return RelativePose.failure(n)
     R, t_dir, pose_inliers = fit
+    matched0, matched1 = kpts0[usable][pose_inliers], kpts1[usable][pose_inliers]
+    if not (well_spread(matched0, config.min_spread_px) and well_spread(matched1, config.min_spread_px)):
+        return RelativePose.failure(n)
     inliers = np.zeros(n, dtype=bool)
     inliers[np.flatnonzero(usable)[pose_inliers]] = True
     d0, d1 = np.asarray(depth0, np.float64), np.asarray(depth1, np.float64)

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from mapfree.geometry.camera import backproject, project
-from mapfree.robust.result import RelativePose
+from mapfree.robust.result import RelativePose, well_spread
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,8 @@ class PnPConfig:
     min_inliers: int = 6
     max_translation: float = 1000.0
     """Translations longer than this (metres) are a degenerate fit, reported as failure."""
+    min_spread_px: float = 2.0
+    """Inliers closer to a line than this (std, pixels) in image 1 are degenerate."""
 
 
 def solve_pnp(
@@ -71,6 +73,6 @@ def solve_pnp(
     err[ahead] = np.linalg.norm(project(X1[ahead], K1) - x1[ahead], axis=1)
     inliers = np.zeros(n, dtype=bool)
     inliers[np.flatnonzero(usable)[err < config.pixel_threshold]] = True
-    if inliers.sum() < config.min_inliers:
+    if inliers.sum() < config.min_inliers or not well_spread(kpts1[inliers], config.min_spread_px):
         return RelativePose.failure(n)
     return RelativePose.checked(R, t, inliers, float(inliers.sum()))

@@ -38,3 +38,17 @@ class RelativePose:
         if not finite or confidence <= 0 or abs(np.linalg.det(R) - 1.0) > 1e-3:
             return cls.failure(len(inliers))
         return cls(R, t, inliers, float(confidence))
+
+
+def well_spread(points: np.ndarray, min_std: float) -> bool:
+    """Whether points (N, D) extend at least `min_std` along their thinnest principal direction.
+
+    Only the two largest directions are checked, so 3D points on a plane still count as spread:
+    coincident or collinear points make every two-view model degenerate, the fit then
+    reflects noise rather than geometry.
+    """
+    if len(points) < 3:
+        return False
+    centred = points - points.mean(axis=0)
+    thinnest = np.linalg.svd(centred, compute_uv=False)[min(points.shape[1], 2) - 1]
+    return bool(thinnest / np.sqrt(len(points)) >= min_std)
