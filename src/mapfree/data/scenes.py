@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 
@@ -16,6 +17,28 @@ SPLITS = ("train", "val", "test")
 REFERENCE_FRAME = "seq0/frame_00000.jpg"
 QUERY_STRIDE = 5
 """The benchmark evaluates every 5th query line of each val/test scene."""
+
+
+def benchmark_key(frame: str) -> int:
+    """The official evaluator's key of a frame: the 5 characters before `.jpg`, as an integer.
+
+    The sequence is ignored, so `seq1/frame_00000.jpg` and `seq0/frame_00000.jpg` share a key.
+    """
+    return int(frame[-9:-4])
+
+
+def benchmark_frames(frames: Iterable[str]) -> list[str]:
+    """The frames the Map-free benchmark scores, given a scene's frame listing in file order.
+
+    Like the official evaluator: frames are keyed by :func:`benchmark_key` (a later frame takes the
+    earlier one's place, so `seq1/frame_00000.jpg` replaces the reference) and every 5th key is
+    kept, counted by position in the listing, not by frame number (frame numbers can skip).
+    A scene whose seq1 has no frame 0 thus has its reference as first scored frame.
+    """
+    slots: dict[int, str] = {}
+    for frame in frames:
+        slots[benchmark_key(frame)] = frame
+    return list(slots.values())[::QUERY_STRIDE]
 
 
 @dataclass(frozen=True)
@@ -63,8 +86,8 @@ class Scene:
         return sorted(f for f in self.intrinsics if f != REFERENCE_FRAME and f.startswith("seq1/"))
 
     def benchmark_queries(self) -> list[str]:
-        """The queries the benchmark evaluates: every 5th line of the scene's query list."""
-        return self.queries()[::QUERY_STRIDE]
+        """The queries the benchmark evaluates (see :func:`benchmark_frames`), in listing order."""
+        return benchmark_frames(self.frames())
 
     def image_path(self, frame: str) -> Path:
         return self.root / frame

@@ -1,0 +1,28 @@
+"""Map-free benchmark evaluation: submissions, metrics identical to the official code, checks, reports.
+
+NumPy only (no torch), so `mapfree evaluate` starts fast.
+"""
+
+from mapfree.evaluation.aggregate import SceneResult, Thresholds
+from mapfree.evaluation.evaluate import Evaluation, evaluate_submission
+from mapfree.evaluation.submission import (
+    PoseEstimate,
+    Submission,
+    SubmissionError,
+    read_submission,
+    submission_from_estimates,
+    write_submission,
+)
+
+__all__ = [
+    "Evaluation",
+    "PoseEstimate",
+    "SceneResult",
+    "Submission",
+    "SubmissionError",
+    "Thresholds",
+    "evaluate_submission",
+    "read_submission",
+    "submission_from_estimates",
+    "write_submission",
+]

@@ -1,0 +1,123 @@
+"""From per-frame errors to the benchmark's numbers, under the official key names.
+
+- "Average Median ... Error": the median over each scene's estimates, averaged over the scenes
+  that have at least one estimate;
+- "Precision @ ...": accepted estimates / (estimates + missing frames), with strict `<`;
+- "AUC @ ...": area under the confidence-sorted precision-recall curve (see
+  :func:`mapfree.evaluation.metrics.precision_recall`);
+- "Estimates for % of frames": estimates / (estimates + missing frames), a fraction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mapfree.evaluation.metrics import FrameErrors, PRCurve, precision_recall
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Acceptance thresholds; the defaults are the benchmark's, plus the seed paper's 45 px VCRE.
+
+    Key names are formatted like the official ones, so an integer threshold prints without a
+    decimal point (`5deg`, `90px`) and the translation in centimetres as `t * 100` (`25.0cm`).
+    """
+
+    translation_m: float = 0.25
+    rotation_deg: float = 5
+    vcre_px: tuple[float, ...] = (90, 45)
+
+    def __post_init__(self) -> None:
+        if not self.vcre_px:
+            raise ValueError("at least one VCRE threshold is needed")
+        if min(self.translation_m, self.rotation_deg, *self.vcre_px) <= 0:
+            raise ValueError("thresholds must be positive")
+
+    @property
+    def pose_label(self) -> str:
+        return f"Pose Error < ({self.translation_m * 100}cm, {self.rotation_deg}deg)"
+
+    @staticmethod
+    def vcre_label(px: float) -> str:
+        return f"VCRE < {px}px"
+
+
+TRANSLATION_KEY = "Average Median Translation Error"
+ROTATION_KEY = "Average Median Rotation Error"
+VCRE_KEY = "Average Median Reprojection Error"
+COVERAGE_KEY = "Estimates for % of frames"
+
+
+@dataclass(frozen=True)
+class SceneResult:
+    """One scene's row: counts, median errors (NaN without estimates) and precisions."""
+
+    scene: str
+    has_file: bool
+    scored: int  # frames the scene contributes to the denominators
+    estimates: int
+    median_translation_m: float
+    median_rotation_deg: float
+    median_vcre_px: float
+    precision: dict[str, float]  # label -> accepted / scored
+
+    @property
+    def missing(self) -> int:
+        return self.scored - self.estimates
+
+
+def accepted(errors: FrameErrors, thresholds: Thresholds) -> dict[str, np.ndarray]:
+    """{criterion label: per-frame acceptance}, pose first, then each VCRE threshold."""
+    out = {thresholds.pose_label: (errors.translation < thresholds.translation_m) & (errors.rotation < thresholds.rotation_deg)}
+    for px in thresholds.vcre_px:
+        out[thresholds.vcre_label(px)] = errors.vcre < px
+    return out
+
+
+def _median(values: np.ndarray) -> float:
+    return float(np.median(values)) if values.size else float("nan")
+
+
+def summarize(errors: FrameErrors, confidence: np.ndarray, scene_sizes: np.ndarray, n_missing: int,
+              thresholds: Thresholds) -> tuple[dict[str, float], dict[str, PRCurve]]:
+    """Benchmark metrics and precision-recall curves of frames concatenated scene by scene.
+
+    `scene_sizes` holds each scene's number of estimates (in concatenation order) and
+    `n_missing` the frames without an estimate over the whole split.
+    """
+    bounds = np.cumsum(np.r_[0, scene_sizes])
+    present = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+
+    def average_median(values: np.ndarray) -> float:
+        return float(np.mean([np.median(values[s]) for s in present]))
+
+    total = len(confidence) + n_missing
+    acc = accepted(errors, thresholds)
+    curves = {label: precision_recall(confidence, ok, n_missing) for label, ok in acc.items()}
+    pose, first_vcre = thresholds.pose_label, thresholds.vcre_label(thresholds.vcre_px[0])
+    metrics = {
+        TRANSLATION_KEY: average_median(errors.translation),
+        ROTATION_KEY: average_median(errors.rotation),
+        VCRE_KEY: average_median(errors.vcre),
+        f"Precision @ {pose}": float(np.sum(acc[pose]) / total),
+        f"AUC @ {pose}": curves[pose].auc,
+        f"Precision @ {first_vcre}": float(np.sum(acc[first_vcre]) / total),
+        f"AUC @ {first_vcre}": curves[first_vcre].auc,
+        COVERAGE_KEY: len(confidence) / total,
+    }
+    for px in thresholds.vcre_px[1:]:
+        label = thresholds.vcre_label(px)
+        metrics[f"Precision @ {label}"] = float(np.sum(acc[label]) / total)
+        metrics[f"AUC @ {label}"] = curves[label].auc
+    return metrics, curves
+
+
+def scene_result(scene: str, has_file: bool, scored: int, errors: FrameErrors, thresholds: Thresholds) -> SceneResult:
+    """The row of one scene from its estimates' errors and its number of counted frames."""
+    n = len(errors.translation)
+    precision = {label: float(np.sum(ok)) / scored if scored else float("nan")
+                 for label, ok in accepted(errors, thresholds).items()}
+    return SceneResult(scene, has_file, scored, n, _median(errors.translation), _median(errors.rotation),
+                       _median(errors.vcre), precision)

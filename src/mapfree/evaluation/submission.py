@@ -1,0 +1,263 @@
+"""Map-free submissions: the writer every method uses, and a reader with the official semantics.
+
+A submission is a zip holding one `pose_{scene}.txt` per scene at its top level, one line per
+query: `seq1/frame_NNNNN.jpg qw qx qy qz tx ty tz confidence`, the query's world-to-camera pose
+relative to the reference (which is the world frame), confidence >= 0.
+
+The reader parses lines exactly as the official evaluator does and records, instead of
+logging, what it skips: lines are split on single spaces, a name holding `#` is a comment,
+frames are keyed by their number only (:func:`mapfree.data.scenes.benchmark_key`; the last line
+of a number wins), non-numbers, NaN/Inf and zero-norm quaternions are skipped. Non-UTF-8 files
+and negative confidences, on which the official evaluation aborts, are reported as errors.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from mapfree.data.frames import parse_frame_name
+from mapfree.data.scenes import benchmark_key
+from mapfree.geometry.rotations import matrix_to_quaternion
+
+POSE_FILE = re.compile(r"^pose_(.+)\.txt$")
+"""Zip members the benchmark reads: `pose_{scene}.txt` at the top level."""
+
+FIELDS = 9
+ZERO_QUATERNION_NORM = 1e-8
+"""Quaternions with a norm up to this are skipped (the official `np.isclose(norm, 0)`)."""
+
+
+class SubmissionError(ValueError):
+    """A submission the benchmark cannot evaluate (the official code aborts on it)."""
+
+
+@dataclass(frozen=True)
+class PoseEstimate:
+    """One query's estimated pose: `frame` relative to the reference, world-to-camera, metres.
+
+    `R` and `t` may be anything NumPy converts (torch CPU tensors included) and `confidence`
+    anything `float()` accepts; they are stored as float64 arrays and a Python float, so a
+    tensor repr can never reach a submission file.
+    """
+
+    frame: str
+    R: np.ndarray
+    t: np.ndarray
+    confidence: float
+
+    def __post_init__(self) -> None:
+        parse_frame_name(self.frame)
+        R = np.asarray(self.R, dtype=np.float64)
+        t = np.asarray(self.t, dtype=np.float64).reshape(-1)
+        confidence = float(self.confidence)
+        if R.shape != (3, 3) or t.shape != (3,):
+            raise ValueError(f"{self.frame}: R must be 3x3 and t of size 3, got {R.shape} and {t.shape}")
+        if not (np.all(np.isfinite(R)) and np.all(np.isfinite(t)) and math.isfinite(confidence)):
+            raise ValueError(f"{self.frame}: non-finite pose or confidence")
+        if np.abs(R @ R.T - np.eye(3)).max() > 1e-3 or np.linalg.det(R) < 0:
+            raise ValueError(f"{self.frame}: R is not a rotation matrix")
+        if confidence < 0:
+            raise ValueError(f"{self.frame}: confidence must be >= 0, got {confidence}")
+        object.__setattr__(self, "R", R)
+        object.__setattr__(self, "t", t)
+        object.__setattr__(self, "confidence", confidence)
+
+    def line(self) -> str:
+        """The submission line; numbers in shortest round-trip form, so nothing is lost."""
+        values = (*matrix_to_quaternion(self.R), *self.t, self.confidence)
+        return " ".join([self.frame, *(repr(float(v)) for v in values)])
+
+
+def _scene_text(scene: str, estimates: Sequence[PoseEstimate]) -> str:
+    if not scene or "/" in scene or scene != scene.strip():
+        raise ValueError(f"invalid scene name {scene!r}")
+    seen: set[int] = set()
+    for e in estimates:
+        key = benchmark_key(e.frame)
+        if key in seen:
+            raise ValueError(f"scene {scene}: two estimates for frame number {key} ({e.frame})")
+        seen.add(key)
+    return "".join(e.line() + "\n" for e in estimates)
+
+
+def write_submission(path: str | Path, estimates: Mapping[str, Sequence[PoseEstimate]]) -> Path:
+    """Write {scene: estimates} as a benchmark zip; frames without an estimate are simply absent.
+
+    Every scene in the mapping gets a file, even with no estimate: the official evaluator
+    counts a scene without a file as missing all its frames, not only its scored ones.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    texts = {scene: _scene_text(scene, list(est)) for scene, est in sorted(estimates.items())}
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for scene, text in texts.items():
+            zf.writestr(f"pose_{scene}.txt", text.encode("utf-8"))
+    return path
+
+
+@dataclass(frozen=True)
+class Issue:
+    """Something a reader or checker noticed; `line` is 1-based, None for whole-file issues."""
+
+    file: str
+    line: int | None
+    severity: str  # "error": the benchmark aborts or the estimate is certainly wrong; "warning"; "info"
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        return f"{where}: {self.severity}: {self.message}"
+
+
+@dataclass(frozen=True)
+class ScenePoses:
+    """The estimates of one pose file that the benchmark keeps: one row per frame number."""
+
+    file: str
+    frames: list[str]
+    keys: np.ndarray  # (M,) frame numbers (benchmark keys)
+    lines: np.ndarray  # (M,) 1-based line of the row that counts
+    q: np.ndarray  # (M, 4) qw qx qy qz as written
+    t: np.ndarray  # (M, 3)
+    confidence: np.ndarray  # (M,)
+
+    def rows_of(self, keys: Iterable[int]) -> np.ndarray:
+        """Row index of each key, -1 where the file has no estimate for it."""
+        index = {int(k): i for i, k in enumerate(self.keys)}
+        return np.array([index.get(int(k), -1) for k in keys], dtype=np.int64)
+
+
+@dataclass
+class Submission:
+    """A parsed submission zip: per-scene estimates and everything that was skipped or suspicious."""
+
+    source: str
+    scenes: dict[str, ScenePoses] = field(default_factory=dict)
+    unreadable: dict[str, Issue] = field(default_factory=dict)  # scene -> why its file cannot be decoded
+    ignored_files: list[str] = field(default_factory=list)  # members the benchmark never opens
+    issues: list[Issue] = field(default_factory=list)
+
+
+def _unparsable(token: str) -> str:
+    if re.search(r"(tensor|array|device|dtype)\s*\(|[\[\]]", token):
+        return f"values must be plain numbers, got {token!r} (a tensor/array repr: write float(x))"
+    return f"unparsable number {token!r}"
+
+
+def _bad_field_count(raw: str, n: int) -> str:
+    if "\t" in raw:
+        return f"expected {FIELDS} fields separated by single spaces, found a tab"
+    if "  " in raw.strip():
+        return f"expected {FIELDS} fields separated by single spaces, found a double space"
+    return f"expected {FIELDS} fields (frame qw qx qy qz tx ty tz confidence), got {n}"
+
+
+def parse_pose_file(file: str, text: str) -> tuple[ScenePoses, list[Issue]]:
+    """Parse one decoded pose file the way the official evaluator does (see the module doc)."""
+    issues: list[Issue] = []
+    rows: dict[int, tuple[int, str, list[float]]] = {}
+    for lineno, raw in enumerate(io.StringIO(text, newline=None).readlines(), start=1):
+        parts = raw.strip().split(" ")
+        if "#" in parts[0]:
+            issues.append(Issue(file, lineno, "info", "comment line ignored"))
+            continue
+        if parts == [""]:
+            issues.append(Issue(file, lineno, "info", "blank line ignored"))
+            continue
+        if len(parts) != FIELDS:
+            issues.append(Issue(file, lineno, "warning", _bad_field_count(raw, len(parts)) + "; line skipped"))
+            continue
+        try:
+            key = benchmark_key(parts[0])
+        except ValueError:
+            issues.append(Issue(file, lineno, "warning", f"no frame number in {parts[0]!r} "
+                                "(expected seq1/frame_NNNNN.jpg); line skipped"))
+            continue
+        values = []
+        for token in parts[1:]:
+            try:
+                values.append(float(token))
+            except ValueError:
+                issues.append(Issue(file, lineno, "warning", _unparsable(token) + "; line skipped"))
+                break
+        else:
+            if not all(map(math.isfinite, values)):
+                issues.append(Issue(file, lineno, "warning", "NaN or Inf value; line skipped"))
+                continue
+            if math.sqrt(sum(v * v for v in values[:4])) <= ZERO_QUATERNION_NORM:
+                issues.append(Issue(file, lineno, "warning", "zero-norm quaternion; line skipped"))
+                continue
+            if values[7] < 0:
+                issues.append(Issue(file, lineno, "error", f"negative confidence {values[7]!r}: "
+                                    "the official evaluation aborts on it (confidence must be >= 0)"))
+            if key in rows:
+                issues.append(Issue(file, lineno, "warning", f"frame number {key} already on line "
+                                    f"{rows[key][0]}; the benchmark keeps this later line"))
+            rows[key] = (lineno, parts[0], values)
+    values = np.array([v for _, _, v in rows.values()], dtype=np.float64).reshape(-1, 8)
+    poses = ScenePoses(
+        file=file,
+        frames=[name for _, name, _ in rows.values()],
+        keys=np.fromiter(rows.keys(), dtype=np.int64, count=len(rows)),
+        lines=np.fromiter((ln for ln, _, _ in rows.values()), dtype=np.int64, count=len(rows)),
+        q=values[:, :4], t=values[:, 4:7], confidence=values[:, 7],
+    )
+    return poses, issues
+
+
+def _decode(file: str, data: bytes) -> tuple[str | None, Issue | None]:
+    """UTF-8 text of a member, or the error the official evaluator would abort with."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return None, Issue(file, None, "error", "UTF-16 file: the benchmark reads UTF-8 only and aborts")
+    try:
+        return data.decode("utf-8"), None
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        return None, Issue(file, line, "error", f"byte 0x{data[e.start]:02x} is not UTF-8: "
+                           "the benchmark reads UTF-8 only and aborts")
+
+
+def _parse_members(source: str, members: Mapping[str, bytes]) -> Submission:
+    sub = Submission(source)
+    for name, data in members.items():
+        match = POSE_FILE.match(name)
+        if match is None:
+            if not name.endswith("/"):
+                sub.ignored_files.append(name)
+            continue
+        text, problem = _decode(name, data)
+        if problem is not None:
+            sub.unreadable[match.group(1)] = problem
+            sub.issues.append(problem)
+            continue
+        poses, issues = parse_pose_file(name, text)
+        sub.scenes[match.group(1)] = poses
+        sub.issues.extend(issues)
+    return sub
+
+
+def read_submission(path: str | Path) -> Submission:
+    """Parse a submission zip; SubmissionError if it is not a readable zip."""
+    path = Path(path)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            members = {info.filename: zf.read(info) for info in zf.infolist()}
+    except FileNotFoundError:
+        raise SubmissionError(f"{path}: file not found") from None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as e:
+        raise SubmissionError(f"{path}: not a readable zip file ({e})") from None
+    return _parse_members(str(path), members)
+
+
+def submission_from_estimates(estimates: Mapping[str, Sequence[PoseEstimate]], source: str = "<memory>") -> Submission:
+    """The Submission that `write_submission(estimates)` would give, without writing a file."""
+    members = {f"pose_{scene}.txt": _scene_text(scene, list(est)).encode("utf-8") for scene, est in estimates.items()}
+    return _parse_members(source, members)
