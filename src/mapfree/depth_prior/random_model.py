@@ -1,0 +1,54 @@
+"""Randomly initialised Depth Anything checkpoints, built offline, for tests and speed figures.
+
+They have the real architecture and go through the same `from_pretrained` folder loading as
+released weights; `small`/`base`/`large` have the released sizes (so timings are realistic),
+`tiny` is a few hundred thousand parameters for tests.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from torch import nn
+
+ARCHS = {
+    # name: (hidden, layers, heads, out_indices, reassemble/neck sizes, fusion, head hidden)
+    "tiny": (32, 4, 2, [1, 2, 3, 4], [8, 16, 32, 32], 16, 8),
+    "small": (384, 12, 6, [3, 6, 9, 12], [48, 96, 192, 384], 64, 32),
+    "base": (768, 12, 12, [3, 6, 9, 12], [96, 192, 384, 768], 128, 32),
+    "large": (1024, 24, 16, [5, 12, 18, 24], [256, 512, 1024, 1024], 256, 32),
+}
+
+
+def save_random_depth_anything(
+    folder: str | Path, arch: str = "tiny", metric: bool = False, input_size: int = 518, seed: int = 0
+) -> Path:
+    """Write `config.json`, `model.safetensors` and `preprocessor_config.json` of a random model."""
+    from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config
+
+    hidden, layers, heads, out_indices, neck, fusion, head = ARCHS[arch]
+    backbone = Dinov2Config(
+        image_size=518, patch_size=14, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
+        intermediate_size=4 * hidden, out_indices=out_indices, reshape_hidden_states=False,
+    )
+    config = DepthAnythingConfig(
+        backbone_config=backbone, reassemble_hidden_size=hidden, neck_hidden_sizes=neck, fusion_hidden_size=fusion,
+        head_hidden_size=head, depth_estimation_type="metric" if metric else "relative", max_depth=80 if metric else 1,
+    )
+    torch.manual_seed(seed)
+    model = DepthAnythingForDepthEstimation(config).eval()
+    for module in model.modules():  # the default init gives a nearly constant output: make it vary
+        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.kaiming_uniform_(module.weight, a=5**0.5)
+    folder = Path(folder)
+    model.save_pretrained(folder)
+    processor = {
+        "image_processor_type": "DPTImageProcessor", "do_resize": True, "size": {"height": input_size, "width": input_size},
+        "keep_aspect_ratio": True, "ensure_multiple_of": 14, "resample": 3, "do_rescale": True,
+        "rescale_factor": 1 / 255, "do_normalize": True, "image_mean": [0.485, 0.456, 0.406],
+        "image_std": [0.229, 0.224, 0.225], "do_pad": False,
+    }
+    (folder / "preprocessor_config.json").write_text(json.dumps(processor, indent=2), encoding="utf-8")
+    return folder
