@@ -7,12 +7,15 @@ A depth source is called as `source(item, side, kpts)` with a pair item, the ima
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Mapping, Protocol
 
 import numpy as np
 
 from mapfree.baselines.matches import to_numpy
 from mapfree.data.images import read_depth
+
+if TYPE_CHECKING:
+    from mapfree.baselines.mickey import MicKeyFeatures
 
 
 class DepthSource(Protocol):
@@ -33,6 +36,24 @@ def sample_nearest(depth: np.ndarray, kpts: np.ndarray) -> np.ndarray:
     out = np.full(len(kpts), np.nan)
     out[inside] = depth[xy[inside, 1], xy[inside, 0]]
     return out
+
+
+def sample_patch_grid(grid: np.ndarray, kpts: np.ndarray, patch: float) -> np.ndarray:
+    """Bilinear interpolation of per-patch values (rows, cols) at pixels (N, 2).
+
+    Cell (i, j) covers pixels [j p, (j + 1) p) x [i p, (i + 1) p), so its value sits at the
+    patch centre ((j + 0.5) p - 0.5, (i + 0.5) p - 0.5) in integer-centred pixels. Keypoints
+    past the outer centres take the border value; a NaN neighbour makes the result NaN.
+    """
+    rows, cols = grid.shape
+    u = np.clip((kpts[:, 0] + 0.5) / patch - 0.5, 0, cols - 1)
+    v = np.clip((kpts[:, 1] + 0.5) / patch - 0.5, 0, rows - 1)
+    j0, i0 = np.minimum(np.floor(u).astype(int), max(cols - 2, 0)), np.minimum(np.floor(v).astype(int), max(rows - 2, 0))
+    j1, i1 = np.minimum(j0 + 1, cols - 1), np.minimum(i0 + 1, rows - 1)
+    a, b = u - j0, v - i0
+    top = (1 - a) * grid[i0, j0] + a * grid[i0, j1]
+    bottom = (1 - a) * grid[i1, j0] + a * grid[i1, j1]
+    return (1 - b) * top + b * bottom
 
 
 def image_size(item: Mapping[str, Any], side: int) -> tuple[int, int]:
@@ -61,3 +82,55 @@ class TrueDepth:
 
     def __call__(self, item: Mapping[str, Any], side: int, kpts: np.ndarray) -> np.ndarray:
         return sample_nearest(self.depth_map(item, side), kpts)
+
+
+class PriorDepth:
+    """Metric depth from a depth-prior store (e.g. metric Depth Anything, DPT's role in Table 1).
+
+    Uses the store's full-resolution map when it has one (nearest pixel), else interpolates
+    its patch grid. The store must hold metric depth: relative inverse depth has no scale.
+    A frame missing from the store raises :class:`~mapfree.depth_prior.MissingPriorError`.
+    """
+
+    name = "prior"
+
+    def __init__(self, root: str | Path, split: str):
+        from mapfree.depth_prior import METRIC_DEPTH, PriorStore
+
+        self.store = PriorStore(root, split)
+        if self.store.meta.quantity != METRIC_DEPTH:
+            raise ValueError(
+                f"{root}: the depth-prior store holds {self.store.meta.quantity} ({self.store.meta.units}); "
+                f"metric poses need {METRIC_DEPTH} (use a metric teacher, e.g. Depth Anything V2 Metric)"
+            )
+
+    def __call__(self, item: Mapping[str, Any], side: int, kpts: np.ndarray) -> np.ndarray:
+        scene, frame = item["scene"], item[f"frame{side}"]
+        prior = self.store.load(scene, frame)
+        # Store pixels relate to the item's by the ratio of the (uncropped) image sizes.
+        (w, h), (pw, ph) = image_size(item, side), prior.image_size
+        in_prior = (kpts + 0.5) * np.array([pw / w, ph / h]) - 0.5
+        if self.store.meta.dense:
+            return sample_nearest(self.store.load_dense(scene, frame).astype(np.float32), in_prior)
+        return sample_patch_grid(prior.values.astype(np.float64), in_prior, self.store.meta.patch_size)
+
+
+class MicKeyDepth:
+    """MicKey's predicted metric depth (the "w/ MicKey" rows), interpolated at any keypoint.
+
+    MicKey gives one depth per patch, at that patch's keypoint; between keypoints the grid is
+    interpolated bilinearly with each value placed at its patch centre (at most half a patch
+    from where MicKey put it), so any matcher's keypoints get a depth.
+    """
+
+    name = "mickey"
+
+    def __init__(self, features: MicKeyFeatures):
+        self.features = features
+
+    def __call__(self, item: Mapping[str, Any], side: int, kpts: np.ndarray) -> np.ndarray:
+        from mapfree.models.backbone import PATCH_SIZE
+
+        feats = self.features(item)[side]
+        grid = to_numpy(feats.depth[0]).reshape(feats.grid)
+        return sample_patch_grid(grid, kpts, PATCH_SIZE)

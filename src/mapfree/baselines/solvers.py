@@ -12,8 +12,10 @@ from typing import Callable
 
 import numpy as np
 
+from mapfree.geometry.camera import backproject
 from mapfree.robust.essential import EssentialConfig, solve_essential_metric
 from mapfree.robust.pnp import PnPConfig, solve_pnp
+from mapfree.robust.procrustes_ransac import ProcrustesRansacConfig, procrustes_ransac
 from mapfree.robust.result import RelativePose
 
 SolveFn = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None], RelativePose]
@@ -35,3 +37,18 @@ def essential_solver(config: EssentialConfig = EssentialConfig()) -> Solver:
 
 def pnp_solver(config: PnPConfig = PnPConfig()) -> Solver:
     return Solver("pnp", lambda k0, k1, K0, K1, d0, d1: solve_pnp(k0, k1, K0, K1, d0, None, config), (True, False))
+
+
+def procrustes_solver(config: ProcrustesRansacConfig = ProcrustesRansacConfig(), seed: int = 0) -> Solver:
+    """Both images' matches lifted with their depths, then 3D-3D Procrustes RANSAC (MicKey's
+    thresholds); seeded, so a submission is reproducible."""
+
+    def solve(k0, k1, K0, K1, d0, d1) -> RelativePose:
+        X0, X1 = backproject(k0, d0, K0), backproject(k1, d1, K1)
+        return procrustes_ransac(X0, X1, config=config, generator=seed)
+
+    return Solver("procrustes", solve, (True, True))
+
+
+SOLVERS = {"emat": essential_solver, "pnp": pnp_solver, "procrustes": procrustes_solver}
+"""Solver name -> factory of the solver with its default settings."""

@@ -1,0 +1,230 @@
+"""Learned matchers from kornia (LoFTR, DISK + LightGlue, DeDoDe) and RoMa (`romatch`).
+
+Nothing is downloaded: each matcher names the weight files it needs and looks for them in
+`weights_dir` (when given) and in torch's hub cache (`$TORCH_HOME/hub/checkpoints`, where
+kornia keeps its downloads). A missing file or package raises :class:`MissingWeightsError` or
+:class:`MissingPackageError` naming it, the folders searched and where to get it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+
+from mapfree.baselines.matches import Matches, to_uint8_gray
+
+
+class MissingWeightsError(FileNotFoundError):
+    """A matcher's weight file is in none of the folders searched."""
+
+
+class MissingPackageError(ImportError):
+    """A matcher needs a pip package that is not installed."""
+
+
+@dataclass(frozen=True)
+class WeightFile:
+    """A weight file a matcher needs: its file name, where it is published, and other names
+    it may have on disk (e.g. the name kornia gives it in the hub cache)."""
+
+    name: str
+    url: str
+    aliases: tuple[str, ...] = ()
+
+
+def hub_checkpoints() -> Path:
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def find_weights(weights: WeightFile, weights_dir: str | Path | None, matcher: str) -> Path:
+    """Path of `weights.name` in `weights_dir` or the torch hub cache; MissingWeightsError if absent."""
+    folders = ([Path(weights_dir)] if weights_dir is not None else []) + [hub_checkpoints()]
+    for folder in folders:
+        for name in (weights.name, *weights.aliases):
+            if (folder / name).is_file():
+                return folder / name
+    searched = ", ".join(str(f) for f in folders)
+    raise MissingWeightsError(
+        f"matcher {matcher!r} needs the weights file {weights.name!r}, not found in {searched}: "
+        f"download it from {weights.url} into a folder and pass that folder as --weights-dir"
+    )
+
+
+def require_package(module: str, pip_name: str, matcher: str) -> None:
+    if importlib.util.find_spec(module) is None:
+        raise MissingPackageError(f"matcher {matcher!r} needs the Python package {pip_name!r}: pip install {pip_name}")
+
+
+def load_weights(path: Path, key: str | None = None) -> dict[str, torch.Tensor]:
+    """A state dict from a checkpoint file (optionally nested under `key`), tensors only."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if key is not None:
+        if key not in state:
+            raise ValueError(f"{path}: checkpoint has no {key!r} entry (keys: {sorted(state)[:5]})")
+        state = state[key]
+    return state
+
+
+def gray_batch(image: Any, device: torch.device) -> torch.Tensor:
+    """(3, H, W) RGB in [0, 1] to a (1, 1, H, W) float grayscale batch."""
+    return torch.from_numpy(to_uint8_gray(image)).float().div(255.0)[None, None].to(device)
+
+
+def rgb_batch(image: Any, device: torch.device) -> torch.Tensor:
+    return torch.as_tensor(image).float()[None].to(device)
+
+
+def mutual_nearest(desc0: torch.Tensor, desc1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Indices (M,) into each set and the similarity (M,) of mutual nearest neighbours."""
+    sim = desc0 @ desc1.T
+    best1, best0 = sim.argmax(dim=1), sim.argmax(dim=0)
+    i0 = torch.arange(len(desc0), device=desc0.device)
+    mutual = best0[best1] == i0
+    return i0[mutual], best1[mutual], sim[i0[mutual], best1[mutual]]
+
+
+class LoFTRMatcher:
+    """kornia's LoFTR (outdoor weights: Map-free scenes are outdoors), on grayscale images."""
+
+    name = "loftr"
+    weights = WeightFile("loftr_outdoor.ckpt", "https://huggingface.co/kornia/loftr/resolve/main/loftr_outdoor.ckpt")
+
+    def __init__(self, weights_dir: str | Path | None = None, device: str = "cpu"):
+        from kornia.feature import LoFTR
+
+        path = find_weights(self.weights, weights_dir, self.name)
+        self.device = torch.device(device)
+        self.model = LoFTR(pretrained=None)
+        self.model.load_state_dict(load_weights(path, "state_dict"))
+        self.model.eval().to(self.device)
+
+    @torch.inference_mode()
+    def __call__(self, item: Mapping[str, Any]) -> Matches:
+        out = self.model({"image0": gray_batch(item["image0"], self.device), "image1": gray_batch(item["image1"], self.device)})
+        # kornia's LoFTR puts pixel centres at +0.5 (see its docs); ours are at integers.
+        return Matches.create(out["keypoints0"] - 0.5, out["keypoints1"] - 0.5, out["confidence"])
+
+
+class DiskLightGlueMatcher:
+    """kornia's DISK ("depth" weights) keypoints matched by LightGlue."""
+
+    name = "disk-lightglue"
+    disk_weights = WeightFile("depth-save.pth", "https://raw.githubusercontent.com/cvlab-epfl/disk/master/depth-save.pth")
+    # kornia's hub cache keeps LightGlue's DISK weights under the alias.
+    glue_weights = WeightFile(
+        "disk_lightglue.pth",
+        "https://github.com/cvg/LightGlue/releases/download/v0.1_arxiv/disk_lightglue.pth",
+        aliases=("disk_lightglue_v0-1_arxiv-pth",),
+    )
+
+    def __init__(self, weights_dir: str | Path | None = None, device: str = "cpu", max_keypoints: int = 2048):
+        from kornia.feature import DISK, LightGlue
+
+        disk_path = find_weights(self.disk_weights, weights_dir, self.name)
+        glue_path = find_weights(self.glue_weights, weights_dir, self.name)
+        self.device = torch.device(device)
+        self.max_keypoints = max_keypoints
+        self.disk = DISK()
+        self.disk.load_state_dict(load_weights(disk_path, "extractor"))
+        self.glue = LightGlue(features=None, **{k: v for k, v in LightGlue.features["disk"].items() if k != "weights"})
+        self.glue.load_state_dict(lightglue_state_dict(load_weights(glue_path), self.glue.conf.n_layers))
+        self.disk.eval().to(self.device)
+        self.glue.eval().to(self.device)
+
+    @torch.inference_mode()
+    def __call__(self, item: Mapping[str, Any]) -> Matches:
+        images = [rgb_batch(item["image0"], self.device), rgb_batch(item["image1"], self.device)]
+        f0, f1 = (self.disk(x, n=self.max_keypoints, pad_if_not_divisible=True)[0] for x in images)
+        if len(f0.keypoints) == 0 or len(f1.keypoints) == 0:
+            return Matches.create(np.zeros((0, 2)), np.zeros((0, 2)), np.zeros(0))
+        size = lambda x: torch.tensor([[x.shape[-1], x.shape[-2]]], device=self.device)  # noqa: E731 (W, H)
+        out = self.glue({
+            "image0": {"keypoints": f0.keypoints[None], "descriptors": f0.descriptors[None], "image_size": size(images[0])},
+            "image1": {"keypoints": f1.keypoints[None], "descriptors": f1.descriptors[None], "image_size": size(images[1])},
+        })
+        idx = out["matches"][0]
+        return Matches.create(f0.keypoints[idx[:, 0]], f1.keypoints[idx[:, 1]], out["scores"][0])
+
+
+def lightglue_state_dict(state: dict[str, torch.Tensor], n_layers: int) -> dict[str, torch.Tensor]:
+    """The released LightGlue keys (`self_attn.i`, `cross_attn.i`) renamed to kornia's `transformers.i.*`."""
+    renamed = {}
+    for key, value in state.items():
+        for i in range(n_layers):
+            for block in ("self_attn", "cross_attn"):
+                if key.startswith(f"{block}.{i}."):
+                    key = f"transformers.{i}.{block}." + key[len(f"{block}.{i}."):]
+        renamed[key] = value
+    return renamed
+
+
+class DeDoDeMatcher:
+    """kornia's DeDoDe (L-upright detector, B-upright descriptor), mutual nearest neighbours."""
+
+    name = "dedode"
+    detector_weights = WeightFile(
+        "dedode_detector_L.pth",
+        "https://github.com/Parskatt/DeDoDe/releases/download/dedode_pretrained_models/dedode_detector_L.pth",
+    )
+    descriptor_weights = WeightFile(
+        "dedode_descriptor_B.pth",
+        "https://github.com/Parskatt/DeDoDe/releases/download/dedode_pretrained_models/dedode_descriptor_B.pth",
+    )
+
+    def __init__(self, weights_dir: str | Path | None = None, device: str = "cpu", max_keypoints: int = 5000):
+        from kornia.feature import DeDoDe
+
+        detector = find_weights(self.detector_weights, weights_dir, self.name)
+        descriptor = find_weights(self.descriptor_weights, weights_dir, self.name)
+        self.device = torch.device(device)
+        self.max_keypoints = max_keypoints
+        self.model = DeDoDe(detector_model="L", descriptor_model="B", amp_dtype=torch.float16)
+        self.model.detector.load_state_dict(load_weights(detector))
+        self.model.descriptor.load_state_dict(load_weights(descriptor))
+        self.model.eval().to(self.device)
+
+    @torch.inference_mode()
+    def __call__(self, item: Mapping[str, Any]) -> Matches:
+        k0, _, d0 = self.model(rgb_batch(item["image0"], self.device), n=self.max_keypoints)
+        k1, _, d1 = self.model(rgb_batch(item["image1"], self.device), n=self.max_keypoints)
+        d0, d1 = torch.nn.functional.normalize(d0[0], dim=-1), torch.nn.functional.normalize(d1[0], dim=-1)
+        i0, i1, sim = mutual_nearest(d0, d1)
+        # DeDoDe's pixel coordinates put pixel centres at +0.5; ours are at integers.
+        return Matches.create(k0[0][i0] - 0.5, k1[0][i1] - 0.5, sim)
+
+
+class RoMaMatcher:
+    """RoMa (outdoor weights) through the `romatch` package: dense warp, then sampled matches."""
+
+    name = "roma"
+    roma_weights = WeightFile("roma_outdoor.pth", "https://github.com/Parskatt/storage/releases/download/romatch/roma_outdoor.pth")
+    dinov2_weights = WeightFile(
+        "dinov2_vitl14_pretrain.pth", "https://dl.fbaipublicfiles.com/dinov2/dinov2_vitl14/dinov2_vitl14_pretrain.pth"
+    )
+
+    def __init__(self, weights_dir: str | Path | None = None, device: str = "cpu", num_matches: int = 5000):
+        require_package("romatch", "romatch", self.name)
+        from romatch import roma_outdoor
+
+        weights = load_weights(find_weights(self.roma_weights, weights_dir, self.name))
+        dinov2 = load_weights(find_weights(self.dinov2_weights, weights_dir, self.name))
+        self.device = torch.device(device)
+        self.num_matches = num_matches
+        self.model = roma_outdoor(device=self.device, weights=weights, dinov2_weights=dinov2)
+
+    @torch.inference_mode()
+    def __call__(self, item: Mapping[str, Any]) -> Matches:
+        from PIL import Image
+
+        pil = [Image.fromarray(np.moveaxis((item[k].cpu().numpy() * 255).round().astype(np.uint8), 0, -1)) for k in ("image0", "image1")]
+        warp, certainty = self.model.match(pil[0], pil[1], device=self.device)
+        matches, certainty = self.model.sample(warp, certainty, num=self.num_matches)
+        (w0, h0), (w1, h1) = pil[0].size, pil[1].size
+        k0, k1 = self.model.to_pixel_coordinates(matches, h0, w0, h1, w1)
+        # RoMa's pixel coordinates span [0, W] (centres at +0.5); ours put centres at integers.
+        return Matches.create(k0 - 0.5, k1 - 0.5, certainty)

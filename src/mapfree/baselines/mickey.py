@@ -1,0 +1,63 @@
+"""MicKey as a baseline component: its matches (matcher `mickey`) and its depth (depth `mickey`).
+
+Both read one forward pass per pair, shared through :class:`MicKeyFeatures`, so
+`mickey+mickey+SOLVER` runs the network once.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import torch
+
+from mapfree.baselines.matches import Matches
+
+
+class MicKeyFeatures:
+    """MicKey's features and correspondence matrices for a pair item, cached for the last pair."""
+
+    def __init__(self, model: Any):
+        self.model = model.eval()
+        self._key: tuple | None = None
+        self._value: tuple | None = None
+
+    @staticmethod
+    def key(item: Mapping[str, Any]) -> tuple:
+        return item.get("scene"), item.get("frame0"), item.get("frame1"), id(item["image0"]), id(item["image1"])
+
+    @torch.inference_mode()
+    def __call__(self, item: Mapping[str, Any]) -> tuple:
+        """(features0, features1, matches) of the MicKey model for the item's two images."""
+        key = self.key(item)
+        if key != self._key:
+            device = self.model.device
+            image0, image1 = item["image0"][None].to(device), item["image1"][None].to(device)
+            self._value, self._key = self.model(image0, image1), key
+        return self._value
+
+
+class MicKeyMatcher:
+    """Mutual nearest neighbours of MicKey's dual-softmax matching matrix.
+
+    A match needs matching probability >= `min_probability` and a non-zero correspondence
+    probability (MicKey zeroes the confidence of border patches); the score is the
+    correspondence probability, the quantity MicKey's own solver samples by.
+    """
+
+    name = "mickey"
+
+    def __init__(self, features: MicKeyFeatures, min_probability: float = 0.1):
+        self.features = features
+        self.min_probability = min_probability
+
+    def __call__(self, item: Mapping[str, Any]) -> Matches:
+        feats0, feats1, matches = self.features(item)
+        matching, scores = matches.matching[0].float(), matches.scores[0].float()
+        best1 = matching.argmax(dim=1)
+        best0 = matching.argmax(dim=0)
+        i0 = torch.arange(len(best1), device=matching.device)
+        mutual = best0[best1] == i0
+        prob = matching[i0, best1]
+        score = scores[i0, best1]
+        keep = mutual & (prob >= self.min_probability) & (score > 0)
+        return Matches.create(feats0.kps[0][keep], feats1.kps[0][best1[keep]], score[keep])
