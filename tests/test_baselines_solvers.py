@@ -75,11 +75,11 @@ def degenerate_inputs() -> dict[str, tuple]:
     line = np.stack([np.linspace(10, 300, 50), np.full(50, 200.0)], axis=1)
     return {
         "no matches": (np.zeros((0, 2)), np.zeros((0, 2)), np.zeros(0), np.zeros(0)),
-        "three matches": (k0[:3], k1[:3], d0[:3], d1[:3]),
+        "two matches": (k0[:2], k1[:2], d0[:2], d1[:2]),
         "no depth": (k0, k1, nan, nan),
         "zero depth": (k0, k1, np.zeros(50), np.zeros(50)),
         "coincident points": (np.tile(k0[:1], (50, 1)), np.tile(k1[:1], (50, 1)), d0, d1),
-        "collinear points": (line, line + 5.0, d0, d1),
+        "collinear points": (line, line + 5.0, np.full(50, 5.0), np.full(50, 4.0)),  # a 3D line too
         "nan keypoints": (np.full((50, 2), np.nan), k1, d0, d1),
         "inf depth": (k0, k1, np.full(50, np.inf), np.full(50, np.inf)),
     }
