@@ -1,0 +1,149 @@
+"""Training and validation data: Map-free pairs with original intrinsics and per-patch depth targets.
+
+Each item is a :class:`mapfree.data.dataset.MapFreePairs` item plus
+
+- `K_full0`/`K_full1` (3, 3) and `size_full0`/`size_full1` (2,) = (W, H): the frames' native
+  intrinsics and size, in which MicKey measures its VCRE loss;
+- with depth supervision, `target0`/`target1` (N,) patch targets on MicKey's grid (NaN = none)
+  from a depth-prior store or from the dataset's own depth maps;
+- `scene_index`: the scene's position in the split (stable across processes);
+- with validation depth, `true_depth0`/`true_depth1` (N,) patch means of the true depth.
+
+Training draws `pairs_per_scene` pairs per scene and epoch (scene-balanced, as MicKey); every
+process of a distributed run takes a disjoint share of each epoch's draw.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, Sized
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from mapfree.data.dataset import MapFreePairs, SceneBalancedSampler
+from mapfree.depth_prior import MissingPriorError, PriorStore
+from mapfree.depth_prior.meta import METRIC_DEPTH
+from mapfree.depth_prior.patches import patch_average
+from mapfree.training.config import DataConfig, DepthConfig
+
+
+class TrainingPairs(Dataset):
+    """MapFreePairs items extended with native intrinsics and patch depth targets (see module doc)."""
+
+    def __init__(self, pairs: MapFreePairs, depth: DepthConfig | None = None, true_depth: bool = False):
+        self.pairs = pairs
+        self.depth = depth if depth is not None and depth.enabled else None
+        self.true_depth = true_depth
+        self.scene_index = {name: i for i, name in enumerate(sorted(pairs.scenes))}
+        self.store = None
+        if self.depth is not None and self.depth.source == "prior":
+            self.store = PriorStore(self.depth.prior_root, pairs.split)
+            check_prior_quantity(self.store.meta.quantity, self.depth.loss, self.depth.prior_root)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def _target(self, item: dict, scene: str, frame: str, key: str) -> torch.Tensor:
+        image_size = tuple(item["image0"].shape[:0:-1])  # (W, H)
+        if self.depth.source == "gt":
+            return patch_average(item[key], self.depth.min_valid_fraction).flatten()
+        prior = self.store.get(scene, frame) if self.depth.missing == "mask" else self.store.load(scene, frame)
+        if prior is None:
+            rows, cols = image_size[1] // 14, image_size[0] // 14
+            return torch.full((rows * cols,), float("nan"))
+        if tuple(prior.image_size) != image_size:
+            raise ValueError(
+                f"{self.store.path(scene, frame)}: prior made for {prior.image_size[0]}x{prior.image_size[1]} images, "
+                f"training on {image_size[0]}x{image_size[1]} (set data.resize to match the store's image_size)"
+            )
+        return torch.from_numpy(prior.values).flatten()
+
+    def __getitem__(self, index: int) -> dict:
+        item = self.pairs[index]
+        scene = self.pairs.scenes[item["scene"]]
+        item["scene_index"] = torch.tensor(self.scene_index[item["scene"]])
+        for i in (0, 1):
+            k = scene.intrinsics[item[f"frame{i}"]]
+            item[f"K_full{i}"] = torch.from_numpy(k.K).float()
+            item[f"size_full{i}"] = torch.tensor([k.width, k.height], dtype=torch.float32)
+        for i in (0, 1):
+            if self.depth is not None:
+                item[f"target{i}"] = self._target(item, item["scene"], item[f"frame{i}"], f"depth{i}")
+            if self.true_depth:
+                item[f"true_depth{i}"] = patch_average(item[f"depth{i}"]).flatten()
+        for i in (0, 1):
+            item.pop(f"depth{i}", None)  # dense maps are not needed past this point
+        return item
+
+
+def check_prior_quantity(quantity: str, loss: str, where: str) -> None:
+    """Refuse a depth loss that does not fit the teacher's output (the seed's second defect)."""
+    if loss in ("l2", "silog") and quantity != METRIC_DEPTH:
+        raise ValueError(f"{where}: depth.loss {loss!r} needs metric depth targets, the store holds {quantity!r}; use 'ssi'")
+
+
+class ShardedSampler(Sampler[int]):
+    """Every `world_size`-th index of an inner sampler's draw, starting at `rank` (equal lengths)."""
+
+    def __init__(self, inner: Sampler[int] | Sized, rank: int = 0, world_size: int = 1):
+        self.inner, self.rank, self.world_size = inner, rank, world_size
+
+    def set_epoch(self, epoch: int) -> None:
+        if hasattr(self.inner, "set_epoch"):
+            self.inner.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self.inner) // self.world_size
+
+    def __iter__(self) -> Iterator[int]:
+        indices = list(iter(self.inner)) if isinstance(self.inner, Sampler) else list(range(len(self.inner)))
+        return iter(indices[self.rank : len(self) * self.world_size : self.world_size])
+
+
+class MapFreeDataModule(pl.LightningDataModule):
+    """Scene-balanced training pairs and (optionally subsampled) benchmark validation pairs."""
+
+    def __init__(self, data: DataConfig, depth: DepthConfig, seed: int = 0):
+        super().__init__()
+        self.cfg, self.depth, self.seed = data, depth, seed
+        self.train_set: TrainingPairs | None = None
+        self.val_set: TrainingPairs | None = None
+
+    def _pairs(self, split: str, depth_suffix: str | None, **kwargs) -> MapFreePairs:
+        return MapFreePairs(self.cfg.root, split, resize=self.cfg.resize, depth_suffix=depth_suffix, **kwargs)
+
+    def setup(self, stage: str | None = None) -> None:
+        gt = self.depth.enabled and self.depth.source == "gt"
+        train = self._pairs("train", self.depth.gt_suffix if gt else None,
+                            min_overlap=self.cfg.min_overlap, max_overlap=self.cfg.max_overlap)
+        if len(train) == 0:
+            raise ValueError(f"{self.cfg.root}/train: no training pairs with overlap in "
+                             f"[{self.cfg.min_overlap}, {self.cfg.max_overlap}]")
+        self.train_set = TrainingPairs(train, self.depth)
+        val = self._pairs("val", self.cfg.val_depth_suffix)
+        if self.cfg.val_max_pairs is not None and len(val) > self.cfg.val_max_pairs:
+            keep = np.linspace(0, len(val) - 1, self.cfg.val_max_pairs).round().astype(int)
+            val = self._pairs("val", self.cfg.val_depth_suffix, pairs=[val.pairs[i] for i in keep])
+        self.val_set = TrainingPairs(val, None, true_depth=self.cfg.val_depth_suffix is not None)
+
+    def _rank(self) -> tuple[int, int]:
+        trainer = self.trainer
+        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+
+    def train_dataloader(self) -> DataLoader:
+        inner = SceneBalancedSampler(self.train_set.pairs.pairs, self.cfg.pairs_per_scene, self.seed)
+        return self._loader(self.train_set, ShardedSampler(inner, *self._rank()), self.cfg.batch_size, drop_last=True)
+
+    def val_dataloader(self) -> DataLoader:
+        rank, world = self._rank()
+        return self._loader(self.val_set, ShardedSampler(self.val_set, rank, world), self.cfg.val_batch_size)
+
+    def _loader(self, dataset: Dataset, sampler: Sampler, batch_size: int, drop_last: bool = False) -> DataLoader:
+        workers = self.cfg.num_workers
+        return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers, drop_last=drop_last,
+                          persistent_workers=workers > 0, pin_memory=torch.cuda.is_available())
+
+
+__all__ = ["MapFreeDataModule", "MissingPriorError", "ShardedSampler", "TrainingPairs", "check_prior_quantity"]

@@ -1,0 +1,99 @@
+"""Depth supervision of MicKey's patch depths against per-patch teacher targets.
+
+The loss must fit what the teacher produces:
+
+- ``ssi``: relative teachers (Depth Anything's affine-invariant inverse depth). Per image, the
+  predicted inverse depth and the target are each normalised by least squares to zero mean
+  and unit variance over the valid patches and compared with an MSE. This is invariant to the
+  teacher's unknown scale and shift; it equals 2 (1 - Pearson correlation), so unlike a loss
+  after a fitted affine alignment it penalises an inverted depth map instead of fitting it with
+  a negative scale.
+- ``l2``: metric teachers, squared error in metres.
+- ``silog``: metric teachers, scale-invariant log loss mean(d^2) - lambda mean(d)^2 with
+  d = log(pred) - log(target) (lambda = 0 is plain log-L2, 1 fully scale-invariant).
+- ``seed_mse``: the seed paper's plain MSE between prediction and target whatever the target
+  is (kept only to reproduce its comparison; with gradients, unlike the seed's code).
+
+Targets that are NaN, infinite or non-positive (for metric losses) are masked out; images
+with too few valid patches contribute nothing. Predicted depths are raw head outputs that
+may be <= 0, so logarithms and inverses use a softplus floor that keeps a gradient.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+DepthLossKind = Literal["ssi", "l2", "silog", "seed_mse"]
+DEPTH_LOSSES: tuple[str, ...] = ("ssi", "l2", "silog", "seed_mse")
+MIN_VALID = 4
+"""Fewest valid patches an image needs to take part (the ssi normalisation needs a variance)."""
+_FLOOR_SHARPNESS = 20.0
+_EPS = 1e-6
+
+
+def positive_depth(depth: Tensor) -> Tensor:
+    """Softplus floor: ~identity above 0.2 m, positive and differentiable everywhere."""
+    return F.softplus(depth, beta=_FLOOR_SHARPNESS) + 1e-3
+
+
+def valid_targets(target: Tensor, kind: str, mask: Tensor | None = None) -> Tensor:
+    """Boolean mask of the targets a loss of `kind` can use."""
+    valid = torch.isfinite(target)
+    if kind in ("l2", "silog"):
+        valid &= target > 0
+    if mask is not None:
+        valid &= mask.bool()
+    return valid
+
+
+def _masked_mean(x: Tensor, m: Tensor) -> Tensor:
+    """Per-row mean of x over mask m (rows with no valid entry give 0)."""
+    return (x * m).sum(-1) / m.sum(-1).clamp_min(1)
+
+
+def _standardise(x: Tensor, m: Tensor) -> Tensor:
+    mean = _masked_mean(x, m).unsqueeze(-1)
+    var = _masked_mean((x - mean).square(), m).unsqueeze(-1)
+    return (x - mean) / (var + _EPS).sqrt()
+
+
+def per_image_depth_loss(pred: Tensor, target: Tensor, kind: DepthLossKind, mask: Tensor | None = None,
+                         silog_lambda: float = 0.5) -> tuple[Tensor, Tensor]:
+    """(B,) losses and (B,) bool of images with enough valid targets. pred, target (B, N)."""
+    if kind not in DEPTH_LOSSES:
+        raise ValueError(f"depth loss must be one of {DEPTH_LOSSES}, got {kind!r}")
+    valid = valid_targets(target, kind, mask)
+    m = valid.to(pred.dtype)
+    t = torch.where(valid, target, torch.ones_like(target)).to(pred.dtype)
+    if kind == "ssi":
+        inv_pred = 1.0 / positive_depth(pred)
+        err = (_standardise(inv_pred, m) - _standardise(t, m)).square()
+        loss = _masked_mean(err, m)
+    elif kind == "silog":
+        d = positive_depth(pred).log() - t.log()
+        loss = _masked_mean(d.square(), m) - silog_lambda * _masked_mean(d, m).square()
+    else:  # l2 and seed_mse differ in which targets are valid, not in the formula
+        loss = _masked_mean((pred - t).square(), m)
+    return loss, valid.sum(-1) >= MIN_VALID
+
+
+def depth_loss(pred: Tensor, target: Tensor, kind: DepthLossKind, mask: Tensor | None = None,
+               silog_lambda: float = 0.5) -> Tensor:
+    """Mean per-image depth loss over images with valid targets; a graph-connected 0 if there are none."""
+    loss, ok = per_image_depth_loss(pred, target, kind, mask, silog_lambda)
+    if not ok.any():
+        return pred.sum() * 0.0
+    return loss[ok].mean()
+
+
+def depth_weight(step: int, weight: float, warmup_steps: int = 0, start_step: int = 0) -> float:
+    """lambda at a global step: 0 before `start_step`, then a linear ramp to `weight` over `warmup_steps`."""
+    if step < start_step:
+        return 0.0
+    if warmup_steps <= 0:
+        return weight
+    return weight * min(1.0, (step - start_step + 1) / warmup_steps)

@@ -1,0 +1,245 @@
+"""MicKey's pose loss: REINFORCE over sampled correspondence sets plus the direct Procrustes gradient.
+
+For each pair, `num_sets` sets of `set_size` correspondences are drawn i.i.d. from the
+correspondence probability matrix. Inside each set, `num_hypotheses` minimal sets of
+`min_set` correspondences are drawn by probability (without replacement), each fitted with
+weighted Procrustes and refined on its inliers; the refined poses are soft-scored, weighted by
+softmax(score / T) next to a null hypothesis, and their VCRE losses averaged with those weights.
+
+The result is a per-pair objective whose *value* is the expected loss over the sets and whose
+*gradient* is
+
+- the score-function (REINFORCE) estimate w.r.t. the log-probabilities of the sampled
+  correspondences, with a leave-one-out mean-loss baseline, and
+- the direct gradient of the set losses w.r.t. the 3D keypoints (pixel keypoints and depths)
+  through the differentiable Procrustes fit and the soft inlier scores.
+
+Everything is batched over pairs x sets x hypotheses; the only N0 x N1 tensors are the
+probability matrix itself and its gradient.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from mapfree.geometry.procrustes import weighted_procrustes
+from mapfree.robust.sampling import sample_without_replacement
+from mapfree.training.losses.vcre import SOFT_CLIP_PX, vcre_loss
+
+PoseLoss = Callable[[Tensor, Tensor], Tensor]
+"""(R (B, S, H, 3, 3), t (B, S, H, 3)) -> per-hypothesis loss (B, S, H)."""
+
+INVALID_SCORE = -1e4
+"""Soft score of a degenerate hypothesis: its softmax weight underflows to zero."""
+
+
+@dataclass(frozen=True)
+class ReinforceConfig:
+    """Sampling and robust-fitting sizes of MicKey's training loss (defaults: the released model)."""
+
+    num_sets: int = 20
+    set_size: int = 512
+    num_hypotheses: int = 20
+    min_set: int = 8
+    refine_steps: int = 4
+    refine_threshold: float = 0.15
+    score_threshold: float = 0.3
+    score_temperature: float = 20.0
+    null_hypothesis: bool = True
+    outlier_ratio: float = 0.35
+    null_loss: float = 0.8
+    clip_px: float = SOFT_CLIP_PX
+
+    def __post_init__(self) -> None:
+        if self.min_set < 3 or self.set_size < self.min_set:
+            raise ValueError(f"need 3 <= min_set <= set_size, got min_set={self.min_set}, set_size={self.set_size}")
+        if self.num_sets < 1 or self.num_hypotheses < 1:
+            raise ValueError("num_sets and num_hypotheses must be positive")
+
+
+@dataclass
+class ReinforceResult:
+    """Per-pair outputs of :func:`reinforce_objective`.
+
+    objective: (B,) differentiable; its value is `expected_loss`, its gradient the estimator.
+    expected_loss: (B,) detached mean loss over the sampled sets (the curriculum ranks by it).
+    valid: (B,) False where the probability matrix could not be sampled (NaN, negative, all zero).
+    null_weight: (B,) mean softmax weight of the null hypothesis (how often nothing is trusted).
+    inlier_ratio: (B,) mean soft inlier ratio of the best hypothesis of each set.
+    """
+
+    objective: Tensor
+    expected_loss: Tensor
+    valid: Tensor
+    null_weight: Tensor
+    inlier_ratio: Tensor
+
+
+def backproject(kps: Tensor, depth: Tensor, K: Tensor) -> Tensor:
+    """(B, N, 2) pixels (integer pixel centres) and (B, N) z-depths to (B, N, 3) camera points."""
+    rays = torch.cat([kps, torch.ones_like(kps[..., :1])], -1) @ torch.linalg.inv(K).transpose(-1, -2)
+    return rays * depth.unsqueeze(-1)
+
+
+def sample_sets(probs: Tensor, num_sets: int, set_size: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    """Draw (B, S, M) flat correspondence indices i.i.d. (with replacement) from (B, N0 * N1) weights.
+
+    Sampling with replacement makes the log-probability of a set the sum of its draws' log-
+    probabilities, which is what the score-function estimator differentiates. Rows that are not
+    a valid distribution are sampled uniformly and reported in the returned (B,) `valid` mask.
+    """
+    flat = probs.detach()
+    total = flat.sum(-1)
+    valid = torch.isfinite(total) & (total > 0) & (flat.amin(-1) >= 0)
+    if not valid.all():
+        flat = torch.where(valid.unsqueeze(-1), flat, torch.ones_like(flat))
+    idx = torch.multinomial(flat.float(), num_sets * set_size, replacement=True, generator=generator)
+    return idx.view(-1, num_sets, set_size), valid
+
+
+def score_function_term(draw_log_probs: Tensor, set_losses: Tensor) -> Tensor:
+    """Per-pair surrogate whose gradient is the REINFORCE estimate of d E[loss] / d log-probabilities.
+
+    draw_log_probs (B, S, M) normalised log-probabilities of the i.i.d. draws of S sets of M
+    correspondences, set_losses (B, S) the sets' losses. Each set's advantage is its loss minus the mean loss of the
+    *other* sets (the mean-loss baseline made leave-one-out, which keeps the estimate unbiased:
+    it equals MicKey's mean baseline times S / (S - 1)). Returns (B,).
+    """
+    S = set_losses.shape[1]
+    losses = set_losses.detach()
+    if S > 1:
+        advantage = (losses - losses.mean(1, keepdim=True)) * (S / (S - 1))
+    else:
+        advantage = losses
+    return (advantage * draw_log_probs.sum(-1)).mean(1)
+
+
+def _residuals(X: Tensor, Y: Tensor, R: Tensor, t: Tensor) -> Tensor:
+    """|R X + t - Y| for X, Y (B, S, 1, M, 3) and hypotheses R (B, S, H, 3, 3), t (B, S, H, 3)."""
+    moved = X @ R.transpose(-1, -2) + t.unsqueeze(-2)
+    return ((moved - Y).square().sum(-1) + 1e-6).sqrt()
+
+
+def minimal_sets(weights: Tensor, num_hypotheses: int, size: int, generator: torch.Generator | None = None) -> Tensor:
+    """(B, S, H, M) 0/1 masks of `size` correspondences per hypothesis, drawn by weight without replacement."""
+    idx, _ = sample_without_replacement(weights, size, num_hypotheses, generator)
+    return torch.zeros(idx.shape[:-1] + weights.shape[-1:], dtype=weights.dtype, device=weights.device).scatter_(-1, idx, 1.0)
+
+
+def refine(X: Tensor, Y: Tensor, inliers: Tensor, steps: int, threshold: float) -> Tensor:
+    """Grow each hypothesis' inlier mask: refit on the inliers, keep the new set while it grows.
+
+    X, Y (B, S, 1, M, 3); inliers (B, S, H, M) the minimal sets. No gradient. Returns the final mask.
+    """
+    with torch.no_grad():
+        count = inliers.sum(-1)
+        Xe, Ye = X.expand(*inliers.shape, 3), Y.expand(*inliers.shape, 3)
+        for _ in range(steps):
+            R, t, ok = weighted_procrustes(Xe, Ye, inliers)
+            new = (_residuals(X, Y, R, t) < threshold).to(inliers.dtype)
+            new_count = new.sum(-1)
+            grow = ok & (new_count > count)
+            if not grow.any():
+                break
+            inliers = torch.where(grow.unsqueeze(-1), new, inliers)
+            count = torch.where(grow, new_count, count)
+    return inliers
+
+
+def soft_inlier_score(residuals: Tensor, threshold: float) -> Tensor:
+    """Soft inlier count sum sigmoid(5 / thr * (thr - r)) over the last dimension."""
+    return torch.sigmoid((5.0 / threshold) * (threshold - residuals)).sum(-1)
+
+
+def set_losses(X: Tensor, Y: Tensor, weights: Tensor, pose_loss: PoseLoss, cfg: ReinforceConfig,
+               generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    """Loss of each correspondence set: hypotheses' losses weighted by softmax(score / T) (+ null).
+
+    X, Y (B, S, M, 3) differentiable 3D correspondences; weights (B, S, M) their (detached)
+    probabilities. Returns set losses (B, S), null-hypothesis weights (B, S) and the best
+    hypothesis' soft inlier ratio (B, S).
+    """
+    Xh, Yh = X.unsqueeze(2), Y.unsqueeze(2)
+    inliers = refine(Xh.detach(), Yh.detach(), minimal_sets(weights, cfg.num_hypotheses, cfg.min_set, generator),
+                     cfg.refine_steps, cfg.refine_threshold)
+    shape = inliers.shape + (3,)
+    R, t, ok = weighted_procrustes(Xh.expand(shape), Yh.expand(shape), inliers)
+    score = soft_inlier_score(_residuals(Xh, Yh, R, t), cfg.score_threshold)
+    loss = pose_loss(R, t)
+    null = torch.full_like(loss[..., :1], cfg.null_loss)
+    # degenerate fits take no weight and no gradient
+    score = torch.where(ok, score, torch.full_like(score, INVALID_SCORE))
+    loss = torch.where(ok, loss, null.expand_as(loss))
+    logits = score / cfg.score_temperature
+    if cfg.null_hypothesis:
+        null_logit = torch.full_like(logits[..., :1], cfg.outlier_ratio * X.shape[-2] / cfg.score_temperature)
+        logits, loss = torch.cat([logits, null_logit], -1), torch.cat([loss, null], -1)
+    w = torch.softmax(logits, -1)
+    null_weight = w[..., -1] if cfg.null_hypothesis else torch.zeros_like(w[..., 0])
+    best_ratio = score.detach().amax(-1) / X.shape[-2]
+    return (w * loss).sum(-1), null_weight.detach(), best_ratio.clamp_min(0.0)
+
+
+def reinforce_objective(
+    probs: Tensor,
+    kps0: Tensor,
+    kps1: Tensor,
+    depth0: Tensor,
+    depth1: Tensor,
+    K0: Tensor,
+    K1: Tensor,
+    pose_loss: PoseLoss,
+    cfg: ReinforceConfig = ReinforceConfig(),
+    generator: torch.Generator | None = None,
+) -> ReinforceResult:
+    """MicKey's pose objective for a batch of pairs.
+
+    probs (B, N0, N1) correspondence probabilities (matching x confidences, differentiable);
+    kps0 (B, N0, 2), kps1 (B, N1, 2) pixel keypoints; depth0 (B, N0), depth1 (B, N1) metric
+    depths; K0, K1 (B, 3, 3) intrinsics of the images the keypoints live in.
+    """
+    B, N0, N1 = probs.shape
+    flat = probs.reshape(B, N0 * N1)
+    idx, valid = sample_sets(flat, cfg.num_sets, cfg.set_size, generator)
+    i0, i1 = idx // N1, idx % N1
+    X = backproject(kps0, depth0, K0)
+    Y = backproject(kps1, depth1, K1)
+    Xs = X.gather(1, i0.flatten(1).unsqueeze(-1).expand(-1, -1, 3)).view(*idx.shape, 3)
+    Ys = Y.gather(1, i1.flatten(1).unsqueeze(-1).expand(-1, -1, 3)).view(*idx.shape, 3)
+    drawn = flat.gather(1, idx.flatten(1)).view(idx.shape)
+    losses, null_w, ratio = set_losses(Xs, Ys, drawn.detach(), pose_loss, cfg, generator)
+
+    # log p of each draw, normalised per pair; invalid pairs are masked out below
+    tiny = torch.finfo(drawn.dtype).tiny
+    log_p = drawn.clamp_min(tiny).log() - flat.sum(-1).clamp_min(tiny).log()[:, None, None]
+    reinforce = score_function_term(log_p, losses)
+    direct = losses.mean(1)
+    objective = direct + reinforce - reinforce.detach()
+    zero = torch.zeros_like(objective)
+    return ReinforceResult(
+        objective=torch.where(valid, objective, zero),
+        expected_loss=direct.detach(),
+        valid=valid,
+        null_weight=null_w.mean(1),
+        inlier_ratio=ratio.mean(1),
+    )
+
+
+def vcre_pose_loss(T_gt: Tensor, K0: Tensor, K1: Tensor, size0: Tensor, size1: Tensor, clip_px: float = SOFT_CLIP_PX) -> PoseLoss:
+    """Soft-clipped symmetric VCRE of (B, S, H) hypotheses against each pair's true pose.
+
+    T_gt (B, 4, 4); K0/K1 (B, 3, 3) and size0/size1 (B, 2) = (W, H) of the images the VCRE is
+    measured in (MicKey uses the original-resolution intrinsics).
+    """
+
+    def loss(R: Tensor, t: Tensor) -> Tensor:
+        def b(x: Tensor) -> Tensor:
+            return x[:, None, None]
+
+        return vcre_loss(R, t, b(T_gt), b(K0), b(K1), b(size0), b(size1), clip_px)
+
+    return loss

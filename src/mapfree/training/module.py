@@ -1,0 +1,177 @@
+"""The LightningModule: MicKey's VCRE REINFORCE objective plus depth supervision, with safe steps.
+
+Optimisation is manual so that a step whose loss or gradients are NaN/Inf is skipped (and
+counted) instead of applied; in a distributed run the check runs on the all-reduced gradients,
+so every process skips the same steps. Pose losses run in float32 even under bf16/fp16
+autocast: SVDs and the soft inlier counts are not safe in half precision.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch import Tensor
+
+from mapfree.models import MicKey, MicKeyConfig
+from mapfree.training.config import TrainConfig
+from mapfree.training.curriculum import topk_mask
+from mapfree.training.losses.depth import depth_loss, depth_weight
+from mapfree.training.losses.reinforce import reinforce_objective, vcre_pose_loss
+from mapfree.training.metrics import ValidationAccumulator
+from mapfree.training.visualize import map_panel, to_chw
+
+log = logging.getLogger(__name__)
+BACKBONE_PREFIX = "model.backbone."
+
+
+def build_model(config: TrainConfig) -> MicKey:
+    """A fresh MicKey from `config.model`, or the heads of `config.init.checkpoint` for fine-tuning."""
+    mickey_config = MicKeyConfig.from_dict(config.model) if config.model else MicKeyConfig()
+    if config.init.checkpoint:
+        return MicKey.from_pretrained(config.init.checkpoint, config.init.config or mickey_config,
+                                      config.init.dinov2_weights)
+    return MicKey(mickey_config)
+
+
+def gradients_finite(module: torch.nn.Module) -> bool:
+    """True when every existing gradient is finite (one fused reduction, one host sync)."""
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    if not grads:
+        return True
+    return bool(torch.stack([g.isfinite().all() for g in grads]).all())
+
+
+class MicKeyTraining(pl.LightningModule):
+    """Trains MicKey's heads (and a CNN backbone) on Map-free pairs; validates pose and depth."""
+
+    def __init__(self, config: TrainConfig | dict[str, Any], model: MicKey | None = None):
+        super().__init__()
+        self.config = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
+        self.save_hyperparameters({"config": self.config.to_dict()})
+        self.model = model if model is not None else build_model(self.config)
+        self.automatic_optimization = False
+        self.skipped_steps = 0
+        self.validation = ValidationAccumulator(self.config.solver)
+
+    # ------------------------------------------------------------------ losses
+    def compute_losses(self, batch: dict[str, Any]) -> dict[str, Tensor]:
+        """Forward both images and return `total` plus the terms it is made of (for logging)."""
+        feats0, feats1, matches = self.model(batch["image0"], batch["image1"])
+        cfg = self.config
+        out: dict[str, Tensor] = {}
+        total = feats0.depth.new_zeros(())
+        if cfg.pose_loss:
+            with torch.autocast(self.device.type, enabled=False):
+                pose_loss = vcre_pose_loss(batch["T_0to1"].float(), batch["K_full0"], batch["K_full1"],
+                                           batch["size_full0"], batch["size_full1"], cfg.loss.clip_px)
+                res = reinforce_objective(
+                    matches.scores.float(), feats0.kps.float(), feats1.kps.float(), feats0.depth.float(),
+                    feats1.depth.float(), batch["K0"], batch["K1"], pose_loss, cfg.loss,
+                )
+            keep = topk_mask(res.expected_loss, cfg.curriculum.fraction(self.current_epoch), res.valid)
+            out["pose"] = (res.objective * keep).sum() / keep.sum().clamp_min(1)
+            out["expected_vcre_loss"] = res.expected_loss[res.valid].mean() if res.valid.any() else res.expected_loss.sum() * 0
+            out["null_weight"] = res.null_weight.mean()
+            out["inlier_ratio"] = res.inlier_ratio.mean()
+            out["invalid_pairs"] = (~res.valid).sum().float()
+            total = total + out["pose"]
+        if cfg.depth.enabled:
+            pred = torch.cat([feats0.depth, feats1.depth]).float()
+            target = torch.cat([batch["target0"], batch["target1"]]).to(pred)
+            if target.shape != pred.shape:
+                raise ValueError(f"depth targets have {target.shape[-1]} patches per image, the model predicts "
+                                 f"{pred.shape[-1]} (grid {feats0.grid}): prior and training image sizes differ")
+            out["depth"] = depth_loss(pred, target, cfg.depth.loss, silog_lambda=cfg.depth.silog_lambda)
+            d = cfg.depth
+            out["depth_weight"] = total.new_tensor(depth_weight(self.global_step, d.weight, d.warmup_steps, d.start_step))
+            total = total + out["depth_weight"] * out["depth"]
+        out["total"] = total
+        out["_features"] = (feats0, feats1)
+        return out
+
+    # ------------------------------------------------------------------ training
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        opt = self.optimizers()
+        out = self.compute_losses(batch)
+        opt.zero_grad(set_to_none=True)
+        self.manual_backward(out["total"])
+        finite = gradients_finite(self.model) and bool(torch.isfinite(out["total"].detach()))
+        scaler = getattr(self.trainer.precision_plugin, "scaler", None)
+        if finite or scaler is not None:
+            opt.step()  # an fp16 GradScaler skips non-finite steps itself and lowers its scale
+        if not finite:
+            self.skipped_steps += 1
+            log.warning("step %d: non-finite loss or gradients, update skipped (%d so far)",
+                        self.global_step, self.skipped_steps)
+        else:
+            sched = self.lr_schedulers()
+            if sched is not None:
+                sched.step()
+        bs = batch["image0"].shape[0]
+        for key, value in out.items():
+            if not key.startswith("_"):
+                self.log(f"train/{key}", value.detach(), batch_size=bs, prog_bar=key in ("total", "depth"))
+        self.log("train/skipped_steps", float(self.skipped_steps), batch_size=bs)
+        self.log("train/topk_fraction", self.config.curriculum.fraction(self.current_epoch), batch_size=bs)
+        every = self.config.trainer.image_log_every_n_steps
+        if every and self.global_step % every == 0:
+            feats0 = out["_features"][0]
+            target = batch["target0"][0] if "target0" in batch else None
+            self._log_panel("train/maps", batch["image0"][0], feats0, target)
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        # gradients are unscaled here under fp16, so the clip norm means the same in every precision
+        if self.config.optim.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.optim.grad_clip)
+
+    def configure_optimizers(self) -> Any:
+        o = self.config.optim
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        opt = torch.optim.Adam(params, lr=o.lr, eps=o.eps)
+        if not o.lr_step_interval:
+            return opt
+        sched = torch.optim.lr_scheduler.StepLR(opt, o.lr_step_interval, o.lr_step_gamma)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    # ------------------------------------------------------------------ validation
+    def on_validation_epoch_start(self) -> None:
+        self.validation.reset()
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        feats0, feats1, matches = self.model(batch["image0"], batch["image1"])
+        self.validation.add(batch, feats0, feats1, matches)
+        if batch_idx == 0:
+            target = batch["true_depth0"][0] if "true_depth0" in batch else None
+            self._log_panel("val/maps", batch["image0"][0], feats0, target)
+
+    def on_validation_epoch_end(self) -> None:
+        metrics = self.validation.compute(self.all_gather if self.trainer.world_size > 1 else None)
+        for key, value in metrics.items():
+            if math.isfinite(value):
+                self.log(f"val/{key}", value, rank_zero_only=True, prog_bar=key in ("vcre_auc_90", "pose_auc"))
+
+    # ------------------------------------------------------------------ logging and checkpoints
+    def _log_panel(self, tag: str, image: Tensor, feats: Any, target: Tensor | None) -> None:
+        experiment = getattr(self.logger, "experiment", None)
+        if self.trainer.sanity_checking or not self.trainer.is_global_zero or not hasattr(experiment, "add_image"):
+            return
+        panel = map_panel(image, feats.grid, feats.depth[0], feats.scr[0], target)
+        experiment.add_image(tag, to_chw(panel), global_step=self.global_step)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Leave a frozen backbone's weights out (they come from the pretrained file)."""
+        if self.model.frozen_backbone:
+            state = checkpoint["state_dict"]
+            for key in [k for k in state if k.startswith(BACKBONE_PREFIX)]:
+                del state[key]
+        checkpoint["skipped_steps"] = self.skipped_steps
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self.model.frozen_backbone:
+            own = self.state_dict()
+            checkpoint["state_dict"].update({k: v for k, v in own.items() if k.startswith(BACKBONE_PREFIX)})
+        self.skipped_steps = checkpoint.get("skipped_steps", 0)

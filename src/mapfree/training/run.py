@@ -1,0 +1,111 @@
+"""`train(config) -> TrainResult`: one training run, from the CLI or from Python (the demo)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import pytorch_lightning as pl
+from pytorch_lightning.loggers import TensorBoardLogger
+
+from mapfree.training.callbacks import AtomicCheckpoint, ProgressBar, ValidationHistory, last_checkpoint
+from mapfree.training.config import TrainConfig
+from mapfree.training.data import MapFreeDataModule
+from mapfree.training.module import MicKeyTraining
+
+log = logging.getLogger(__name__)
+BEST_METRICS = {"vcre": "val/vcre_auc_90", "pose": "val/pose_auc"}
+
+
+@dataclass
+class TrainResult:
+    """Where a run wrote its outputs, and the validation metrics after every validation."""
+
+    run_dir: Path
+    last_checkpoint: Path | None
+    best_checkpoints: dict[str, Path | None]
+    history: list[dict[str, float]] = field(default_factory=list)
+    skipped_steps: int = 0
+    global_step: int = 0
+
+    @property
+    def final_metrics(self) -> dict[str, float]:
+        return self.history[-1] if self.history else {}
+
+
+def _checkpoints(ckpt_dir: Path, validates: bool) -> dict[str, AtomicCheckpoint]:
+    callbacks = {"last": AtomicCheckpoint(dirpath=ckpt_dir, filename="epoch{epoch:03d}", auto_insert_metric_name=False,
+                                          save_last=True, save_top_k=0)}
+    if validates:
+        for name, metric in BEST_METRICS.items():
+            callbacks[name] = AtomicCheckpoint(dirpath=ckpt_dir, filename=f"best-{name}", monitor=metric, mode="max",
+                                               save_top_k=1, auto_insert_metric_name=False, enable_version_counter=False)
+    return callbacks
+
+
+def _resume_path(config: TrainConfig, ckpt_dir: Path) -> str | None:
+    resume = config.trainer.resume
+    if resume is None:
+        return None
+    if resume == "last":
+        path = last_checkpoint(ckpt_dir)
+        if path is None:
+            log.info("no checkpoint in %s yet: starting from scratch", ckpt_dir)
+        return str(path) if path else None
+    if not Path(resume).is_file():
+        raise FileNotFoundError(f"trainer.resume: checkpoint not found: {resume}")
+    return resume
+
+
+def train(config: TrainConfig | str | Path, overrides: Iterable[str] = (), extra_callbacks: Iterable[pl.Callback] = ()) -> TrainResult:
+    """Train MicKey as configured; returns checkpoints and the validation history.
+
+    Outputs go to `trainer.out_dir/trainer.name/`: `config.yaml`, `checkpoints/` (`last.ckpt`,
+    `best-vcre.ckpt`, `best-pose.ckpt`), TensorBoard logs in `tb/` and `history.json`.
+    """
+    if not isinstance(config, TrainConfig):
+        config = TrainConfig.load(config, overrides)
+    elif overrides:
+        raise ValueError("overrides apply to a config file; edit the TrainConfig object instead")
+    t = config.trainer
+    run_dir = Path(t.out_dir) / t.name
+    ckpt_dir = run_dir / "checkpoints"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    pl.seed_everything(t.seed, workers=True, verbose=False)
+
+    module = MicKeyTraining(config)
+    data = MapFreeDataModule(config.data, config.depth, seed=t.seed)
+    validates = t.limit_val_batches != 0
+    checkpoints = _checkpoints(ckpt_dir, validates)
+    history = ValidationHistory()
+    callbacks = [*checkpoints.values(), history, *extra_callbacks]
+    if t.progress_bar:
+        callbacks.append(ProgressBar(refresh_rate=1))
+    trainer = pl.Trainer(
+        accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes, strategy=t.strategy,
+        precision=t.precision, max_epochs=t.max_epochs, max_steps=t.max_steps, deterministic=t.deterministic,
+        val_check_interval=t.val_check_interval, check_val_every_n_epoch=t.check_val_every_n_epoch,
+        limit_val_batches=t.limit_val_batches, log_every_n_steps=t.log_every_n_steps,
+        logger=TensorBoardLogger(str(run_dir), name="tb", version=""), callbacks=callbacks,
+        enable_progress_bar=t.progress_bar, use_distributed_sampler=False, num_sanity_val_steps=0,
+        enable_model_summary=False,
+    )
+    if trainer.is_global_zero:
+        config.save(run_dir / "config.yaml")
+    trainer.fit(module, datamodule=data, ckpt_path=_resume_path(config, ckpt_dir))
+
+    result = TrainResult(
+        run_dir=run_dir,
+        last_checkpoint=last_checkpoint(ckpt_dir),
+        best_checkpoints={name: Path(cb.best_model_path) if cb.best_model_path else None
+                          for name, cb in checkpoints.items() if name != "last"},
+        history=history.history,
+        skipped_steps=module.skipped_steps,
+        global_step=trainer.global_step,
+    )
+    if trainer.is_global_zero:
+        (run_dir / "history.json").write_text(json.dumps(result.history, indent=1))
+    return result
