@@ -23,8 +23,9 @@ class MissingWeightsError(FileNotFoundError):
     """A matcher's weight file is in none of the folders searched."""
 
 
-class MissingPackageError(ImportError):
-    """A matcher needs a pip package that is not installed."""
+class MissingPackageError(FileNotFoundError):
+    """A matcher needs a pip package that is not installed (an OSError, like a missing weights
+    file, so the CLI reports both as plain errors)."""
 
 
 @dataclass(frozen=True)
