@@ -7,7 +7,7 @@ this package only re-exports the Procrustes RANSAC API and the shared result typ
 from mapfree.robust.procrustes_ransac import (
     PoseRansacResult,
     ProcrustesRansacConfig,
-    probabilistic_procrustes,
+    mickey_pose_solver,
     procrustes_ransac,
 )
 from mapfree.robust.result import RelativePose
@@ -16,6 +16,6 @@ __all__ = [
     "PoseRansacResult",
     "ProcrustesRansacConfig",
     "RelativePose",
-    "probabilistic_procrustes",
+    "mickey_pose_solver",
     "procrustes_ransac",
 ]

@@ -1,11 +1,11 @@
 """Procrustes RANSAC on 3D-3D correspondences: MicKey's inference solver and a one-to-one variant.
 
-MicKey's solver (`probabilistic_procrustes`), as in the released model: for each of `rounds`
+MicKey's solver (`mickey_pose_solver`), as in the released model: for each of `rounds`
 rounds, `samples` correspondences are drawn without replacement from the correspondence
 probability matrix; in each round `hypotheses` minimal sets of 3 of them are drawn by
 probability (without replacement) and fitted with Kabsch; every hypothesis is scored by its
 soft inlier count sum sigmoid(5 / thr (thr - r)) over its round's correspondences with
-thr = `score_threshold` (0.3 m), r = sqrt(|R x + t - y|^2 + 1e-6). The best hypothesis over
+thr = `soft_threshold` (0.3 m), r = sqrt(|R x + t - y|^2 + 1e-6). The best hypothesis over
 all rounds is refined up to `refinements` times by refitting on its hard inliers
 (r <= `inlier_threshold`, 0.15 m) while their number grows; the confidence is the final soft
 inlier count at `inlier_threshold` over the winning round's correspondences.
@@ -22,7 +22,7 @@ coincident) points. Nothing here raises on bad data or returns NaN.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
@@ -51,7 +51,7 @@ class ProcrustesRansacConfig:
     refinements: int = 4
     inlier_threshold: float = 0.15
     """Metres: hard inliers for refinement, the returned inlier mask and the confidence."""
-    score_threshold: float = 0.3
+    soft_threshold: float = 0.3
     """Metres: soft inlier scoring of the hypotheses."""
 
     def __post_init__(self) -> None:
@@ -59,7 +59,7 @@ class ProcrustesRansacConfig:
             raise ValueError(f"rounds, hypotheses and samples must be >= 1 and refinements >= 0: {self}")
         if self.min_set < 3:
             raise ValueError(f"a rigid fit needs min_set >= 3 correspondences, got {self.min_set}")
-        if not (self.inlier_threshold > 0 and self.score_threshold > 0):
+        if not (self.inlier_threshold > 0 and self.soft_threshold > 0):
             raise ValueError(f"thresholds must be positive metres: {self}")
 
 
@@ -84,6 +84,10 @@ class PoseRansacResult:
     @property
     def num_inliers(self) -> Tensor:
         return self.inliers.sum(-1)
+
+    def __getitem__(self, index: int | slice | Tensor) -> PoseRansacResult:
+        """The result of one pair (fields without the batch dimension) or of a sub-batch."""
+        return PoseRansacResult(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
 
 
 @dataclass(frozen=True)
@@ -157,7 +161,7 @@ def _ransac(X: Tensor, Y: Tensor, weights: Tensor, cfg: ProcrustesRansacConfig, 
     hyp = weighted_procrustes(Xm, Ym)
     hyp_ok = hyp.valid & picked_ok.all(-1) & enough
 
-    scores = _score_hypotheses(X, Y, valid, hyp.R, hyp.t, cfg.score_threshold)
+    scores = _score_hypotheses(X, Y, valid, hyp.R, hyp.t, cfg.soft_threshold)
     scores = torch.where(hyp_ok, scores, -1.0).view(B, rounds * H)
     best = scores.argmax(-1)
     success = scores.gather(1, best[:, None])[:, 0] >= 0
@@ -189,7 +193,7 @@ def _finite_points(points: Tensor) -> tuple[Tensor, Tensor]:
 
 
 @torch.no_grad()
-def probabilistic_procrustes(
+def mickey_pose_solver(
     pts3d0: Tensor,
     pts3d1: Tensor,
     scores: Tensor,
