@@ -90,6 +90,8 @@ class DepthAnythingTeacher(Teacher):
         self.weights = str(weights)
         self.model = DepthAnythingForDepthEstimation.from_pretrained(weights, local_files_only=local, dtype=dtype)
         self.model.to(device).eval()
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # the decoder's convolutions see one input size per dataset
         self.dtype = dtype
         self.spec = InputSpec.from_pretrained(weights, local)
         self.metric = config.depth_estimation_type == "metric"
