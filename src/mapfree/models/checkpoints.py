@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -168,8 +169,13 @@ def load_model(
     config: str | Path | MicKeyConfig | None = None,
     dinov2_weights: str | Path | None = None,
     map_location: str | torch.device = "cpu",
+    backbone_dtype: str | None = None,
 ) -> MicKey:
-    """Build a MicKey from any supported checkpoint; see :meth:`MicKey.from_pretrained`."""
+    """Build a MicKey from any supported checkpoint; see :meth:`MicKey.from_pretrained`.
+
+    `backbone_dtype` overrides the configured backbone precision before the weights are loaded
+    (converting after loading would keep the rounding of the configured precision).
+    """
     checkpoint = Path(checkpoint)
     weights = checkpoint / WEIGHTS_FILE if checkpoint.is_dir() else checkpoint
     if not isinstance(config, MicKeyConfig):
@@ -177,6 +183,8 @@ def load_model(
         if not config_path.is_file():
             raise FileNotFoundError(f"config not found: {config_path} (pass the YAML that came with {weights.name})")
         config = MicKeyConfig.load(config_path)
+    if backbone_dtype is not None:
+        config = replace(config, backbone=replace(config.backbone, dtype=backbone_dtype))
     if weights.suffix == ".safetensors":
         state = _read_safetensors(weights, map_location)
     else:

@@ -183,15 +183,17 @@ class MicKey(nn.Module):
         config: str | Path | MicKeyConfig | None = None,
         dinov2_weights: str | Path | None = None,
         map_location: str | torch.device = "cpu",
+        backbone_dtype: str | None = None,
     ) -> "MicKey":
         """Load a released MicKey Lightning checkpoint (+ its YAML) or a checkpoint of this project.
 
         `config` defaults to `config.yaml` next to the checkpoint; `dinov2_weights` is the
-        original `dinov2_vit*14_pretrain.pth` (searched in the torch hub cache when omitted).
+        original `dinov2_vit*14_pretrain.pth` (searched in the torch hub cache when omitted);
+        `backbone_dtype` ("float32", "float16", "bfloat16") overrides the configured precision.
         """
         from mapfree.models.checkpoints import load_model
 
-        return load_model(checkpoint, config, dinov2_weights, map_location)
+        return load_model(checkpoint, config, dinov2_weights, map_location, backbone_dtype)
 
     def save_pretrained(self, directory: str | Path, include_backbone: bool | None = None) -> Path:
         """Write `model.safetensors` + `config.yaml` (the frozen DINOv2 is left out unless asked)."""

@@ -1,0 +1,27 @@
+"""Command-line options shared by the commands that load a MicKey model (stdlib only)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("model")
+    group.add_argument("--checkpoint", required=True,
+                       help="released MicKey .ckpt, or this project's model folder / model.safetensors")
+    group.add_argument("--config", default=None,
+                       help="MicKey YAML (released or this project's; default: config.yaml next to the checkpoint)")
+    group.add_argument("--dinov2-weights", default=None,
+                       help="original dinov2_vit*14_pretrain.pth (default: the torch hub cache)")
+    group.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda, cuda:1, ...")
+    group.add_argument("--dtype", choices=("float32", "float16", "bfloat16"), default=None,
+                       help="backbone precision (default: the config's)")
+
+
+def resolve_device(name: str) -> str:
+    """'auto' to 'cuda' when a GPU is visible, else 'cpu'; other names unchanged."""
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name

@@ -1,0 +1,80 @@
+"""`mapfree pose IMG0 IMG1`: metric relative pose of IMG1 w.r.t. IMG0 with MicKey."""
+
+from __future__ import annotations
+
+import argparse
+
+from mapfree.cli._model_args import add_model_arguments, resolve_device
+from mapfree.cli.synth import parse_size
+
+HELP = "Estimate the metric pose of IMG1 relative to IMG0 with MicKey; optionally save figures and outputs."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("img0", help="reference image")
+    parser.add_argument("img1", help="query image")
+    parser.add_argument("--intrinsics", required=True,
+                        help="text file with lines 'name fx fy cx cy width height' naming both images")
+    add_model_arguments(parser)
+    parser.add_argument("--resize", type=parse_size, default=None, help="resize both images to WxH first")
+    parser.add_argument("--out", default=None, help="folder for depth, confidence and match PNGs")
+    parser.add_argument("--dump", default=None, help="save the network outputs and the pose to this .npz")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the RANSAC sampling")
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+
+    from mapfree.api import estimate_pose, load_image, read_intrinsics_for, resize
+    from mapfree.data.errors import DataFormatError
+    from mapfree.models.backbone import PATCH_SIZE
+    from mapfree.models.checkpoints import load_model
+
+    images, Ks = [], []
+    for path in (args.img0, args.img1):
+        image = load_image(path)
+        intr = read_intrinsics_for(args.intrinsics, path)
+        h, w = image.shape[-2:]
+        if (w, h) != (intr.width, intr.height):
+            raise DataFormatError(args.intrinsics, f"{path} is {w}x{h} but its intrinsics are for "
+                                                   f"{intr.width}x{intr.height} (use --resize to rescale both)")
+        image, K = resize(image, intr.K, args.resize)
+        if min(image.shape[-2:]) < PATCH_SIZE:
+            raise DataFormatError(path, f"image is {image.shape[2]}x{image.shape[1]}, smaller than one "
+                                        f"{PATCH_SIZE}x{PATCH_SIZE} patch")
+        images.append(image)
+        Ks.append(K)
+
+    device = resolve_device(args.device)
+    model = load_model(args.checkpoint, args.config, args.dinov2_weights, device, args.dtype)
+    generator = torch.Generator(device).manual_seed(args.seed)
+    result = estimate_pose(model, images[0], images[1], Ks[0], Ks[1], generator=generator)
+
+    np.set_printoptions(precision=6, suppress=True)
+    print(f"R =\n{result.R}")
+    print(f"t = {result.t}  (metres, camera 0 -> camera 1)")
+    print(f"confidence = {result.confidence:.2f}{'' if result.valid else '  (no estimate)'}")
+    f0, f1 = result.features0, result.features1
+    if args.out is not None:
+        from mapfree.viz.matches import save_pair_figures
+
+        rgb = [(im.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8) for im in images]
+        kps0, kps1 = f0.kps[0].cpu().numpy(), f1.kps[0].cpu().numpy()
+        i, j = result.inliers.T
+        paths = save_pair_figures(args.out, rgb[0], rgb[1], f0.depth_map[0, 0].cpu().numpy(),
+                                  f1.depth_map[0, 0].cpu().numpy(), f0.scr[0].reshape(f0.grid).cpu().numpy(),
+                                  f1.scr[0].reshape(f1.grid).cpu().numpy(), kps0[i], kps1[j], result.inlier_scores)
+        print("wrote " + ", ".join(str(p) for p in paths))
+    if args.dump is not None:
+        outputs = {
+            "kps0": f0.kps[0], "kps1": f1.kps[0], "depth0": f0.depth[0], "depth1": f1.depth[0],
+            "scr0": f0.scr[0], "scr1": f1.scr[0], "dsc0": f0.dsc[0], "dsc1": f1.dsc[0],
+            "scores": result.correspondences.scores[0], "matching": result.correspondences.matching[0],
+        }
+        np.savez(args.dump, **{k: v.float().cpu().numpy() for k, v in outputs.items()},
+                 grid0=np.array(f0.grid), grid1=np.array(f1.grid), K0=Ks[0], K1=Ks[1],
+                 R=result.R, t=result.t, confidence=np.float64(result.confidence), inliers=result.inliers,
+                 inlier_scores=result.inlier_scores)
+        print(f"wrote {args.dump}")
+    return 0

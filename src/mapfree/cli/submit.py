@@ -1,0 +1,43 @@
+"""`mapfree submit`: pose every benchmark pair of a split and write a submission zip."""
+
+from __future__ import annotations
+
+import argparse
+
+from mapfree.cli._model_args import add_model_arguments, resolve_device
+from mapfree.cli.synth import parse_size
+
+HELP = "Run a pose estimator (default MicKey) over a Map-free split and write the benchmark submission zip."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from mapfree.inference.methods import METHODS
+
+    parser.add_argument("--data-root", required=True, help="Map-free dataset root (holds val/, test/)")
+    parser.add_argument("--split", choices=("val", "test"), required=True)
+    parser.add_argument("--out", required=True, help="output folder for submission.zip")
+    parser.add_argument("--method", choices=sorted(METHODS), default="mickey", help="pose estimation method")
+    add_model_arguments(parser)
+    parser.add_argument("--resize", type=parse_size, default=None, help="resize images to WxH before inference")
+    parser.add_argument("--batch-size", type=int, default=1, help="pairs per forward pass")
+    parser.add_argument("--workers", type=int, default=0, help="image loading processes")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the RANSAC sampling")
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from mapfree.data.dataset import MapFreePairs
+    from mapfree.inference import build_estimator, make_submission
+
+    if args.batch_size < 1:
+        raise ValueError("--batch-size must be at least 1")
+    torch.manual_seed(args.seed)
+    args.device = resolve_device(args.device)
+    dataset = MapFreePairs(args.data_root, args.split, resize=args.resize)
+    if len(dataset) == 0:
+        raise ValueError(f"no {args.split} pairs found under {args.data_root}")
+    estimator = build_estimator(args.method, args)
+    path = make_submission(dataset, estimator, args.out, batch_size=args.batch_size, num_workers=args.workers)
+    print(f"wrote {path} ({len(dataset)} pairs)")
+    return 0

@@ -1,0 +1,63 @@
+"""`make_submission`: run a pose estimator over every pair of a dataset and write the zip."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Callable, Protocol, Sequence
+
+from mapfree.evaluation.submission import PoseEstimate, write_submission
+
+Estimator = Callable[[dict], "PoseEstimate | None"]
+"""Takes one item of :class:`mapfree.data.dataset.MapFreePairs`; returns its estimate or None."""
+
+
+class BatchEstimator(Protocol):
+    """An estimator that can also take several items at once (e.g. one GPU batch)."""
+
+    def __call__(self, item: dict) -> PoseEstimate | None: ...
+
+    def estimate_batch(self, items: Sequence[dict]) -> list[PoseEstimate | None]: ...
+
+
+def _keep_items(batch: list[dict]) -> list[dict]:
+    return batch
+
+
+def make_submission(
+    dataset,
+    estimator: Estimator | BatchEstimator,
+    out_dir: str | Path,
+    batch_size: int = 1,
+    num_workers: int = 0,
+    name: str = "submission.zip",
+    progress: bool = True,
+) -> Path:
+    """Estimate every pair of `dataset` and write `out_dir/name` through the benchmark writer.
+
+    Items are loaded by a DataLoader (`num_workers` processes read images ahead); estimators with
+    an `estimate_batch` method get `batch_size` items at a time, others one by one. Pairs with no
+    estimate are left out of the file (the benchmark counts them as failures). Every scene of the
+    dataset gets a pose file, even when it holds no estimate.
+    """
+    from torch.utils.data import DataLoader
+    from tqdm import tqdm
+
+    batched = getattr(estimator, "estimate_batch", None)
+    loader = DataLoader(dataset, batch_size=batch_size if batched else 1, num_workers=num_workers,
+                        collate_fn=_keep_items)
+    estimates: dict[str, list[PoseEstimate]] = defaultdict(list, {s: [] for s in getattr(dataset, "scenes", {})})
+    missing = 0
+    with tqdm(total=len(dataset), desc="poses", unit="pair", disable=not progress) as bar:
+        for items in loader:
+            results = batched(items) if batched else [estimator(items[0])]
+            for item, result in zip(items, results):
+                if result is None:
+                    missing += 1
+                else:
+                    estimates[item["scene"]].append(result)
+            bar.update(len(items))
+            bar.set_postfix(missing=missing)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return write_submission(out_dir / name, estimates)
