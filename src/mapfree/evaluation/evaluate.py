@@ -43,40 +43,47 @@ class Evaluation:
     issues: list[Issue] = field(default_factory=list)
 
 
-@dataclass
-class _Matched:
-    """One scene's scored frames (`found`: those with an estimate) and, for those, truth and estimate."""
+@dataclass(frozen=True)
+class ScoredFrames:
+    """Truth and estimate of every scored frame that has an estimate, concatenated scene by scene."""
 
-    truth: SceneTruth
-    found: np.ndarray  # (n,) bool over the scene's scored frames
+    scenes: list[str]  # scenes with a pose file, in order
+    sizes: np.ndarray  # (S,) estimates per scene
+    scored: np.ndarray  # (S,) scored frames per scene
+    absent: dict[str, int]  # scenes without pose file -> frame numbers they count as missing
+    frame: np.ndarray  # (N,) ground-truth frame names
     q_gt: np.ndarray
     t_gt: np.ndarray
-    K: np.ndarray
     q: np.ndarray
     t: np.ndarray
     confidence: np.ndarray
+    K: np.ndarray
+    width: np.ndarray  # (N,) clamping bounds of each frame
+    height: np.ndarray
 
     @property
-    def size(self) -> int:
-        return len(self.confidence)
+    def n_missing(self) -> int:
+        return int(np.sum(self.scored - self.sizes)) + sum(self.absent.values())
+
+    def errors(self) -> FrameErrors:
+        return frame_errors(self.q_gt, self.t_gt, self.q, self.t, self.K, self.width, self.height)
 
 
-def _match(truth: SceneTruth, poses: ScenePoses) -> _Matched:
+def _scene_rows(truth: SceneTruth, poses: ScenePoses) -> tuple[np.ndarray, np.ndarray]:
+    """(mask of scored frames with an estimate, their rows in `poses`); rejects negative confidences."""
     rows = poses.rows_of(truth.keys)
     found = rows >= 0
-    rows = rows[found]
-    negative = poses.confidence[rows] < 0
+    negative = poses.confidence[rows[found]] < 0
     if np.any(negative):
-        line = int(poses.lines[rows[np.argmax(negative)]])
+        line = int(poses.lines[rows[found][np.argmax(negative)]])
         raise SubmissionError(f"{poses.file}:{line}: negative confidence on a scored frame; "
                               "the official evaluation aborts on it (confidence must be >= 0)")
-    return _Matched(truth, found, truth.q[found], truth.t[found], truth.K[found],
-                    poses.q[rows], poses.t[rows], poses.confidence[rows])
+    return found, rows[found]
 
 
-def evaluate_submission(submission: str | Path | Submission, data_root: str | Path, split: str = "val",
-                        thresholds: Thresholds = Thresholds()) -> Evaluation:
-    """Score a submission zip (or a parsed :class:`Submission`) on the val split of `data_root`.
+def gather_scored_frames(submission: str | Path | Submission, data_root: str | Path, split: str = "val",
+                         issues: list[Issue] | None = None) -> ScoredFrames:
+    """Match a submission to the scored frames of a split; scene-level warnings go to `issues`.
 
     Raises SubmissionError where the official evaluation aborts: a scene's file is not UTF-8, a
     scored frame has a negative confidence, or no scored frame has an estimate.
@@ -84,8 +91,8 @@ def evaluate_submission(submission: str | Path | Submission, data_root: str | Pa
     if split == "test":
         raise ValueError("test poses are hidden: evaluate on val, or check a test submission with check-submission")
     sub = submission if isinstance(submission, Submission) else read_submission(submission)
-    issues = list(sub.issues)
-    matched: list[_Matched] = []
+    issues = [] if issues is None else issues
+    parts: list[tuple[SceneTruth, ScenePoses, np.ndarray, np.ndarray]] = []
     absent: dict[str, int] = {}
     for scene in list_scenes(data_root, split):
         truth = load_scene_truth(scene.root)
@@ -97,42 +104,53 @@ def evaluate_submission(submission: str | Path | Submission, data_root: str | Pa
             issues.append(Issue(f"pose_{scene.name}.txt", None, "warning", "no pose file for this scene: all "
                                 f"{truth.n_keys} of its frame numbers count as missing (official rule)"))
             continue
-        m = _match(truth, poses)
-        if not np.all(m.found):
-            issues.append(Issue(poses.file, None, "warning", f"{int(np.sum(~m.found))} of {len(m.found)} "
+        found, rows = _scene_rows(truth, poses)
+        if not np.all(found):
+            issues.append(Issue(poses.file, None, "warning", f"{int(np.sum(~found))} of {len(found)} "
                                 "scored frames have no estimate and count as failures"))
-        matched.append(m)
-    names = {m.truth.name for m in matched} | set(absent)
-    for extra in sorted((set(sub.scenes) | set(sub.unreadable)) - names):
+        parts.append((truth, poses, found, rows))
+    known = {truth.name for truth, *_ in parts} | set(absent)
+    for extra in sorted((set(sub.scenes) | set(sub.unreadable)) - known):
         issues.append(Issue(f"pose_{extra}.txt", None, "warning", f"scene {extra} is not in the {split} split; ignored"))
-    if not any(np.any(m.found) for m in matched):
+    sizes = np.array([int(np.sum(found)) for _, _, found, _ in parts], dtype=np.int64)
+    if not np.any(sizes):
         raise SubmissionError(f"{sub.source}: no valid pose estimate for any scored frame of the {split} split")
-    return _score(matched, absent, thresholds, issues)
 
+    def truth_cat(get) -> np.ndarray:
+        return np.concatenate([get(truth)[found] for truth, _, found, _ in parts])
 
-def _score(matched: list[_Matched], absent: dict[str, int], thresholds: Thresholds, issues: list[Issue]) -> Evaluation:
-    def cat(name: str) -> np.ndarray:
-        return np.concatenate([getattr(m, name) for m in matched])
+    def est_cat(get) -> np.ndarray:
+        return np.concatenate([get(poses)[rows] for _, poses, _, rows in parts])
 
-    sizes = np.array([m.size for m in matched])
-    width = np.repeat([m.truth.width for m in matched], sizes)
-    height = np.repeat([m.truth.height for m in matched], sizes)
-    errors = frame_errors(cat("q_gt"), cat("t_gt"), cat("q"), cat("t"), cat("K"), width, height)
-    confidence = cat("confidence")
-    n_missing = sum(int(np.sum(~m.found)) for m in matched) + sum(absent.values())
-    metrics, curves = summarize(errors, confidence, sizes, n_missing, thresholds)
-
-    bounds = np.cumsum(np.r_[0, sizes])
-    rows = {
-        m.truth.name: scene_result(m.truth.name, True, len(m.found), FrameErrors(
-            *(e[a:b] for e in (errors.translation, errors.rotation, errors.vcre))), thresholds)
-        for m, a, b in zip(matched, bounds[:-1], bounds[1:])
-    }
-    empty = FrameErrors(np.zeros(0), np.zeros(0), np.zeros(0))
-    rows.update({name: scene_result(name, False, n, empty, thresholds) for name, n in absent.items()})
-    frames = FrameTable(
-        scene=np.repeat([m.truth.name for m in matched], sizes),
-        frame=np.array([f for m in matched for f, ok in zip(m.truth.frames, m.found) if ok], dtype=object),
-        confidence=confidence, errors=errors,
+    return ScoredFrames(
+        scenes=[truth.name for truth, *_ in parts], sizes=sizes,
+        scored=np.array([len(found) for *_, found, _ in parts], dtype=np.int64), absent=absent,
+        frame=truth_cat(lambda tr: np.array(tr.frames, dtype=object)),
+        q_gt=truth_cat(lambda tr: tr.q), t_gt=truth_cat(lambda tr: tr.t), K=truth_cat(lambda tr: tr.K),
+        q=est_cat(lambda p: p.q), t=est_cat(lambda p: p.t), confidence=est_cat(lambda p: p.confidence),
+        width=np.repeat([truth.width for truth, *_ in parts], sizes),
+        height=np.repeat([truth.height for truth, *_ in parts], sizes),
     )
-    return Evaluation(metrics, [rows[name] for name in sorted(rows)], curves, frames, thresholds, issues)
+
+
+def evaluate_submission(submission: str | Path | Submission, data_root: str | Path, split: str = "val",
+                        thresholds: Thresholds = Thresholds()) -> Evaluation:
+    """Score a submission zip (or a parsed :class:`Submission`) on the val split of `data_root`.
+
+    Raises SubmissionError where the official evaluation aborts (see :func:`gather_scored_frames`).
+    """
+    sub = submission if isinstance(submission, Submission) else read_submission(submission)
+    issues = list(sub.issues)
+    scored = gather_scored_frames(sub, data_root, split, issues)
+    errors = scored.errors()
+    metrics, curves = summarize(errors, scored.confidence, scored.sizes, scored.n_missing, thresholds)
+    bounds = np.cumsum(np.r_[0, scored.sizes])
+    rows = [
+        scene_result(name, True, int(n), FrameErrors(*(e[a:b] for e in (errors.translation, errors.rotation, errors.vcre))),
+                     thresholds)
+        for name, n, a, b in zip(scored.scenes, scored.scored, bounds[:-1], bounds[1:])
+    ]
+    empty = FrameErrors(np.zeros(0), np.zeros(0), np.zeros(0))
+    rows += [scene_result(name, False, n, empty, thresholds) for name, n in scored.absent.items()]
+    frames = FrameTable(np.repeat(scored.scenes, scored.sizes), scored.frame, scored.confidence, errors)
+    return Evaluation(metrics, sorted(rows, key=lambda r: r.scene), curves, frames, thresholds, issues)

@@ -33,73 +33,89 @@ class SceneTruth:
     n_keys: int  # distinct frame numbers in poses.txt: what a scene without pose file counts as missing
 
 
-def _read_table(path: Path, n_values: int) -> tuple[list[str], np.ndarray]:
-    """(frame names, (n, n_values) floats) of a whitespace table; comments (#) and blank lines skipped."""
-    if not path.is_file():
-        raise DataFormatError(path, "file not found")
-    text = path.read_text(encoding="utf-8")
-    tokens = text.split()
-    width = n_values + 1
-    if "#" not in text and len(tokens) % width == 0:  # fast path: a clean file
-        names = tokens[::width]
-        del tokens[::width]
+class _Table:
+    """Rows `frame v1 .. vn` of a dataset file. Numbers are parsed for the rows asked for only.
+
+    A clean file (no comments, every line `frame` + n numbers) is split in one go; anything else,
+    and any bad number met later, goes through a line-by-line pass that names the bad line.
+    """
+
+    def __init__(self, path: Path, n_values: int):
+        if not path.is_file():
+            raise DataFormatError(path, "file not found")
+        self.path, self.n_values = path, n_values
+        self.text = path.read_text(encoding="utf-8")
+        self.tokens = self.text.split()
+        self.parsed: np.ndarray | None = None
+        width = n_values + 1
+        self.names: list[str] = self.tokens[::width]
+        clean = "#" not in self.text and len(self.tokens) % width == 0 and all(n.endswith(".jpg") for n in self.names)
         try:
-            values = np.array(list(map(float, tokens)), dtype=np.float64).reshape(-1, n_values)
-            for name in names:
-                parse_frame_name(name)
+            self.keys = [benchmark_key(name) for name in self.names] if clean else None
         except ValueError:
-            pass  # let the line-by-line pass below say where
-        else:
-            if np.all(np.isfinite(values)):
-                return names, values
-    return _read_table_by_line(path, text, n_values)
+            self.keys = None
+        if self.keys is None:
+            self._parse_by_line()
+        if not self.names:
+            raise DataFormatError(path, "no frames")
 
+    def _parse_by_line(self) -> None:
+        names, rows = [], []
+        for lineno, raw in enumerate(self.text.splitlines(), start=1):
+            fields = raw.split()
+            if not fields or fields[0].startswith("#"):
+                continue
+            if len(fields) != self.n_values + 1:
+                raise DataFormatError(self.path, f"expected {self.n_values + 1} fields, got {len(fields)}", lineno)
+            try:
+                parse_frame_name(fields[0])
+                row = [float(v) for v in fields[1:]]
+            except ValueError as e:
+                raise DataFormatError(self.path, str(e), lineno) from None
+            if not all(np.isfinite(row)):
+                raise DataFormatError(self.path, "non-finite value (NaN or Inf)", lineno)
+            names.append(fields[0])
+            rows.append(row)
+        self.names, self.keys = names, [benchmark_key(name) for name in names]
+        self.parsed = np.array(rows, dtype=np.float64).reshape(-1, self.n_values)
 
-def _read_table_by_line(path: Path, text: str, n_values: int) -> tuple[list[str], np.ndarray]:
-    names, rows = [], []
-    for lineno, raw in enumerate(text.splitlines(), start=1):
-        fields = raw.split()
-        if not fields or fields[0].startswith("#"):
-            continue
-        if len(fields) != n_values + 1:
-            raise DataFormatError(path, f"expected {n_values + 1} fields, got {len(fields)}", lineno)
-        try:
-            parse_frame_name(fields[0])
-            row = [float(v) for v in fields[1:]]
-        except ValueError as e:
-            raise DataFormatError(path, str(e), lineno) from None
-        if not all(np.isfinite(row)):
-            raise DataFormatError(path, "non-finite value (NaN or Inf)", lineno)
-        names.append(fields[0])
-        rows.append(row)
-    return names, np.array(rows, dtype=np.float64).reshape(-1, n_values)
+    def values(self, rows: list[int]) -> np.ndarray:
+        """(len(rows), n) numbers of the given rows."""
+        if self.parsed is None:
+            width = self.n_values + 1
+            try:
+                values = np.array([float(v) for r in rows for v in self.tokens[r * width + 1:(r + 1) * width]])
+            except ValueError:
+                values = None
+            if values is None or not np.all(np.isfinite(values)):
+                self._parse_by_line()
+            else:
+                return values.reshape(-1, self.n_values)
+        return self.parsed[rows].reshape(-1, self.n_values)
 
-
-def _last_row_by_key(names: list[str]) -> dict[int, int]:
-    return {benchmark_key(name): i for i, name in enumerate(names)}
+    def last_row_by_key(self) -> dict[int, int]:
+        return {key: i for i, key in enumerate(self.keys)}
 
 
 def load_scene_truth(scene_dir: str | Path) -> SceneTruth:
     """Read `poses.txt` and `intrinsics.txt` of a val scene and select the scored frames."""
     scene_dir = Path(scene_dir)
-    pose_names, poses = _read_table(scene_dir / "poses.txt", 7)
-    k_names, intrinsics = _read_table(scene_dir / "intrinsics.txt", 6)
-    if not k_names:
-        raise DataFormatError(scene_dir / "intrinsics.txt", "no intrinsics")
-    frames = benchmark_frames(pose_names)
-    pose_row, k_row = _last_row_by_key(pose_names), _last_row_by_key(k_names)
+    poses, intrinsics = _Table(scene_dir / "poses.txt", 7), _Table(scene_dir / "intrinsics.txt", 6)
+    frames = benchmark_frames(poses.names)
     keys = np.array([benchmark_key(f) for f in frames], dtype=np.int64)
+    pose_row, k_row = poses.last_row_by_key(), intrinsics.last_row_by_key()
     missing_k = [f for f, k in zip(frames, keys) if int(k) not in k_row]
     if missing_k:
-        raise DataFormatError(scene_dir / "intrinsics.txt", f"no intrinsics for {missing_k[0]}")
-    rows = poses[[pose_row[int(k)] for k in keys]].reshape(-1, 7)
+        raise DataFormatError(intrinsics.path, f"no intrinsics for {missing_k[0]}")
+    rows = poses.values([pose_row[int(k)] for k in keys])
     zero = np.linalg.norm(rows[:, :4], axis=1) < 1e-8
     if np.any(zero):
-        raise DataFormatError(scene_dir / "poses.txt", f"zero-norm quaternion for {frames[int(np.argmax(zero))]} "
+        raise DataFormatError(poses.path, f"zero-norm quaternion for {frames[int(np.argmax(zero))]} "
                               "(hidden test poses cannot be evaluated)")
-    fx, fy, cx, cy = intrinsics[[k_row[int(k)] for k in keys]].reshape(-1, 6)[:, :4].astype(np.float32).T
+    k_values = intrinsics.values([k_row[int(k)] for k in keys] + [len(intrinsics.names) - 1])
+    fx, fy, cx, cy = k_values[:-1, :4].astype(np.float32).T
     K = np.zeros((len(keys), 3, 3))
     K[:, 0, 0], K[:, 1, 1], K[:, 0, 2], K[:, 1, 2], K[:, 2, 2] = fx, fy, cx, cy, 1.0
-    width, height = intrinsics[-1, 4:6]
+    width, height = k_values[-1, 4:6]
     return SceneTruth(scene_dir.name, frames, keys, rows[:, :4], rows[:, 4:], K, float(width), float(height),
                       len(pose_row))

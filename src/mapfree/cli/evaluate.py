@@ -1,0 +1,52 @@
+"""`mapfree evaluate SUBMISSION.zip --data-root ROOT`: the Map-free benchmark metrics of a submission."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+HELP = "Score a submission zip on a val split with the Map-free benchmark's metrics (official key names)."
+
+
+def number(text: str) -> int | float:
+    """An int when written as one, so that metric keys print like the official ones (`5deg`, `90px`)."""
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("submission", help="zip of pose_{scene}.txt files")
+    parser.add_argument("--data-root", required=True, help="dataset folder holding the split folder")
+    parser.add_argument("--split", default="val", choices=("val", "test"), help="test poses are hidden: val only")
+    parser.add_argument("--json", metavar="OUT.json", help="write metrics, per-scene rows and issues as JSON")
+    parser.add_argument("--plots", metavar="DIR", help="save precision-recall curves and per-scene errors as PNG")
+    parser.add_argument("--per-scene", action="store_true", help="also print the per-scene table")
+    parser.add_argument("--translation-threshold", type=number, default=0.25, metavar="M", help="metres (0.25)")
+    parser.add_argument("--rotation-threshold", type=number, default=5, metavar="DEG", help="degrees (5)")
+    parser.add_argument("--vcre-thresholds", type=number, nargs="+", default=[90, 45], metavar="PX",
+                        help="pixels; the first one takes the official keys' place (90 45)")
+    parser.add_argument("--max-issues", type=int, default=20, help="skipped lines and warnings to print (20)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from mapfree.evaluation import Thresholds, evaluate_submission
+    from mapfree.evaluation.report import format_issues, format_metrics, format_scenes, write_json
+
+    thresholds = Thresholds(args.translation_threshold, args.rotation_threshold, tuple(args.vcre_thresholds))
+    evaluation = evaluate_submission(args.submission, args.data_root, args.split, thresholds)
+    if evaluation.issues:
+        print(format_issues(evaluation.issues, args.max_issues), file=sys.stderr)
+    print(format_metrics(evaluation))
+    if args.per_scene:
+        print()
+        print(format_scenes(evaluation))
+    if args.json:
+        print(f"wrote {write_json(evaluation, args.json)}")
+    if args.plots:
+        from mapfree.viz.evaluation import save_evaluation_plots
+
+        for path in save_evaluation_plots(evaluation, args.plots):
+            print(f"wrote {path}")
+    return 0

@@ -1,0 +1,74 @@
+"""Text tables and the JSON document of an evaluation."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from pathlib import Path
+from typing import Sequence
+
+from mapfree.evaluation.evaluate import Evaluation
+from mapfree.evaluation.submission import Issue
+
+
+def format_metrics(evaluation: Evaluation) -> str:
+    """One `key: value` line per metric, official keys first."""
+    width = max(map(len, evaluation.metrics))
+    return "\n".join(f"{key:<{width}}  {value:.6g}" for key, value in evaluation.metrics.items())
+
+
+def format_scenes(evaluation: Evaluation) -> str:
+    """Per-scene table: counts, median errors and precisions."""
+    labels = list(evaluation.curves)
+    header = f"{'scene':<10} {'file':>4} {'scored':>6} {'est.':>5} {'med t (m)':>9} {'med R (deg)':>11} {'med VCRE (px)':>13}"
+    header += "".join(f"  P@{label}" for label in labels)
+    lines = [header]
+    for row in evaluation.scenes:
+        line = (f"{row.scene:<10} {'yes' if row.has_file else 'NO':>4} {row.scored:>6} {row.estimates:>5} "
+                f"{row.median_translation_m:>9.3f} {row.median_rotation_deg:>11.2f} {row.median_vcre_px:>13.1f}")
+        line += "".join(f"  {row.precision[label]:>{len(label) + 2}.3f}" for label in labels)
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def format_issues(issues: Sequence[Issue], limit: int = 20) -> str:
+    """The first `limit` issues and a count per severity."""
+    lines = [str(issue) for issue in issues[:limit]]
+    if len(issues) > limit:
+        lines.append(f"... and {len(issues) - limit} more")
+    counts = Counter(issue.severity for issue in issues)
+    if counts:
+        lines.append(", ".join(f"{n} {severity}(s)" for severity, n in sorted(counts.items())))
+    return "\n".join(lines)
+
+
+def _number(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def evaluation_to_dict(evaluation: Evaluation) -> dict:
+    """JSON-ready: `metrics` (the official keys and values, then extra thresholds), `scenes`, `thresholds`, `issues`.
+
+    Non-finite values (e.g. a median of a scene without estimates) become null.
+    """
+    t = evaluation.thresholds
+    return {
+        "metrics": {key: _number(value) for key, value in evaluation.metrics.items()},
+        "scenes": [
+            {"scene": row.scene, "has_file": row.has_file, "scored": row.scored, "estimates": row.estimates,
+             "missing": row.missing, "median_translation_m": _number(row.median_translation_m),
+             "median_rotation_deg": _number(row.median_rotation_deg), "median_vcre_px": _number(row.median_vcre_px),
+             "precision": {label: _number(v) for label, v in row.precision.items()}}
+            for row in evaluation.scenes
+        ],
+        "thresholds": {"translation_m": t.translation_m, "rotation_deg": t.rotation_deg, "vcre_px": list(t.vcre_px)},
+        "issues": [str(issue) for issue in evaluation.issues],
+    }
+
+
+def write_json(evaluation: Evaluation, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(evaluation_to_dict(evaluation), indent=2) + "\n", encoding="utf-8")
+    return path
