@@ -45,6 +45,13 @@ def released_config(size: str = "vits14") -> MicKeyConfig:
     return config
 
 
+def small_released_config() -> MicKeyConfig:
+    """ViT-S with narrow heads: the released layout at test size."""
+    config = released_config("vits14")
+    config.heads.dims, config.heads.descriptor_dim = (32, 32, 16, 16), 16
+    return config
+
+
 def released_yaml(config: MicKeyConfig) -> dict:
     """The released YAML sections for `config` (what `config/MicKey/*.yaml` holds)."""
     from mapfree.models.backbone import VIT_SPECS

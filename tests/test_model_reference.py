@@ -16,6 +16,8 @@ import torch
 from mapfree.models import MicKey
 from mickey_weights import released_config, write_released_files
 
+pytestmark = pytest.mark.slow  # builds and loads a full ViT-S + released heads (~17 s on 2 cores)
+
 FIXTURE = Path(__file__).parent / "fixtures" / "mickey_reference_vits14.npz"
 
 

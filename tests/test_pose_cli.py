@@ -1,0 +1,140 @@
+"""`mapfree pose` and `mapfree submit` end to end with small random models, and their errors."""
+
+import shutil
+import zipfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+import mapfree
+from mapfree.cli import main
+from mapfree.models import MicKey, MicKeyConfig
+from mickey_weights import seeded_state, small_released_config, write_released_files
+
+TOY = Path("/work/shared/data/toy_example")
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory) -> Path:
+    """Two 540x720 images + intrinsics naming them `im0.jpg`, `im1.jpg` (real photos when available)."""
+    root = tmp_path_factory.mktemp("toy")
+    if TOY.is_dir():
+        for name in ("im0.jpg", "im1.jpg", "intrinsics.txt"):
+            shutil.copy(TOY / name, root / name)
+    else:
+        rng = np.random.default_rng(0)
+        for name in ("im0.jpg", "im1.jpg"):
+            cv2.imwrite(str(root / name), rng.integers(0, 255, (720, 540, 3), dtype=np.uint8))
+        (root / "intrinsics.txt").write_text(
+            "im0.jpg 549.7 549.7 268.7 351.8 540 720\nim1.jpg 549.1 549.1 268.9 351.8 540 720\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> Path:
+    model = MicKey(MicKeyConfig.tiny())
+    model.load_state_dict(seeded_state(model, 1))
+    return model.save_pretrained(tmp_path_factory.mktemp("tiny_model"))
+
+
+def pose(toy, *extra) -> list[str]:
+    return ["pose", str(toy / "im0.jpg"), str(toy / "im1.jpg"), "--intrinsics", str(toy / "intrinsics.txt"), *extra]
+
+
+def test_pose_prints_pose_writes_figures_and_dump(toy, tiny_model, tmp_path, capsys):
+    dump = tmp_path / "out.npz"
+    rc = main(pose(toy, "--checkpoint", str(tiny_model), "--resize", "270x360", "--out", str(tmp_path / "fig"),
+                   "--dump", str(dump), "--device", "cpu"))
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "R =" in printed and "t =" in printed and "confidence =" in printed
+    for name in ("depth0", "depth1", "confidence0", "confidence1", "matches"):
+        image = cv2.imread(str(tmp_path / "fig" / f"{name}.png"))
+        assert image is not None and image.shape[0] == 360
+    d = np.load(dump)
+    n = 19 * 25  # 270x360 -> 266x350 -> 19 x 25 patches
+    assert d["kps0"].shape == (n, 2) and d["depth1"].shape == (n,) and d["dsc0"].shape == (n, 32)
+    assert d["scores"].shape == (n, n) and d["R"].shape == (3, 3) and d["t"].shape == (3,)
+    assert d["inliers"].ndim == 2 and d["inliers"].shape[1] == 2 and np.isfinite(d["R"]).all()
+    # The dump holds what the API computes for the same inputs.
+    model = MicKey.from_pretrained(tiny_model)
+    K0 = d["K0"]
+    image0 = mapfree.api.resize(mapfree.api.load_image(toy / "im0.jpg"), np.eye(3), (270, 360))[0]
+    with torch.no_grad():
+        f = model.extract(image0[None])
+    np.testing.assert_allclose(d["kps0"], f.kps[0].numpy(), atol=1e-4)
+    np.testing.assert_allclose(d["depth0"], f.depth[0].numpy(), atol=1e-5)
+    assert K0[0, 0] == pytest.approx(549.7018 / 2 if TOY.is_dir() else 549.7 / 2)
+
+
+@pytest.mark.slow
+def test_pose_with_released_checkpoint_and_dinov2_file(toy, tmp_path, capsys):
+    ckpt, cfg, dino, _ = write_released_files(tmp_path, small_released_config(), seed=2)
+    rc = main(pose(toy, "--checkpoint", str(ckpt), "--config", str(cfg), "--dinov2-weights", str(dino),
+                   "--resize", "140x182", "--dump", str(tmp_path / "d.npz"), "--device", "cpu"))
+    assert rc == 0
+    assert np.load(tmp_path / "d.npz")["scores"].shape == (130, 130)
+
+
+def test_estimate_pose_api_accepts_arrays(toy, tiny_model):
+    model = mapfree.MicKey.from_pretrained(tiny_model)
+    image = cv2.cvtColor(cv2.imread(str(toy / "im0.jpg")), cv2.COLOR_BGR2RGB)
+    K = np.array([[500.0, 0, 270], [0, 500, 360], [0, 0, 1]])
+    result = mapfree.estimate_pose(model, image, toy / "im1.jpg", K, K, resize_to=(140, 182),
+                                   generator=torch.Generator().manual_seed(0))
+    assert result.R.shape == (3, 3) and result.t.shape == (3,) and result.confidence >= 0
+    assert np.allclose(result.R @ result.R.T, np.eye(3), atol=1e-4)
+    assert result.inliers.shape[1] == 2 and len(result.inlier_scores) == len(result.inliers)
+
+
+def error_of(args, capsys) -> str:
+    assert main(args) == 2
+    return capsys.readouterr().err
+
+
+def test_pose_errors_are_clear(toy, tiny_model, tmp_path, capsys):
+    model = ["--checkpoint", str(tiny_model), "--device", "cpu"]
+    intr = str(toy / "intrinsics.txt")
+    missing = ["pose", str(tmp_path / "nope.jpg"), str(toy / "im1.jpg"), "--intrinsics", intr, *model]
+    assert "nope.jpg: image not found" in error_of(missing, capsys)
+
+    corrupt = tmp_path / "im0.jpg"
+    corrupt.write_bytes(b"garbage")
+    args = ["pose", str(corrupt), str(toy / "im1.jpg"), "--intrinsics", intr, *model]
+    assert "does not decode" in error_of(args, capsys)
+
+    other = tmp_path / "other.jpg"
+    shutil.copy(toy / "im1.jpg", other)
+    args = ["pose", str(toy / "im0.jpg"), str(other), "--intrinsics", intr, *model]
+    assert "intrinsics.txt: no line for image 'other.jpg'" in error_of(args, capsys)
+
+    small = tmp_path / "small.png"
+    cv2.imwrite(str(small), np.zeros((10, 10, 3), np.uint8))
+    (tmp_path / "K.txt").write_text("small.png 10 10 5 5 10 10\n" + (toy / "intrinsics.txt").read_text())
+    args = ["pose", str(small), str(toy / "im1.jpg"), "--intrinsics", str(tmp_path / "K.txt"), *model]
+    assert "smaller than one 14x14 patch" in error_of(args, capsys)
+
+    (tmp_path / "K2.txt").write_text((toy / "intrinsics.txt").read_text().replace(" 540 720", " 1080 1440"))
+    args = ["pose", str(toy / "im0.jpg"), str(toy / "im1.jpg"), "--intrinsics", str(tmp_path / "K2.txt"), *model]
+    assert "intrinsics are for 1080x1440" in error_of(args, capsys)
+
+    args = pose(toy, "--checkpoint", str(tmp_path / "missing.ckpt"), "--config", str(tiny_model / "config.yaml"))
+    assert "checkpoint not found" in error_of(args, capsys)
+
+
+def test_submit_writes_a_zip_for_every_scene(tiny_dataset, tiny_model, tmp_path, capsys):
+    rc = main(["submit", "--data-root", str(tiny_dataset), "--split", "val", "--checkpoint", str(tiny_model),
+               "--out", str(tmp_path), "--device", "cpu", "--batch-size", "2"])
+    assert rc == 0
+    with zipfile.ZipFile(tmp_path / "submission.zip") as zf:
+        names = sorted(zf.namelist())
+        scenes = sorted(p.name for p in (tiny_dataset / "val").iterdir() if p.is_dir())
+        assert names == [f"pose_{s}.txt" for s in scenes]
+        for name in names:
+            for line in zf.read(name).decode().splitlines():
+                fields = line.split(" ")
+                assert fields[0].startswith("seq1/frame_") and len(fields) == 9
+                assert all(np.isfinite(float(v)) for v in fields[1:]) and float(fields[-1]) >= 0
