@@ -1,0 +1,244 @@
+"""Training losses: VCRE, the REINFORCE estimator, the direct Procrustes gradient, depth losses, curriculum."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from mapfree.evaluation.metrics import frame_errors
+from mapfree.geometry.procrustes import weighted_procrustes
+from mapfree.geometry.rotations import matrix_to_quaternion
+from mapfree.training.curriculum import TopKCurriculum, topk_mask
+from mapfree.training.losses.depth import depth_loss, depth_weight, per_image_depth_loss
+from mapfree.training.losses.reinforce import (
+    ReinforceConfig,
+    backproject,
+    reinforce_objective,
+    sample_sets,
+    score_function_term,
+    vcre_pose_loss,
+)
+from mapfree.training.losses.vcre import reprojection_error, symmetric_vcre, vcre_loss
+
+K = torch.tensor([[300.0, 0.0, 120.0], [0.0, 300.0, 160.0], [0.0, 0.0, 1.0]], dtype=torch.float64)
+SIZE = torch.tensor([240.0, 320.0], dtype=torch.float64)
+
+
+def rotation(omega: torch.Tensor) -> torch.Tensor:
+    """Axis-angle (..., 3) to rotation matrices."""
+    zero = torch.zeros_like(omega[..., 0])
+    wx, wy, wz = omega.unbind(-1)
+    skew = torch.stack([zero, -wz, wy, wz, zero, -wx, -wy, wx, zero], -1).view(*omega.shape[:-1], 3, 3)
+    return torch.linalg.matrix_exp(skew)
+
+
+def pose(omega, t) -> torch.Tensor:
+    T = torch.eye(4, dtype=torch.float64)
+    T[:3, :3] = rotation(torch.as_tensor(omega, dtype=torch.float64))
+    T[:3, 3] = torch.as_tensor(t, dtype=torch.float64)
+    return T
+
+
+# ---------------------------------------------------------------------------------------- VCRE
+def test_vcre_zero_at_truth_and_grows_with_error():
+    T = pose([0.05, -0.1, 0.02], [0.4, -0.1, 0.3])
+    exact = symmetric_vcre(T[:3, :3], T[:3, 3], T, K, K, SIZE, SIZE)
+    assert exact.item() < 1e-3
+    errs = [symmetric_vcre(T[:3, :3], T[:3, 3] + torch.tensor([d, 0, 0], dtype=torch.float64), T, K, K, SIZE, SIZE)
+            for d in (0.05, 0.1, 0.2)]
+    assert errs[0] < errs[1] < errs[2]
+    clipped = vcre_loss(T[:3, :3], T[:3, 3] + 10.0, T, K, K, SIZE, SIZE)
+    assert 0.0 < clipped.item() < 1.0
+
+
+def test_vcre_query_side_matches_benchmark_metric():
+    """The camera-1 term is the benchmark's VCRE of the query (reference at the identity)."""
+    rng = np.random.default_rng(0)
+    T_gt = pose(rng.normal(0, 0.1, 3), rng.normal(0, 0.5, 3))
+    T_est = pose(rng.normal(0, 0.1, 3), rng.normal(0, 0.5, 3))
+    R, t = T_est[:3, :3], T_est[:3, 3]
+    R_err = R @ T_gt[:3, :3].T
+    t_err = t - R_err @ T_gt[:3, 3]
+    ours = reprojection_error(R_err, t_err, K, SIZE).item()
+    ref = frame_errors(matrix_to_quaternion(T_gt[None, :3, :3].numpy()), T_gt[None, :3, 3].numpy(),
+                       matrix_to_quaternion(T_est[None, :3, :3].numpy()), T_est[None, :3, 3].numpy(),
+                       K[None].numpy(), 240.0, 320.0).vcre[0]
+    assert ours == pytest.approx(ref, rel=1e-6, abs=1e-6)
+
+
+def test_vcre_loss_gradcheck():
+    T = pose([0.05, -0.1, 0.02], [0.4, -0.1, 0.3])
+
+    def f(omega, t):
+        return vcre_loss(rotation(omega), t, T, K, K, SIZE, SIZE)
+
+    omega = torch.tensor([0.06, -0.08, 0.01], dtype=torch.float64, requires_grad=True)
+    t = torch.tensor([0.45, -0.05, 0.2], dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(f, (omega, t))
+
+
+def test_vcre_through_procrustes_gradcheck():
+    """Keypoint depths -> 3D points -> weighted Procrustes -> VCRE is differentiable and correct."""
+    g = torch.Generator().manual_seed(1)
+    T = pose([0.02, 0.1, -0.03], [0.3, 0.05, 0.1])
+    kps = torch.rand(1, 12, 2, generator=g, dtype=torch.float64) * SIZE
+    depth0 = 2 + 4 * torch.rand(1, 12, generator=g, dtype=torch.float64)
+    X = backproject(kps, depth0, K[None])
+    Y = X @ T[:3, :3].T + T[:3, 3] + 0.02 * torch.randn(1, 12, 3, generator=g, dtype=torch.float64)
+    w = torch.rand(1, 12, generator=g, dtype=torch.float64) + 0.1
+
+    def f(d0, Yp):
+        R, t, _ = weighted_procrustes(backproject(kps, d0, K[None]), Yp, w)
+        return vcre_loss(R, t, T[None], K[None], K[None], SIZE[None], SIZE[None])
+
+    assert torch.autograd.gradcheck(f, (depth0.clone().requires_grad_(), Y.clone().requires_grad_()))
+
+
+# ---------------------------------------------------------------------------------------- REINFORCE
+def test_score_function_estimator_matches_exact_gradient():
+    """On a 3 x 3 probability matrix with sets of 2 draws, the estimator's mean is the exact
+    gradient of E[f(set)], computed by enumerating all 81 ordered sets."""
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(1, 9, generator=g, dtype=torch.float64, requires_grad=True)
+    table = torch.randn(9, 9, generator=g, dtype=torch.float64)
+    f = lambda i, j: torch.sin(3 * table[i, j]) + (i == j).to(torch.float64)  # noqa: E731
+
+    p = torch.softmax(logits, -1)[0]
+    i, j = torch.meshgrid(torch.arange(9), torch.arange(9), indexing="ij")
+    exact_loss = (p[i] * p[j] * f(i, j)).sum()
+    (exact,) = torch.autograd.grad(exact_loss, logits)
+
+    probs = torch.softmax(logits, -1)
+    idx, valid = sample_sets(probs, num_sets=400_000, set_size=2, generator=g)
+    assert valid.all()
+    draw_log_probs = torch.log_softmax(logits, -1).gather(1, idx.flatten(1)).view(idx.shape)
+    losses = f(idx[..., 0], idx[..., 1])
+    (estimate,) = torch.autograd.grad(score_function_term(draw_log_probs, losses).sum(), logits)
+    assert torch.allclose(estimate, exact, atol=0.02 * exact.abs().max())
+    assert (estimate * exact).sum() / (estimate.norm() * exact.norm()) > 0.999
+
+
+def _toy_pairs(B=2, N=40, depth_scale=1.0, seed=0):
+    """Pairs with exact correspondences (patch i <-> i) whose depth1 is off by `depth_scale`."""
+    g = torch.Generator().manual_seed(seed)
+    K0 = K.float().expand(B, 3, 3)
+    kps0 = torch.rand(B, N, 2, generator=g) * SIZE.float()
+    d0 = 2 + 6 * torch.rand(B, N, generator=g)
+    T = torch.stack([pose([0.0, 0.1 * b, 0.02], [0.5, 0.1, 0.2 * b]) for b in range(B)]).float()
+    X = backproject(kps0, d0, K0)
+    Y = X @ T[:, :3, :3].transpose(1, 2) + T[:, None, :3, 3]
+    uv = Y @ K0.transpose(1, 2)
+    kps1 = uv[..., :2] / uv[..., 2:]
+    probs = torch.full((B, N, N), 1e-4) + torch.eye(N)
+    return probs, kps0, kps1, d0, Y[..., 2] * depth_scale, K0, T
+
+
+def test_reinforce_objective_direct_gradient_fixes_depth_scale():
+    probs, kps0, kps1, d0, d1, K0, T = _toy_pairs(depth_scale=1.3)
+    cfg = ReinforceConfig(num_sets=4, set_size=32, num_hypotheses=8, min_set=4)
+    size = SIZE.float().expand(2, 2)
+    loss_fn = vcre_pose_loss(T, K0, K0, size, size)
+    d1 = d1.clone().requires_grad_()
+    g = torch.Generator().manual_seed(3)
+    res = reinforce_objective(probs, kps0, kps1, d0, d1, K0, K0, loss_fn, cfg, g)
+    assert res.valid.all() and torch.allclose(res.objective.detach(), res.expected_loss)
+    res.objective.sum().backward()
+    assert d1.grad.abs().sum() > 0 and (d1.grad.sum(-1) > 0).all()  # depths too large: push them down
+    stepped = (d1 - 0.2 * d1.grad / d1.grad.abs().max()).detach()
+    after = reinforce_objective(probs, kps0, kps1, d0, stepped, K0, K0, loss_fn, cfg, torch.Generator().manual_seed(3))
+    assert (after.expected_loss < res.expected_loss).all()
+
+
+def test_reinforce_objective_rewards_correct_matches():
+    """The REINFORCE gradient lowers the log-probability of wrong matches relative to right ones."""
+    probs, kps0, kps1, d0, d1, K0, T = _toy_pairs()
+    N = probs.shape[-1]
+    probs = (0.5 * torch.eye(N) + 0.5 * torch.roll(torch.eye(N), 7, dims=1)).expand(2, N, N).clone()
+    logits = probs.log().requires_grad_()
+    size = SIZE.float().expand(2, 2)
+    cfg = ReinforceConfig(num_sets=16, set_size=24, num_hypotheses=8, min_set=4)
+    res = reinforce_objective(logits.exp(), kps0, kps1, d0, d1, K0, K0, vcre_pose_loss(T, K0, K0, size, size), cfg,
+                              torch.Generator().manual_seed(0))
+    res.objective.sum().backward()
+    right = torch.eye(N, dtype=torch.bool)
+    wrong = torch.roll(right, 7, dims=1)
+    assert logits.grad[:, right].sum() < 0 < logits.grad[:, wrong].sum()  # descent raises right, lowers wrong
+
+
+def test_reinforce_objective_invalid_probabilities_are_masked():
+    probs, kps0, kps1, d0, d1, K0, T = _toy_pairs()
+    probs[1] = float("nan")
+    size = SIZE.float().expand(2, 2)
+    cfg = ReinforceConfig(num_sets=2, set_size=16, num_hypotheses=4, min_set=4)
+    res = reinforce_objective(probs, kps0, kps1, d0, d1, K0, K0, vcre_pose_loss(T, K0, K0, size, size), cfg)
+    assert res.valid.tolist() == [True, False]
+    assert res.objective[1].item() == 0.0 and torch.isfinite(res.objective[0])
+
+
+def test_reinforce_config_rejects_impossible_sizes():
+    with pytest.raises(ValueError, match="min_set"):
+        ReinforceConfig(set_size=4, min_set=8)
+
+
+# ---------------------------------------------------------------------------------------- depth
+def test_ssi_loss_is_scale_and_shift_invariant_and_sign_aware():
+    g = torch.Generator().manual_seed(0)
+    depth = 1 + 9 * torch.rand(2, 50, generator=g)
+    target = 3.0 / depth + 0.7  # inverse depth up to an affine map
+    assert depth_loss(depth, target, "ssi").item() < 1e-4
+    inverted = depth_loss(depth, -target, "ssi").item()
+    random = depth_loss(depth, torch.rand(2, 50, generator=g), "ssi").item()
+    assert inverted > random > 0.1
+
+
+def test_depth_losses_mask_invalid_targets():
+    pred = torch.tensor([[2.0, 3.0, 4.0, 5.0, 6.0, 100.0]])
+    target = torch.tensor([[2.0, 3.0, 4.0, 5.0, 6.0, float("nan")]])
+    for kind in ("l2", "silog", "seed_mse"):
+        assert depth_loss(pred, target, kind).item() == pytest.approx(0.0, abs=1e-4)
+    target[0, -1] = 0.0  # no metric depth there: masked for metric losses, used by the seed's MSE
+    assert depth_loss(pred, target, "l2").item() == pytest.approx(0.0, abs=1e-6)
+    assert depth_loss(pred, target, "seed_mse").item() > 1000
+
+
+def test_depth_loss_without_targets_is_zero_but_connected():
+    pred = torch.ones(2, 8, requires_grad=True)
+    loss = depth_loss(pred, torch.full((2, 8), float("nan")), "l2")
+    loss.backward()
+    assert loss.item() == 0.0 and pred.grad is not None
+    _, ok = per_image_depth_loss(pred, torch.full((2, 8), float("nan")), "ssi")
+    assert not ok.any()
+
+
+def test_silog_scale_invariance():
+    pred = torch.tensor([[2.0, 3.0, 4.0, 5.0]])
+    full = depth_loss(2 * pred, pred, "silog", silog_lambda=1.0).item()
+    assert full == pytest.approx(0.0, abs=1e-5)
+    assert depth_loss(2 * pred, pred, "silog", silog_lambda=0.0).item() == pytest.approx(math.log(2) ** 2, rel=1e-3)
+
+
+def test_depth_loss_rejects_unknown_kind():
+    with pytest.raises(ValueError, match="depth loss"):
+        depth_loss(torch.ones(1, 4), torch.ones(1, 4), "mse")
+
+
+def test_depth_weight_schedule():
+    assert depth_weight(0, 2.0) == 2.0
+    assert depth_weight(4, 2.0, warmup_steps=10, start_step=5) == 0.0
+    assert depth_weight(5, 2.0, warmup_steps=10, start_step=5) == pytest.approx(0.2)
+    assert depth_weight(100, 2.0, warmup_steps=10, start_step=5) == 2.0
+
+
+# ---------------------------------------------------------------------------------------- curriculum
+def test_topk_curriculum():
+    c = TopKCurriculum(start=0.3, end=0.8, step=0.05)
+    assert c.fraction(0) == pytest.approx(0.3) and c.fraction(100) == pytest.approx(0.8)
+    assert TopKCurriculum(enabled=False).fraction(0) == 1.0
+    losses = torch.tensor([0.9, 0.1, 0.5, 0.3, 0.7, 0.2, 0.8, 0.4])
+    assert topk_mask(losses, 0.3).nonzero().flatten().tolist() == [1, 5]
+    valid = torch.tensor([True, False, True, True, True, True, True, True])
+    assert topk_mask(losses, 0.3, valid).nonzero().flatten().tolist() == [3, 5]
+    assert topk_mask(losses[:2], 0.3).sum() == 1
