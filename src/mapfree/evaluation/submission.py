@@ -163,6 +163,8 @@ def _bad_field_count(raw: str, n: int) -> str:
 def parse_pose_file(file: str, text: str) -> tuple[ScenePoses, list[Issue]]:
     """Parse one decoded pose file the way the official evaluator does (see the module doc)."""
     issues: list[Issue] = []
+    if text.startswith("\ufeff"):
+        issues.append(Issue(file, 1, "info", "UTF-8 byte-order mark; harmless, frames are matched by number"))
     rows: dict[int, tuple[int, str, list[float]]] = {}
     for lineno, raw in enumerate(io.StringIO(text, newline=None).readlines(), start=1):
         parts = raw.strip().split(" ")
