@@ -15,41 +15,46 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from mapfree.evaluation.metrics import frame_errors, precision_recall
+from mapfree.evaluation.aggregate import COVERAGE_KEY, ROTATION_KEY, TRANSLATION_KEY, VCRE_KEY, Thresholds, summarize
+from mapfree.evaluation.depth_metrics import depth_accuracy
+from mapfree.evaluation.metrics import frame_errors
 from mapfree.geometry.rotations import matrix_to_quaternion
 from mapfree.models import Features, Matches
+from mapfree.robust import ProcrustesRansacConfig, mickey_pose_solver
 from mapfree.training.config import ValidationSolverConfig
-
-POSE_THRESHOLDS = (0.25, 5.0)
-"""Translation (m) and rotation (deg) below which a pose counts as accepted."""
-VCRE_THRESHOLDS = (90.0, 45.0)
-"""Pixels: the public benchmark's threshold and the seed paper's."""
+from mapfree.training.losses.reinforce import backproject
 
 Gather = Callable[[Tensor], Tensor]
+SHORT_NAMES = {
+    TRANSLATION_KEY: "median_trans_err",
+    ROTATION_KEY: "median_rot_err",
+    VCRE_KEY: "median_vcre",
+    COVERAGE_KEY: "estimated_fraction",
+}
 
 
-def patch_depth_errors(pred: Tensor, true: Tensor) -> tuple[Tensor, Tensor]:
-    """Per-image mean absolute relative error and mean absolute error (m) over patches with a true depth.
-
-    pred, true (B, N); images without a valid patch give NaN.
-    """
-    valid = torch.isfinite(true) & (true > 0)
-    t = torch.where(valid, true, torch.ones_like(true))
-    diff = torch.where(valid, (pred - t).abs(), torch.zeros_like(t))
-    n = valid.sum(-1).float()
-    n = torch.where(n > 0, n, torch.full_like(n, float("nan")))
-    return (diff / t).sum(-1) / n, diff.sum(-1) / n
+def short_name(key: str, thresholds: Thresholds) -> str:
+    """Official metric names to TensorBoard-friendly ones (`AUC @ VCRE < 90px` -> `vcre_auc_90`)."""
+    if key in SHORT_NAMES:
+        return SHORT_NAMES[key]
+    kind = "auc" if key.startswith("AUC") else "precision"
+    if thresholds.pose_label in key:
+        return f"pose_{kind}"
+    for px in thresholds.vcre_px:
+        if thresholds.vcre_label(px) in key:
+            return f"vcre_{kind}_{px:g}"
+    raise KeyError(key)
 
 
 def solve_poses(feats0: Features, feats1: Features, matches: Matches, K0: Tensor, K1: Tensor,
                 cfg: ValidationSolverConfig) -> tuple[Tensor, Tensor, Tensor]:
     """MicKey's inference solver on a batch: R (B, 3, 3), t (B, 3), confidence (B,) (0 = no estimate)."""
-    from mapfree.robust.mickey import MicKeySolverConfig, solve_mickey
-
-    solver = MicKeySolverConfig(rounds=cfg.rounds, hypotheses=cfg.hypotheses, samples=cfg.samples,
-                                refinements=cfg.refinements, inlier_threshold=cfg.inlier_threshold,
-                                soft_threshold=cfg.soft_threshold)
-    out = solve_mickey(feats0.kps, feats0.depth, feats1.kps, feats1.depth, matches.scores, K0, K1, solver)
+    solver = ProcrustesRansacConfig(rounds=cfg.rounds, hypotheses=cfg.hypotheses, samples=cfg.samples,
+                                    refinements=cfg.refinements, inlier_threshold=cfg.inlier_threshold,
+                                    soft_threshold=cfg.soft_threshold)
+    pts0 = backproject(feats0.kps.float(), feats0.depth.float(), K0)
+    pts1 = backproject(feats1.kps.float(), feats1.depth.float(), K1)
+    out = mickey_pose_solver(pts0, pts1, matches.scores.float(), solver)
     return out.R, out.t, out.confidence
 
 
@@ -71,9 +76,8 @@ class ValidationAccumulator:
     def add(self, batch: dict[str, Any], feats0: Features, feats1: Features, matches: Matches) -> None:
         scene = batch["scene_index"]
         if "true_depth0" in batch:
-            pred = torch.cat([feats0.depth, feats1.depth]).float()
-            rel, err = patch_depth_errors(pred, torch.cat([batch["true_depth0"], batch["true_depth1"]]).to(pred))
-            self._append(depth_abs_rel=rel, depth_abs_err=err)
+            self._append(depth_pred=torch.cat([feats0.depth, feats1.depth]),
+                         depth_true=torch.cat([batch["true_depth0"], batch["true_depth1"]]))
         if torch.isfinite(batch["T_0to1"]).all():
             R, t, conf = solve_poses(feats0, feats1, matches, batch["K0"], batch["K1"], self.solver)
             self._append(scene=scene, R=R, t=t, confidence=conf, T_gt=batch["T_0to1"],
@@ -88,35 +92,30 @@ class ValidationAccumulator:
                 value = gather(value).flatten(0, 1).cpu()
             data[key] = value.numpy().astype(np.float64)
         metrics: dict[str, float] = {}
-        if "depth_abs_rel" in data:
-            metrics["depth_abs_rel"] = float(np.nanmean(data["depth_abs_rel"]))
-            metrics["depth_abs_err"] = float(np.nanmean(data["depth_abs_err"]))
+        if "depth_pred" in data:
+            accuracy = depth_accuracy(data["depth_pred"], data["depth_true"])
+            metrics["depth_abs_rel"], metrics["depth_delta1"] = accuracy.abs_rel, accuracy.delta1
         if "confidence" in data:
             metrics.update(pose_metrics(data))
         return metrics
 
 
-def pose_metrics(data: dict[str, np.ndarray]) -> dict[str, float]:
+def pose_metrics(data: dict[str, np.ndarray], thresholds: Thresholds = Thresholds()) -> dict[str, float]:
     """Benchmark aggregates from arrays R, t, confidence, T_gt, K, size, scene (one row per pair)."""
     estimated = data["confidence"] > 0
-    n_missing = int((~estimated).sum())
-    T_gt = data["T_gt"]
-    errors = frame_errors(
-        matrix_to_quaternion(T_gt[:, :3, :3]), T_gt[:, :3, 3], matrix_to_quaternion(data["R"]), data["t"],
-        data["K"], data["size"][:, 0], data["size"][:, 1],
-    )
-    metrics = {"estimated_fraction": float(estimated.mean())}
-    conf = data["confidence"][estimated]
-    accepted_pose = (errors.translation < POSE_THRESHOLDS[0]) & (errors.rotation < POSE_THRESHOLDS[1])
-    metrics["pose_auc"] = precision_recall(conf, accepted_pose[estimated], n_missing).auc
-    metrics["pose_precision"] = float(accepted_pose[estimated].sum() / len(estimated))
-    for px in VCRE_THRESHOLDS:
-        accepted = errors.vcre[estimated] < px
-        metrics[f"vcre_auc_{px:g}"] = precision_recall(conf, accepted, n_missing).auc
-        metrics[f"vcre_precision_{px:g}"] = float(accepted.sum() / len(estimated))
-    scenes = data["scene"][estimated]
-    for name, values in (("trans_err", errors.translation), ("rot_err", errors.rotation), ("vcre", errors.vcre)):
-        kept = values[estimated]
-        medians = [np.median(kept[scenes == s]) for s in np.unique(scenes)]
-        metrics[f"median_{name}"] = float(np.mean(medians)) if medians else float("nan")
-    return metrics
+    if not estimated.any():  # nothing to rank: every frame is a failure
+        zero = {key: 0.0 for key in ("pose_auc", "pose_precision", "estimated_fraction")}
+        for px in thresholds.vcre_px:
+            zero.update({f"vcre_auc_{px:g}": 0.0, f"vcre_precision_{px:g}": 0.0})
+        return zero
+    order = np.argsort(data["scene"][estimated], kind="stable")  # the aggregator wants scenes contiguous
+
+    def pick(key: str) -> np.ndarray:
+        return data[key][estimated][order]
+
+    T_gt = pick("T_gt")
+    errors = frame_errors(matrix_to_quaternion(T_gt[:, :3, :3]), T_gt[:, :3, 3], matrix_to_quaternion(pick("R")),
+                          pick("t"), pick("K"), pick("size")[:, 0], pick("size")[:, 1])
+    _, scene_sizes = np.unique(pick("scene"), return_counts=True)
+    metrics, _ = summarize(errors, pick("confidence"), scene_sizes, int((~estimated).sum()), thresholds)
+    return {short_name(key, thresholds): value for key, value in metrics.items()}
