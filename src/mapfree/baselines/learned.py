@@ -133,7 +133,11 @@ class DiskLightGlueMatcher:
         self.disk = DISK()
         self.disk.load_state_dict(load_weights(disk_path, "extractor"))
         self.glue = LightGlue(features=None, **{k: v for k, v in LightGlue.features["disk"].items() if k != "weights"})
-        self.glue.load_state_dict(lightglue_state_dict(load_weights(glue_path), self.glue.conf.n_layers))
+        state = lightglue_state_dict(load_weights(glue_path), self.glue.conf.n_layers)
+        # Released files lack derived buffers (kornia loads them non-strictly too); weights must all be there.
+        missing = set(self.glue.load_state_dict(state, strict=False).missing_keys) & set(dict(self.glue.named_parameters()))
+        if missing:
+            raise ValueError(f"{glue_path}: not LightGlue DISK weights, missing {sorted(missing)[:3]}")
         self.disk.eval().to(self.device)
         self.glue.eval().to(self.device)
 
