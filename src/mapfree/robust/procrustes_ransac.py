@@ -105,14 +105,15 @@ class _Fit:
 def residuals(X: Tensor, Y: Tensor, R: Tensor, t: Tensor) -> Tensor:
     """sqrt(|R x + t - y|^2 + 1e-6) of hypotheses R (..., H, 3, 3), t (..., H, 3) on X, Y (..., S, 3) -> (..., H, S)."""
     lead, (H, S) = X.shape[:-2], (R.shape[-3], X.shape[-2])
-    moved = torch.bmm(R.reshape(-1, H * 3, 3), X.reshape(-1, S, 3).transpose(1, 2)).view(*lead, H, 3, S)
-    diff = moved + t.unsqueeze(-1) - Y.transpose(-1, -2).unsqueeze(-3)
-    return (diff.square().sum(-2) + _DIST_EPS).sqrt()
+    diff = torch.bmm(R.reshape(-1, H * 3, 3), X.reshape(-1, S, 3).transpose(1, 2)).view(*lead, H, 3, S)
+    diff.add_(t.unsqueeze(-1)).sub_(Y.transpose(-1, -2).unsqueeze(-3)).square_()
+    return diff.sum(-2).add_(_DIST_EPS).sqrt_()
 
 
 def soft_inlier_count(dist: Tensor, threshold: float, mask: Tensor) -> Tensor:
     """sum over the last dimension of sigmoid(5 / thr * (thr - dist)) where `mask` is True."""
-    return (torch.sigmoid((5.0 / threshold) * (threshold - dist)) * mask).sum(-1)
+    soft = dist.mul(-5.0 / threshold).add_(5.0).sigmoid_()
+    return soft.masked_fill_(~mask, 0.0).sum(-1)
 
 
 def _score_hypotheses(X: Tensor, Y: Tensor, valid: Tensor, R: Tensor, t: Tensor, threshold: float) -> Tensor:
