@@ -8,6 +8,7 @@ files are still validated strictly: a malformed line is a DataFormatError naming
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,11 +34,17 @@ class SceneTruth:
     n_keys: int  # distinct frame numbers in poses.txt: what a scene without pose file counts as missing
 
 
+_NUMBER_CHARACTERS = re.compile(r"[0-9.eE+-]*")
+"""What the value columns of a clean file consist of (no nan, inf or other words)."""
+
+
 class _Table:
     """Rows `frame v1 .. vn` of a dataset file. Numbers are parsed for the rows asked for only.
 
-    A clean file (no comments, every line `frame` + n numbers) is split in one go; anything else,
-    and any bad number met later, goes through a line-by-line pass that names the bad line.
+    A clean file (no comments, every line `frame` + n number-like tokens) is split in one go;
+    anything else, and any bad number met later, goes through a line-by-line pass that names the
+    bad line (a malformed line must not pass: the official code would skip it and so shift which
+    frames are scored).
     """
 
     def __init__(self, path: Path, n_values: int):
@@ -49,7 +56,10 @@ class _Table:
         self.parsed: np.ndarray | None = None
         width = n_values + 1
         self.names: list[str] = self.tokens[::width]
-        clean = "#" not in self.text and len(self.tokens) % width == 0 and all(n.endswith(".jpg") for n in self.names)
+        numbers = self.tokens.copy()
+        del numbers[::width]
+        clean = ("#" not in self.text and len(self.tokens) % width == 0 and all(n.endswith(".jpg") for n in self.names)
+                 and _NUMBER_CHARACTERS.fullmatch("".join(numbers)) is not None)
         try:
             self.keys = [benchmark_key(name) for name in self.names] if clean else None
         except ValueError:

@@ -227,8 +227,10 @@ def _decode(file: str, data: bytes) -> tuple[str | None, Issue | None]:
                            "the benchmark reads UTF-8 only and aborts")
 
 
-def _parse_members(source: str, members: Mapping[str, bytes]) -> Submission:
+def _parse_members(source: str, members: Mapping[str, bytes], repeated: Iterable[str] = ()) -> Submission:
     sub = Submission(source)
+    for name in repeated:
+        sub.issues.append(Issue(name, None, "warning", "the zip holds this name more than once; the last copy is read"))
     for name, data in members.items():
         match = POSE_FILE.match(name)
         if match is None:
@@ -251,12 +253,14 @@ def read_submission(path: str | Path) -> Submission:
     path = Path(path)
     try:
         with zipfile.ZipFile(path) as zf:
-            members = {info.filename: zf.read(info) for info in zf.infolist()}
+            infos = zf.infolist()
+            members = {info.filename: zf.read(info) for info in infos}
     except FileNotFoundError:
         raise SubmissionError(f"{path}: file not found") from None
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as e:
         raise SubmissionError(f"{path}: not a readable zip file ({e})") from None
-    return _parse_members(str(path), members)
+    names = [info.filename for info in infos]
+    return _parse_members(str(path), members, sorted({n for n in names if names.count(n) > 1}))
 
 
 def submission_from_estimates(estimates: Mapping[str, Sequence[PoseEstimate]], source: str = "<memory>") -> Submission:
