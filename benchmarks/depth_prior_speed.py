@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mapfree.data.scenes import list_scenes
+from mapfree.data.scenes import Scene, list_scenes
 from mapfree.depth_prior.frames import list_frames
 from mapfree.depth_prior.patches import patch_average
 from mapfree.depth_prior.random_model import ARCHS, save_random_depth_anything
@@ -32,16 +32,20 @@ from mapfree.depth_prior.teachers import build_teacher, resolve_dtype
 from mapfree.synth import SynthConfig, generate_dataset
 
 
-def dataset(args: argparse.Namespace, tmp: Path) -> Path:
-    """A data root holding only the frames to time: the first --scenes scenes, or a fresh synthetic split."""
-    root = tmp / "data"
+def scene_folders(args: argparse.Namespace, tmp: Path) -> list[Path]:
+    """The scenes to time: the first --scenes of --data-root's split, or freshly rendered 540x720 ones."""
     if args.data_root:
-        (root / "train").mkdir(parents=True)
-        for scene in list_scenes(args.data_root, args.split)[: args.scenes]:
-            os.symlink(scene.root.resolve(), root / "train" / scene.name)
-    else:
-        scenes = math.ceil(args.frames / 16)  # 16 frames per scene: two sequences of 8, rendered in parallel
-        generate_dataset(root, SynthConfig(seed=0, train_scenes=scenes, val_scenes=0, test_scenes=0, frames=8, size=(540, 720)))
+        return [s.root for s in list_scenes(args.data_root, args.split)[: args.scenes]]
+    scenes = math.ceil(args.frames / 16)  # 16 frames per scene: two sequences of 8, rendered in parallel
+    generate_dataset(tmp / "synth", SynthConfig(seed=0, train_scenes=scenes, val_scenes=0, test_scenes=0, frames=8, size=(540, 720)))
+    return [s.root for s in list_scenes(tmp / "synth", "train")]
+
+
+def view(scenes: list[Path], root: Path) -> Path:
+    """A data root whose train split links to `scenes`."""
+    (root / "train").mkdir(parents=True)
+    for scene in scenes:
+        os.symlink(scene.resolve(), root / "train" / scene.name)
     return root
 
 
@@ -85,11 +89,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
         weights = args.weights or str(save_random_depth_anything(tmp / "model", args.arch, input_size=args.input_size))
-        data = dataset(args, tmp)
+        scenes = scene_folders(args, tmp)
+        data = view(scenes, tmp / "data")
         teacher = build_teacher("depth-anything", weights, args.device, args.precision)
         n = len(list_frames(data, "train"))
-        warm = torch.zeros((1, 720, 540, 3), dtype=torch.uint8, device=teacher.device)
-        teacher.predict(warm)
+        # Warm-up on whole batches (cuDNN picks its kernels per shape), excluded from the timing.
+        counts = np.cumsum([len(Scene(s, "train").frames()) for s in scenes])
+        warm = view(scenes[: int(np.searchsorted(counts, args.batch_size)) + 1], tmp / "warm")
+        compute_store(warm, "train", tmp / "warm_store", teacher, batch_size=args.batch_size, workers=args.workers, progress=False)
         report = compute_store(data, "train", tmp / "ours", teacher, batch_size=args.batch_size,
                                workers=args.workers, progress=False)
         ours = report.written / report.seconds

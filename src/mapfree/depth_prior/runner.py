@@ -8,8 +8,8 @@ from collections import defaultdict, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
+import cv2
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -65,12 +65,24 @@ class _FrameInputs(Dataset):
             return index, None, str(e)
 
 
-def _by_shape(items: list[tuple[int, np.ndarray]]) -> Iterator[tuple[list[int], np.ndarray]]:
+def _collate(items: list[tuple[int, np.ndarray | None, str | None]]) -> tuple[list[tuple[list[int], torch.Tensor]], list[tuple[int, str]]]:
+    """In the worker: stack the good frames into one tensor per image size (the loader then pins
+    it for an asynchronous copy to the GPU) and keep the errors of the bad ones."""
     groups: dict[tuple, list[tuple[int, np.ndarray]]] = defaultdict(list)
-    for index, array in items:
-        groups[array.shape].append((index, array))
-    for group in groups.values():
-        yield [i for i, _ in group], np.stack([a for _, a in group])
+    errors = []
+    for index, array, error in items:
+        if error is None:
+            groups[array.shape].append((index, array))
+        else:
+            errors.append((index, error))
+    stacked = [([i for i, _ in g], torch.from_numpy(np.stack([a for _, a in g]))) for g in groups.values()]
+    return stacked, errors
+
+
+def _init_worker(_: int) -> None:
+    """One thread per loader process: the processes are the parallelism."""
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
 
 
 def pending_frames(frames: list[FrameRef], root: Path, split: str) -> list[FrameRef]:
@@ -114,7 +126,7 @@ def compute_store(
     log = FailureLog(failures_path(out, split, shard))
     loader = DataLoader(
         _FrameInputs(todo, teacher.reader, resize), batch_size=batch_size, num_workers=workers,
-        collate_fn=list, pin_memory=teacher.device.type == "cuda", persistent_workers=False,
+        collate_fn=_collate, pin_memory=teacher.device.type == "cuda", worker_init_fn=_init_worker,
     )
     writes: deque[tuple[FrameRef, Future]] = deque()
     written = 0
@@ -133,14 +145,10 @@ def compute_store(
                dynamic_ncols=True)
     try:
         with ThreadPoolExecutor(max_workers=4) as pool:
-            for batch in loader:
-                ready = []
-                for index, array, error in batch:
-                    if error is None:
-                        ready.append((index, array))
-                    else:
-                        log.add(todo[index], error)
-                for indices, stacked in _by_shape(ready):
+            for groups, errors in loader:
+                for index, error in errors:
+                    log.add(todo[index], error)
+                for indices, stacked in groups:
                     size = (stacked.shape[2], stacked.shape[1])  # (width, height) of the maps
                     for index, result in zip(indices, _targets(teacher, stacked, dense, min_valid_fraction)):
                         ref = todo[index]
@@ -150,7 +158,7 @@ def compute_store(
                         path = frame_file(out, split, ref.scene, ref.frame)
                         writes.append((ref, pool.submit(write_frame, path, result[0], size, result[1])))
                 settle(limit=4 * batch_size)
-                bar.update(len(batch))
+                bar.update(len(errors) + sum(len(indices) for indices, _ in groups))
                 bar.set_postfix(failed=len(log.records), refresh=False)
             settle(limit=0)
     finally:
@@ -161,10 +169,10 @@ def compute_store(
 
 
 def _targets(
-    teacher: Teacher, stacked: np.ndarray, dense: bool, min_valid_fraction: float
+    teacher: Teacher, stacked: torch.Tensor, dense: bool, min_valid_fraction: float
 ) -> list[tuple[np.ndarray, np.ndarray | None] | str]:
     """Per frame of a batch: (grid, dense map or None), or the reason it has no target."""
-    batch = torch.from_numpy(stacked).to(teacher.device, non_blocking=True)
+    batch = stacked.to(teacher.device, non_blocking=True)
     try:
         maps = teacher.predict(batch)
     except (RuntimeError, ValueError) as e:  # CUDA out of memory is a RuntimeError
