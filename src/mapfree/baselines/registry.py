@@ -82,6 +82,32 @@ def parse_method(method: str) -> tuple[str, str, str]:
     return parts[0], parts[1], parts[2]
 
 
+def mickey_loader(args: Any) -> Callable[[], Any] | None:
+    """Loader of the MicKey model named by command-line arguments (None without --checkpoint)."""
+    if getattr(args, "checkpoint", None) is None:
+        return None
+
+    def load() -> Any:
+        from mapfree.models.checkpoints import load_model
+
+        return load_model(args.checkpoint, args.config, args.dinov2_weights, args.device, args.dtype)
+
+    return load
+
+
+def context_from_args(args: Any, load_mickey: Callable[[], Any] | None = None) -> BaselineContext:
+    """The context of parsed `mapfree submit` / `mapfree compare` arguments."""
+    return BaselineContext(
+        weights_dir=args.weights_dir, device=args.device, prior_root=args.prior_store, split=args.split,
+        load_mickey=load_mickey or mickey_loader(args),
+    )
+
+
+def build_baseline_from_args(method: str, args: Any) -> BaselineEstimator:
+    """`mapfree submit --method MATCHER+DEPTH+SOLVER`: the estimator from command-line arguments."""
+    return build_baseline(method, context_from_args(args))
+
+
 def build_baseline(method: str, context: BaselineContext) -> BaselineEstimator:
     """The pair estimator of a `MATCHER+DEPTH+SOLVER` method."""
     matcher, depth, solver = parse_method(method)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 
 
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+def add_model_arguments(parser: argparse.ArgumentParser, checkpoint_required: bool = True) -> None:
     group = parser.add_argument_group("model")
-    group.add_argument("--checkpoint", required=True,
+    group.add_argument("--checkpoint", required=checkpoint_required,
                        help="released MicKey .ckpt, or this project's model folder / model.safetensors")
     group.add_argument("--config", default=None,
                        help="MicKey YAML (released or this project's; default: config.yaml next to the checkpoint)")

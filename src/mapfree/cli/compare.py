@@ -81,8 +81,7 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from mapfree.baselines.registry import build_baseline, is_baseline, parse_method
-    from mapfree.cli._baseline_args import baseline_context
+    from mapfree.baselines.registry import build_baseline, context_from_args, is_baseline, mickey_loader, parse_method
     from mapfree.data.dataset import MapFreePairs
     from mapfree.evaluation.evaluate import evaluate_submission
     from mapfree.evaluation.submission import SubmissionError
@@ -97,19 +96,18 @@ def run(args: argparse.Namespace) -> int:
             parse_method(method)
         elif method != "mickey":
             raise ValueError(f"unknown method {method!r}: use 'mickey' or MATCHER+DEPTH+SOLVER")
-    model = None
+    load_model, model = mickey_loader(args), None
 
     def load_mickey():
+        """The MicKey model, loaded once for the 'mickey' row and the mickey matcher/depth."""
         nonlocal model
+        if load_model is None:
+            raise ValueError("MicKey methods need --checkpoint")
         if model is None:
-            if args.checkpoint is None:
-                raise ValueError("MicKey methods need --checkpoint")
-            from mapfree.models.checkpoints import load_model
-
-            model = load_model(args.checkpoint, args.config, args.dinov2_weights, args.device, args.dtype)
+            model = load_model()
         return model
 
-    context = baseline_context(args, load_mickey)
+    context = context_from_args(args, load_mickey)
     dataset = MapFreePairs(args.data_root, args.split, resize=args.resize)
     if len(dataset) == 0:
         raise ValueError(f"no {args.split} pairs found under {args.data_root}")

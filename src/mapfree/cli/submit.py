@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from mapfree.cli._baseline_args import add_baseline_arguments
 from mapfree.cli._model_args import add_model_arguments, resolve_device
 from mapfree.cli.synth import parse_size
 
@@ -16,8 +17,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-root", required=True, help="Map-free dataset root (holds val/, test/)")
     parser.add_argument("--split", choices=("val", "test"), required=True)
     parser.add_argument("--out", required=True, help="output folder for submission.zip")
-    parser.add_argument("--method", choices=sorted(METHODS), default="mickey", help="pose estimation method")
-    add_model_arguments(parser)
+    parser.add_argument("--method", default="mickey",
+                        help=f"pose estimation method: one of {sorted(METHODS)} or a baseline MATCHER+DEPTH+SOLVER "
+                             "(e.g. sift+true+emat; see mapfree.baselines)")
+    add_model_arguments(parser, checkpoint_required=False)
+    add_baseline_arguments(parser)
     parser.add_argument("--resize", type=parse_size, default=None, help="resize images to WxH before inference")
     parser.add_argument("--batch-size", type=int, default=1, help="pairs per forward pass")
     parser.add_argument("--workers", type=int, default=0, help="image loading processes")

@@ -16,7 +16,11 @@ METHODS: dict[str, str] = {
 
 
 def build_estimator(method: str, args: argparse.Namespace):
-    """The estimator of a registered method, built from command-line arguments."""
+    """The estimator of a registered method or a `MATCHER+DEPTH+SOLVER` baseline, from command-line arguments."""
+    if "+" in method:
+        from mapfree.baselines.registry import build_baseline_from_args
+
+        return build_baseline_from_args(method, args)
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; known: {sorted(METHODS)}")
     module, function = METHODS[method].split(":")

@@ -58,4 +58,6 @@ def build_mickey_estimator(args: argparse.Namespace) -> MicKeyEstimator:
     """From `mapfree submit` arguments: --checkpoint, --config, --dinov2-weights, --device, --dtype."""
     from mapfree.models.checkpoints import load_model
 
+    if args.checkpoint is None:
+        raise ValueError("--method mickey needs --checkpoint")
     return MicKeyEstimator(load_model(args.checkpoint, args.config, args.dinov2_weights, args.device, args.dtype))
