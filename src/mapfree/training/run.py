@@ -9,12 +9,16 @@ from pathlib import Path
 from typing import Iterable
 
 import pytorch_lightning as pl
+import torch
 from pytorch_lightning.loggers import TensorBoardLogger
 
 from mapfree.training.callbacks import AtomicCheckpoint, ProgressBar, ValidationHistory, last_checkpoint
 from mapfree.training.config import TrainConfig
 from mapfree.training.data import MapFreeDataModule
+from mapfree.models import MicKey
 from mapfree.training.module import MicKeyTraining
+
+MODEL_PREFIX = "model."
 
 log = logging.getLogger(__name__)
 BEST_METRICS = {"vcre": "val/vcre_auc_90", "pose": "val/pose_auc"}
@@ -22,11 +26,16 @@ BEST_METRICS = {"vcre": "val/vcre_auc_90", "pose": "val/pose_auc"}
 
 @dataclass
 class TrainResult:
-    """Where a run wrote its outputs, and the validation metrics after every validation."""
+    """Where a run wrote its outputs, and the validation metrics after every validation.
+
+    `models` maps `last` and `best-vcre` / `best-pose` to `save_pretrained` folders that
+    `MicKey.from_pretrained`, `mapfree pose` and `mapfree submit` load.
+    """
 
     run_dir: Path
     last_checkpoint: Path | None
     best_checkpoints: dict[str, Path | None]
+    models: dict[str, Path] = field(default_factory=dict)
     history: list[dict[str, float]] = field(default_factory=list)
     skipped_steps: int = 0
     global_step: int = 0
@@ -44,6 +53,16 @@ def _checkpoints(ckpt_dir: Path, validates: bool) -> dict[str, AtomicCheckpoint]
             callbacks[name] = AtomicCheckpoint(dirpath=ckpt_dir, filename=f"best-{name}", monitor=metric, mode="max",
                                                save_top_k=1, auto_insert_metric_name=False, enable_version_counter=False)
     return callbacks
+
+
+def export_model(checkpoint: Path, model: MicKey, out_dir: Path) -> Path:
+    """Write the network of a training checkpoint as a `save_pretrained` folder (heads, CNN backbone, config)."""
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)["state_dict"]
+    own = {k.removeprefix(MODEL_PREFIX): v for k, v in state.items() if k.startswith(MODEL_PREFIX)}
+    missing, unexpected = model.load_state_dict(own, strict=False)
+    if unexpected or any(not (model.frozen_backbone and k.startswith("backbone.")) for k in missing):
+        raise ValueError(f"{checkpoint}: does not fit the model (missing {missing[:5]}, unexpected {unexpected[:5]})")
+    return model.save_pretrained(out_dir)
 
 
 def _resume_path(config: TrainConfig, ckpt_dir: Path) -> str | None:
@@ -64,7 +83,8 @@ def train(config: TrainConfig | str | Path, overrides: Iterable[str] = (), extra
     """Train MicKey as configured; returns checkpoints and the validation history.
 
     Outputs go to `trainer.out_dir/trainer.name/`: `config.yaml`, `checkpoints/` (`last.ckpt`,
-    `best-vcre.ckpt`, `best-pose.ckpt`), TensorBoard logs in `tb/` and `history.json`.
+    `best-vcre.ckpt`, `best-pose.ckpt`: Lightning files for resuming), TensorBoard logs in
+    `tb/`, `history.json`, and the networks as `model-last/`, `model-best-vcre/`, `model-best-pose/`.
     """
     if not isinstance(config, TrainConfig):
         config = TrainConfig.load(config, overrides)
@@ -108,4 +128,7 @@ def train(config: TrainConfig | str | Path, overrides: Iterable[str] = (), extra
     )
     if trainer.is_global_zero:
         (run_dir / "history.json").write_text(json.dumps(result.history, indent=1))
+        sources = {"last": result.last_checkpoint, **{f"best-{k}": v for k, v in result.best_checkpoints.items()}}
+        result.models = {name: export_model(path, module.model, run_dir / f"model-{name}")
+                         for name, path in sources.items() if path is not None and path.is_file()}
     return result

@@ -1,0 +1,36 @@
+"""`mapfree train --config CFG.yaml [--set key=value ...]`: train MicKey (optionally with depth supervision)."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "Train MicKey with its VCRE REINFORCE loss (and depth supervision) from a YAML config."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, help="training YAML (see configs/)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config value, e.g. --set trainer.max_epochs=3 --set data.root=DATA (repeatable)")
+    parser.add_argument("--resume", nargs="?", const="last", default=None, metavar="CKPT",
+                        help="resume the run's last checkpoint (no value) or the given checkpoint")
+    parser.add_argument("--finetune", default=None, metavar="CKPT",
+                        help="start the heads from a released MicKey checkpoint or a model folder of this project")
+
+
+def run(args: argparse.Namespace) -> int:
+    from mapfree.training import train
+
+    overrides = list(args.overrides)
+    if args.resume is not None:
+        overrides.append(f"trainer.resume={args.resume}")
+    if args.finetune is not None:
+        overrides.append(f"init.checkpoint={args.finetune}")
+    result = train(args.config, overrides)
+    print(f"run folder: {result.run_dir}  (steps {result.global_step}, skipped non-finite steps {result.skipped_steps})")
+    for name, path in result.models.items():
+        print(f"  {name:10s} {path}")
+    if result.history:
+        last = result.final_metrics
+        shown = ("val/vcre_auc_90", "val/pose_auc", "val/median_vcre", "val/median_trans_err", "val/depth_abs_rel")
+        print("  final validation: " + ", ".join(f"{k[4:]} {last[k]:.4g}" for k in shown if k in last))
+    return 0
