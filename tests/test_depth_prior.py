@@ -101,13 +101,13 @@ def test_synthetic_metric_teacher_is_metres_with_sky_missing(tiny_dataset: Path,
         assert abs(np.log(np.median(prior.values[both] / truth[both]))) < 0.4
 
 
-def test_depth_anything_through_the_cli_matches_the_model(tiny_dataset: Path, tiny_da: Path, tmp_path: Path) -> None:
+def test_depth_anything_through_the_cli_matches_the_model(tiny_dataset: Path, tiny_da: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "prior"
     args = ["--data-root", str(tiny_dataset), "--split", "test", "--out", str(out), "--teacher", "depth-anything",
             "--weights", str(tiny_da), "--dense", "--batch-size", "4", "--device", "cpu"]
     assert _cli(*args) == 0
     store = PriorStore(out, "test")
-    assert store.meta.quantity == RELATIVE_INVERSE_DEPTH and store.meta.weights == str(tiny_da)
+    assert store.meta.quantity == RELATIVE_INVERSE_DEPTH and store.meta.weights == str(tiny_da.resolve())
     teacher = build_teacher("depth-anything", str(tiny_da), "cpu")
     for ref in list_frames(tiny_dataset, "test")[:3]:
         maps = teacher.predict(torch.from_numpy(read_image(ref.image_path))[None])
@@ -115,7 +115,10 @@ def test_depth_anything_through_the_cli_matches_the_model(tiny_dataset: Path, ti
         np.testing.assert_allclose(prior.values, patch_average(maps)[0].numpy(), rtol=1e-4, atol=1e-6)
         np.testing.assert_allclose(store.load_dense(ref.scene, ref.frame), maps[0].half().numpy(), rtol=5e-3)
         assert np.ptp(prior.values) > 0  # the random model is not constant
-    assert _cli(*args) == 0  # a rerun skips everything and still verifies
+    capsys.readouterr()
+    assert _cli(*args) == 0  # a rerun finds everything stored
+    assert "11 already stored, 0 written" in capsys.readouterr().out
+    assert _cli("--data-root", str(tiny_dataset), "--split", "test", "--out", str(out), "--verify") == 0
 
 
 def test_metric_depth_anything_checkpoint_is_metric(tmp_path: Path) -> None:

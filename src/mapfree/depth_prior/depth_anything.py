@@ -87,7 +87,7 @@ class DepthAnythingTeacher(Teacher):
         config = AutoConfig.from_pretrained(weights, local_files_only=local)
         if config.model_type != "depth_anything":
             raise ValueError(f"{weights}: a {config.model_type!r} model, not Depth Anything")
-        self.weights = str(weights)
+        self.weights = str(Path(weights).resolve()) if local else str(weights)
         self.model = DepthAnythingForDepthEstimation.from_pretrained(weights, local_files_only=local, dtype=dtype)
         self.model.to(device).eval()
         if device.type == "cuda":
