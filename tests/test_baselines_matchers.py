@@ -190,3 +190,47 @@ def test_dedode_loads_local_weights(empty_hub: Path, tmp_path: Path) -> None:
     torch.save(model.descriptor.state_dict(), tmp_path / "dedode_descriptor_B.pth")
     item = tiny_pair((56, 56))
     check_matches(learned.DeDoDeMatcher(weights_dir=tmp_path, max_keypoints=64)(item), item)
+
+
+class CountingMicKey(torch.nn.Module):
+    """A tiny random MicKey that counts its forward passes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from mapfree.models import MicKey, MicKeyConfig
+
+        torch.manual_seed(0)
+        self.model = MicKey(MicKeyConfig.tiny())
+        self.calls = 0
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.device
+
+    def forward(self, image0: torch.Tensor, image1: torch.Tensor):
+        self.calls += 1
+        return self.model(image0, image1)
+
+
+def test_mickey_matches_and_depth_share_one_forward_pass() -> None:
+    from mapfree.baselines.depth_sources import MicKeyDepth
+    from mapfree.baselines.mickey import MicKeyFeatures, MicKeyMatcher
+
+    model = CountingMicKey()
+    features = MicKeyFeatures(model)
+    item = {**tiny_pair((168, 140)), "scene": "s", "frame0": "a", "frame1": "b"}  # MicKey zeroes a 3-patch border
+    m = MicKeyMatcher(features, min_probability=0.0)(item)
+    feats0, feats1, matches = features(item)
+    assert len(m) > 0
+    kps0, kps1 = feats0.kps[0].numpy(), feats1.kps[0].numpy()
+    i0 = [int(np.argmin(np.linalg.norm(kps0 - k, axis=1))) for k in m.kpts0]
+    i1 = [int(np.argmin(np.linalg.norm(kps1 - k, axis=1))) for k in m.kpts1]
+    matching = matches.matching[0]
+    # Every match is a mutual best pair of MicKey's matching matrix, between MicKey keypoints.
+    np.testing.assert_allclose(m.kpts0, kps0[i0], atol=1e-5)
+    assert all(int(matching[a].argmax()) == b and int(matching[:, b].argmax()) == a for a, b in zip(i0, i1))
+    # Depth at the patch centres is MicKey's per-patch depth.
+    h, w = feats1.grid
+    centres = np.stack(np.meshgrid(np.arange(w) * 14 + 6.5, np.arange(h) * 14 + 6.5), -1).reshape(-1, 2)
+    np.testing.assert_allclose(MicKeyDepth(features)(item, 1, centres), feats1.depth[0].numpy(), rtol=1e-5)
+    assert model.calls == 1
