@@ -9,8 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-import numpy as np
-
 from mapfree.baselines.depth_sources import DepthSource
 from mapfree.baselines.matches import Matcher, Matches, to_numpy
 from mapfree.baselines.solvers import Solver
@@ -33,11 +31,11 @@ class BaselineEstimator:
     def solve(self, item: Mapping[str, Any]) -> tuple[Matches, RelativePose]:
         """The matches and the solver's result (possibly the failure result)."""
         matches = self.matcher(item)
-        need0, need1 = self.solver.needs_depth
-        d0 = self.depth(item, 0, matches.kpts0) if need0 and len(matches) else None
-        d1 = self.depth(item, 1, matches.kpts1) if need1 and len(matches) else None
         if not len(matches):
             return matches, RelativePose.failure(0)
+        need0, need1 = self.solver.needs_depth
+        d0 = self.depth(item, 0, matches.kpts0) if need0 else None
+        d1 = self.depth(item, 1, matches.kpts1) if need1 else None
         K0, K1 = to_numpy(item["K0"]), to_numpy(item["K1"])
         return matches, self.solver(matches.kpts0, matches.kpts1, K0, K1, d0, d1)
 
