@@ -103,6 +103,18 @@ def test_mickey_solver_failures_are_no_estimate_and_leave_other_pairs_intact():
     assert rot < 0.1 and trans < 0.01
 
 
+def test_mickey_solver_survives_overflowing_coordinates():
+    """Finite but huge points (their squares overflow float32) are outliers, not NaN."""
+    P0, P1, scores, R, t, _ = synthetic_pairs(B=1, N=100, outlier_ratio=0.2, noise=0.0, seed=14)
+    P0[0, :10] = 3e38
+    P1[0, 10:20] = -3e38
+    res = mickey_pose_solver(P0, P1, scores, SMALL, torch.Generator().manual_seed(0))
+    rot, trans = pose_errors(res.R, res.t, R, t)
+    assert res.success.all() and rot[0] < 0.1 and trans[0] < 0.01
+    i0, i1 = res.matches[0].unbind(-1)
+    assert not res.inliers[0][(i0 < 10) | ((i1 >= 10) & (i1 < 20))].any()
+
+
 def test_mickey_solver_handles_tiny_and_empty_inputs():
     P0, P1, scores, *_ = synthetic_pairs(B=1, N=2, outlier_ratio=0.0, noise=0.0, seed=6)
     assert_no_estimate(mickey_pose_solver(P0, P1, scores, SMALL), 0)  # fewer than 3 matches
