@@ -61,7 +61,7 @@ class _Table:
         clean = ("#" not in self.text and len(self.tokens) % width == 0 and all(n.endswith(".jpg") for n in self.names)
                  and _NUMBER_CHARACTERS.fullmatch("".join(numbers)) is not None)
         try:
-            self.keys = [benchmark_key(name) for name in self.names] if clean else None
+            self.keys = list(map(benchmark_key, self.names)) if clean else None
         except ValueError:
             self.keys = None
         if self.keys is None:
@@ -104,7 +104,7 @@ class _Table:
         return self.parsed[rows].reshape(-1, self.n_values)
 
     def last_row_by_key(self) -> dict[int, int]:
-        return {key: i for i, key in enumerate(self.keys)}
+        return dict(zip(self.keys, range(len(self.keys))))
 
 
 def load_scene_truth(scene_dir: str | Path) -> SceneTruth:

@@ -152,6 +152,16 @@ def _unparsable(token: str) -> str:
     return f"unparsable number {token!r}"
 
 
+def _first_unparsable(tokens: list[str]) -> str:
+    """The first token that float() rejects (asked once a line failed to parse)."""
+    for token in tokens:
+        try:
+            float(token)
+        except ValueError:
+            return token
+    return ""
+
+
 def _bad_field_count(raw: str, n: int) -> str:
     if "\t" in raw:
         return f"expected {FIELDS} fields separated by single spaces, found a tab"
@@ -183,27 +193,25 @@ def parse_pose_file(file: str, text: str) -> tuple[ScenePoses, list[Issue]]:
             issues.append(Issue(file, lineno, "warning", f"no frame number in {parts[0]!r} "
                                 "(expected seq1/frame_NNNNN.jpg); line skipped"))
             continue
-        values = []
-        for token in parts[1:]:
-            try:
-                values.append(float(token))
-            except ValueError:
-                issues.append(Issue(file, lineno, "warning", _unparsable(token) + "; line skipped"))
-                break
-        else:
-            if not all(map(math.isfinite, values)):
-                issues.append(Issue(file, lineno, "warning", "NaN or Inf value; line skipped"))
-                continue
-            if math.sqrt(sum(v * v for v in values[:4])) <= ZERO_QUATERNION_NORM:
-                issues.append(Issue(file, lineno, "warning", "zero-norm quaternion; line skipped"))
-                continue
-            if values[7] < 0:
-                issues.append(Issue(file, lineno, "error", f"negative confidence {values[7]!r}: "
-                                    "the official evaluation aborts on it (confidence must be >= 0)"))
-            if key in rows:
-                issues.append(Issue(file, lineno, "warning", f"frame number {key} already on line "
-                                    f"{rows[key][0]}; the benchmark keeps this later line"))
-            rows[key] = (lineno, parts[0], values)
+        try:
+            values = list(map(float, parts[1:]))
+        except ValueError:
+            issues.append(Issue(file, lineno, "warning", _unparsable(_first_unparsable(parts[1:])) + "; line skipped"))
+            continue
+        if not all(map(math.isfinite, values)):
+            issues.append(Issue(file, lineno, "warning", "NaN or Inf value; line skipped"))
+            continue
+        qw, qx, qy, qz = values[:4]
+        if math.sqrt(qw * qw + qx * qx + qy * qy + qz * qz) <= ZERO_QUATERNION_NORM:
+            issues.append(Issue(file, lineno, "warning", "zero-norm quaternion; line skipped"))
+            continue
+        if values[7] < 0:
+            issues.append(Issue(file, lineno, "error", f"negative confidence {values[7]!r}: "
+                                "the official evaluation aborts on it (confidence must be >= 0)"))
+        if key in rows:
+            issues.append(Issue(file, lineno, "warning", f"frame number {key} already on line "
+                                f"{rows[key][0]}; the benchmark keeps this later line"))
+        rows[key] = (lineno, parts[0], values)
     values = np.array([v for _, _, v in rows.values()], dtype=np.float64).reshape(-1, 8)
     poses = ScenePoses(
         file=file,
