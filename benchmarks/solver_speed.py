@@ -140,9 +140,9 @@ def main() -> None:
     device = torch.device(args.device)
     cfg = ProcrustesRansacConfig()
     P0, P1, scores, R_true, t_true = synthetic_batch(args.pairs, args.keypoints, args.inlier_ratio, device)
-    print(f"device {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else f'{torch.get_num_threads()} threads'}), "
-          f"{args.pairs} pairs x {args.keypoints} keypoints, {cfg.rounds} rounds x {cfg.hypotheses} hypotheses x "
-          f"{cfg.samples} samples")
+    hardware = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} threads"
+    print(f"device {device} ({hardware}), {args.pairs} pairs x {args.keypoints} keypoints, "
+          f"{cfg.rounds} rounds x {cfg.hypotheses} hypotheses x {cfg.samples} samples")
     generator = torch.Generator(device).manual_seed(0)
     seconds, res = timed(lambda: mickey_pose_solver(P0, P1, scores, cfg, generator), device, args.repeats)
     print(f"batched solver : {args.pairs / seconds:8.2f} pairs/s  ({1000 * seconds / args.pairs:.1f} ms/pair)  "

@@ -31,6 +31,7 @@ from torch import Tensor
 MAX_ITERATIONS = 12
 """Sparse refill iterations before the remaining rows fall back to dense keys."""
 
+
 def sample_without_replacement(
     weights: Tensor, k: int, num_samples: int, generator: torch.Generator | None = None
 ) -> tuple[Tensor, Tensor]:
