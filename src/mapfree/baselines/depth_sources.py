@@ -48,7 +48,8 @@ def sample_patch_grid(grid: np.ndarray, kpts: np.ndarray, patch: float) -> np.nd
     rows, cols = grid.shape
     u = np.clip((kpts[:, 0] + 0.5) / patch - 0.5, 0, cols - 1)
     v = np.clip((kpts[:, 1] + 0.5) / patch - 0.5, 0, rows - 1)
-    j0, i0 = np.minimum(np.floor(u).astype(int), max(cols - 2, 0)), np.minimum(np.floor(v).astype(int), max(rows - 2, 0))
+    j0 = np.minimum(np.floor(u).astype(int), max(cols - 2, 0))
+    i0 = np.minimum(np.floor(v).astype(int), max(rows - 2, 0))
     j1, i1 = np.minimum(j0 + 1, cols - 1), np.minimum(i0 + 1, rows - 1)
     a, b = u - j0, v - i0
     top = (1 - a) * grid[i0, j0] + a * grid[i0, j1]

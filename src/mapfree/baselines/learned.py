@@ -16,7 +16,7 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-from mapfree.baselines.matches import Matches, to_uint8_gray
+from mapfree.baselines.matches import Matches, to_uint8_gray, to_uint8_rgb
 
 
 class MissingWeightsError(FileNotFoundError):
@@ -106,7 +106,7 @@ class LoFTRMatcher:
 
     @torch.inference_mode()
     def __call__(self, item: Mapping[str, Any]) -> Matches:
-        out = self.model({"image0": gray_batch(item["image0"], self.device), "image1": gray_batch(item["image1"], self.device)})
+        out = self.model({key: gray_batch(item[key], self.device) for key in ("image0", "image1")})
         # kornia's LoFTR puts pixel centres at +0.5 (see its docs); ours are at integers.
         return Matches.create(out["keypoints0"] - 0.5, out["keypoints1"] - 0.5, out["confidence"])
 
@@ -115,7 +115,9 @@ class DiskLightGlueMatcher:
     """kornia's DISK ("depth" weights) keypoints matched by LightGlue."""
 
     name = "disk-lightglue"
-    disk_weights = WeightFile("depth-save.pth", "https://raw.githubusercontent.com/cvlab-epfl/disk/master/depth-save.pth")
+    disk_weights = WeightFile(
+        "depth-save.pth", "https://raw.githubusercontent.com/cvlab-epfl/disk/master/depth-save.pth"
+    )
     # kornia's hub cache keeps LightGlue's DISK weights under the alias.
     glue_weights = WeightFile(
         "disk_lightglue.pth",
@@ -135,7 +137,8 @@ class DiskLightGlueMatcher:
         self.glue = LightGlue(features=None, **{k: v for k, v in LightGlue.features["disk"].items() if k != "weights"})
         state = lightglue_state_dict(load_weights(glue_path), self.glue.conf.n_layers)
         # Released files lack derived buffers (kornia loads them non-strictly too); weights must all be there.
-        missing = set(self.glue.load_state_dict(state, strict=False).missing_keys) & set(dict(self.glue.named_parameters()))
+        missing = set(self.glue.load_state_dict(state, strict=False).missing_keys)
+        missing &= {name for name, _ in self.glue.named_parameters()}
         if missing:
             raise ValueError(f"{glue_path}: not LightGlue DISK weights, missing {sorted(missing)[:3]}")
         self.disk.eval().to(self.device)
@@ -147,10 +150,13 @@ class DiskLightGlueMatcher:
         f0, f1 = (self.disk(x, n=self.max_keypoints, pad_if_not_divisible=True)[0] for x in images)
         if len(f0.keypoints) == 0 or len(f1.keypoints) == 0:
             return Matches.create(np.zeros((0, 2)), np.zeros((0, 2)), np.zeros(0))
-        size = lambda x: torch.tensor([[x.shape[-1], x.shape[-2]]], device=self.device)  # noqa: E731 (W, H)
         out = self.glue({
-            "image0": {"keypoints": f0.keypoints[None], "descriptors": f0.descriptors[None], "image_size": size(images[0])},
-            "image1": {"keypoints": f1.keypoints[None], "descriptors": f1.descriptors[None], "image_size": size(images[1])},
+            f"image{i}": {
+                "keypoints": f.keypoints[None],
+                "descriptors": f.descriptors[None],
+                "image_size": torch.tensor([[x.shape[-1], x.shape[-2]]], device=self.device),  # (W, H)
+            }
+            for i, (f, x) in enumerate(zip((f0, f1), images))
         })
         idx = out["matches"][0]
         return Matches.create(f0.keypoints[idx[:, 0]], f1.keypoints[idx[:, 1]], out["scores"][0])
@@ -207,7 +213,9 @@ class RoMaMatcher:
     """RoMa (outdoor weights) through the `romatch` package: dense warp, then sampled matches."""
 
     name = "roma"
-    roma_weights = WeightFile("roma_outdoor.pth", "https://github.com/Parskatt/storage/releases/download/romatch/roma_outdoor.pth")
+    roma_weights = WeightFile(
+        "roma_outdoor.pth", "https://github.com/Parskatt/storage/releases/download/romatch/roma_outdoor.pth"
+    )
     dinov2_weights = WeightFile(
         "dinov2_vitl14_pretrain.pth", "https://dl.fbaipublicfiles.com/dinov2/dinov2_vitl14/dinov2_vitl14_pretrain.pth"
     )
@@ -226,7 +234,7 @@ class RoMaMatcher:
     def __call__(self, item: Mapping[str, Any]) -> Matches:
         from PIL import Image
 
-        pil = [Image.fromarray(np.moveaxis((item[k].cpu().numpy() * 255).round().astype(np.uint8), 0, -1)) for k in ("image0", "image1")]
+        pil = [Image.fromarray(to_uint8_rgb(item[key])) for key in ("image0", "image1")]
         warp, certainty = self.model.match(pil[0], pil[1], device=self.device)
         matches, certainty = self.model.sample(warp, certainty, num=self.num_matches)
         (w0, h0), (w1, h1) = pil[0].size, pil[1].size

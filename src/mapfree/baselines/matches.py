@@ -24,7 +24,8 @@ class Matches:
         m = len(self.kpts0)
         if self.kpts0.shape != (m, 2) or self.kpts1.shape != (m, 2) or self.scores.shape != (m,):
             raise ValueError(
-                f"matches need kpts0/kpts1 (M, 2) and scores (M,), got {self.kpts0.shape}, {self.kpts1.shape}, {self.scores.shape}"
+                "matches need kpts0/kpts1 (M, 2) and scores (M,), "
+                f"got {self.kpts0.shape}, {self.kpts1.shape}, {self.scores.shape}"
             )
 
     def __len__(self) -> int:
@@ -54,7 +55,11 @@ def to_numpy(x: Any) -> np.ndarray:
     return np.asarray(x, dtype=np.float64)
 
 
+def to_uint8_rgb(image: Any) -> np.ndarray:
+    """(3, H, W) float RGB in [0, 1] (tensor or array) to (H, W, 3) uint8."""
+    return np.ascontiguousarray(np.clip(np.moveaxis(to_numpy(image), 0, -1) * 255.0 + 0.5, 0, 255).astype(np.uint8))
+
+
 def to_uint8_gray(image: Any) -> np.ndarray:
     """(3, H, W) float RGB in [0, 1] (tensor or array) to (H, W) uint8 grayscale."""
-    rgb = np.clip(np.moveaxis(to_numpy(image), 0, -1) * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    return cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
+    return cv2.cvtColor(to_uint8_rgb(image), cv2.COLOR_RGB2GRAY)

@@ -47,7 +47,9 @@ class BaselineContext:
 
     def prior_depth(self) -> PriorDepth:
         if self.prior_root is None or self.split is None:
-            raise ValueError("the 'prior' depth needs a depth-prior store: pass --prior-store (made by `mapfree depth-prior`)")
+            raise ValueError(
+                "the 'prior' depth needs a depth-prior store: pass --prior-store (made by `mapfree depth-prior`)"
+            )
         return PriorDepth(self.prior_root, self.split)
 
 

@@ -32,11 +32,13 @@ class Solver:
 
 
 def essential_solver(config: EssentialConfig = EssentialConfig()) -> Solver:
-    return Solver("emat", lambda k0, k1, K0, K1, d0, d1: solve_essential_metric(k0, k1, K0, K1, d0, d1, config), (True, True))
+    """Essential matrix + scale from both images' depths."""
+    return Solver("emat", lambda *a: solve_essential_metric(*a, config), (True, True))
 
 
 def pnp_solver(config: PnPConfig = PnPConfig()) -> Solver:
-    return Solver("pnp", lambda k0, k1, K0, K1, d0, d1: solve_pnp(k0, k1, K0, K1, d0, None, config), (True, False))
+    """PnP on image 0's lifted matches; image 1's depth is never read."""
+    return Solver("pnp", lambda *a: solve_pnp(*a, config), (True, False))
 
 
 def procrustes_solver(config: ProcrustesRansacConfig = ProcrustesRansacConfig(), seed: int = 0) -> Solver:

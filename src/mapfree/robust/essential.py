@@ -24,7 +24,9 @@ from mapfree.robust.result import RelativePose, well_spread
 
 @dataclass(frozen=True)
 class EssentialConfig:
-    """RANSAC settings; thresholds are the Map-free baseline's (3 px, 0.9999, 0.1 m)."""
+    """RANSAC settings. Thresholds are the Map-free baseline's (3 px, 0.9999, 0.1 m); its
+    MAGSAC++ is replaced by USAC_ACCURATE, as MAGSAC++ on K-normalised points left translation
+    directions off by over 10 degrees on easy synthetic pairs where USAC_ACCURATE was within 1."""
 
     method: int = cv2.USAC_ACCURATE
     pixel_threshold: float = 3.0
@@ -41,7 +43,9 @@ def normalize_points(kpts: np.ndarray, K: np.ndarray) -> np.ndarray:
     return (kpts - K[:2, 2]) / np.diag(K)[:2]
 
 
-def essential_pose(kpts0: np.ndarray, kpts1: np.ndarray, K0: np.ndarray, K1: np.ndarray, config: EssentialConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+def essential_pose(
+    kpts0: np.ndarray, kpts1: np.ndarray, K0: np.ndarray, K1: np.ndarray, config: EssentialConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """Rotation, unit translation and inlier mask from 2D-2D matches, or None when no model fits."""
     p0, p1 = normalize_points(kpts0, K0), normalize_points(kpts1, K1)
     threshold = config.pixel_threshold / np.mean([K0[0, 0], K0[1, 1], K1[0, 0], K1[1, 1]])
@@ -77,10 +81,13 @@ def sampson_residuals(p0: np.ndarray, p1: np.ndarray, E: np.ndarray) -> np.ndarr
     """Signed Sampson distances (first-order geometric error) of calibrated matches to E."""
     h0, h1 = np.c_[p0, np.ones(len(p0))], np.c_[p1, np.ones(len(p1))]
     Ex0, Etx1 = h0 @ E.T, h1 @ E
-    return np.sum(h1 * Ex0, axis=1) / np.sqrt(Ex0[:, 0] ** 2 + Ex0[:, 1] ** 2 + Etx1[:, 0] ** 2 + Etx1[:, 1] ** 2 + 1e-30)
+    gradient_sq = Ex0[:, 0] ** 2 + Ex0[:, 1] ** 2 + Etx1[:, 0] ** 2 + Etx1[:, 1] ** 2
+    return np.sum(h1 * Ex0, axis=1) / np.sqrt(gradient_sq + 1e-30)
 
 
-def refine_essential(p0: np.ndarray, p1: np.ndarray, R: np.ndarray, t_dir: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+def refine_essential(
+    p0: np.ndarray, p1: np.ndarray, R: np.ndarray, t_dir: np.ndarray, scale: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Minimise the Huber-robust Sampson error over the 5 degrees of freedom of (R, unit t).
 
     R is updated by a rotation vector on the left, t_hat by a step in its tangent plane. The
