@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 
@@ -88,7 +89,7 @@ def summarize(errors: FrameErrors, confidence: np.ndarray, scene_sizes: np.ndarr
     `n_missing` the frames without an estimate over the whole split.
     """
     bounds = np.cumsum(np.r_[0, scene_sizes])
-    present = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+    present = [slice(a, b) for a, b in pairwise(bounds) if b > a]
 
     def average_median(values: np.ndarray) -> float:
         return float(np.mean([np.median(values[s]) for s in present]))

@@ -134,11 +134,12 @@ def gather_scored_frames(submission: str | Path | Submission, data_root: str | P
 
 
 def evaluate_submission(submission: str | Path | Submission, data_root: str | Path, split: str = "val",
-                        thresholds: Thresholds = Thresholds()) -> Evaluation:
+                        thresholds: Thresholds | None = None) -> Evaluation:
     """Score a submission zip (or a parsed :class:`Submission`) on the val split of `data_root`.
 
     Raises SubmissionError where the official evaluation aborts (see :func:`gather_scored_frames`).
     """
+    thresholds = thresholds or Thresholds()
     sub = submission if isinstance(submission, Submission) else read_submission(submission)
     issues = list(sub.issues)
     scored = gather_scored_frames(sub, data_root, split, issues)

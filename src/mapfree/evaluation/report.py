@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from mapfree.evaluation.evaluate import Evaluation
 from mapfree.evaluation.submission import Issue
