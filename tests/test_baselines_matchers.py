@@ -81,13 +81,15 @@ def test_true_depth_matches_the_depth_file(tiny_dataset: Path) -> None:
     np.testing.assert_allclose(TrueDepth()(item, 1, kpts), expected[[20, 70], [10, 50]])
 
 
-def make_store(root: Path, quantity: str, grid: np.ndarray, size: tuple[int, int]) -> None:
+def make_store(
+    root: Path, quantity: str, grid: np.ndarray, size: tuple[int, int], dense: np.ndarray | None = None
+) -> None:
     from mapfree.depth_prior import PriorMeta
     from mapfree.depth_prior.meta import ensure_meta
     from mapfree.depth_prior.store import frame_file, write_frame
 
-    ensure_meta(root, PriorMeta(teacher="test", quantity=quantity))
-    write_frame(frame_file(root, "val", "s00000", "seq0/frame_00000.jpg"), grid, size)
+    ensure_meta(root, PriorMeta(teacher="test", quantity=quantity, dense=dense is not None))
+    write_frame(frame_file(root, "val", "s00000", "seq0/frame_00000.jpg"), grid, size, dense)
 
 
 def test_prior_depth_interpolates_the_store_grid(tmp_path: Path) -> None:
@@ -97,6 +99,16 @@ def test_prior_depth_interpolates_the_store_grid(tmp_path: Path) -> None:
     item = {"scene": "s00000", "frame0": "seq0/frame_00000.jpg", "image0": torch.zeros(3, 56, 56)}
     # The item's image is twice the store's: its pixel (13.5, 13.5) is the store's (6.5, 6.5).
     np.testing.assert_allclose(PriorDepth(tmp_path, "val")(item, 0, np.array([[13.5, 13.5], [27.5, 27.5]])), [2.0, 5.0])
+
+
+def test_prior_depth_prefers_the_dense_map(tmp_path: Path) -> None:
+    from mapfree.depth_prior import METRIC_DEPTH
+
+    dense = np.arange(28 * 28, dtype=np.float32).reshape(28, 28) / 100
+    make_store(tmp_path, METRIC_DEPTH, np.ones((2, 2), np.float32), (28, 28), dense)
+    item = {"scene": "s00000", "frame0": "seq0/frame_00000.jpg", "image0": torch.zeros(3, 56, 56)}
+    # Item pixel (20.5, 8.5) covers dense pixel (10, 4) of the half-size map.
+    np.testing.assert_allclose(PriorDepth(tmp_path, "val")(item, 0, np.array([[20.5, 8.5]])), [dense[4, 10]], rtol=1e-3)
 
 
 def test_prior_depth_refuses_relative_depth_and_reports_missing_frames(tmp_path: Path) -> None:

@@ -57,6 +57,11 @@ def sample_patch_grid(grid: np.ndarray, kpts: np.ndarray, patch: float) -> np.nd
     return (1 - b) * top + b * bottom
 
 
+def rescale(kpts: np.ndarray, size: tuple[int, int], new_size: tuple[int, int]) -> np.ndarray:
+    """Pixels of an image of `size` (W, H) in the same image resized to `new_size`."""
+    return (kpts + 0.5) * (np.asarray(new_size, np.float64) / np.asarray(size, np.float64)) - 0.5
+
+
 def image_size(item: Mapping[str, Any], side: int) -> tuple[int, int]:
     """(width, height) of the pair item's image `side`."""
     h, w = item[f"image{side}"].shape[-2:]
@@ -108,11 +113,10 @@ class PriorDepth:
     def __call__(self, item: Mapping[str, Any], side: int, kpts: np.ndarray) -> np.ndarray:
         scene, frame = item["scene"], item[f"frame{side}"]
         prior = self.store.load(scene, frame)
-        # Store pixels relate to the item's by the ratio of the (uncropped) image sizes.
-        (w, h), (pw, ph) = image_size(item, side), prior.image_size
-        in_prior = (kpts + 0.5) * np.array([pw / w, ph / h]) - 0.5
         if self.store.meta.dense:
-            return sample_nearest(self.store.load_dense(scene, frame).astype(np.float32), in_prior)
+            dense = self.store.load_dense(scene, frame).astype(np.float32)
+            return sample_nearest(dense, rescale(kpts, image_size(item, side), dense.shape[::-1]))
+        in_prior = rescale(kpts, image_size(item, side), prior.image_size)
         return sample_patch_grid(prior.values.astype(np.float64), in_prior, self.store.meta.patch_size)
 
 
