@@ -134,9 +134,12 @@ def main() -> None:
     parser.add_argument("--keypoints", type=int, default=1938, help="keypoints per image (38 x 51 grid)")
     parser.add_argument("--inlier-ratio", type=float, default=0.5)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice)")
     parser.add_argument("--skip-loop", action="store_true", help="do not time the per-hypothesis loop")
     args = parser.parse_args()
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     cfg = ProcrustesRansacConfig()
     P0, P1, scores, R_true, t_true = synthetic_batch(args.pairs, args.keypoints, args.inlier_ratio, device)
