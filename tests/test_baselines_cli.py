@@ -91,3 +91,14 @@ def test_submit_baseline_with_missing_weights_is_a_clear_error(val_root: Path, t
                "--method", "loftr+true+emat", "--weights-dir", str(tmp_path / "weights"), "--device", "cpu"])
     assert rc == 2
     assert "loftr_outdoor.ckpt" in capsys.readouterr().err
+
+
+def test_compare_with_depth_prior_store(val_root: Path, tmp_path: Path, capsys) -> None:
+    """The 'prior' depth reads a metric store made by `mapfree depth-prior` (an offline teacher here)."""
+    store = tmp_path / "prior"
+    assert main(["depth-prior", "--data-root", str(val_root), "--split", "val", "--out", str(store),
+                 "--teacher", "synthetic-metric", "--device", "cpu", "--no-progress"]) == 0
+    rc = main(["compare", "--data-root", str(val_root), "--prior-store", str(store), "--device", "cpu",
+               "--methods", "sift+prior+emat", "--json", str(tmp_path / "m.json")])
+    assert rc == 0 and "sift+prior+emat" in capsys.readouterr().out
+    assert json.loads((tmp_path / "m.json").read_text())["sift+prior+emat"]["Estimates for % of frames"] > 0
