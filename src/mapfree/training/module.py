@@ -1,7 +1,7 @@
 """The LightningModule: MicKey's VCRE REINFORCE objective plus depth supervision, with safe steps.
 
 Optimisation is manual so that a step whose loss or gradients are NaN/Inf is skipped (and
-counted) instead of applied; in a distributed run the check runs on the all-reduced gradients,
+counted) instead of applied, BatchNorm statistics included; in a distributed run the check runs on the all-reduced gradients,
 so every process skips the same steps. Pose losses run in float32 even under bf16/fp16
 autocast: SVDs and the soft inlier counts are not safe in half precision.
 """
@@ -96,6 +96,8 @@ class MicKeyTraining(pl.LightningModule):
     # ------------------------------------------------------------------ training
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         opt = self.optimizers()
+        # a NaN batch would also poison BatchNorm running statistics: keep them to restore on a skip
+        buffers = [(b, b.detach().clone()) for b in self.model.buffers() if b.is_floating_point()]
         out = self.compute_losses(batch)
         opt.zero_grad(set_to_none=True)
         self.manual_backward(out["total"])
@@ -104,6 +106,8 @@ class MicKeyTraining(pl.LightningModule):
         if finite or scaler is not None:
             opt.step()  # an fp16 GradScaler skips non-finite steps itself and lowers its scale
         if not finite:
+            for buffer, saved in buffers:
+                buffer.copy_(saved)
             self.skipped_steps += 1
             log.warning("step %d: non-finite loss or gradients, update skipped (%d so far)",
                         self.global_step, self.skipped_steps)
