@@ -102,3 +102,22 @@ def test_compare_with_depth_prior_store(val_root: Path, tmp_path: Path, capsys) 
                "--methods", "sift+prior+emat", "--json", str(tmp_path / "m.json")])
     assert rc == 0 and "sift+prior+emat" in capsys.readouterr().out
     assert json.loads((tmp_path / "m.json").read_text())["sift+prior+emat"]["Estimates for % of frames"] > 0
+
+
+def test_list_methods_says_what_each_component_misses(tmp_path: Path, monkeypatch, capsys) -> None:
+    from mapfree.baselines import learned
+
+    monkeypatch.setattr(learned, "hub_checkpoints", lambda: tmp_path / "hub")
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    (weights / "loftr_outdoor.ckpt").touch()  # presence is all the listing checks
+    assert main(["compare", "--list-methods", "--weights-dir", str(weights), "--device", "cpu"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.startswith("  ")}
+    assert lines["sift"].endswith("ok") and lines["loftr"].endswith("ok") and lines["procrustes"].endswith("ok")
+    assert "depth-save.pth" in lines["disk-lightglue"]
+    assert "--checkpoint" in lines["mickey"] and "--prior-store" in lines["prior"]
+
+
+def test_compare_needs_data_root(capsys) -> None:
+    assert main(["compare", "--device", "cpu"]) == 2
+    assert "--data-root" in capsys.readouterr().err

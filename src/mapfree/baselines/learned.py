@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
 import numpy as np
 import torch
@@ -56,9 +56,25 @@ def find_weights(weights: WeightFile, weights_dir: str | Path | None, matcher: s
     )
 
 
-def require_package(module: str, pip_name: str, matcher: str) -> None:
+def require_package(module: str, matcher: str) -> None:
     if importlib.util.find_spec(module) is None:
-        raise MissingPackageError(f"matcher {matcher!r} needs the Python package {pip_name!r}: pip install {pip_name}")
+        raise MissingPackageError(f"matcher {matcher!r} needs the Python package {module!r}: pip install {module}")
+
+
+class LearnedMatcher:
+    """A matcher built from local weight files (and possibly an optional package)."""
+
+    name: ClassVar[str]
+    files: ClassVar[tuple[WeightFile, ...]]
+    package: ClassVar[str | None] = None
+    """Pip package (same name as its module) the matcher imports, when not a project dependency."""
+
+    @classmethod
+    def locate(cls, weights_dir: str | Path | None = None) -> list[Path]:
+        """Paths of `files`, in order; MissingPackageError / MissingWeightsError naming what is absent."""
+        if cls.package is not None:
+            require_package(cls.package, cls.name)
+        return [find_weights(f, weights_dir, cls.name) for f in cls.files]
 
 
 def load_weights(path: Path, key: str | None = None) -> dict[str, torch.Tensor]:
@@ -89,16 +105,16 @@ def mutual_nearest(desc0: torch.Tensor, desc1: torch.Tensor) -> tuple[torch.Tens
     return i0[mutual], best1[mutual], sim[i0[mutual], best1[mutual]]
 
 
-class LoFTRMatcher:
+class LoFTRMatcher(LearnedMatcher):
     """kornia's LoFTR (outdoor weights: Map-free scenes are outdoors), on grayscale images."""
 
     name = "loftr"
-    weights = WeightFile("loftr_outdoor.ckpt", "https://huggingface.co/kornia/loftr/resolve/main/loftr_outdoor.ckpt")
+    files = (WeightFile("loftr_outdoor.ckpt", "https://huggingface.co/kornia/loftr/resolve/main/loftr_outdoor.ckpt"),)
 
     def __init__(self, weights_dir: str | Path | None = None, device: str = "cpu"):
         from kornia.feature import LoFTR
 
-        path = find_weights(self.weights, weights_dir, self.name)
+        (path,) = self.locate(weights_dir)
         self.device = torch.device(device)
         self.model = LoFTR(pretrained=None)
         self.model.load_state_dict(load_weights(path, "state_dict"))
@@ -111,25 +127,24 @@ class LoFTRMatcher:
         return Matches.create(out["keypoints0"] - 0.5, out["keypoints1"] - 0.5, out["confidence"])
 
 
-class DiskLightGlueMatcher:
+class DiskLightGlueMatcher(LearnedMatcher):
     """kornia's DISK ("depth" weights) keypoints matched by LightGlue."""
 
     name = "disk-lightglue"
-    disk_weights = WeightFile(
-        "depth-save.pth", "https://raw.githubusercontent.com/cvlab-epfl/disk/master/depth-save.pth"
-    )
-    # kornia's hub cache keeps LightGlue's DISK weights under the alias.
-    glue_weights = WeightFile(
-        "disk_lightglue.pth",
-        "https://github.com/cvg/LightGlue/releases/download/v0.1_arxiv/disk_lightglue.pth",
-        aliases=("disk_lightglue_v0-1_arxiv-pth",),
+    files = (
+        WeightFile("depth-save.pth", "https://raw.githubusercontent.com/cvlab-epfl/disk/master/depth-save.pth"),
+        # kornia's hub cache keeps LightGlue's DISK weights under the alias.
+        WeightFile(
+            "disk_lightglue.pth",
+            "https://github.com/cvg/LightGlue/releases/download/v0.1_arxiv/disk_lightglue.pth",
+            aliases=("disk_lightglue_v0-1_arxiv-pth",),
+        ),
     )
 
     def __init__(self, weights_dir: str | Path | None = None, device: str = "cpu", max_keypoints: int = 2048):
         from kornia.feature import DISK, LightGlue
 
-        disk_path = find_weights(self.disk_weights, weights_dir, self.name)
-        glue_path = find_weights(self.glue_weights, weights_dir, self.name)
+        disk_path, glue_path = self.locate(weights_dir)
         self.device = torch.device(device)
         self.max_keypoints = max_keypoints
         self.disk = DISK()
@@ -174,24 +189,25 @@ def lightglue_state_dict(state: dict[str, torch.Tensor], n_layers: int) -> dict[
     return renamed
 
 
-class DeDoDeMatcher:
+class DeDoDeMatcher(LearnedMatcher):
     """kornia's DeDoDe (L-upright detector, B-upright descriptor), mutual nearest neighbours."""
 
     name = "dedode"
-    detector_weights = WeightFile(
-        "dedode_detector_L.pth",
-        "https://github.com/Parskatt/DeDoDe/releases/download/dedode_pretrained_models/dedode_detector_L.pth",
-    )
-    descriptor_weights = WeightFile(
-        "dedode_descriptor_B.pth",
-        "https://github.com/Parskatt/DeDoDe/releases/download/dedode_pretrained_models/dedode_descriptor_B.pth",
+    files = (
+        WeightFile(
+            "dedode_detector_L.pth",
+            "https://github.com/Parskatt/DeDoDe/releases/download/dedode_pretrained_models/dedode_detector_L.pth",
+        ),
+        WeightFile(
+            "dedode_descriptor_B.pth",
+            "https://github.com/Parskatt/DeDoDe/releases/download/dedode_pretrained_models/dedode_descriptor_B.pth",
+        ),
     )
 
     def __init__(self, weights_dir: str | Path | None = None, device: str = "cpu", max_keypoints: int = 5000):
         from kornia.feature import DeDoDe
 
-        detector = find_weights(self.detector_weights, weights_dir, self.name)
-        descriptor = find_weights(self.descriptor_weights, weights_dir, self.name)
+        detector, descriptor = self.locate(weights_dir)
         self.device = torch.device(device)
         self.max_keypoints = max_keypoints
         self.model = DeDoDe(detector_model="L", descriptor_model="B", amp_dtype=torch.float16)
@@ -209,23 +225,26 @@ class DeDoDeMatcher:
         return Matches.create(k0[0][i0] - 0.5, k1[0][i1] - 0.5, sim)
 
 
-class RoMaMatcher:
+class RoMaMatcher(LearnedMatcher):
     """RoMa (outdoor weights) through the `romatch` package: dense warp, then sampled matches."""
 
     name = "roma"
-    roma_weights = WeightFile(
-        "roma_outdoor.pth", "https://github.com/Parskatt/storage/releases/download/romatch/roma_outdoor.pth"
-    )
-    dinov2_weights = WeightFile(
-        "dinov2_vitl14_pretrain.pth", "https://dl.fbaipublicfiles.com/dinov2/dinov2_vitl14/dinov2_vitl14_pretrain.pth"
+    package = "romatch"
+    files = (
+        WeightFile(
+            "roma_outdoor.pth", "https://github.com/Parskatt/storage/releases/download/romatch/roma_outdoor.pth"
+        ),
+        WeightFile(
+            "dinov2_vitl14_pretrain.pth",
+            "https://dl.fbaipublicfiles.com/dinov2/dinov2_vitl14/dinov2_vitl14_pretrain.pth",
+        ),
     )
 
     def __init__(self, weights_dir: str | Path | None = None, device: str = "cpu", num_matches: int = 5000):
-        require_package("romatch", "romatch", self.name)
+        roma_path, dinov2_path = self.locate(weights_dir)
         from romatch import roma_outdoor
 
-        weights = load_weights(find_weights(self.roma_weights, weights_dir, self.name))
-        dinov2 = load_weights(find_weights(self.dinov2_weights, weights_dir, self.name))
+        weights, dinov2 = load_weights(roma_path), load_weights(dinov2_path)
         self.device = torch.device(device)
         self.num_matches = num_matches
         self.model = roma_outdoor(device=self.device, weights=weights, dinov2_weights=dinov2)

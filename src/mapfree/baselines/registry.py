@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from mapfree.baselines.depth_sources import DepthSource, MicKeyDepth, PriorDepth, TrueDepth
-from mapfree.baselines.learned import DeDoDeMatcher, DiskLightGlueMatcher, LoFTRMatcher, RoMaMatcher
+from mapfree.baselines.learned import DeDoDeMatcher, DiskLightGlueMatcher, LearnedMatcher, LoFTRMatcher, RoMaMatcher
 from mapfree.baselines.matches import Matcher
 from mapfree.baselines.mickey import MicKeyFeatures, MicKeyMatcher
 from mapfree.baselines.pipeline import BaselineEstimator
@@ -38,10 +38,13 @@ class BaselineContext:
     load_mickey: Callable[[], Any] | None = None
     _mickey: MicKeyFeatures | None = field(default=None, init=False, repr=False)
 
+    def require_mickey(self) -> None:
+        if self.load_mickey is None:
+            raise ValueError("the 'mickey' matcher and depth need a MicKey model: pass --checkpoint")
+
     def mickey_features(self) -> MicKeyFeatures:
         if self._mickey is None:
-            if self.load_mickey is None:
-                raise ValueError("the 'mickey' matcher and depth need a MicKey model: pass --checkpoint")
+            self.require_mickey()
             self._mickey = MicKeyFeatures(self.load_mickey())
         return self._mickey
 
@@ -53,12 +56,18 @@ class BaselineContext:
         return PriorDepth(self.prior_root, self.split)
 
 
+LEARNED: dict[str, type[LearnedMatcher]] = {
+    cls.name: cls for cls in (LoFTRMatcher, DiskLightGlueMatcher, DeDoDeMatcher, RoMaMatcher)
+}
+
+
+def learned_factory(cls: type[LearnedMatcher]) -> Callable[[BaselineContext], Matcher]:
+    return lambda ctx: cls(ctx.weights_dir, ctx.device)
+
+
 MATCHERS: dict[str, Callable[[BaselineContext], Matcher]] = {
     "sift": lambda ctx: SiftMatcher(),
-    "loftr": lambda ctx: LoFTRMatcher(ctx.weights_dir, ctx.device),
-    "disk-lightglue": lambda ctx: DiskLightGlueMatcher(ctx.weights_dir, ctx.device),
-    "dedode": lambda ctx: DeDoDeMatcher(ctx.weights_dir, ctx.device),
-    "roma": lambda ctx: RoMaMatcher(ctx.weights_dir, ctx.device),
+    **{name: learned_factory(cls) for name, cls in LEARNED.items()},
     "mickey": lambda ctx: MicKeyMatcher(ctx.mickey_features()),
 }
 DEPTHS: dict[str, Callable[[BaselineContext], DepthSource]] = {
@@ -108,6 +117,26 @@ def context_from_args(args: Any, load_mickey: Callable[[], Any] | None = None) -
 def build_baseline_from_args(method: str, args: Any) -> BaselineEstimator:
     """`mapfree submit --method MATCHER+DEPTH+SOLVER`: the estimator from command-line arguments."""
     return build_baseline(method, context_from_args(args))
+
+
+def component_problems(context: BaselineContext) -> dict[str, dict[str, str | None]]:
+    """For each matcher, depth and solver: why it cannot run in `context` (missing weights,
+    package, model or store), or None when it can. Checks files only; loads nothing heavy."""
+
+    def problem(check: Callable[[], Any]) -> str | None:
+        try:
+            check()
+        except (OSError, ValueError) as e:
+            return str(e)
+        return None
+
+    matcher_checks = {name: (lambda cls=cls: cls.locate(context.weights_dir)) for name, cls in LEARNED.items()}
+    checks: dict[str, dict[str, Callable[[], Any]]] = {
+        "matchers": {"sift": lambda: None, **matcher_checks, "mickey": context.require_mickey},
+        "depths": {"true": lambda: None, "prior": context.prior_depth, "mickey": context.require_mickey},
+        "solvers": {name: lambda: None for name in SOLVERS},
+    }
+    return {kind: {name: problem(check) for name, check in group.items()} for kind, group in checks.items()}
 
 
 def build_baseline(method: str, context: BaselineContext) -> BaselineEstimator:

@@ -14,7 +14,7 @@ MICKEY_ROWS = ("mickey", "sift+mickey+emat", "sift+mickey+pnp", "sift+mickey+pro
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-root", required=True, help="Map-free dataset root (holds val/)")
+    parser.add_argument("--data-root", help="Map-free dataset root (holds val/); required unless --list-methods")
     parser.add_argument("--split", default="val", help="split with ground-truth poses (default val)")
     parser.add_argument("--methods", nargs="+", default=None, metavar="METHOD",
                         help="'mickey' and/or MATCHER+DEPTH+SOLVER names (default: SIFT with true depth under "
@@ -31,6 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", default=None, help="also write {method: metrics} to this JSON file")
     parser.add_argument("--seed", type=int, default=0, help="seed of the RANSAC sampling")
     parser.add_argument("--workers", type=int, default=0, help="image loading processes")
+    parser.add_argument("--list-methods", action="store_true",
+                        help="only list the matchers, depths and solvers, and what each one is missing here")
 
 
 def format_table(rows: dict[str, dict[str, float] | None], seconds: dict[str, float]) -> str:
@@ -66,6 +68,15 @@ def format_table(rows: dict[str, dict[str, float] | None], seconds: dict[str, fl
     return "\n".join(lines)
 
 
+def format_components(problems: dict[str, dict[str, str | None]]) -> str:
+    """One line per component: 'ok' or what it is missing."""
+    lines = ["methods are MATCHER+DEPTH+SOLVER (e.g. sift+true+emat), or 'mickey'"]
+    for kind, group in problems.items():
+        lines.append(f"{kind}:")
+        lines += [f"  {name:16s} {problem or 'ok'}" for name, problem in group.items()]
+    return "\n".join(lines)
+
+
 def has_estimates(zip_path) -> bool:
     """Whether a submission holds any pose line (the evaluator refuses one without)."""
     from mapfree.evaluation.submission import read_submission
@@ -81,7 +92,14 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from mapfree.baselines.registry import build_baseline, context_from_args, is_baseline, mickey_loader, parse_method
+    from mapfree.baselines.registry import (
+        build_baseline,
+        component_problems,
+        context_from_args,
+        is_baseline,
+        mickey_loader,
+        parse_method,
+    )
     from mapfree.data.dataset import MapFreePairs
     from mapfree.evaluation.evaluate import evaluate_submission
     from mapfree.evaluation.submission import SubmissionError
@@ -90,6 +108,11 @@ def run(args: argparse.Namespace) -> int:
 
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    if args.list_methods:
+        print(format_components(component_problems(context_from_args(args))))
+        return 0
+    if args.data_root is None:
+        raise ValueError("--data-root is required")
     methods = args.methods or [*TRUE_DEPTH_ROWS, *(MICKEY_ROWS if args.checkpoint else ())]
     for method in methods:  # fail on a typo before running anything
         if is_baseline(method):
