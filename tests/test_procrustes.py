@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.spatial.transform import Rotation
 
 from mapfree.geometry.procrustes import weighted_procrustes
@@ -56,6 +58,27 @@ def test_matches_scipy_weighted_optimum_and_is_a_rotation(mirror):
     expected, _ = Rotation.align_vectors(yc, xc, weights=w)
     np.testing.assert_allclose(R, expected.as_matrix(), atol=1e-9)
     np.testing.assert_allclose(fit.t.numpy(), np.average(Y - X @ R.T, axis=0, weights=w), atol=1e-12)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.integers(3, 12), st.floats(0.0, 2.0))
+def test_fit_is_a_minimum_of_the_weighted_objective(seed, n, noise):
+    """No nearby rigid motion has a lower weighted squared error than the returned one."""
+    rng = np.random.default_rng(seed)
+    X = torch.tensor(rng.normal(size=(n, 3)))
+    R_true = torch.tensor(Rotation.random(random_state=seed).as_matrix())
+    Y = X @ R_true.T + torch.tensor(rng.normal(scale=noise + 1e-3, size=(n, 3)))
+    w = torch.tensor(rng.uniform(0.01, 1.0, size=n))
+    fit = weighted_procrustes(X, Y, w)
+    assert fit.valid
+
+    def cost(R, t):
+        return float((w * (X @ R.T + t - Y).square().sum(-1)).sum())
+
+    best = cost(fit.R, fit.t)
+    for step in torch.tensor(rng.normal(scale=1e-3, size=(20, 6))):
+        R = torch.tensor(Rotation.from_rotvec(step[:3].numpy()).as_matrix()) @ fit.R
+        assert cost(R, fit.t + step[3:]) >= best - 1e-12
 
 
 def test_broadcasts_points_over_weight_batches():
