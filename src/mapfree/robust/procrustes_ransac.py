@@ -187,6 +187,18 @@ def _ransac(X: Tensor, Y: Tensor, weights: Tensor, cfg: ProcrustesRansacConfig, 
     )
 
 
+def _usable_probabilities(scores: Tensor, ok0: Tensor, ok1: Tensor) -> Tensor:
+    """Scores with non-finite or negative entries and rows/columns of unusable points zeroed.
+
+    Clean input (the common case) is returned as is: no N0 x N1 copy.
+    """
+    low, high = torch.aminmax(scores)
+    if bool(low >= 0) and bool(high < torch.inf) and bool(ok0.all()) and bool(ok1.all()):
+        return scores
+    probs = torch.nan_to_num(scores, nan=0.0, posinf=0.0, neginf=0.0).clamp_min_(0.0)
+    return probs.mul_(ok0.unsqueeze(-1)).mul_(ok1.unsqueeze(-2))
+
+
 def _finite_points(points: Tensor) -> tuple[Tensor, Tensor]:
     """Points with non-finite rows zeroed, and the (..., N) mask of the finite rows."""
     ok = torch.isfinite(points).all(-1)
@@ -219,9 +231,7 @@ def mickey_pose_solver(
     if N0 * N1 == 0:
         return _no_estimate(B, dtype, pts3d0.device)
 
-    probs = torch.nan_to_num(scores.to(dtype), nan=0.0, posinf=0.0, neginf=0.0).clamp_min_(0.0)
-    probs.mul_(ok0.unsqueeze(-1)).mul_(ok1.unsqueeze(-2))
-    flat = probs.view(B, N0 * N1)
+    flat = _usable_probabilities(scores.to(dtype), ok0, ok1).view(B, N0 * N1)
     idx, drawn = sample_without_replacement(flat, config.samples, config.rounds, generator)
     weights = torch.where(drawn, torch.gather(flat, 1, idx.flatten(1)).view_as(idx), 0.0)
     i0, i1 = idx // N1, idx % N1
