@@ -135,7 +135,7 @@ def test_quaternion_conversions_agree_with_scipy(q):
 def test_rotation_error_is_the_geodesic_angle(q_a, q_b):
     R_a, R_b = (Rotation.from_quat(np.r_[q[1:], q[0]]) for q in (q_a, q_b))
     expected = np.degrees((R_a.inv() * R_b).magnitude())
-    assert rotation_error_deg(q_a, q_b) == pytest.approx(expected, abs=1e-6)
+    assert rotation_error_deg(q_a, q_b) == pytest.approx(expected, abs=1e-5)  # asin: ~sqrt(eps) rad near 180 deg
 
 
 @settings(max_examples=40, deadline=None)
