@@ -4,6 +4,7 @@ NumPy only (no torch), so `mapfree evaluate` starts fast.
 """
 
 from mapfree.evaluation.aggregate import SceneResult, Thresholds
+from mapfree.evaluation.check import CheckReport, check_submission
 from mapfree.evaluation.evaluate import Evaluation, evaluate_submission
 from mapfree.evaluation.submission import (
     PoseEstimate,
@@ -15,12 +16,14 @@ from mapfree.evaluation.submission import (
 )
 
 __all__ = [
+    "CheckReport",
     "Evaluation",
     "PoseEstimate",
     "SceneResult",
     "Submission",
     "SubmissionError",
     "Thresholds",
+    "check_submission",
     "evaluate_submission",
     "read_submission",
     "submission_from_estimates",

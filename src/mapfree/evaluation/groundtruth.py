@@ -43,8 +43,8 @@ class _Table:
 
     A clean file (no comments, every line `frame` + n number-like tokens) is split in one go;
     anything else, and any bad number met later, goes through a line-by-line pass that names the
-    bad line (a malformed line must not pass: the official code would skip it and so shift which
-    frames are scored).
+    bad line. Lines with a wrong field count, name or word must not pass: the official code would
+    skip them and so shift which frames are scored.
     """
 
     def __init__(self, path: Path, n_values: int):
