@@ -1,4 +1,6 @@
-"""Pure geometry: rotations, rigid transforms and pinhole cameras (NumPy, no torch)."""
+"""Geometry: rotations, rigid transforms, pinhole cameras, covisibility (NumPy). The torch
+module `mapfree.geometry.procrustes` (differentiable weighted Kabsch) is imported on its own
+so that `import mapfree.geometry` stays torch-free."""
 
 from mapfree.geometry.camera import backproject, project, scale_intrinsics
 from mapfree.geometry.rotations import (
