@@ -50,6 +50,7 @@ def test_compare_prints_every_method_through_the_evaluator(val_root: Path, tmp_p
     assert "VCRE < 45px" in out and "s/pair" in out
 
 
+@pytest.mark.slow
 def test_compare_runs_mickey_and_mickey_depth(val_root: Path, tiny_checkpoint: Path, tmp_path: Path, capsys) -> None:
     methods = ["mickey", "sift+mickey+pnp", "mickey+true+procrustes"]
     rc = main(["compare", "--data-root", str(val_root), "--checkpoint", str(tiny_checkpoint), "--device", "cpu",
