@@ -69,6 +69,8 @@ def test_sample_patch_grid_is_exact_at_centres_and_bilinear_between() -> None:
     centres = np.array([[6.5, 6.5], [20.5, 6.5], [6.5, 20.5], [20.5, 20.5]])
     np.testing.assert_allclose(sample_patch_grid(grid, centres, 14), [1, 3, 5, 7])
     np.testing.assert_allclose(sample_patch_grid(grid, np.array([[13.5, 13.5], [0.0, 0.0], [27.0, 6.5]]), 14), [4, 1, 3])
+    assert np.isnan(sample_patch_grid(grid, np.array([[np.nan, 3.0]]), 14)).all()
+    assert np.isnan(sample_nearest(grid, np.array([[np.inf, 0.0]]))).all()
 
 
 def test_true_depth_matches_the_depth_file(tiny_dataset: Path) -> None:

@@ -31,8 +31,9 @@ def sample_nearest(depth: np.ndarray, kpts: np.ndarray) -> np.ndarray:
     on neither surface.
     """
     h, w = depth.shape
-    xy = np.rint(kpts).astype(np.int64) if len(kpts) else np.zeros((0, 2), np.int64)
-    inside = (xy[:, 0] >= 0) & (xy[:, 0] < w) & (xy[:, 1] >= 0) & (xy[:, 1] < h)
+    finite = np.isfinite(kpts).all(axis=1)
+    xy = np.rint(np.where(finite[:, None], kpts, -1.0)).astype(np.int64)
+    inside = finite & (xy[:, 0] >= 0) & (xy[:, 0] < w) & (xy[:, 1] >= 0) & (xy[:, 1] < h)
     out = np.full(len(kpts), np.nan)
     out[inside] = depth[xy[inside, 1], xy[inside, 0]]
     return out
@@ -43,9 +44,11 @@ def sample_patch_grid(grid: np.ndarray, kpts: np.ndarray, patch: float) -> np.nd
 
     Cell (i, j) covers pixels [j p, (j + 1) p) x [i p, (i + 1) p), so its value sits at the
     patch centre ((j + 0.5) p - 0.5, (i + 0.5) p - 0.5) in integer-centred pixels. Keypoints
-    past the outer centres take the border value; a NaN neighbour makes the result NaN.
+    past the outer centres take the border value; a NaN neighbour or keypoint gives NaN.
     """
     rows, cols = grid.shape
+    finite = np.isfinite(kpts).all(axis=1)
+    kpts = np.where(finite[:, None], kpts, 0.0)
     u = np.clip((kpts[:, 0] + 0.5) / patch - 0.5, 0, cols - 1)
     v = np.clip((kpts[:, 1] + 0.5) / patch - 0.5, 0, rows - 1)
     j0 = np.minimum(np.floor(u).astype(int), max(cols - 2, 0))
@@ -54,7 +57,7 @@ def sample_patch_grid(grid: np.ndarray, kpts: np.ndarray, patch: float) -> np.nd
     a, b = u - j0, v - i0
     top = (1 - a) * grid[i0, j0] + a * grid[i0, j1]
     bottom = (1 - a) * grid[i1, j0] + a * grid[i1, j1]
-    return (1 - b) * top + b * bottom
+    return np.where(finite, (1 - b) * top + b * bottom, np.nan)
 
 
 def rescale(kpts: np.ndarray, size: tuple[int, int], new_size: tuple[int, int]) -> np.ndarray:
