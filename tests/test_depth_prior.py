@@ -221,3 +221,12 @@ def test_two_torchrun_processes_write_disjoint_shards_covering_every_frame(tiny_
     total = len(list_frames(tiny_dataset, "train"))
     assert set(written) == {0, 1} and sum(written.values()) == total  # each frame written by exactly one rank
     assert verify_store(tiny_dataset, "train", tmp_path).complete
+
+
+def test_resize_gives_the_grid_of_the_resized_image(tiny_dataset: Path, tmp_path: Path) -> None:
+    assert _cli("--data-root", str(tiny_dataset), "--split", "test", "--out", str(tmp_path), "--teacher",
+                "synthetic", "--resize", "60x90") == 0
+    store = PriorStore(tmp_path, "test")
+    prior = store.load("s00000", "seq0/frame_00000.jpg")
+    assert store.meta.image_size == (60, 90) and prior.image_size == (60, 90) and prior.grid_shape == (6, 4)
+    assert _cli("--data-root", str(tiny_dataset), "--split", "test", "--out", str(tmp_path), "--verify") == 0
