@@ -44,7 +44,7 @@ class InputSpec:
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
 
     @classmethod
-    def from_pretrained(cls, weights: str, local_files_only: bool) -> "InputSpec":
+    def from_pretrained(cls, weights: str, local_files_only: bool) -> InputSpec:
         from transformers import ImageProcessingMixin
 
         try:

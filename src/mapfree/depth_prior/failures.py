@@ -13,22 +13,19 @@ def failures_path(root: Path, split: str, shard: Shard) -> Path:
 
 
 class FailureLog:
-    """Starts empty for each run (every frame without a file is retried) and is flushed per line."""
+    """Starts empty for each run (every frame without a file is retried); each failure is on disk at once."""
 
     def __init__(self, path: Path):
         self.path = path
         self.records: list[dict[str, str]] = []
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(path, "w", encoding="utf-8")
+        path.write_text("", encoding="utf-8")
 
     def add(self, ref: FrameRef, error: str) -> None:
         record = {"scene": ref.scene, "frame": ref.frame, "error": error}
         self.records.append(record)
-        self._file.write(json.dumps(record) + "\n")
-        self._file.flush()
-
-    def close(self) -> None:
-        self._file.close()
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
 
 
 def read_failures(root: Path, split: str) -> dict[str, str]:

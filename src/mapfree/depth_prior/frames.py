@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence, TypeVar
+from typing import TypeVar
 
 from mapfree.data.scenes import list_scenes
 
@@ -59,7 +60,7 @@ class Shard:
         return list(items[self.rank :: self.world_size])
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> "Shard":
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Shard:
         """Rank and world size of an initialised process group (Lightning), of torchrun (`RANK`,
         `WORLD_SIZE`) or of Slurm; a single shard otherwise."""
         dist = sys.modules.get("torch.distributed")

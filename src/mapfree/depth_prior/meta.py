@@ -55,7 +55,7 @@ class PriorMeta:
         return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
     @classmethod
-    def from_json(cls, text: str, source: str | Path = "<string>") -> "PriorMeta":
+    def from_json(cls, text: str, source: str | Path = "<string>") -> PriorMeta:
         try:
             data = json.loads(text)
             if data.get("format") != FORMAT:

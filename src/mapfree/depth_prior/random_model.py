@@ -26,7 +26,11 @@ def save_random_depth_anything(
     folder: str | Path, arch: str = "tiny", metric: bool = False, input_size: int = 518, seed: int = 0
 ) -> Path:
     """Write `config.json`, `model.safetensors` and `preprocessor_config.json` of a random model."""
-    from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config
+    from transformers import (
+        DepthAnythingConfig,
+        DepthAnythingForDepthEstimation,
+        Dinov2Config,
+    )
 
     hidden, layers, heads, out_indices, neck, fusion, head = ARCHS[arch]
     backbone = Dinov2Config(

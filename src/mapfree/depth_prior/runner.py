@@ -111,13 +111,13 @@ def compute_store(
     batch_size: int = 16,
     workers: int = 4,
     dense: bool = False,
-    shard: Shard = Shard(),
+    shard: Shard | None = None,
     progress: bool = True,
     min_valid_fraction: float = 0.5,
 ) -> RunReport:
     """Fill this rank's share of `out` for a split; frames already stored are skipped."""
     start = time.perf_counter()
-    out = Path(out)
+    out, shard = Path(out), shard or Shard()
     meta = PriorMeta(teacher.name, teacher.quantity, teacher.weights, resize,
                      min_valid_fraction=min_valid_fraction, dense=dense, teacher_config=teacher.config())
     ensure_meta(out, meta)
@@ -163,7 +163,6 @@ def compute_store(
             settle(limit=0)
     finally:
         bar.close()
-        log.close()
     return RunReport(shard, len(assigned), len(assigned) - len(todo), written, log.records, log.path,
                      time.perf_counter() - start)
 

@@ -8,7 +8,8 @@ reader returned, giving (B, H, W) float32 maps at the size MicKey sees.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -52,7 +53,7 @@ def resolve_device(name: str) -> torch.device:
             raise ValueError(f"--device {name}: CUDA is not available here")
         return device
     if torch.cuda.is_available():
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)) % torch.cuda.device_count())
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())
     return torch.device("cpu")
 
 

@@ -33,10 +33,10 @@ class VerifyReport:
         m = self.meta
         size = "native" if m.image_size is None else f"{m.image_size[0]}x{m.image_size[1]}"
         lines = [
-            f"teacher {m.teacher} ({m.weights or 'no weights'}), {m.quantity} [{m.units}], image size {size}, "
-            f"patch {m.patch_size}, dense maps {'yes' if m.dense else 'no'}",
-            f"{self.valid}/{self.expected} frames valid, {len(self.missing)} missing, {len(self.broken)} broken, "
-            f"{len(self.stray)} leftover temporary files",
+            (f"teacher {m.teacher} ({m.weights or 'no weights'}), {m.quantity} [{m.units}], image size {size}, "
+             f"patch {m.patch_size}, dense maps {'yes' if m.dense else 'no'}"),
+            (f"{self.valid}/{self.expected} frames valid, {len(self.missing)} missing, {len(self.broken)} broken, "
+             f"{len(self.stray)} leftover temporary files"),
         ]
         lines += [f"  missing {k}" + (f": {self.reasons[k]}" if k in self.reasons else "") for k in self.missing[:limit]]
         lines += [f"  broken {b}" for b in self.broken[:limit]]
