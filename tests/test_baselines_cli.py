@@ -67,13 +67,21 @@ def test_compare_runs_mickey_and_mickey_depth(val_root: Path, tiny_checkpoint: P
     [
         (["--methods", "sift+true+pnp", "sift+true+ransac"], "unknown solver 'ransac'"),
         (["--methods", "superglue"], "unknown method 'superglue'"),
-        (["--methods", "mickey"], "--checkpoint"),
+        (["--methods", "sift+true+pnp", "mickey"], "--checkpoint"),
+        (["--methods", "sift+true+pnp", "sift+prior+pnp"], "--prior-store"),
+        (["--methods", "sift+true+pnp", "loftr+true+pnp", "--weights-dir", "/nonexistent"], "loftr_outdoor.ckpt"),
     ],
 )
-def test_compare_errors_before_running(val_root: Path, extra: list[str], message: str, capsys) -> None:
+def test_compare_errors_before_running(val_root: Path, extra: list[str], message: str, capsys, monkeypatch,
+                                      tmp_path: Path) -> None:
+    from mapfree.baselines import learned
+
+    monkeypatch.setattr(learned, "hub_checkpoints", lambda: tmp_path / "hub")
     rc = main(["compare", "--data-root", str(val_root), "--device", "cpu", *extra])
+    captured = capsys.readouterr()
     assert rc == 2
-    assert message in capsys.readouterr().err
+    assert message in captured.err
+    assert "poses" not in captured.err  # nothing ran
 
 
 def test_submit_with_baseline_method(val_root: Path, tmp_path: Path, capsys) -> None:

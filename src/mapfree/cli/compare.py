@@ -31,6 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", default=None, help="also write {method: metrics} to this JSON file")
     parser.add_argument("--seed", type=int, default=0, help="seed of the RANSAC sampling")
     parser.add_argument("--workers", type=int, default=0, help="image loading processes")
+    parser.add_argument("--batch-size", type=int, default=1, help="pairs per MicKey forward pass")
     parser.add_argument("--list-methods", action="store_true",
                         help="only list the matchers, depths and solvers, and what each one is missing here")
 
@@ -113,8 +114,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.data_root is None:
         raise ValueError("--data-root is required")
+    if args.batch_size < 1:
+        raise ValueError("--batch-size must be at least 1")
     methods = args.methods or [*TRUE_DEPTH_ROWS, *(MICKEY_ROWS if args.checkpoint else ())]
-    for method in methods:  # fail on a typo before running anything
+    for method in methods:  # fail on a typo before loading anything
         if is_baseline(method):
             parse_method(method)
         elif method != "mickey":
@@ -134,14 +137,15 @@ def run(args: argparse.Namespace) -> int:
     dataset = MapFreePairs(args.data_root, args.split, resize=args.resize)
     if len(dataset) == 0:
         raise ValueError(f"no {args.split} pairs found under {args.data_root}")
+    # Build every estimator first: a missing weight file or option fails before any long run.
+    estimators = {m: build_baseline(m, context) if is_baseline(m) else MicKeyEstimator(load_mickey()) for m in methods}
     rows, seconds = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(args.out or tmp)
-        for method in methods:
+        for method, estimator in estimators.items():
             torch.manual_seed(args.seed)
-            estimator = build_baseline(method, context) if is_baseline(method) else MicKeyEstimator(load_mickey())
             start = time.perf_counter()
-            zip_path = make_submission(dataset, estimator, out, num_workers=args.workers,
+            zip_path = make_submission(dataset, estimator, out, batch_size=args.batch_size, num_workers=args.workers,
                                        name=f"{method.replace('+', '_')}.zip")
             seconds[method] = (time.perf_counter() - start) / len(dataset)
             try:
