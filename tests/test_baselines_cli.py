@@ -92,7 +92,9 @@ def test_submit_with_baseline_method(val_root: Path, tmp_path: Path, capsys) -> 
     assert metrics["Estimates for % of frames"] > 0
 
 
-def test_submit_baseline_with_missing_weights_is_a_clear_error(val_root: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+def test_submit_baseline_with_missing_weights_is_a_clear_error(
+    val_root: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
     from mapfree.baselines import learned
 
     monkeypatch.setattr(learned, "hub_checkpoints", lambda: tmp_path / "hub")
