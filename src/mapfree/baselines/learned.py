@@ -96,15 +96,6 @@ def rgb_batch(image: Any, device: torch.device) -> torch.Tensor:
     return torch.as_tensor(image).float()[None].to(device)
 
 
-def mutual_nearest(desc0: torch.Tensor, desc1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Indices (M,) into each set and the similarity (M,) of mutual nearest neighbours."""
-    sim = desc0 @ desc1.T
-    best1, best0 = sim.argmax(dim=1), sim.argmax(dim=0)
-    i0 = torch.arange(len(desc0), device=desc0.device)
-    mutual = best0[best1] == i0
-    return i0[mutual], best1[mutual], sim[i0[mutual], best1[mutual]]
-
-
 class LoFTRMatcher(LearnedMatcher):
     """kornia's LoFTR (outdoor weights: Map-free scenes are outdoors), on grayscale images."""
 
@@ -217,12 +208,15 @@ class DeDoDeMatcher(LearnedMatcher):
 
     @torch.inference_mode()
     def __call__(self, item: Mapping[str, Any]) -> Matches:
+        from kornia.feature import match_mnn
+
         k0, _, d0 = self.model(rgb_batch(item["image0"], self.device), n=self.max_keypoints)
         k1, _, d1 = self.model(rgb_batch(item["image1"], self.device), n=self.max_keypoints)
         d0, d1 = torch.nn.functional.normalize(d0[0], dim=-1), torch.nn.functional.normalize(d1[0], dim=-1)
-        i0, i1, sim = mutual_nearest(d0, d1)
+        dist, idx = match_mnn(d0, d1)
         # DeDoDe's pixel coordinates put pixel centres at +0.5; ours are at integers.
-        return Matches.create(k0[0][i0] - 0.5, k1[0][i1] - 0.5, sim)
+        cosine = 1.0 - dist[:, 0] ** 2 / 2  # unit descriptors: |a - b|^2 = 2 - 2 cos
+        return Matches.create(k0[0][idx[:, 0]] - 0.5, k1[0][idx[:, 1]] - 0.5, cosine)
 
 
 class RoMaMatcher(LearnedMatcher):

@@ -51,13 +51,12 @@ class MicKeyMatcher:
         self.min_probability = min_probability
 
     def __call__(self, item: Mapping[str, Any]) -> Matches:
+        from kornia.feature import match_mnn
+
         feats0, feats1, matches = self.features(item)
         matching, scores = matches.matching[0].float(), matches.scores[0].float()
-        best1 = matching.argmax(dim=1)
-        best0 = matching.argmax(dim=0)
-        i0 = torch.arange(len(best1), device=matching.device)
-        mutual = best0[best1] == i0
-        prob = matching[i0, best1]
-        score = scores[i0, best1]
-        keep = mutual & (prob >= self.min_probability) & (score > 0)
-        return Matches.create(feats0.kps[0][keep], feats1.kps[0][best1[keep]], score[keep])
+        _, idx = match_mnn(feats0.dsc[0], feats1.dsc[0], dm=-matching)  # mutual most probable pairs
+        i0, i1 = idx[:, 0], idx[:, 1]
+        score = scores[i0, i1]
+        keep = (matching[i0, i1] >= self.min_probability) & (score > 0)
+        return Matches.create(feats0.kps[0][i0[keep]], feats1.kps[0][i1[keep]], score[keep])
