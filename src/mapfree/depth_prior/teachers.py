@@ -7,6 +7,7 @@ reader returned, giving (B, H, W) float32 maps at the size MicKey sees.
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
@@ -45,8 +46,6 @@ class Teacher(ABC):
 
 def resolve_device(name: str) -> torch.device:
     """'auto' is this rank's GPU (`LOCAL_RANK`) when there is one, else the CPU."""
-    import os
-
     if name != "auto":
         device = torch.device(name)
         if device.type == "cuda" and not torch.cuda.is_available():
