@@ -138,3 +138,25 @@ def test_submit_writes_a_zip_for_every_scene(tiny_dataset, tiny_model, tmp_path,
                 fields = line.split(" ")
                 assert fields[0].startswith("seq1/frame_") and len(fields) == 9
                 assert all(np.isfinite(float(v)) for v in fields[1:]) and float(fields[-1]) >= 0
+
+
+def test_make_submission_skips_missing_estimates_and_keeps_every_scene(tiny_dataset, tmp_path):
+    from mapfree.data.dataset import MapFreePairs
+    from mapfree.evaluation.submission import PoseEstimate
+    from mapfree.inference import make_submission
+
+    dataset = MapFreePairs(tiny_dataset, "val")
+    calls = []
+
+    def every_other(item):
+        calls.append(item["frame1"])
+        if len(calls) % 2:
+            return None
+        return PoseEstimate(item["frame1"], np.eye(3), np.array([0.0, 0.0, 1.0]), 3.0)
+
+    path = make_submission(dataset, every_other, tmp_path, progress=False)
+    assert len(calls) == len(dataset)
+    with zipfile.ZipFile(path) as zf:
+        lines = [line for name in zf.namelist() for line in zf.read(name).decode().splitlines()]
+        assert len(zf.namelist()) == len(dataset.scenes)
+    assert len(lines) == len(dataset) // 2

@@ -19,6 +19,9 @@ class BackboneConfig:
     size: str = "vitl14"
     dtype: str = "float16"
     attention: str = "sdpa"
+    """ViT attention: "sdpa" (fused kernel) or "eager" (explicit softmax(QK^T)V, the released code's
+    path without xFormers). In float32 both agree to rounding; in float16 "eager" reproduces the
+    reference's CPU numbers exactly, while on GPU the reference itself runs xFormers' fused kernel."""
     normalize: bool = False
     """ImageNet mean/std normalisation before the backbone; the released MicKey feeds raw [0, 1] RGB."""
     cnn_channels: int = 64
