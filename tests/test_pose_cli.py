@@ -160,3 +160,17 @@ def test_make_submission_skips_missing_estimates_and_keeps_every_scene(tiny_data
         lines = [line for name in zf.namelist() for line in zf.read(name).decode().splitlines()]
         assert len(zf.namelist()) == len(dataset.scenes)
     assert len(lines) == len(dataset) // 2
+
+
+def test_intrinsics_lines_match_plain_names_and_relative_paths(tmp_path):
+    from mapfree.api import read_intrinsics_for
+    from mapfree.data.errors import DataFormatError
+
+    path = tmp_path / "K.txt"
+    path.write_text("# comment\nim0.jpg 500 501 270 360 540 720\nseq1/frame_00005.jpg 400 400 10 20 30 40\nbad.jpg 1 2 3\n")
+    assert read_intrinsics_for(path, tmp_path / "im0.jpg").fy == 501
+    assert read_intrinsics_for(path, "/data/s00001/seq1/frame_00005.jpg").width == 30
+    with pytest.raises(DataFormatError, match="no line for image 'frame_00005.jpg'"):
+        read_intrinsics_for(path, "/data/seq0/frame_00005.jpg")
+    with pytest.raises(DataFormatError, match=r"K.txt:4: expected 7 fields"):
+        read_intrinsics_for(path, "bad.jpg")

@@ -100,7 +100,10 @@ def _torch_load(path: Path, map_location) -> object:
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # pickle errors come in many types; name the file
-        raise ValueError(f"{path}: not a readable PyTorch checkpoint ({type(e).__name__}: {e})") from None
+        raise ValueError(
+            f"{path}: not a readable PyTorch checkpoint, or one holding Python objects that "
+            f"torch.load(weights_only=True) refuses ({type(e).__name__}: {str(e).splitlines()[0]})"
+        ) from None
 
 
 def load_dinov2_state_dict(path: str | Path, map_location="cpu") -> dict[str, torch.Tensor]:
