@@ -156,7 +156,7 @@ class MicKeyTraining(pl.LightningModule):
         metrics = self.validation.compute(self.all_gather if self.trainer.world_size > 1 else None)
         for key, value in metrics.items():
             if math.isfinite(value):
-                self.log(f"val/{key}", value, rank_zero_only=True, prog_bar=key in ("vcre_auc_90", "pose_auc"))
+                self.log(f"val/{key}", value, prog_bar=key in ("vcre_auc_90", "pose_auc"))  # same on every rank
 
     # ------------------------------------------------------------------ logging and checkpoints
     def _log_panel(self, tag: str, image: Tensor, feats: Any, target: Tensor | None) -> None:

@@ -55,6 +55,10 @@ def _checkpoints(ckpt_dir: Path, validates: bool) -> dict[str, AtomicCheckpoint]
     return callbacks
 
 
+def _existing(path: Path) -> Path | None:
+    return path if path.is_file() else None
+
+
 def export_model(checkpoint: Path, model: MicKey, out_dir: Path) -> Path:
     """Write the network of a training checkpoint as a `save_pretrained` folder (heads, CNN backbone, config)."""
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)["state_dict"]
@@ -120,8 +124,8 @@ def train(config: TrainConfig | str | Path, overrides: Iterable[str] = (), extra
     result = TrainResult(
         run_dir=run_dir,
         last_checkpoint=last_checkpoint(ckpt_dir),
-        best_checkpoints={name: Path(cb.best_model_path) if cb.best_model_path else None
-                          for name, cb in checkpoints.items() if name != "last"},
+        # read from disk: with spawn-based strategies the callbacks' own state stays in the workers
+        best_checkpoints={name: _existing(ckpt_dir / f"best-{name}.ckpt") for name in BEST_METRICS if validates},
         history=history.history,
         skipped_steps=module.skipped_steps,
         global_step=trainer.global_step,
