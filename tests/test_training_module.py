@@ -255,3 +255,15 @@ def test_two_process_ddp_gloo(tiny_dataset, tmp_path):
     best = torch.load(result.best_checkpoints["vcre"], weights_only=False)
     monitor = next(v for k, v in best["callbacks"].items() if "val/vcre_auc_90" in k)
     assert monitor["best_model_score"] is not None
+
+
+def test_finetune_starts_from_a_saved_model(tiny_dataset, tmp_path):
+    from mapfree.models import MicKey, MicKeyConfig
+
+    source = MicKey(MicKeyConfig.from_dict(TINY_MODEL))
+    folder = source.save_pretrained(tmp_path / "pretrained")
+    cfg = tiny_config(tiny_dataset, tmp_path, init={"checkpoint": str(folder)})
+    module = MicKeyTraining(cfg)
+    assert module.model.training
+    for (name, a), b in zip(source.state_dict().items(), module.model.state_dict().values()):
+        assert torch.equal(a, b), name

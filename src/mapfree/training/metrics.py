@@ -72,6 +72,10 @@ class ValidationAccumulator:
         for key, value in values.items():
             self.rows.setdefault(key, []).append(value.detach().float().cpu())
 
+    def add_loss(self, expected_loss: Tensor) -> None:
+        """Per-pair expected VCRE loss of the training objective (NaN = not computable), logged as `vcre_loss`."""
+        self._append(vcre_loss=expected_loss)
+
     @torch.no_grad()
     def add(self, batch: dict[str, Any], feats0: Features, feats1: Features, matches: Matches) -> None:
         scene = batch["scene_index"]
@@ -92,6 +96,8 @@ class ValidationAccumulator:
                 value = gather(value).flatten(0, 1).cpu()
             data[key] = value.numpy().astype(np.float64)
         metrics: dict[str, float] = {}
+        if "vcre_loss" in data and np.isfinite(data["vcre_loss"]).any():
+            metrics["vcre_loss"] = float(np.nanmean(data["vcre_loss"]))
         if "depth_pred" in data:
             accuracy = depth_accuracy(data["depth_pred"], data["depth_true"])
             metrics["depth_abs_rel"], metrics["depth_delta1"] = accuracy.abs_rel, accuracy.delta1

@@ -20,7 +20,7 @@ from mapfree.models import MicKey, MicKeyConfig
 from mapfree.training.config import TrainConfig
 from mapfree.training.curriculum import topk_mask
 from mapfree.training.losses.depth import depth_loss, depth_weight
-from mapfree.training.losses.reinforce import reinforce_objective, vcre_pose_loss
+from mapfree.training.losses.reinforce import ReinforceResult, reinforce_objective, vcre_pose_loss
 from mapfree.training.metrics import ValidationAccumulator
 from mapfree.training.visualize import map_panel, to_chw
 
@@ -30,11 +30,13 @@ BACKBONE_PREFIX = "model.backbone."
 
 def build_model(config: TrainConfig) -> MicKey:
     """A fresh MicKey from `config.model`, or the heads of `config.init.checkpoint` for fine-tuning."""
-    mickey_config = MicKeyConfig.from_dict(config.model) if config.model else MicKeyConfig()
+    mickey_config = MicKeyConfig.from_dict(config.model) if config.model else None
     if config.init.checkpoint:
-        return MicKey.from_pretrained(config.init.checkpoint, config.init.config or mickey_config,
-                                      config.init.dinov2_weights)
-    return MicKey(mickey_config)
+        # the architecture: init.config, else the `model` section, else the YAML beside the checkpoint
+        model = MicKey.from_pretrained(config.init.checkpoint, config.init.config or mickey_config,
+                                       config.init.dinov2_weights)
+        return model.train()
+    return MicKey(mickey_config or MicKeyConfig())
 
 
 def gradients_finite(module: torch.nn.Module) -> bool:
@@ -58,6 +60,17 @@ class MicKeyTraining(pl.LightningModule):
         self.validation = ValidationAccumulator(self.config.solver)
 
     # ------------------------------------------------------------------ losses
+    def pose_objective(self, batch: dict[str, Any], feats0: Any, feats1: Any, matches: Any) -> ReinforceResult:
+        """MicKey's REINFORCE/VCRE objective for a batch, in float32 whatever the autocast."""
+        cfg = self.config
+        with torch.autocast(self.device.type, enabled=False):
+            pose_loss = vcre_pose_loss(batch["T_0to1"].float(), batch["K_full0"], batch["K_full1"],
+                                       batch["size_full0"], batch["size_full1"], cfg.loss.clip_px)
+            return reinforce_objective(
+                matches.scores.float(), feats0.kps.float(), feats1.kps.float(), feats0.depth.float(),
+                feats1.depth.float(), batch["K0"], batch["K1"], pose_loss, cfg.loss,
+            )
+
     def compute_losses(self, batch: dict[str, Any]) -> dict[str, Tensor]:
         """Forward both images and return `total` plus the terms it is made of (for logging)."""
         feats0, feats1, matches = self.model(batch["image0"], batch["image1"])
@@ -65,13 +78,7 @@ class MicKeyTraining(pl.LightningModule):
         out: dict[str, Tensor] = {}
         total = feats0.depth.new_zeros(())
         if cfg.pose_loss:
-            with torch.autocast(self.device.type, enabled=False):
-                pose_loss = vcre_pose_loss(batch["T_0to1"].float(), batch["K_full0"], batch["K_full1"],
-                                           batch["size_full0"], batch["size_full1"], cfg.loss.clip_px)
-                res = reinforce_objective(
-                    matches.scores.float(), feats0.kps.float(), feats1.kps.float(), feats0.depth.float(),
-                    feats1.depth.float(), batch["K0"], batch["K1"], pose_loss, cfg.loss,
-                )
+            res = self.pose_objective(batch, feats0, feats1, matches)
             keep = topk_mask(res.expected_loss, cfg.curriculum.fraction(self.current_epoch), res.valid)
             out["pose"] = (res.objective * keep).sum() / keep.sum().clamp_min(1)
             out["expected_vcre_loss"] = res.expected_loss[res.valid].mean() if res.valid.any() else res.expected_loss.sum() * 0
@@ -148,6 +155,9 @@ class MicKeyTraining(pl.LightningModule):
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         feats0, feats1, matches = self.model(batch["image0"], batch["image1"])
         self.validation.add(batch, feats0, feats1, matches)
+        if self.config.pose_loss:  # the training objective's expected loss on all val pairs (no curriculum)
+            res = self.pose_objective(batch, feats0, feats1, matches)
+            self.validation.add_loss(torch.where(res.valid, res.expected_loss, float("nan")))
         if batch_idx == 0:
             target = batch["true_depth0"][0] if "true_depth0" in batch else None
             self._log_panel("val/maps", batch["image0"][0], feats0, target)

@@ -14,6 +14,11 @@ The result is a per-pair objective whose *value* is the expected loss over the s
 - the direct gradient of the set losses w.r.t. the 3D keypoints (pixel keypoints and depths)
   through the differentiable Procrustes fit and the soft inlier scores.
 
+Sets are drawn with replacement so that a set's log-probability is the sum over its draws,
+which makes the estimator exactly unbiased (tests check it against an enumerated expectation).
+The hypotheses' minimal sets are drawn by the detached probabilities, a fixed proposal inside
+each set, as in MicKey.
+
 Everything is batched over pairs x sets x hypotheses; the only N0 x N1 tensors are the
 probability matrix itself and its gradient.
 """
