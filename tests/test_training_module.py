@@ -178,8 +178,10 @@ def test_nan_step_is_skipped_and_training_resumes(tiny_dataset, tmp_path):
 def test_config_overrides_and_errors(tmp_path):
     data = apply_overrides({"trainer": {"max_epochs": 3}}, ["trainer.max_epochs=5", "data.resize=[240, 320]"])
     assert data == {"trainer": {"max_epochs": 5}, "data": {"resize": [240, 320]}}
-    cfg = TrainConfig.from_dict(data)
-    assert cfg.data.resize == (240, 320)
+    cfg = TrainConfig.from_dict(apply_overrides(data, ["optim.lr=1e-3", "loss.null_loss=1"]))
+    assert cfg.data.resize == (240, 320) and cfg.optim.lr == 1e-3 and cfg.loss.null_loss == 1.0
+    with pytest.raises(ValueError, match="optim.lr must be a number"):
+        TrainConfig.from_dict({"optim": {"lr": "fast"}})
     with pytest.raises(ValueError, match="unknown keys in config.trainer"):
         TrainConfig.from_dict({"trainer": {"max_epoch": 3}})
     with pytest.raises(ValueError, match="section.key=value"):

@@ -185,6 +185,13 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str,
     return data
 
 
+def _number(value: int | str, where: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(f"{where} must be a number, got {value!r}") from None
+
+
 def _build(cls: type, data: Any, where: str) -> Any:
     if data is None:
         data = {}
@@ -202,6 +209,8 @@ def _build(cls: type, data: Any, where: str) -> Any:
             kwargs[name] = _build(type(default), value, f"{where}.{name}")
         elif isinstance(value, list) and name == "resize":
             kwargs[name] = tuple(value)
+        elif isinstance(default, float) and isinstance(value, (int, str)) and not isinstance(value, bool):
+            kwargs[name] = _number(value, f"{where}.{name}")  # YAML reads `1e-3` as a string
         else:
             kwargs[name] = value
     return cls(**kwargs)
