@@ -75,7 +75,6 @@ def test_depth_loss_updates_depth_head(tiny_dataset, tmp_path, pose_loss):
     assert any(changed)
 
 
-@pytest.mark.slow
 def test_depth_only_training_lowers_depth_error(tiny_dataset, tmp_path):
     torch.manual_seed(0)
     cfg = tiny_config(tiny_dataset, tmp_path, pose_loss=False,
@@ -154,7 +153,6 @@ class PoisonBatch(pl.Callback):
             self.params_after = copy.deepcopy(pl_module.model.state_dict())
 
 
-@pytest.mark.slow
 def test_nan_step_is_skipped_and_training_resumes(tiny_dataset, tmp_path):
     cfg = tiny_config(tiny_dataset, tmp_path, trainer={"max_epochs": 1})
     poison = PoisonBatch(at=1)
