@@ -1,0 +1,49 @@
+"""Accuracy of MicKey's predicted patch depths against the true depths of the val frames."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mapfree.data.dataset import MapFreePairs
+from mapfree.depth_prior.patches import patch_average
+from mapfree.evaluation.depth_metrics import DepthAccuracy, depth_accuracy
+from mapfree.models.mickey import MicKey
+
+
+def frames_with_depth(data_root: str | Path, split: str, resize: tuple[int, int] | None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(image, true depth) of every reference and benchmark query of a split, each frame once."""
+    dataset = MapFreePairs(data_root, split, resize=resize, depth_suffix="depth")
+    seen: set[tuple[str, str]] = set()
+    frames = []
+    for i in range(len(dataset)):
+        item = dataset[i]
+        for k in ("0", "1"):
+            key = (item["scene"], item["frame" + k])
+            if key not in seen:
+                seen.add(key)
+                frames.append((item["image" + k], item["depth" + k]))
+    return frames
+
+
+@torch.inference_mode()
+def predicted_depth_accuracy(model: MicKey, frames: list[tuple[torch.Tensor, torch.Tensor]],
+                             batch_size: int = 8) -> tuple[DepthAccuracy, list[np.ndarray]]:
+    """AbsRel / delta1 of the model's patch depths against patch means of the true depth.
+
+    Returns the accuracy over all frames and the predicted (h, w) depth grids (for figures).
+    """
+    model.eval()
+    predicted, truth, grids = [], [], []
+    for start in range(0, len(frames), batch_size):
+        chunk = frames[start : start + batch_size]
+        feats = model.extract(torch.stack([image for image, _ in chunk]).to(model.device))
+        h, w = feats.grid
+        pred = feats.depth.float().cpu().reshape(-1, h, w)
+        target = patch_average(torch.stack([depth for _, depth in chunk]))
+        predicted.append(pred.numpy().ravel())
+        truth.append(target.numpy().ravel())
+        grids.extend(pred.numpy())
+    return depth_accuracy(np.concatenate(predicted), np.concatenate(truth)), grids

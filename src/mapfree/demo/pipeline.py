@@ -1,0 +1,179 @@
+"""The demo pipeline: synthesise -> depth priors -> train twice -> submit -> evaluate -> report."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mapfree.data.dataset import MapFreePairs
+from mapfree.demo.depth_eval import frames_with_depth, predicted_depth_accuracy
+from mapfree.demo.figures import plot_depth_maps, plot_precision_recall, plot_training_curves
+from mapfree.demo.report import POSE, MethodRow, demo_thresholds, text_table, write_report, write_results
+from mapfree.demo.trivial import mean_training_translation, write_trivial_submission
+from mapfree.depth_prior.patches import patch_average
+from mapfree.depth_prior.runner import compute_store
+from mapfree.depth_prior.teachers import build_teacher
+from mapfree.evaluation.aggregate import TRANSLATION_KEY, VCRE_KEY, Thresholds
+from mapfree.evaluation.evaluate import Evaluation, evaluate_submission
+from mapfree.inference.mickey import MicKeyEstimator
+from mapfree.inference.submission import make_submission
+from mapfree.models.checkpoints import load_model
+from mapfree.synth import SynthConfig, generate_dataset
+from mapfree.training import train
+
+from mapfree.viz.matches import matches_image, write_png
+
+
+@dataclass(frozen=True)
+class DemoBudget:
+    """Dataset size and the training overrides shared by both runs (same budget, same seed)."""
+
+    name: str
+    synth: SynthConfig
+    train_overrides: tuple[str, ...]
+
+
+FULL = DemoBudget(
+    "full",
+    SynthConfig(seed=0, train_scenes=10, val_scenes=6, test_scenes=0, frames=40, size=(240, 320)),
+    ("trainer.max_epochs=8",),
+)
+QUICK = DemoBudget(
+    "quick",
+    SynthConfig(seed=0, train_scenes=3, val_scenes=2, test_scenes=0, frames=10, size=(168, 224)),
+    ("trainer.max_epochs=2", "data.pairs_per_scene=8"),
+)
+RUNS = (("MicKey", "mickey", False), ("MicKey + depth supervision", "mickey_depth", True))
+TEACHER = "synthetic"
+"""Relative inverse depth with unknown scale and shift, blur and noise: what Depth Anything gives."""
+
+
+def _step(message: str) -> None:
+    print(f"\n== {message}", flush=True)
+
+
+def _train_run(slug: str, depth: bool, data: Path, priors: Path, out: Path, budget: DemoBudget):
+    overrides = [f"data.root={data}", "data.resize=null", f"trainer.out_dir={out / 'runs'}", f"trainer.name={slug}",
+                 "data.val_depth_suffix=depth", *budget.train_overrides]
+    if depth:
+        overrides += ["depth.enabled=true", "depth.source=prior", f"depth.prior_root={priors}", "depth.loss=ssi"]
+    return train(Path("configs/synthetic_cpu.yaml"), overrides)
+
+
+def _findings(rows: list[MethodRow], thresholds: Thresholds) -> list[str]:
+    """Margins the table shows, stated as measured (no claim the numbers do not support)."""
+    trivial, plain, depth = rows
+    vcre = f"AUC @ {thresholds.vcre_label(thresholds.vcre_px[0])}"
+    out = []
+    for row in (plain, depth):
+        out.append(
+            f"{row.name} vs trivial baseline: VCRE AUC ({thresholds.vcre_px[0]} px) {row.metrics[vcre]:.3f} vs "
+            f"{trivial.metrics[vcre]:.3f}, pose AUC {row.metrics[f'AUC @ {POSE}']:.3f} vs "
+            f"{trivial.metrics[f'AUC @ {POSE}']:.3f}, median reprojection error {row.metrics[VCRE_KEY]:.1f} px vs "
+            f"{trivial.metrics[VCRE_KEY]:.1f} px, median translation error {row.metrics[TRANSLATION_KEY]:.2f} m vs "
+            f"{trivial.metrics[TRANSLATION_KEY]:.2f} m."
+        )
+    closer = "closer to" if depth.depth_abs_rel < plain.depth_abs_rel else "NOT closer to"
+    out.append(
+        f"Depth supervision: patch-depth AbsRel {depth.depth_abs_rel:.3f} vs {plain.depth_abs_rel:.3f} without it "
+        f"(delta<1.25: {depth.depth_delta1:.1%} vs {plain.depth_delta1:.1%}): the supervised depths are {closer} the truth."
+    )
+    return out
+
+
+def run_demo(out_dir: str | Path = "outputs/demo", budget: DemoBudget = FULL, seed: int = 0) -> dict:
+    """Run the whole experiment into `out_dir`; returns the results.json content."""
+    start = time.perf_counter()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    data, priors = out / "data", out / "priors"
+    torch.manual_seed(seed)
+
+    _step(f"1/5 synthesising the benchmark into {data}")
+    generate_dataset(data, budget.synth)
+
+    _step(f"2/5 depth priors from the '{TEACHER}' teacher into {priors}")
+    report = compute_store(data, "train", priors, build_teacher(TEACHER, seed=seed), batch_size=8, workers=0)
+    print(report.summary())
+    if report.failures:
+        raise RuntimeError(f"{len(report.failures)} depth priors failed; see {report.failures_file}")
+
+    val = MapFreePairs(data, "val")
+    frames = frames_with_depth(data, "val", None)
+    truths = [patch_average(depth).numpy() for _, depth in frames]
+    rows: list[MethodRow] = []
+    evaluations: dict[str, Evaluation] = {}
+    histories: dict[str, list[dict[str, float]]] = {}
+    depth_grids: dict[str, list[np.ndarray]] = {}
+    match_figures: dict[str, Path] = {}
+
+    thresholds = demo_thresholds(budget.synth.size[0])
+    translation = mean_training_translation(data)
+    trivial_zip = write_trivial_submission(data, "val", translation, out / "submissions" / "trivial.zip")
+    evaluations["Trivial (R = I, mean train t)"] = evaluate_submission(trivial_zip, data, "val", thresholds)
+    rows.append(MethodRow("Trivial (R = I, mean train t)", evaluations["Trivial (R = I, mean train t)"].metrics,
+                          seconds=0.0))
+
+    for i, (name, slug, depth) in enumerate(RUNS):
+        _step(f"{3 + i}/5 training {name}")
+        run_start = time.perf_counter()
+        result = _train_run(slug, depth, data, priors, out, budget)
+        model = load_model(result.models["last"]).eval()
+        estimator = MicKeyEstimator(model, generator=torch.Generator().manual_seed(seed))
+        submission = make_submission(val, estimator, out / "submissions", batch_size=4, name=f"{slug}.zip")
+        evaluations[name] = evaluate_submission(submission, data, "val", thresholds)
+        accuracy, depth_grids[name] = predicted_depth_accuracy(model, frames)
+        histories[name] = result.history
+        rows.append(MethodRow(name, evaluations[name].metrics, accuracy.abs_rel, accuracy.delta1,
+                              time.perf_counter() - run_start, {"train_steps": result.global_step,
+                                                                "skipped_steps": result.skipped_steps}))
+        match_figures[name] = _match_figure(estimator, val[0], out / "figures" / f"matches_{slug}.png")
+
+    _step("5/5 report")
+    figures_dir = out / "figures"
+    figures_dir.mkdir(parents=True, exist_ok=True)
+    shown = list(range(0, len(frames), max(1, len(frames) // 3)))[:3]
+    figures = {
+        "Precision-recall on val": plot_precision_recall(
+            evaluations, thresholds.vcre_label(thresholds.vcre_px[0]), figures_dir / "precision_recall.png"),
+        "Training curves (validation after each epoch)": plot_training_curves(histories, figures_dir / "training_curves.png"),
+        "Predicted patch depth vs truth": plot_depth_maps(
+            [(frames[k][0].permute(1, 2, 0).numpy() * 255).astype(np.uint8) for k in shown], [truths[k] for k in shown],
+            {name: [grids[k] for k in shown] for name, grids in depth_grids.items()}, figures_dir / "depth_maps.png"),
+        **{f"Inlier matches, {name}": path for name, path in match_figures.items()},
+    }
+    findings = _findings(rows, thresholds)
+    context = {
+        "budget": budget.name, "dataset": f"{budget.synth.train_scenes} train / {budget.synth.val_scenes} val scenes, "
+        f"{budget.synth.frames} frames per sequence, {budget.synth.size[0]}x{budget.synth.size[1]}",
+        "synth": asdict(budget.synth), "image_width": budget.synth.size[0],
+        "vcre_thresholds_px": list(thresholds.vcre_px), "val_pairs": len(val), "backbone": "small CNN (trained)",
+        "train_budget": ", ".join(budget.train_overrides), "seed": seed, "teacher": TEACHER,
+        "mean_train_translation": translation.tolist(), "total_seconds": time.perf_counter() - start,
+    }
+    write_results(out, rows, context)
+    write_report(out, rows, thresholds, context, figures, findings)
+    print("\n" + text_table(rows, thresholds) + "\n")
+    print("\n".join(findings))
+    print(f"\nreport: {out / 'report.md'}   numbers: {out / 'results.json'}   total {context['total_seconds']:.0f} s")
+    return json.loads((out / "results.json").read_text())
+
+
+def _match_figure(estimator: MicKeyEstimator, item: dict, path: Path) -> Path:
+    """Inlier correspondences of one val pair, coloured by correspondence probability."""
+    from mapfree.api import estimate_poses
+
+    result = estimate_poses(estimator.model, item["image0"][None], item["image1"][None], item["K0"], item["K1"],
+                            generator=torch.Generator().manual_seed(0))[0]
+    kps0 = result.features0.kps[0].cpu().numpy()
+    kps1 = result.features1.kps[0].cpu().numpy()
+    i0, i1 = result.inliers[:, 0], result.inliers[:, 1]
+    to_rgb = lambda image: (image.permute(1, 2, 0).numpy() * 255).astype(np.uint8)  # noqa: E731
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_png(path, matches_image(to_rgb(item["image0"]), to_rgb(item["image1"]), kps0[i0], kps1[i1],
+                                         result.inlier_scores))
