@@ -105,10 +105,14 @@ def test_submit_baseline_with_missing_weights_is_a_clear_error(
 
 
 def test_compare_with_depth_prior_store(val_root: Path, tmp_path: Path, capsys) -> None:
-    """The 'prior' depth reads a metric store made by `mapfree depth-prior` (an offline teacher here)."""
+    """The 'prior' depth reads a metric store made by `mapfree depth-prior` (an offline teacher here).
+
+    In-process loading (`--workers 0`): forked loader workers deadlocked here after earlier
+    tests had started torch/OpenCV thread pools in this process.
+    """
     store = tmp_path / "prior"
     assert main(["depth-prior", "--data-root", str(val_root), "--split", "val", "--out", str(store),
-                 "--teacher", "synthetic-metric", "--device", "cpu", "--no-progress"]) == 0
+                 "--teacher", "synthetic-metric", "--device", "cpu", "--workers", "0", "--no-progress"]) == 0
     rc = main(["compare", "--data-root", str(val_root), "--prior-store", str(store), "--device", "cpu",
                "--methods", "sift+prior+emat", "--json", str(tmp_path / "m.json")])
     assert rc == 0 and "sift+prior+emat" in capsys.readouterr().out
