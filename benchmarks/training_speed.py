@@ -156,7 +156,8 @@ def main() -> None:
     device = torch.device(args.device)
     cfg = ReinforceConfig()
     batch = synthetic_batch(args.batch, *args.grid, device, PRECISIONS[args.precision])
-    print(f"device {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else f'{torch.get_num_threads()} threads'}), "
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} threads"
+    print(f"device {device} ({where}), "
           f"inputs {args.precision}, batch {args.batch}, grid {args.grid[0]}x{args.grid[1]} "
           f"({args.grid[0] * args.grid[1]} patches), {cfg.num_sets} sets x {cfg.set_size} x {cfg.num_hypotheses} hypotheses")
     vec = timed(lambda: vectorised_step(batch, cfg), device, args.repeats)

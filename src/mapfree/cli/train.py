@@ -10,7 +10,7 @@ HELP = "Train MicKey with its VCRE REINFORCE loss (and depth supervision) from a
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, help="training YAML (see configs/)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config value, e.g. --set trainer.max_epochs=3 --set data.root=DATA (repeatable)")
+                        help="override a config value (repeatable), e.g. --set trainer.max_epochs=3 --set data.root=DATA")
     parser.add_argument("--resume", nargs="?", const="last", default=None, metavar="CKPT",
                         help="resume the run's last checkpoint (no value) or the given checkpoint")
     parser.add_argument("--finetune", default=None, metavar="CKPT",

@@ -81,7 +81,8 @@ class TrainingPairs(Dataset):
 def check_prior_quantity(quantity: str, loss: str, where: str) -> None:
     """Refuse a depth loss that does not fit the teacher's output (the seed's second defect)."""
     if loss in ("l2", "silog") and quantity != METRIC_DEPTH:
-        raise ValueError(f"{where}: depth.loss {loss!r} needs metric depth targets, the store holds {quantity!r}; use 'ssi'")
+        raise ValueError(f"{where}: depth.loss {loss!r} needs metric depth targets, "
+                         f"the store holds {quantity!r}; use 'ssi'")
 
 
 class ShardedSampler(Sampler[int]):

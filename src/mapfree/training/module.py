@@ -81,7 +81,7 @@ class MicKeyTraining(pl.LightningModule):
             res = self.pose_objective(batch, feats0, feats1, matches)
             keep = topk_mask(res.expected_loss, cfg.curriculum.fraction(self.current_epoch), res.valid)
             out["pose"] = (res.objective * keep).sum() / keep.sum().clamp_min(1)
-            out["expected_vcre_loss"] = res.expected_loss[res.valid].mean() if res.valid.any() else res.expected_loss.sum() * 0
+            out["expected_vcre_loss"] = torch.where(res.valid, res.expected_loss, torch.nan).nanmean()
             out["null_weight"] = res.null_weight.mean()
             out["inlier_ratio"] = res.inlier_ratio.mean()
             out["invalid_pairs"] = (~res.valid).sum().float()
@@ -94,7 +94,8 @@ class MicKeyTraining(pl.LightningModule):
                                  f"{pred.shape[-1]} (grid {feats0.grid}): prior and training image sizes differ")
             out["depth"] = depth_loss(pred, target, cfg.depth.loss, silog_lambda=cfg.depth.silog_lambda)
             d = cfg.depth
-            out["depth_weight"] = total.new_tensor(depth_weight(self.global_step, d.weight, d.warmup_steps, d.start_step))
+            weight = depth_weight(self.global_step, d.weight, d.warmup_steps, d.start_step)
+            out["depth_weight"] = total.new_tensor(weight)
             total = total + out["depth_weight"] * out["depth"]
         out["total"] = total
         out["_features"] = (feats0, feats1)

@@ -83,7 +83,9 @@ def _resume_path(config: TrainConfig, ckpt_dir: Path) -> str | None:
     return resume
 
 
-def train(config: TrainConfig | str | Path, overrides: Iterable[str] = (), extra_callbacks: Iterable[pl.Callback] = ()) -> TrainResult:
+def train(
+    config: TrainConfig | str | Path, overrides: Iterable[str] = (), extra_callbacks: Iterable[pl.Callback] = ()
+) -> TrainResult:
     """Train MicKey as configured; returns checkpoints and the validation history.
 
     Outputs go to `trainer.out_dir/trainer.name/`: `config.yaml`, `checkpoints/` (`last.ckpt`,

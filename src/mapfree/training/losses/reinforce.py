@@ -90,7 +90,9 @@ def backproject(kps: Tensor, depth: Tensor, K: Tensor) -> Tensor:
     return rays * depth.unsqueeze(-1)
 
 
-def sample_sets(probs: Tensor, num_sets: int, set_size: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+def sample_sets(
+    probs: Tensor, num_sets: int, set_size: int, generator: torch.Generator | None = None
+) -> tuple[Tensor, Tensor]:
     """Draw (B, S, M) flat correspondence indices i.i.d. (with replacement) from (B, N0 * N1) weights.
 
     Sampling with replacement makes the log-probability of a set the sum of its draws' log-
@@ -132,7 +134,8 @@ def _residuals(X: Tensor, Y: Tensor, R: Tensor, t: Tensor) -> Tensor:
 def minimal_sets(weights: Tensor, num_hypotheses: int, size: int, generator: torch.Generator | None = None) -> Tensor:
     """(B, S, H, M) 0/1 masks of `size` correspondences per hypothesis, drawn by weight without replacement."""
     idx, _ = sample_without_replacement(weights, size, num_hypotheses, generator)
-    return torch.zeros(idx.shape[:-1] + weights.shape[-1:], dtype=weights.dtype, device=weights.device).scatter_(-1, idx, 1.0)
+    masks = torch.zeros(idx.shape[:-1] + weights.shape[-1:], dtype=weights.dtype, device=weights.device)
+    return masks.scatter_(-1, idx, 1.0)
 
 
 def refine(X: Tensor, Y: Tensor, inliers: Tensor, steps: int, threshold: float) -> Tensor:
@@ -234,7 +237,9 @@ def reinforce_objective(
     )
 
 
-def vcre_pose_loss(T_gt: Tensor, K0: Tensor, K1: Tensor, size0: Tensor, size1: Tensor, clip_px: float = SOFT_CLIP_PX) -> PoseLoss:
+def vcre_pose_loss(
+    T_gt: Tensor, K0: Tensor, K1: Tensor, size0: Tensor, size1: Tensor, clip_px: float = SOFT_CLIP_PX
+) -> PoseLoss:
     """Soft-clipped symmetric VCRE of (B, S, H) hypotheses against each pair's true pose.
 
     T_gt (B, 4, 4); K0/K1 (B, 3, 3) and size0/size1 (B, 2) = (W, H) of the images the VCRE is
