@@ -242,6 +242,23 @@ def test_sharded_sampler_partitions_each_epoch():
         full = list(SceneBalancedSampler(pairs, 4, seed=1).__iter__()) if epoch == 0 else None
         if full is not None:
             assert sorted(a + b) == sorted(full)
+    odd = [ShardedSampler(range(7), rank, 2, even=False) for rank in (0, 1)]
+    assert [len(s) for s in odd] == [4, 3] and sorted(list(odd[0]) + list(odd[1])) == list(range(7))
+
+
+def test_gather_rows_handles_unequal_shards():
+    from mapfree.training.metrics import gather_rows
+
+    shards = [torch.arange(6.0).view(3, 2), torch.arange(10.0, 12.0).view(1, 2)]
+
+    def fake_all_gather(t: torch.Tensor) -> torch.Tensor:
+        """all_gather as rank 0 of two processes sees it: every rank passes a same-shaped tensor."""
+        if not t.is_floating_point():  # the row counts
+            return torch.stack([torch.tensor([len(x)]) for x in shards])
+        padded = [torch.cat([x, x.new_full((len(t) - len(x), 2), float("nan"))]) for x in shards]
+        return torch.stack(padded)
+
+    assert torch.equal(gather_rows(shards[0], fake_all_gather), torch.cat(shards))
 
 
 @pytest.mark.slow

@@ -86,21 +86,28 @@ def check_prior_quantity(quantity: str, loss: str, where: str) -> None:
 
 
 class ShardedSampler(Sampler[int]):
-    """Every `world_size`-th index of an inner sampler's draw, starting at `rank` (equal lengths)."""
+    """Every `world_size`-th index of an inner sampler's draw (or of range(len(dataset))), from `rank`.
 
-    def __init__(self, inner: Sampler[int] | Sized, rank: int = 0, world_size: int = 1):
-        self.inner, self.rank, self.world_size = inner, rank, world_size
+    With `even` (training) every process gets the same number of items, the remainder is
+    dropped, so all take the same number of optimizer steps; without it (validation) every
+    item is visited exactly once.
+    """
+
+    def __init__(self, inner: Sampler[int] | Sized, rank: int = 0, world_size: int = 1, even: bool = True):
+        self.inner, self.rank, self.world_size, self.even = inner, rank, world_size, even
 
     def set_epoch(self, epoch: int) -> None:
         if hasattr(self.inner, "set_epoch"):
             self.inner.set_epoch(epoch)
 
     def __len__(self) -> int:
-        return len(self.inner) // self.world_size
+        n = len(self.inner)
+        return n // self.world_size if self.even else len(range(self.rank, n, self.world_size))
 
     def __iter__(self) -> Iterator[int]:
         indices = list(iter(self.inner)) if isinstance(self.inner, Sampler) else list(range(len(self.inner)))
-        return iter(indices[self.rank : len(self) * self.world_size : self.world_size])
+        stop = len(self) * self.world_size if self.even else len(indices)
+        return iter(indices[self.rank : stop : self.world_size])
 
 
 class MapFreeDataModule(pl.LightningDataModule):
@@ -139,7 +146,7 @@ class MapFreeDataModule(pl.LightningDataModule):
 
     def val_dataloader(self) -> DataLoader:
         rank, world = self._rank()
-        return self._loader(self.val_set, ShardedSampler(self.val_set, rank, world), self.cfg.val_batch_size)
+        return self._loader(self.val_set, ShardedSampler(self.val_set, rank, world, even=False), self.cfg.val_batch_size)
 
     def _loader(self, dataset: Dataset, sampler: Sampler, batch_size: int, drop_last: bool = False) -> DataLoader:
         workers = self.cfg.num_workers

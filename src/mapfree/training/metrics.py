@@ -58,6 +58,16 @@ def solve_poses(feats0: Features, feats1: Features, matches: Matches, K0: Tensor
     return out.R, out.t, out.confidence
 
 
+def gather_rows(value: Tensor, gather: Gather) -> Tensor:
+    """Concatenate every process's rows (processes may hold different numbers of rows)."""
+    count = torch.tensor([len(value)], device=value.device)
+    counts = gather(count).flatten().tolist()
+    padded = value.new_full((max(counts), *value.shape[1:]), float("nan"))
+    padded[: len(value)] = value
+    everything = gather(padded.to(count.device)).cpu()
+    return torch.cat([rows[:n] for rows, n in zip(everything, counts)])
+
+
 class ValidationAccumulator:
     """Collects per-pair results over a validation epoch; :meth:`compute` turns them into metrics."""
 
@@ -89,12 +99,8 @@ class ValidationAccumulator:
 
     def compute(self, gather: Gather | None = None) -> dict[str, float]:
         """Metrics over everything added (on every process, gathered when `gather` is given)."""
-        data = {}
-        for key, parts in self.rows.items():
-            value = torch.cat(parts)
-            if gather is not None:
-                value = gather(value).flatten(0, 1).cpu()
-            data[key] = value.numpy().astype(np.float64)
+        data = {key: (gather_rows(torch.cat(parts), gather) if gather else torch.cat(parts)).numpy().astype(np.float64)
+                for key, parts in self.rows.items()}
         metrics: dict[str, float] = {}
         if "vcre_loss" in data and np.isfinite(data["vcre_loss"]).any():
             metrics["vcre_loss"] = float(np.nanmean(data["vcre_loss"]))
