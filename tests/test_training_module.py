@@ -178,6 +178,8 @@ def test_config_overrides_and_errors(tmp_path):
     assert data == {"trainer": {"max_epochs": 5}, "data": {"resize": [240, 320]}}
     cfg = TrainConfig.from_dict(apply_overrides(data, ["optim.lr=1e-3", "loss.null_loss=1"]))
     assert cfg.data.resize == (240, 320) and cfg.optim.lr == 1e-3 and cfg.loss.null_loss == 1.0
+    saved = TrainConfig.load(cfg.save(tmp_path / "saved.yaml"))
+    assert saved == cfg
     with pytest.raises(ValueError, match="optim.lr must be a number"):
         TrainConfig.from_dict({"optim": {"lr": "fast"}})
     with pytest.raises(ValueError, match="unknown keys in config.trainer"):
@@ -284,3 +286,16 @@ def test_finetune_starts_from_a_saved_model(tiny_dataset, tmp_path):
     assert module.model.training
     for (name, a), b in zip(source.state_dict().items(), module.model.state_dict().values()):
         assert torch.equal(a, b), name
+
+
+def test_cli_trains_and_resumes(tiny_dataset, tmp_path, capsys):
+    from mapfree.cli import main
+
+    config = tiny_config(tiny_dataset, tmp_path, trainer={"max_epochs": 1}).save(tmp_path / "cfg.yaml")
+    assert main(["train", "--config", str(config), "--set", "trainer.name=cli"]) == 0
+    out = capsys.readouterr().out
+    assert "model-last" in out and "vcre_auc_90" in out
+    assert main(["train", "--config", str(config), "--set", "trainer.name=cli", "--set", "trainer.max_epochs=2",
+                 "--resume"]) == 0
+    assert "steps 4" in capsys.readouterr().out
+    assert main(["train", "--config", str(config), "--set", "trainer.epochs=2"]) == 2  # unknown key: clear error

@@ -136,7 +136,8 @@ class TrainConfig:
             raise ValueError("nothing to train: pose_loss is false and depth.enabled is false")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Plain YAML-safe data (tuples become lists)."""
+        return _plain(asdict(self))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "config") -> "TrainConfig":
@@ -162,6 +163,14 @@ class TrainConfig:
         path = Path(path)
         path.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
         return path
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
 
 
 def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
