@@ -299,3 +299,19 @@ def test_cli_trains_and_resumes(tiny_dataset, tmp_path, capsys):
                  "--resume"]) == 0
     assert "steps 4" in capsys.readouterr().out
     assert main(["train", "--config", str(config), "--set", "trainer.epochs=2"]) == 2  # unknown key: clear error
+
+
+class Crash(pl.Callback):
+    def on_train_epoch_start(self, trainer, pl_module):
+        if trainer.current_epoch == 1:
+            raise RuntimeError("simulated crash")
+
+
+def test_interrupted_training_resumes_from_last_epoch(tiny_dataset, tmp_path):
+    cfg = tiny_config(tiny_dataset, tmp_path, trainer={"max_epochs": 3, "resume": "last"})
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train(cfg, extra_callbacks=[Crash()])
+    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    assert torch.load(ckpt, weights_only=False)["epoch"] == 0
+    result = train(cfg)
+    assert result.global_step == 6 and [int(h["epoch"]) for h in result.history] == [1, 2]

@@ -46,8 +46,8 @@ class TrainResult:
 
 
 def _checkpoints(ckpt_dir: Path, validates: bool) -> dict[str, AtomicCheckpoint]:
-    callbacks = {"last": AtomicCheckpoint(dirpath=ckpt_dir, filename="epoch{epoch:03d}", auto_insert_metric_name=False,
-                                          save_last=True, save_top_k=0)}
+    # no monitor + top-1 under a fixed name: `last.ckpt` is rewritten after every epoch
+    callbacks = {"last": AtomicCheckpoint(dirpath=ckpt_dir, filename="last", save_top_k=1, enable_version_counter=False)}
     if validates:
         for name, metric in BEST_METRICS.items():
             callbacks[name] = AtomicCheckpoint(dirpath=ckpt_dir, filename=f"best-{name}", monitor=metric, mode="max",
