@@ -315,3 +315,15 @@ def test_interrupted_training_resumes_from_last_epoch(tiny_dataset, tmp_path):
     assert torch.load(ckpt, weights_only=False)["epoch"] == 0
     result = train(cfg)
     assert result.global_step == 6 and [int(h["epoch"]) for h in result.history] == [1, 2]
+
+
+def test_map_panel_shares_the_metric_colour_range():
+    from mapfree.training.visualize import map_panel
+
+    image = torch.zeros(3, 28, 42)
+    depth = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    panel = map_panel(image, (2, 3), depth, torch.ones(6), target=depth.clone())
+    assert panel.shape == (28, 4 * 42, 3)
+    np.testing.assert_array_equal(panel[:, 42:84], panel[:, 84:126])  # same metres, same colours
+    relative = map_panel(image, (2, 3), depth, torch.ones(6), target=10 * depth, metric_target=False)
+    np.testing.assert_array_equal(relative[:, 42:84], relative[:, 84:126])  # each map on its own range

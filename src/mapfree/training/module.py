@@ -133,7 +133,7 @@ class MicKeyTraining(pl.LightningModule):
         if every and self.global_step % every == 0:
             feats0 = out["_features"][0]
             target = batch["target0"][0] if "target0" in batch else None
-            self._log_panel("train/maps", batch["image0"][0], feats0, target)
+            self._log_panel("train/maps", batch["image0"][0], feats0, target, self.config.depth.loss != "ssi")
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         # gradients are unscaled here under fp16, so the clip norm means the same in every precision
@@ -170,11 +170,11 @@ class MicKeyTraining(pl.LightningModule):
                 self.log(f"val/{key}", value, prog_bar=key in ("vcre_auc_90", "pose_auc"))  # same on every rank
 
     # ------------------------------------------------------------------ logging and checkpoints
-    def _log_panel(self, tag: str, image: Tensor, feats: Any, target: Tensor | None) -> None:
+    def _log_panel(self, tag: str, image: Tensor, feats: Any, target: Tensor | None, metric: bool = True) -> None:
         experiment = getattr(self.logger, "experiment", None)
         if self.trainer.sanity_checking or not self.trainer.is_global_zero or not hasattr(experiment, "add_image"):
             return
-        panel = map_panel(image, feats.grid, feats.depth[0], feats.scr[0], target)
+        panel = map_panel(image, feats.grid, feats.depth[0], feats.scr[0], target, metric)
         experiment.add_image(tag, to_chw(panel), global_step=self.global_step)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

@@ -29,19 +29,22 @@ def _upsample(rgb: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 def map_panel(image: Tensor, grid: tuple[int, int], depth: Tensor, confidence: Tensor,
-              target: Tensor | None = None) -> np.ndarray:
+              target: Tensor | None = None, metric_target: bool = True) -> np.ndarray:
     """(H, k * W, 3) uint8: image | predicted depth | [target depth] | confidence, side by side.
 
-    image (3, H, W) in [0, 1]; depth, confidence, target (h * w,) patch values. Predicted and
-    target depth share one colour range when the target is metric-comparable (same finite range).
+    image (3, H, W) in [0, 1]; depth, confidence, target (h * w,) patch values. A metric target
+    and the prediction share the target's colour range, so equal colours mean equal metres.
     """
     h, w = grid
     H, W = image.shape[-2:]
     frame = (image.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255).astype(np.uint8)
-    depth_grid = depth.detach().view(h, w)
-    panels = [frame, _upsample(colorize(depth_grid), H, W)]
+    lo = hi = None
+    if target is not None and metric_target and torch.isfinite(target).any():
+        finite = target[torch.isfinite(target)].float().cpu().numpy()
+        lo, hi = np.percentile(finite, 2), np.percentile(finite, 98)
+    panels = [frame, _upsample(colorize(depth.detach().view(h, w), lo=lo, hi=hi), H, W)]
     if target is not None:
-        panels.append(_upsample(colorize(target.detach().view(h, w)), H, W))
+        panels.append(_upsample(colorize(target.detach().view(h, w), lo=lo, hi=hi), H, W))
     panels.append(_upsample(colorize(confidence.detach().view(h, w), cmap="viridis"), H, W))
     return np.concatenate(panels, axis=1)
 
