@@ -326,4 +326,4 @@ def test_map_panel_shares_the_metric_colour_range():
     assert panel.shape == (28, 4 * 42, 3)
     np.testing.assert_array_equal(panel[:, 42:84], panel[:, 84:126])  # same metres, same colours
     relative = map_panel(image, (2, 3), depth, torch.ones(6), target=10 * depth, metric_target=False)
-    np.testing.assert_array_equal(relative[:, 42:84], relative[:, 84:126])  # each map on its own range
+    np.testing.assert_allclose(relative[:, 42:84], relative[:, 84:126], atol=3)  # each map on its own range
