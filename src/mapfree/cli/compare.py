@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from mapfree.cli._baseline_args import add_baseline_arguments
-from mapfree.cli.synth import parse_size
+from mapfree.cli._types import parse_size
 
 HELP = "Evaluate several methods (MicKey, MATCHER+DEPTH+SOLVER baselines) on one split and print a Table-1-style table."
 

@@ -5,17 +5,9 @@ from __future__ import annotations
 import argparse
 import os
 
+from mapfree.cli._types import parse_size
+
 HELP = "Compute (or --verify) per-frame depth-prior targets on MicKey's 14x14 patch grid."
-
-
-def _size(text: str) -> tuple[int, int]:
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must look like 540x720, got {text!r}") from None
-    if w < 14 or h < 14:
-        raise argparse.ArgumentTypeError("size must be at least 14x14")
-    return w, h
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--teacher", choices=("depth-anything", "synthetic", "synthetic-metric"),
                         help="depth-anything: V1/V2, relative or metric, as the weights say; synthetic*: offline, from rendered depth")
     parser.add_argument("--weights", help="Depth Anything checkpoint: a local folder (no network) or a Hub id")
-    parser.add_argument("--resize", type=_size, default=None, help="WxH the training loader resizes images to (default: native)")
+    parser.add_argument("--resize", type=parse_size, default=None, help="WxH the training loader resizes images to (default: native)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--device", default="auto", help="auto (GPU LOCAL_RANK if present, else CPU), cpu, cuda, cuda:N")
     parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"),

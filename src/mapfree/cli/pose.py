@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from mapfree.cli._model_args import add_model_arguments, resolve_device
-from mapfree.cli.synth import parse_size
+from mapfree.cli._types import parse_size
 
 HELP = "Estimate the metric pose of IMG1 relative to IMG0 with MicKey; optionally save figures and outputs."
 

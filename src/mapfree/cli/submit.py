@@ -6,7 +6,7 @@ import argparse
 
 from mapfree.cli._baseline_args import add_baseline_arguments
 from mapfree.cli._model_args import add_model_arguments, resolve_device
-from mapfree.cli.synth import parse_size
+from mapfree.cli._types import parse_size
 
 HELP = "Run a pose estimator (default MicKey) over a Map-free split and write the benchmark submission zip."
 

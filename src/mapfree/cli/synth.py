@@ -4,18 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from mapfree.cli._types import parse_size
+
 HELP = "Generate a synthetic Map-free-format dataset (train/val/test) with metric depth."
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """'WxH' to (W, H)."""
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must look like 360x480, got {text!r}") from None
-    if w < 14 or h < 14:
-        raise argparse.ArgumentTypeError("size must be at least 14x14")
-    return w, h
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
