@@ -134,7 +134,9 @@ def train(
     )
     if trainer.is_global_zero:
         (run_dir / "history.json").write_text(json.dumps(result.history, indent=1))
-        sources = {"last": result.last_checkpoint, **{f"best-{k}": v for k, v in result.best_checkpoints.items()}}
-        result.models = {name: export_model(path, module.model, run_dir / f"model-{name}")
-                         for name, path in sources.items() if path is not None and path.is_file()}
+        # `last` is the network as training left it (also when max_steps stops mid-epoch, before
+        # any checkpoint); the best ones come from their checkpoints.
+        result.models = {"last": module.model.save_pretrained(run_dir / "model-last")}
+        result.models.update({f"best-{name}": export_model(path, module.model, run_dir / f"model-best-{name}")
+                              for name, path in result.best_checkpoints.items() if path is not None})
     return result
