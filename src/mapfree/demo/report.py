@@ -101,9 +101,10 @@ def write_report(out_dir: Path, rows: list[MethodRow], thresholds: Thresholds, c
         "",
         f"Synthetic Map-free benchmark ({context['dataset']}); val split, {context['val_pairs']} query pairs. "
         f"Both MicKey runs: {context['backbone']} backbone, same seed and budget ({context['train_budget']}). "
-        "Depth supervision: synthetic relative-depth teacher (unknown scale and shift, blur, noise), "
-        "scale-and-shift-invariant loss on all patches. Depth accuracy compares each model's patch depths "
-        "with patch means of the true rendered depth of the val frames.",
+        f"Depth supervision: the `{context['teacher']}` teacher (rendered depth with a monocular network's "
+        f"errors: global scale error, blur across depth edges, noise), `{context['depth_loss']}` loss on all "
+        "patches of both images. Depth accuracy compares each model's patch depths with patch means of the "
+        "true rendered depth of the val frames.",
         "",
         markdown_table(rows, thresholds),
         "",
