@@ -8,7 +8,7 @@ HELP = "Train MicKey with its VCRE REINFORCE loss (and depth supervision) from a
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", required=True, help="training YAML (see configs/)")
+    parser.add_argument("--config", required=True, help="training YAML, or a packaged config by name: mickey, mickey_overlap, mickey_depth, synthetic_cpu, synthetic_cpu_depth")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value (repeatable), e.g. --set trainer.max_epochs=3 --set data.root=DATA")
     parser.add_argument("--resume", nargs="?", const="last", default=None, metavar="CKPT",

@@ -65,7 +65,7 @@ def _train_run(slug: str, depth: bool, data: Path, priors: Path, out: Path, budg
                  "data.val_depth_suffix=depth", *budget.train_overrides]
     if depth:
         overrides += ["depth.enabled=true", "depth.source=prior", f"depth.prior_root={priors}", f"depth.loss={DEPTH_LOSS}"]
-    return train(Path("configs/synthetic_cpu.yaml"), overrides)
+    return train("synthetic_cpu", overrides)
 
 
 def _findings(rows: list[MethodRow], thresholds: Thresholds) -> list[str]:

@@ -12,6 +12,8 @@ from typing import Any, Iterable
 
 import yaml
 
+from mapfree.configs import config_path
+
 from mapfree.training.curriculum import TopKCurriculum
 from mapfree.training.losses.depth import DEPTH_LOSSES
 from mapfree.training.losses.reinforce import ReinforceConfig
@@ -145,8 +147,9 @@ class TrainConfig:
 
     @classmethod
     def load(cls, path: str | Path, overrides: Iterable[str] = ()) -> "TrainConfig":
-        """Read a YAML file and apply `section.key=value` overrides (values parsed as YAML)."""
-        path = Path(path)
+        """Read a YAML file (or a packaged config by name, see :mod:`mapfree.configs`) and apply
+        `section.key=value` overrides (values parsed as YAML)."""
+        path = config_path(path)
         if not path.is_file():
             raise FileNotFoundError(f"config not found: {path}")
         try:
