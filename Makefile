@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/mapfree synth outputs/synthetic
+	$(VENV)/bin/mapfree demo --out outputs/demo
 
 test: $(STAMP)
 	$(PY) -m pytest -n $(PYTEST_WORKERS)
