@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+import torch
 
 from mapfree.synth import SynthConfig, generate_dataset
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # xdist runs one worker per core; torch's own threads on top oversubscribe the cores and
+    # make small tensor operations many times slower.
+    torch.set_num_threads(1)
 
 TINY_SYNTH = SynthConfig(seed=7, train_scenes=2, val_scenes=2, test_scenes=1, frames=10, size=(112, 140))
 
