@@ -24,30 +24,36 @@ from mapfree.inference.mickey import MicKeyEstimator
 from mapfree.inference.submission import make_submission
 from mapfree.models.checkpoints import load_model
 from mapfree.synth import SynthConfig, generate_dataset
-from mapfree.training import train
+from mapfree.training import TrainConfig, train
+from mapfree.training.pretrain import PretrainConfig, pretrain_model
 
 from mapfree.viz.matches import matches_image, write_png
 
 
 @dataclass(frozen=True)
 class DemoBudget:
-    """Dataset size and the training overrides shared by both runs (same budget, same seed)."""
+    """Dataset size, feature pretraining and the training overrides shared by both runs (same budget, same seed)."""
 
     name: str
     synth: SynthConfig
+    pretrain: PretrainConfig
     train_overrides: tuple[str, ...]
 
 
 FULL = DemoBudget(
     "full",
     SynthConfig(seed=0, train_scenes=10, val_scenes=6, test_scenes=0, frames=40, size=(240, 320)),
+    PretrainConfig(steps=250, batch_size=8),
     ("trainer.max_epochs=8",),
 )
 QUICK = DemoBudget(
     "quick",
     SynthConfig(seed=0, train_scenes=3, val_scenes=2, test_scenes=0, frames=10, size=(168, 224)),
+    PretrainConfig(steps=10, batch_size=4),
     ("trainer.max_epochs=2", "data.pairs_per_scene=8"),
 )
+CONFIG = "synthetic_cpu"
+"""Both runs start from the pretrained features and keep them frozen (`optim.frozen` in the config)."""
 RUNS = (("MicKey", "mickey", False), ("MicKey + depth supervision", "mickey_depth", True))
 TEACHER = "synthetic-metric"
 """Metric depth with a global scale error, blur across edges and noise: the role Depth Anything V2
@@ -60,12 +66,16 @@ def _step(message: str, start: float) -> None:
     print(f"\n== [{time.perf_counter() - start:5.0f} s] {message}", flush=True)
 
 
-def _train_run(slug: str, depth: bool, data: Path, priors: Path, out: Path, budget: DemoBudget):
-    overrides = [f"data.root={data}", "data.resize=null", f"trainer.out_dir={out / 'runs'}", f"trainer.name={slug}",
-                 "data.val_depth_suffix=depth", *budget.train_overrides]
+def _data_overrides(data: Path) -> list[str]:
+    return [f"data.root={data}", "data.resize=null", "data.val_depth_suffix=depth"]
+
+
+def _train_run(slug: str, depth: bool, data: Path, priors: Path, features: Path, out: Path, budget: DemoBudget):
+    overrides = [*_data_overrides(data), f"trainer.out_dir={out / 'runs'}", f"trainer.name={slug}",
+                 f"init.checkpoint={features}", *budget.train_overrides]
     if depth:
         overrides += ["depth.enabled=true", "depth.source=prior", f"depth.prior_root={priors}", f"depth.loss={DEPTH_LOSS}"]
-    return train("synthetic_cpu", overrides)
+    return train(CONFIG, overrides)
 
 
 def _comparisons(row: MethodRow, trivial: MethodRow, vcre_auc: str) -> list[tuple[str, bool]]:
@@ -111,13 +121,16 @@ def run_demo(out_dir: str | Path = "outputs/demo", budget: DemoBudget = FULL, se
     start = time.perf_counter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    data, priors = out / "data", out / "priors"
+    data, priors, features = out / "data", out / "priors", out / "pretrained_features"
     torch.manual_seed(seed)
 
-    _step(f"1/5 synthesising the benchmark into {data}", start)
+    _step(f"1/6 synthesising the benchmark into {data}", start)
     generate_dataset(data, budget.synth)
 
-    _step(f"2/5 depth priors from the '{TEACHER}' teacher into {priors}", start)
+    _step(f"2/6 self-supervised feature pretraining (homographies of the train images) into {features}", start)
+    pretrain_model(TrainConfig.load(CONFIG, _data_overrides(data)), features, budget.pretrain)
+
+    _step(f"3/6 depth priors from the '{TEACHER}' teacher into {priors}", start)
     report = compute_store(data, "train", priors, build_teacher(TEACHER, seed=seed), batch_size=8, workers=0)
     print(report.summary())
     if report.failures:
@@ -140,9 +153,9 @@ def run_demo(out_dir: str | Path = "outputs/demo", budget: DemoBudget = FULL, se
                           seconds=0.0))
 
     for i, (name, slug, depth) in enumerate(RUNS):
-        _step(f"{3 + i}/5 training {name}", start)
+        _step(f"{4 + i}/6 training {name}", start)
         run_start = time.perf_counter()
-        result = _train_run(slug, depth, data, priors, out, budget)
+        result = _train_run(slug, depth, data, priors, features, out, budget)
         model = load_model(result.models["last"]).eval()
         estimator = MicKeyEstimator(model, generator=torch.Generator().manual_seed(seed))
         submission = make_submission(val, estimator, out / "submissions", batch_size=4, name=f"{slug}.zip")
@@ -154,7 +167,7 @@ def run_demo(out_dir: str | Path = "outputs/demo", budget: DemoBudget = FULL, se
                                                                 "skipped_steps": result.skipped_steps}))
         match_figures[name] = _match_figure(estimator, val[0], out / "figures" / f"matches_{slug}.png")
 
-    _step("5/5 report", start)
+    _step("6/6 report", start)
     figures_dir = out / "figures"
     figures_dir.mkdir(parents=True, exist_ok=True)
     shown = list(range(0, len(frames), max(1, len(frames) // 3)))[:3]
@@ -172,7 +185,10 @@ def run_demo(out_dir: str | Path = "outputs/demo", budget: DemoBudget = FULL, se
         "budget": budget.name, "dataset": f"{budget.synth.train_scenes} train / {budget.synth.val_scenes} val scenes, "
         f"{budget.synth.frames} frames per sequence, {budget.synth.size[0]}x{budget.synth.size[1]}",
         "synth": asdict(budget.synth), "image_width": budget.synth.size[0],
-        "vcre_thresholds_px": list(thresholds.vcre_px), "val_pairs": len(val), "backbone": "small CNN (trained)",
+        "vcre_thresholds_px": list(thresholds.vcre_px), "val_pairs": len(val),
+        "features": "small CNN backbone + descriptor head, pretrained self-supervised on homographies of the train "
+                    "images, then frozen",
+        "pretrain": asdict(budget.pretrain),
         "train_budget": ", ".join(budget.train_overrides), "seed": seed, "teacher": TEACHER, "depth_loss": DEPTH_LOSS,
         "mean_train_translation": translation.tolist(), "total_seconds": time.perf_counter() - start,
     }

@@ -100,7 +100,8 @@ def write_report(out_dir: Path, rows: list[MethodRow], thresholds: Thresholds, c
         "# mapfree demo: does depth supervision help MicKey?",
         "",
         f"Synthetic Map-free benchmark ({context['dataset']}); val split, {context['val_pairs']} query pairs. "
-        f"Both MicKey runs: {context['backbone']} backbone, same seed and budget ({context['train_budget']}). "
+        f"Both MicKey runs: {context['features']}; the pose loss (and depth loss) then trained the keypoint, "
+        f"confidence and depth heads, same seed and budget ({context['train_budget']}). "
         f"Depth supervision: the `{context['teacher']}` teacher (rendered depth with a monocular network's "
         f"errors: global scale error, blur across depth edges, noise), `{context['depth_loss']}` loss on all "
         "patches of both images. Depth accuracy compares each model's patch depths with patch means of the "

@@ -85,6 +85,9 @@ class OptimConfig:
     grad_clip: float = 5.0
     lr_step_interval: int | None = None
     lr_step_gamma: float = 0.5
+    frozen: list[str] = field(default_factory=list)
+    """Model modules kept as they start (no gradient, fixed BatchNorm statistics), e.g.
+    [backbone, descriptor_head] after `mapfree pretrain` (a DINOv2 backbone is always frozen)."""
 
 
 @dataclass

@@ -55,9 +55,26 @@ class MicKeyTraining(pl.LightningModule):
         self.config = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
         self.save_hyperparameters({"config": self.config.to_dict()})
         self.model = model if model is not None else build_model(self.config)
+        self.frozen_modules = [self._module(name) for name in self.config.optim.frozen]
+        for module in self.frozen_modules:
+            module.requires_grad_(False).eval()
         self.automatic_optimization = False
         self.skipped_steps = 0
         self.validation = ValidationAccumulator(self.config.solver)
+
+    def _module(self, name: str) -> torch.nn.Module:
+        module = getattr(self.model, name, None)
+        if not isinstance(module, torch.nn.Module):
+            children = [n for n, _ in self.model.named_children()]
+            raise ValueError(f"optim.frozen: the model has no module {name!r}; it has {children}")
+        return module
+
+    def train(self, mode: bool = True) -> "MicKeyTraining":
+        """Frozen modules stay in eval mode (their BatchNorm statistics are part of what is frozen)."""
+        super().train(mode)
+        for module in getattr(self, "frozen_modules", []):
+            module.eval()
+        return self
 
     # ------------------------------------------------------------------ losses
     def pose_objective(self, batch: dict[str, Any], feats0: Any, feats1: Any, matches: Any) -> ReinforceResult:

@@ -1,0 +1,30 @@
+"""`mapfree pretrain --config CFG --out DIR`: self-supervised feature pretraining of a small CNN MicKey."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "Pretrain a CNN MicKey's backbone and descriptors on homography pairs of the training images (no poses)."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", default="synthetic_cpu",
+                        help="training YAML or packaged config whose `model` and `data` are used (default synthetic_cpu)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a value of that config, e.g. --set data.root=DATA")
+    parser.add_argument("--out", required=True, help="model folder to write (use it as init.checkpoint)")
+    parser.add_argument("--steps", type=int, default=250)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def run(args: argparse.Namespace) -> int:
+    from mapfree.training.config import TrainConfig
+    from mapfree.training.pretrain import PretrainConfig, pretrain_model
+
+    config = TrainConfig.load(args.config, args.overrides)
+    cfg = PretrainConfig(steps=args.steps, batch_size=args.batch_size, seed=args.seed)
+    out = pretrain_model(config, args.out, cfg)
+    print(f"pretrained model: {out}\ntrain on it with: mapfree train --config {args.config} "
+          f"--set init.checkpoint={out} --set 'optim.frozen=[backbone, descriptor_head]'")
+    return 0
