@@ -12,10 +12,12 @@ from mapfree.demo.report import MethodRow, demo_thresholds, markdown_table
 from mapfree.demo.trivial import mean_training_translation, write_trivial_submission
 from mapfree.evaluation import evaluate_submission
 from mapfree.synth import SynthConfig
+from mapfree.training.pretrain import PretrainConfig
 
 TINY = DemoBudget(
     "test",
     SynthConfig(seed=1, train_scenes=2, val_scenes=1, test_scenes=0, frames=6, size=(112, 140)),
+    PretrainConfig(steps=2, batch_size=2),
     ("trainer.max_epochs=1", "data.pairs_per_scene=2", "data.batch_size=2", "solver.rounds=2",
      "solver.hypotheses=20", "solver.samples=64"),
 )
@@ -31,6 +33,7 @@ def test_demo_writes_report_results_and_figures(tmp_path: Path):
         assert method["train_steps"] == 2 and method["seconds"] > 0
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved == results
+    assert (tmp_path / "pretrained_features" / "model.safetensors").is_file()
     report = (tmp_path / "report.md").read_text()
     assert "| MicKey + depth supervision |" in report
     for line in report.splitlines():

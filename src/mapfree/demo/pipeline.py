@@ -43,7 +43,7 @@ class DemoBudget:
 FULL = DemoBudget(
     "full",
     SynthConfig(seed=0, train_scenes=10, val_scenes=6, test_scenes=0, frames=40, size=(240, 320)),
-    PretrainConfig(steps=250, batch_size=8),
+    PretrainConfig(steps=500, batch_size=8),
     ("trainer.max_epochs=8",),
 )
 QUICK = DemoBudget(

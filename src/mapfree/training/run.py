@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -121,7 +122,10 @@ def train(
     )
     if trainer.is_global_zero:
         config.save(run_dir / "config.yaml")
-    trainer.fit(module, datamodule=data, ckpt_path=_resume_path(config, ckpt_dir))
+    with warnings.catch_warnings():
+        if config.optim.frozen:  # frozen modules stay in eval mode on purpose
+            warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode at the start of training")
+        trainer.fit(module, datamodule=data, ckpt_path=_resume_path(config, ckpt_dir))
 
     result = TrainResult(
         run_dir=run_dir,
