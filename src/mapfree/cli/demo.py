@@ -11,7 +11,8 @@ HELP = ("Synthesise the benchmark, build depth priors, train MicKey with and wit
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="outputs/demo", help="output folder (default: outputs/demo)")
     parser.add_argument("--quick", action="store_true", help="tiny budget (about a minute), for CI and a first look")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seeds feature pretraining, both trainings, the depth teacher and the RANSAC sampling")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +42,7 @@ class DemoBudget:
 
 FULL = DemoBudget(
     "full",
-    SynthConfig(seed=0, train_scenes=10, val_scenes=6, test_scenes=0, frames=40, size=(240, 320)),
+    SynthConfig(seed=0, train_scenes=10, val_scenes=16, test_scenes=0, frames=40, size=(240, 320)),
     PretrainConfig(steps=500, batch_size=8),
     ("trainer.max_epochs=8",),
 )
@@ -70,9 +70,10 @@ def _data_overrides(data: Path) -> list[str]:
     return [f"data.root={data}", "data.resize=null", "data.val_depth_suffix=depth"]
 
 
-def _train_run(slug: str, depth: bool, data: Path, priors: Path, features: Path, out: Path, budget: DemoBudget):
+def _train_run(slug: str, depth: bool, data: Path, priors: Path, features: Path, out: Path, budget: DemoBudget,
+               seed: int):
     overrides = [*_data_overrides(data), f"trainer.out_dir={out / 'runs'}", f"trainer.name={slug}",
-                 f"init.checkpoint={features}", *budget.train_overrides]
+                 f"trainer.seed={seed}", f"init.checkpoint={features}", *budget.train_overrides]
     if depth:
         overrides += ["depth.enabled=true", "depth.source=prior", f"depth.prior_root={priors}", f"depth.loss={DEPTH_LOSS}"]
     return train(CONFIG, overrides)
@@ -128,7 +129,7 @@ def run_demo(out_dir: str | Path = "outputs/demo", budget: DemoBudget = FULL, se
     generate_dataset(data, budget.synth)
 
     _step(f"2/6 self-supervised feature pretraining (homographies of the train images) into {features}", start)
-    pretrain_model(TrainConfig.load(CONFIG, _data_overrides(data)), features, budget.pretrain)
+    pretrain_model(TrainConfig.load(CONFIG, _data_overrides(data)), features, replace(budget.pretrain, seed=seed))
 
     _step(f"3/6 depth priors from the '{TEACHER}' teacher into {priors}", start)
     report = compute_store(data, "train", priors, build_teacher(TEACHER, seed=seed), batch_size=8, workers=0)
@@ -155,7 +156,7 @@ def run_demo(out_dir: str | Path = "outputs/demo", budget: DemoBudget = FULL, se
     for i, (name, slug, depth) in enumerate(RUNS):
         _step(f"{4 + i}/6 training {name}", start)
         run_start = time.perf_counter()
-        result = _train_run(slug, depth, data, priors, features, out, budget)
+        result = _train_run(slug, depth, data, priors, features, out, budget, seed)
         model = load_model(result.models["last"]).eval()
         estimator = MicKeyEstimator(model, generator=torch.Generator().manual_seed(seed))
         submission = make_submission(val, estimator, out / "submissions", batch_size=4, name=f"{slug}.zip")
