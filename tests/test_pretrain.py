@@ -111,3 +111,14 @@ def test_pretrained_folder_starts_training_with_frozen_features(tiny_dataset, tm
 def test_unknown_frozen_module_is_named(tiny_dataset, tmp_path):
     with pytest.raises(ValueError, match="no module 'backbon'"):
         MicKeyTraining(tiny_config(tiny_dataset, tmp_path, optim={"frozen": ["backbon"]}))
+
+
+def test_cli_pretrains_a_model_folder(tiny_dataset, tmp_path, capsys):
+    from mapfree.cli import main
+
+    config = tiny_config(tiny_dataset, tmp_path).save(tmp_path / "cfg.yaml")
+    out = tmp_path / "features"
+    assert main(["pretrain", "--config", str(config), "--out", str(out), "--steps", "2", "--batch-size", "2"]) == 0
+    assert f"init.checkpoint={out}" in capsys.readouterr().out
+    assert MicKey.from_pretrained(out).config.backbone.kind == "cnn"
+    assert main(["pretrain", "--config", "mickey", "--out", str(tmp_path / "no")]) == 2  # DINOv2: a clear error

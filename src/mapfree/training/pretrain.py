@@ -104,6 +104,11 @@ def homography_step(model: MicKey, images: Tensor, cfg: PretrainConfig, generato
     return matching_nll(matching, target, inside), accuracy
 
 
+def _require_cnn(config: MicKeyConfig) -> None:
+    if config.backbone.kind != "cnn":
+        raise ValueError("feature pretraining is for the small CNN backbone; DINOv2 comes pretrained")
+
+
 def pretrain_features(
     model: MicKey,
     data_root: str | Path,
@@ -113,8 +118,7 @@ def pretrain_features(
     progress: bool = True,
 ) -> list[dict[str, float]]:
     """Train `model`'s CNN backbone and descriptor head in place; returns loss/accuracy per step."""
-    if model.config.backbone.kind != "cnn":
-        raise ValueError("feature pretraining is for the small CNN backbone; DINOv2 comes pretrained")
+    _require_cnn(model.config)
     generator = torch.Generator().manual_seed(cfg.seed)
     frames = FrameImages(data_root, split, resize)
     sampler = RandomSampler(frames, replacement=True, num_samples=cfg.steps * cfg.batch_size, generator=generator)
@@ -141,17 +145,18 @@ def pretrain_model(
     config: TrainConfig | str | Path,
     out_dir: str | Path,
     cfg: PretrainConfig = PretrainConfig(),
-    data_root: str | Path | None = None,
     progress: bool = True,
 ) -> Path:
-    """A fresh MicKey of the training config's `model`, feature-pretrained on its `data.root` train
-    split (or `data_root`) at its `data.resize`, saved as a model folder for `init.checkpoint`
-    (with `pretrain_history.json`)."""
+    """A fresh MicKey of the training config's `model`, feature-pretrained on the train split of
+    its `data.root` at its `data.resize`, saved as a model folder for `init.checkpoint` (with
+    `pretrain_history.json`)."""
     if not isinstance(config, TrainConfig):
         config = TrainConfig.load(config)
+    mickey_config = MicKeyConfig.from_dict(config.model)
+    _require_cnn(mickey_config)
     torch.manual_seed(cfg.seed)
-    model = MicKey(MicKeyConfig.from_dict(config.model))
-    history = pretrain_features(model, data_root or config.data.root, "train", cfg, config.data.resize, progress)
+    model = MicKey(mickey_config)
+    history = pretrain_features(model, config.data.root, "train", cfg, config.data.resize, progress)
     out = model.save_pretrained(out_dir)
     (out / "pretrain_history.json").write_text(json.dumps(history))
     return out
