@@ -130,22 +130,26 @@ class MicKey(nn.Module):
         offset_logits = self.offset_head(feats)
         score_logits = self.confidence_head(feats)
         depth_map = self.depth_head(feats)
-        dsc = self.descriptor_head(feats)
-        b, _, h, w = feats.shape
+        h, w = feats.shape[-2:]
 
         grid = torch.stack(torch.meshgrid(torch.arange(w, device=feats.device), torch.arange(h, device=feats.device),
                                           indexing="xy"), dim=0)
         kps = (torch.sigmoid(offset_logits) + grid) * PATCH_SIZE
         depth = self.config.heads.max_depth * torch.sigmoid(depth_map) if self.config.heads.depth_sigmoid else depth_map
-        if self.config.heads.normalize_descriptors:
-            dsc = dsc / dsc.pow(2).sum(dim=1, keepdim=True).add(1e-10).sqrt()
         return Features(
             kps=kps.flatten(2).transpose(1, 2),
             depth=depth.flatten(1),
             scr=self._confidence(score_logits).flatten(1),
-            dsc=dsc.flatten(2).transpose(1, 2),
+            dsc=self.describe(feats),
             offset_logits=offset_logits, depth_map=depth_map, score_logits=score_logits,
         )
+
+    def describe(self, feats: torch.Tensor) -> torch.Tensor:
+        """(B, C, h, w) backbone features to (B, h * w, D) descriptors, unit length unless configured otherwise."""
+        dsc = self.descriptor_head(feats)
+        if self.config.heads.normalize_descriptors:
+            dsc = dsc / dsc.pow(2).sum(dim=1, keepdim=True).add(1e-10).sqrt()
+        return dsc.flatten(2).transpose(1, 2)
 
     def _confidence(self, logits: torch.Tensor) -> torch.Tensor:
         """Per-patch confidence maps with a zeroed border; softmax-normalised per image by default."""

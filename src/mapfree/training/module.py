@@ -72,7 +72,7 @@ class MicKeyTraining(pl.LightningModule):
     def train(self, mode: bool = True) -> "MicKeyTraining":
         """Frozen modules stay in eval mode (their BatchNorm statistics are part of what is frozen)."""
         super().train(mode)
-        for module in getattr(self, "frozen_modules", []):
+        for module in self.frozen_modules:
             module.eval()
         return self
 

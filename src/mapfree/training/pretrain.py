@@ -18,6 +18,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from kornia.geometry.transform import warp_perspective
 from torch import Tensor
@@ -66,7 +67,7 @@ class FrameImages(Dataset):
         return len(self.paths)
 
     def __getitem__(self, index: int) -> Tensor:
-        image, _ = resize_image(read_image(self.paths[index]), torch.eye(3).numpy(), self.resize)
+        image, _ = resize_image(read_image(self.paths[index]), np.eye(3), self.resize)
         return torch.from_numpy(image).permute(2, 0, 1).float() / 255.0
 
 
@@ -96,8 +97,7 @@ def homography_step(model: MicKey, images: Tensor, cfg: PretrainConfig, generato
                                        cfg.corner_jitter, generator)
     warped = warp_perspective(images, homographies, (height, width), padding_mode="zeros")
     both = torch.cat([photometric_jitter(images, cfg, generator), photometric_jitter(warped, cfg, generator)])
-    dsc = model.descriptor_head(model.backbone_features(both))
-    dsc = torch.nn.functional.normalize(dsc.flatten(2).transpose(1, 2), dim=-1)
+    dsc = model.describe(model.backbone_features(both))
     matching = model.matcher(*dsc.split(len(images)))
     target, inside = patch_targets(homographies, grid, PATCH_SIZE)
     accuracy = (matching.argmax(-1) == target)[inside].float().mean()
