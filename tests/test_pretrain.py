@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -11,7 +12,8 @@ from mapfree.geometry.homography import patch_centres, patch_targets, random_hom
 from mapfree.models import MicKey, MicKeyConfig
 from mapfree.training.module import MicKeyTraining
 from mapfree.training.pretrain import (
-    PRETRAINED_MODULES, FrameImages, PretrainConfig, matching_nll, pretrain_features, pretrain_model,
+    PRETRAINED_MODULES, FrameImages, PretrainConfig, homography_step, matching_nll, no_match_nll, pretrain_features, pretrain_model,
+    textured_patches,
 )
 from test_training_module import TINY_MODEL, tiny_config
 
@@ -59,6 +61,37 @@ def test_matching_nll_is_zero_for_certain_correct_matches_and_ignores_outside():
     assert matching_nll(matching, target, inside).item() == pytest.approx(0.0, abs=1e-6)
     wrong = torch.tensor([[1, 1, 2, 0]])
     assert matching_nll(matching, wrong, inside).item() > 5
+
+
+def test_textured_patches_leave_out_flat_regions():
+    """A flat (sky-like) half and a checkered half: only the checkered patches are scored."""
+    images = torch.full((1, 3, 28, 56), 0.6)
+    images[..., 28:] = ((torch.arange(28)[:, None] + torch.arange(28)[None]) % 2).float()
+    images[..., :28] += 0.003 * torch.randn(1, 3, 28, 28, generator=torch.Generator().manual_seed(0))
+    assert textured_patches(images, 0.01).tolist() == [[False, False, True, True, False, False, True, True]]
+
+
+def test_no_match_nll_penalises_confident_matches_of_flat_patches():
+    certain = torch.eye(3)[None]
+    spread = torch.full((1, 3, 3), 1 / 9)
+    flat = torch.tensor([[True, True, False]])
+    assert no_match_nll(certain, flat).item() > 10
+    assert no_match_nll(spread, flat).item() == pytest.approx(-math.log(1 - 1 / 3), rel=1e-5)
+    assert no_match_nll(certain, torch.zeros(1, 3, dtype=torch.bool)).item() == 0.0
+
+
+def test_flat_images_are_trained_to_match_nothing():
+    """Nothing textured: no patch is scored for its warped position (no push towards matching by position);
+    the whole loss is the no-match term."""
+    torch.manual_seed(0)
+    model = MicKey(MicKeyConfig.from_dict(TINY_MODEL))
+    images = torch.full((2, 3, 56, 70), 0.5)
+    still = PretrainConfig(max_rotation_deg=0, max_log_scale=0, corner_jitter=0, gain_range=0, noise_std=0)
+    loss, accuracy = homography_step(model, images, still, torch.Generator().manual_seed(0))
+    assert accuracy.item() == 0.0
+    dsc = model.describe(model.backbone_features(torch.cat([images, images])))
+    expected = no_match_nll(model.matcher(*dsc.split(2)), torch.ones(2, 20, dtype=torch.bool))
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-4)
 
 
 def test_pretraining_learns_to_match_and_touches_only_its_modules(tiny_dataset):

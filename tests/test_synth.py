@@ -12,6 +12,8 @@ from mapfree.geometry.camera import intrinsics_matrix
 from mapfree.geometry.covisibility import covisibility_matrix
 from mapfree.geometry.transforms import look_at
 from mapfree.synth import SynthConfig, generate_scene
+from mapfree.synth.places import MAX_TEXTURE_SIDE, make_place
+from mapfree.synth.world import Box
 
 
 def test_generation_is_deterministic(tmp_path: Path):
@@ -69,3 +71,27 @@ def test_cli_reports_bad_data_without_traceback(tmp_path: Path, capsys):
     (scene / "intrinsics.txt").write_text("seq0/frame_00000.jpg 500 500 270\n")
     assert main(["summary", str(tmp_path)]) == 2
     assert "intrinsics.txt:1: expected 7 fields" in capsys.readouterr().err
+
+
+def test_each_surface_gets_its_own_texture_at_metric_density():
+    """Textures cover their surface once (no tiling a few metres apart), up to the size cap."""
+    world = make_place(np.random.default_rng(0))
+    assert len(world.textures) == len(world.primitives)
+    for prim in world.primitives:
+        height, width = world.textures[prim.texture].shape[:2]
+        expected = [min(MAX_TEXTURE_SIDE, int(np.ceil(m * world.texels_per_metre))) for m in prim.surface_size]
+        assert [width, height] == expected
+
+
+def test_box_faces_map_to_disjoint_texture_regions():
+    """Opposite faces of a box must not show the same texels (a false match across views)."""
+    box = Box(np.zeros(3, np.float32), np.array([0.5, 0.3, 0.4], np.float32), 0.0, 0)
+    origins = [np.array(o, np.float32) for o in ([3, 0, 0], [-3, 0, 0], [0, 3, 0], [0, -3, 0], [0, 0, 3], [0, 0, -3])]
+    stride = box.surface_size[1]
+    bands = []
+    for origin in origins:
+        ray = (-origin)[None]  # straight at the centre: hits the face facing `origin`
+        t = box.intersect(origin, ray)
+        uv, _ = box.surface(origin, ray, t)
+        bands.append(int(np.floor(uv[0, 0] / stride + 0.5)))
+    assert sorted(bands) == list(range(6))

@@ -42,9 +42,9 @@ class DemoBudget:
 
 FULL = DemoBudget(
     "full",
-    SynthConfig(seed=0, train_scenes=10, val_scenes=16, test_scenes=0, frames=40, size=(240, 320)),
+    SynthConfig(seed=0, train_scenes=30, val_scenes=32, test_scenes=0, frames=20, size=(240, 320)),
     PretrainConfig(steps=500, batch_size=8),
-    ("trainer.max_epochs=8",),
+    ("trainer.max_epochs=8", "data.pairs_per_scene=5"),
 )
 QUICK = DemoBudget(
     "quick",

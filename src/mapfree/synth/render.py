@@ -63,7 +63,7 @@ def render(
             continue
         uv, normal = prim.surface(origin, dirs[sel], depth[sel])
         tex = world.textures[prim.texture]
-        texel = sample_wrapped(tex, uv * (tex.shape[0] / prim.texture_metres))
+        texel = sample_wrapped(tex, uv * world.texels_per_metre)
         shade = light.ambient + (1 - light.ambient) * np.clip(normal @ light.direction, 0, 1)
         colour[sel] = texel * shade[:, None].astype(np.float32)
     colour = colour * light.tint + rng.normal(0, 0.01, colour.shape).astype(np.float32)

@@ -4,7 +4,8 @@ Every primitive intersects one ray origin (the camera centre) with many ray dire
 once. Directions are not normalised: with d = R^T K^-1 [u, v, 1], the ray parameter t equals
 the z-depth in the camera, so the depth map falls out of the intersection for free.
 `intersect` gives t for all rays (inf where missed); `surface` gives texture coordinates (in
-metres) and normals for the rays a primitive turned out to own.
+metres) and normals for the rays a primitive turned out to own; `surface_size` is the extent of
+those coordinates, so that one texture can cover the whole primitive once.
 """
 
 from __future__ import annotations
@@ -40,7 +41,10 @@ class Rectangle:
     half_u: float
     half_v: float
     texture: int
-    texture_metres: float = 4.0
+
+    @property
+    def surface_size(self) -> tuple[float, float]:
+        return 2 * self.half_u, 2 * self.half_v
 
     @property
     def normal(self) -> np.ndarray:
@@ -74,7 +78,15 @@ class Box:
     half: np.ndarray
     yaw: float
     texture: int
-    texture_metres: float = 2.0
+
+    @property
+    def _face_stride(self) -> float:
+        return 2 * float(np.max(self.half))
+
+    @property
+    def surface_size(self) -> tuple[float, float]:
+        """The six faces side by side along u (each in its own square), so no two faces look alike."""
+        return 6 * self._face_stride, self._face_stride
 
     @property
     def world_to_box(self) -> np.ndarray:
@@ -106,10 +118,11 @@ class Box:
         axis = np.argmax(near, axis=1)
         p = o + t[:, None] * d
         rows = np.arange(len(d))
+        sign = np.sign(p[rows, axis])
         normal_local = np.zeros_like(d)
-        normal_local[rows, axis] = np.sign(p[rows, axis])
-        # Face coordinates orthogonal to the face normal, offset per axis so faces differ.
-        u = np.where(axis == 0, p[:, 1], p[:, 0]) + 10.0 * axis
+        normal_local[rows, axis] = sign
+        face = 2 * axis + (sign > 0)
+        u = np.where(axis == 0, p[:, 1], p[:, 0]) + self._face_stride * face
         v = np.where(axis == 2, p[:, 1], p[:, 2])
         return np.stack([u, v], -1), normal_local @ self.world_to_box
 
@@ -121,7 +134,10 @@ class Sphere:
     centre: np.ndarray
     radius: float
     texture: int
-    texture_metres: float = 2.0
+
+    @property
+    def surface_size(self) -> tuple[float, float]:
+        return 2 * np.pi * self.radius, np.pi * self.radius
 
     def intersect(self, origin: np.ndarray, dirs: np.ndarray) -> np.ndarray:
         return _sphere_hits(origin, dirs, self.centre, self.radius)[0]
@@ -144,3 +160,4 @@ class World:
     textures: list[np.ndarray]
     centre: np.ndarray
     sky_colour: np.ndarray
+    texels_per_metre: float = 64.0
