@@ -31,11 +31,16 @@ def test_demo_writes_report_results_and_figures(tmp_path: Path):
     for method in results["methods"][1:]:
         assert math.isfinite(method["depth_abs_rel"]) and 0 <= method["depth_delta1"] <= 1
         assert method["train_steps"] == 2 and method["seconds"] > 0
+    diagnostics = results["diagnostics"]
+    assert [d["name"] for d in diagnostics] == [f"{n}: its matches + true depth" for n in names[1:]]
+    for row in diagnostics:
+        assert row["metrics"]["Estimates for % of frames"] >= 0 and math.isfinite(row["metrics"]["Average Median Rotation Error"])
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved == results
     assert (tmp_path / "pretrained_features" / "model.safetensors").is_file()
     report = (tmp_path / "report.md").read_text()
     assert "| MicKey + depth supervision |" in report
+    assert "| MicKey + depth supervision: its matches + true depth |" in report
     for line in report.splitlines():
         if line.startswith("!["):
             assert (tmp_path / line.split("](")[1].rstrip(")")).is_file()

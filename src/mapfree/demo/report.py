@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,24 +79,23 @@ def text_table(rows: list[MethodRow], thresholds: Thresholds) -> str:
     return "\n".join([fmt(cells[0]), "-" * (sum(widths) + 2 * len(widths)), *map(fmt, cells[1:])])
 
 
-def write_results(out_dir: Path, rows: list[MethodRow], context: dict) -> Path:
-    """results.json: every number in the table plus the run's context."""
-    data = {
-        "context": context,
-        "methods": [
-            {"name": r.name, "metrics": r.metrics, "depth_abs_rel": r.depth_abs_rel, "depth_delta1": r.depth_delta1,
-             "seconds": r.seconds, **r.extra}
-            for r in rows
-        ],
-    }
+def _row_data(row: MethodRow) -> dict:
+    return {"name": row.name, "metrics": row.metrics, "depth_abs_rel": row.depth_abs_rel,
+            "depth_delta1": row.depth_delta1, "seconds": row.seconds, **row.extra}
+
+
+def write_results(out_dir: Path, rows: list[MethodRow], context: dict, diagnostics: Sequence[MethodRow] = ()) -> Path:
+    """results.json: every number in the tables plus the run's context."""
+    data = {"context": context, "methods": [_row_data(r) for r in rows],
+            "diagnostics": [_row_data(r) for r in diagnostics]}
     path = out_dir / "results.json"
     path.write_text(json.dumps(data, indent=1, default=float))
     return path
 
 
 def write_report(out_dir: Path, rows: list[MethodRow], thresholds: Thresholds, context: dict,
-                 figures: dict[str, Path], findings: list[str]) -> Path:
-    """report.md: the table, what it says, and the figures."""
+                 figures: dict[str, Path], findings: list[str], diagnostics: Sequence[MethodRow] = ()) -> Path:
+    """report.md: the table, the diagnostic table (if any), what they say, and the figures."""
     lines = [
         "# mapfree demo: does depth supervision help MicKey?",
         "",
@@ -113,6 +113,7 @@ def write_report(out_dir: Path, rows: list[MethodRow], thresholds: Thresholds, c
         f"{thresholds.vcre_px[0]} px and {thresholds.vcre_px[1]} px are the benchmark's 90 px and the seed's 45 px "
         "on Map-free's 540 px wide frames. Pose thresholds: 25 cm, 5 deg.",
         "",
+        *_diagnostic_section(diagnostics, thresholds),
         "## Findings",
         "",
         *[f"- {f}" for f in findings],
@@ -125,3 +126,17 @@ def write_report(out_dir: Path, rows: list[MethodRow], thresholds: Thresholds, c
     path = out_dir / "report.md"
     path.write_text("\n".join(lines))
     return path
+
+
+def _diagnostic_section(diagnostics: Sequence[MethodRow], thresholds: Thresholds) -> list[str]:
+    if not diagnostics:
+        return []
+    return [
+        "## Diagnostic: the same matches with the true depth",
+        "",
+        "Each model's mutual matches (MicKey's matcher baseline), solved by Procrustes RANSAC with the true depth "
+        "at the keypoints instead of the model's own: the gap to the table above is what the predicted depths cost.",
+        "",
+        markdown_table(list(diagnostics), thresholds),
+        "",
+    ]

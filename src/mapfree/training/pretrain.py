@@ -7,9 +7,9 @@ A randomly initialised CNN has no such start: on the synthetic benchmark its des
 loss to bootstrap from in a CPU budget. This stage gives the small network what pretraining
 gives DINOv2, without poses or depths: every training image is paired with a random
 homography warp of itself under photometric changes, and the dual-softmax probability of the
-patch each patch centre lands in is maximised, over the patches that have texture to match
-by. The pose (and depth) training that follows can keep these modules frozen (`optim.frozen`),
-as it keeps DINOv2 frozen.
+patch each patch centre lands in is maximised for the patches with texture to match by, while
+flat ones (sky) learn to match nothing. The pose (and depth) training that follows can keep
+these modules frozen (`optim.frozen`), as it keeps DINOv2 frozen.
 """
 
 from __future__ import annotations
