@@ -23,6 +23,7 @@ from mapfree.evaluation.aggregate import ROTATION_KEY, TRANSLATION_KEY, VCRE_KEY
 from mapfree.evaluation.evaluate import Evaluation, evaluate_submission
 from mapfree.inference.mickey import MicKeyEstimator
 from mapfree.inference.submission import make_submission
+from mapfree.models import MicKey
 from mapfree.models.checkpoints import load_model
 from mapfree.synth import SynthConfig, generate_dataset
 from mapfree.training import TrainConfig, train
@@ -96,7 +97,7 @@ def _comparisons(row: MethodRow, trivial: MethodRow, vcre_auc: str) -> list[tupl
     ]
 
 
-def _true_depth_row(name: str, model, val: MapFreePairs, data: Path, zip_path: Path, thresholds: Thresholds,
+def _true_depth_row(name: str, model: MicKey, val: MapFreePairs, data: Path, zip_path: Path, thresholds: Thresholds,
                     seed: int) -> MethodRow:
     """The diagnostic row of one trained model: its mutual matches with the true depth at the keypoints."""
     estimator = build_baseline(TRUE_DEPTH_DIAGNOSTIC, BaselineContext(load_mickey=lambda: model))
