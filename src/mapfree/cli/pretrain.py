@@ -13,18 +13,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a value of that config, e.g. --set data.root=DATA")
     parser.add_argument("--out", required=True, help="model folder to write (use it as init.checkpoint)")
-    parser.add_argument("--steps", type=int, default=250)
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", type=int, default=None, help="optimiser steps (default: PretrainConfig's)")
+    parser.add_argument("--batch-size", type=int, default=None, help="images per step (default: PretrainConfig's)")
+    parser.add_argument("--seed", type=int, default=None, help="seeds the model, sampling and view changes (default: PretrainConfig's)")
 
 
 def run(args: argparse.Namespace) -> int:
     from mapfree.training.config import TrainConfig
-    from mapfree.training.pretrain import PretrainConfig, pretrain_model
+    from mapfree.training.pretrain import PRETRAINED_MODULES, PretrainConfig, pretrain_model
 
     config = TrainConfig.load(args.config, args.overrides)
-    cfg = PretrainConfig(steps=args.steps, batch_size=args.batch_size, seed=args.seed)
+    given = {"steps": args.steps, "batch_size": args.batch_size, "seed": args.seed}
+    cfg = PretrainConfig(**{k: v for k, v in given.items() if v is not None})
     out = pretrain_model(config, args.out, cfg)
     print(f"pretrained model: {out}\ntrain on it with: mapfree train --config {args.config} "
-          f"--set init.checkpoint={out} --set 'optim.frozen=[backbone, descriptor_head]'")
+          f"--set init.checkpoint={out} --set 'optim.frozen=[{', '.join(PRETRAINED_MODULES)}]'")
     return 0

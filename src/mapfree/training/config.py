@@ -13,7 +13,6 @@ from typing import Any, Iterable
 import yaml
 
 from mapfree.configs import config_path
-
 from mapfree.training.curriculum import TopKCurriculum
 from mapfree.training.losses.depth import DEPTH_LOSSES
 from mapfree.training.losses.reinforce import ReinforceConfig

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from kornia.geometry.transform import warp_perspective
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, RandomSampler
@@ -29,6 +28,7 @@ from tqdm import tqdm
 
 from mapfree.data.images import read_image, resize_image
 from mapfree.data.scenes import list_scenes
+from mapfree.depth_prior.patches import patch_average
 from mapfree.geometry.homography import patch_targets, random_homographies
 from mapfree.models.backbone import PATCH_SIZE
 from mapfree.models.config import MicKeyConfig
@@ -90,9 +90,9 @@ def photometric_jitter(images: Tensor, cfg: PretrainConfig, generator: torch.Gen
 
 def textured_patches(images: Tensor, min_std: float) -> Tensor:
     """(B, h * w) row-major mask of the patches of (B, 3, H, W) images whose grey-level std exceeds `min_std`."""
-    grey = images.mean(1, keepdim=True)
-    mean = F.avg_pool2d(grey, PATCH_SIZE)
-    variance = (F.avg_pool2d(grey * grey, PATCH_SIZE) - mean * mean).clamp_min(0)
+    grey = images.mean(1)
+    mean = patch_average(grey)
+    variance = (patch_average(grey * grey) - mean * mean).clamp_min(0)
     return (variance.sqrt() > min_std).flatten(1)
 
 
