@@ -1,4 +1,4 @@
-"""Self-supervised feature pretraining: homography targets, the matching loss, the training stage, frozen modules."""
+"""Feature pretraining: homography targets, the matching loss, pairs and warps as views, the training stage, frozen modules."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from mapfree.models import MicKey, MicKeyConfig
 from mapfree.training.module import MicKeyTraining
 from mapfree.training.pretrain import (
     PRETRAINED_MODULES, FrameImages, PretrainConfig, homography_step, matching_nll, no_match_nll, pretrain_features, pretrain_model,
-    textured_patches,
+    pretraining_views, textured_patches,
 )
 from test_training_module import TINY_MODEL, tiny_config
 
@@ -94,11 +94,13 @@ def test_flat_images_are_trained_to_match_nothing():
     assert loss.item() == pytest.approx(expected.item(), rel=1e-4)
 
 
-def test_pretraining_learns_to_match_and_touches_only_its_modules(tiny_dataset):
+@pytest.mark.parametrize("views", ["pairs", "homography"])
+def test_pretraining_learns_to_match_and_touches_only_its_modules(tiny_dataset, views):
     torch.manual_seed(0)
     model = MicKey(MicKeyConfig.from_dict(TINY_MODEL))
     others = {k: v.clone() for k, v in model.state_dict().items() if not k.startswith(PRETRAINED_MODULES)}
-    history = pretrain_features(model, tiny_dataset, "train", PretrainConfig(steps=30, batch_size=4), progress=False)
+    history = pretrain_features(model, tiny_dataset, "train", PretrainConfig(steps=30, batch_size=4, views=views),
+                                progress=False)
     assert len(history) == 30
     first = sum(h["loss"] for h in history[:5]) / 5
     last = sum(h["loss"] for h in history[-5:]) / 5
@@ -117,6 +119,15 @@ def test_frame_images_names_an_empty_split(tmp_path):
     (tmp_path / "train").mkdir()
     with pytest.raises(FileNotFoundError, match="no frames"):
         FrameImages(tmp_path, "train")
+
+
+def test_pair_views_need_pairs_and_unknown_views_are_named(tiny_dataset):
+    with pytest.raises(FileNotFoundError, match="overlap >= 1.01"):
+        pretraining_views(tiny_dataset, "train", PretrainConfig(min_overlap=1.01), None)
+    with pytest.raises(ValueError, match="'stereo'"):
+        pretraining_views(tiny_dataset, "train", PretrainConfig(views="stereo"), None)
+    item = pretraining_views(tiny_dataset, "train", PretrainConfig(), None)[0]
+    assert item["depth0"].shape == item["image0"].shape[1:]  # pairs come with their depth maps
 
 
 def test_pretrained_folder_starts_training_with_frozen_features(tiny_dataset, tmp_path):
@@ -151,7 +162,8 @@ def test_cli_pretrains_a_model_folder(tiny_dataset, tmp_path, capsys):
 
     config = tiny_config(tiny_dataset, tmp_path).save(tmp_path / "cfg.yaml")
     out = tmp_path / "features"
-    assert main(["pretrain", "--config", str(config), "--out", str(out), "--steps", "2", "--batch-size", "2"]) == 0
+    assert main(["pretrain", "--config", str(config), "--out", str(out), "--steps", "2", "--batch-size", "2",
+                 "--views", "homography"]) == 0
     assert f"init.checkpoint={out}" in capsys.readouterr().out
     assert MicKey.from_pretrained(out).config.backbone.kind == "cnn"
     assert main(["pretrain", "--config", "mickey", "--out", str(tmp_path / "no")]) == 2  # DINOv2: a clear error

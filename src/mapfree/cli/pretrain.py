@@ -1,10 +1,11 @@
-"""`mapfree pretrain --config CFG --out DIR`: self-supervised feature pretraining of a small CNN MicKey."""
+"""`mapfree pretrain --config CFG --out DIR`: feature pretraining of a small CNN MicKey."""
 
 from __future__ import annotations
 
 import argparse
 
-HELP = "Pretrain a CNN MicKey's backbone and descriptors on homography pairs of the training images (no poses)."
+HELP = ("Pretrain a CNN MicKey's backbone and descriptors to match the training pairs (depth maps + poses) "
+        "or homography warps of the training images (no poses).")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -14,7 +15,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="override a value of that config, e.g. --set data.root=DATA")
     parser.add_argument("--out", required=True, help="model folder to write (use it as init.checkpoint)")
     parser.add_argument("--steps", type=int, default=None, help="optimiser steps (default: PretrainConfig's)")
-    parser.add_argument("--batch-size", type=int, default=None, help="images per step (default: PretrainConfig's)")
+    parser.add_argument("--views", choices=("pairs", "homography"), default=None,
+                        help="pairs: training pairs matched through their depth maps and poses; homography: warps of "
+                             "single images, for data without depth (default: PretrainConfig's)")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="pairs, or images, per step (default: PretrainConfig's)")
     parser.add_argument("--seed", type=int, default=None, help="seeds the model, sampling and view changes (default: PretrainConfig's)")
 
 
@@ -23,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from mapfree.training.pretrain import PRETRAINED_MODULES, PretrainConfig, pretrain_model
 
     config = TrainConfig.load(args.config, args.overrides)
-    given = {"steps": args.steps, "batch_size": args.batch_size, "seed": args.seed}
+    given = {"steps": args.steps, "batch_size": args.batch_size, "seed": args.seed, "views": args.views}
     cfg = PretrainConfig(**{k: v for k, v in given.items() if v is not None})
     out = pretrain_model(config, args.out, cfg)
     print(f"pretrained model: {out}\ntrain on it with: mapfree train --config {args.config} "

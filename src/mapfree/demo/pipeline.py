@@ -45,7 +45,7 @@ class DemoBudget:
 FULL = DemoBudget(
     "full",
     SynthConfig(seed=0, train_scenes=30, val_scenes=32, test_scenes=0, frames=20, size=(240, 320)),
-    PretrainConfig(steps=500, batch_size=8),
+    PretrainConfig(steps=800, batch_size=8),
     ("trainer.max_epochs=8", "data.pairs_per_scene=5"),
 )
 QUICK = DemoBudget(
@@ -150,7 +150,7 @@ def run_demo(out_dir: str | Path = "outputs/demo", budget: DemoBudget = FULL, se
     _step(f"1/6 synthesising the benchmark into {data}", start)
     generate_dataset(data, budget.synth)
 
-    _step(f"2/6 self-supervised feature pretraining (homographies of the train images) into {features}", start)
+    _step(f"2/6 feature pretraining ({budget.pretrain.views} of the train split) into {features}", start)
     pretrain_model(TrainConfig.load(CONFIG, _data_overrides(data)), features, replace(budget.pretrain, seed=seed))
 
     _step(f"3/6 depth priors from the '{TEACHER}' teacher into {priors}", start)
@@ -212,8 +212,8 @@ def run_demo(out_dir: str | Path = "outputs/demo", budget: DemoBudget = FULL, se
         f"{budget.synth.frames} frames per sequence, {budget.synth.size[0]}x{budget.synth.size[1]}",
         "synth": asdict(budget.synth), "image_width": budget.synth.size[0],
         "vcre_thresholds_px": list(thresholds.vcre_px), "val_pairs": len(val),
-        "features": "small CNN backbone + descriptor head, pretrained self-supervised on homographies of the train "
-                    "images, then frozen",
+        "features": f"small CNN backbone + descriptor head, pretrained to match the {budget.pretrain.views} of the "
+                    "train split (pairs: through their rendered depth and poses), then frozen",
         "pretrain": asdict(budget.pretrain),
         "train_budget": ", ".join(budget.train_overrides), "seed": seed, "teacher": TEACHER, "depth_loss": DEPTH_LOSS,
         "mean_train_translation": translation.tolist(), "total_seconds": time.perf_counter() - start,

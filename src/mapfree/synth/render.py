@@ -9,6 +9,9 @@ import numpy as np
 from mapfree.geometry.transforms import camera_center
 from mapfree.synth.world import World
 
+MAX_SLANT = 8.0
+"""Largest footprint stretch 1 / cos(theta) of a slanted surface (about 83 degrees from its normal)."""
+
 
 @dataclass(frozen=True)
 class Lighting:
@@ -39,6 +42,45 @@ def sample_wrapped(texture: np.ndarray, xy: np.ndarray) -> np.ndarray:
     return top * (1 - fy) + bottom * fy
 
 
+def pixel_footprint(depth: np.ndarray, dirs: np.ndarray, normal: np.ndarray, focal: float) -> np.ndarray:
+    """(N,) metres of surface one pixel covers along its longer side.
+
+    A pixel spans z / f metres on a plane facing the camera at z-depth z; a surface slanted
+    by the angle theta between the ray and its normal stretches that by 1 / cos(theta)
+    (capped at MAX_SLANT, where grazing surfaces reach the coarsest mip levels anyway).
+    """
+    cos = np.abs(np.einsum("ij,ij->i", dirs, normal)) / np.linalg.norm(dirs, axis=1)
+    return depth / focal / np.maximum(cos, 1.0 / MAX_SLANT)
+
+
+def sample_filtered(levels: list[np.ndarray], xy: np.ndarray, footprint: np.ndarray) -> np.ndarray:
+    """Trilinear mipmap lookup: (N, 2) level-0 texel coordinates with (N,) footprints in texels.
+
+    Each point blends bilinear lookups of the two levels whose texel sizes bracket its
+    footprint (level l has texels 2^l wide); footprints up to one texel read level 0 alone.
+    """
+    if len(levels) == 1:
+        return sample_wrapped(levels[0], xy)
+    lod = np.clip(np.log2(np.maximum(footprint, 1.0)), 0, len(levels) - 1)
+    base = np.minimum(lod.astype(np.int64), len(levels) - 2)
+    out = np.empty((len(xy), levels[0].shape[2]), np.float32)
+    for level in np.unique(base):
+        sel = np.flatnonzero(base == level)
+        weight = (lod[sel] - level)[:, None].astype(np.float32)
+        out[sel] = (_sample_level(levels, level, xy[sel]) * (1 - weight)
+                    + _sample_level(levels, level + 1, xy[sel]) * weight)
+    return out
+
+
+def _sample_level(levels: list[np.ndarray], level: int, xy: np.ndarray) -> np.ndarray:
+    """Bilinear lookup in mip level `level` of points given in level-0 texel coordinates."""
+    h0, w0 = levels[0].shape[:2]
+    h, w = levels[level].shape[:2]
+    # Texel centres: level-0 coordinate c lies at (c + 0.5) * size / size0 - 0.5 on level `level`.
+    scaled = (xy + 0.5) * np.array([w / w0, h / h0], np.float32) - 0.5
+    return sample_wrapped(levels[level], scaled)
+
+
 def render(
     world: World, K: np.ndarray, T_w2c: np.ndarray, width: int, height: int, light: Lighting,
     rng: np.random.Generator,
@@ -62,8 +104,8 @@ def render(
         if len(sel) == 0:
             continue
         uv, normal = prim.surface(origin, dirs[sel], depth[sel])
-        tex = world.textures[prim.texture]
-        texel = sample_wrapped(tex, uv * world.texels_per_metre)
+        footprint = pixel_footprint(depth[sel], dirs[sel], normal, float(K[0, 0])) * world.texels_per_metre
+        texel = sample_filtered(world.mipmaps[prim.texture], uv * world.texels_per_metre, footprint)
         shade = light.ambient + (1 - light.ambient) * np.clip(normal @ light.direction, 0, 1)
         colour[sel] = texel * shade[:, None].astype(np.float32)
     colour = colour * light.tint + rng.normal(0, 0.01, colour.shape).astype(np.float32)

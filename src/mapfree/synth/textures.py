@@ -48,3 +48,18 @@ def make_texture(rng: np.random.Generator, height: int = BLOCK, width: int = BLO
             cv2.fillPoly(tex, [pts.astype(np.int32)], colour, lineType=cv2.LINE_AA)
     grain = rng.normal(0, 0.03, tex.shape).astype(np.float32)
     return np.clip(cv2.GaussianBlur(tex, (3, 3), 0.6) + grain, 0, 1)
+
+
+def mipmap(texture: np.ndarray, min_side: int = 4) -> list[np.ndarray]:
+    """The texture and its successive half-size area averages, down to `min_side` texels.
+
+    A camera pixel integrates the light of every texel it covers; sampling a far or slanted
+    surface at one texel per pixel instead aliases into view-dependent noise that no two
+    photographs of a real place would share. The renderer samples the level whose texel
+    matches the pixel's footprint.
+    """
+    levels = [texture]
+    while min(levels[-1].shape[:2]) >= 2 * min_side:
+        h, w = levels[-1].shape[:2]
+        levels.append(cv2.resize(levels[-1], (w // 2, h // 2), interpolation=cv2.INTER_AREA))
+    return levels

@@ -11,8 +11,11 @@ those coordinates, so that one texture can cover the whole primitive once.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
+
+from mapfree.synth.textures import mipmap
 
 NO_HIT = np.float32(np.inf)
 _T_MIN = 1e-3
@@ -161,3 +164,8 @@ class World:
     centre: np.ndarray
     sky_colour: np.ndarray
     texels_per_metre: float = 64.0
+
+    @cached_property
+    def mipmaps(self) -> list[list[np.ndarray]]:
+        """Every texture's mipmap (see :func:`mapfree.synth.textures.mipmap`), built once per place."""
+        return [mipmap(texture) for texture in self.textures]

@@ -1,15 +1,23 @@
-"""Self-supervised pretraining of a small MicKey's features (CNN backbone + descriptor head).
+"""Feature pretraining of a small MicKey (CNN backbone + descriptor head) before its pose training.
 
 The released MicKey learns on a frozen DINOv2 whose patch features already match across
 views, so its pose loss starts from correspondence probabilities with real matches in them.
 A randomly initialised CNN has no such start: on the synthetic benchmark its descriptors put
 1-4% of the probability on true matches, too little for the REINFORCE gradient of the pose
 loss to bootstrap from in a CPU budget. This stage gives the small network what pretraining
-gives DINOv2, without poses or depths: every training image is paired with a random
-homography warp of itself under photometric changes, and the dual-softmax probability of the
-patch each patch centre lands in is maximised for the patches with texture to match by, while
-flat ones (sky) learn to match nothing. The pose (and depth) training that follows can keep
-these modules frozen (`optim.frozen`), as it keeps DINOv2 frozen.
+gives DINOv2. Two kinds of views (`PretrainConfig.views`):
+
+- ``pairs``: training pairs of the dataset whose frames have depth maps (the synthetic
+  benchmark renders one for every frame): each patch centre of one view is moved into the
+  other with its depth and the relative pose. These are the view changes the benchmark
+  poses: other sides of 3D objects, occlusions, lighting that changes between sequences.
+- ``homography``: no poses or depths; every image is paired with a random homography warp
+  of itself under photometric changes (planar view changes only).
+
+Either way the dual-softmax probability of the patch each textured patch centre lands in is
+maximised, and patches with nothing to match (flat ones such as sky; in pairs also those
+occluded or out of view) learn to match nothing. The pose (and depth) training that follows
+can keep these modules frozen (`optim.frozen`), as it keeps DINOv2 frozen.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -26,10 +35,12 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 from tqdm import tqdm
 
+from mapfree.data.dataset import MapFreePairs
 from mapfree.data.images import read_image, resize_image
 from mapfree.data.scenes import list_scenes
 from mapfree.depth_prior.patches import patch_average
 from mapfree.geometry.homography import patch_targets, random_homographies
+from mapfree.geometry.reprojection import reprojected_patch_targets
 from mapfree.models.backbone import PATCH_SIZE
 from mapfree.models.config import MicKeyConfig
 from mapfree.models.mickey import MicKey, crop_to_patches
@@ -42,12 +53,19 @@ PRETRAINED_MODULES = ("backbone", "descriptor_head")
 
 @dataclass
 class PretrainConfig:
-    """Steps, batch and the distribution of view changes of the self-supervised stage."""
+    """Steps, batch, the kind of views and their distribution (see the module doc)."""
 
     steps: int = 250
     batch_size: int = 8
+    """Images per step for homographies (each with its warp), pairs per step for pairs."""
     lr: float = 1e-3
+    views: Literal["pairs", "homography"] = "pairs"
+    min_overlap: float = 0.1
+    """pairs: the lowest overlap score of a training pair; wide baselines are what the benchmark asks for."""
+    depth_suffix: str = "depth"
+    """pairs: the dataset's depth maps are `frame_NNNNN.<depth_suffix>.png` beside the frames."""
     max_rotation_deg: float = 25.0
+    """homography (as are the next two): in-plane rotations up to this."""
     max_log_scale: float = 0.8
     """Scales up to exp(0.4) = 1.5x either way: query-to-reference distance ratios reach 2 on the benchmark."""
     corner_jitter: float = 0.2
@@ -109,23 +127,62 @@ def no_match_nll(matching: Tensor, flat: Tensor) -> Tensor:
     return (-torch.log1p(-matched) * flat).sum() / flat.sum().clamp_min(1)
 
 
+def match_views(model: MicKey, images0: Tensor, images1: Tensor, cfg: PretrainConfig,
+                generator: torch.Generator) -> Tensor:
+    """(B, N0, N1) dual-softmax matching of two image batches under independent photometric jitter."""
+    both = torch.cat([photometric_jitter(images0, cfg, generator), photometric_jitter(images1, cfg, generator)])
+    dsc = model.describe(model.backbone_features(both))
+    return model.matcher(*dsc.split(len(images0)))
+
+
+def matching_loss(matching: Tensor, target: Tensor, scored: Tensor) -> tuple[Tensor, Tensor]:
+    """Loss and top-1 accuracy of the rows of `matching`: `scored` patches should match their
+    `target` patch, all others nothing."""
+    accuracy = (matching.argmax(-1) == target)[scored].float().mean().nan_to_num(0.0)
+    return matching_nll(matching, target, scored) + no_match_nll(matching, ~scored), accuracy
+
+
 def homography_step(model: MicKey, images: Tensor, cfg: PretrainConfig, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-    """Loss and top-1 accuracy of matching `images` against random homography warps of themselves:
-    textured patches that land inside the warp should match where they land, flat ones nothing."""
+    """:func:`matching_loss` of `images` against random homography warps of themselves."""
     images = crop_to_patches(images)
     height, width = images.shape[-2:]
     grid = (height // PATCH_SIZE, width // PATCH_SIZE)
     homographies = random_homographies(len(images), (height, width), cfg.max_rotation_deg, cfg.max_log_scale,
                                        cfg.corner_jitter, generator)
     warped = warp_perspective(images, homographies, (height, width), padding_mode="zeros")
-    both = torch.cat([photometric_jitter(images, cfg, generator), photometric_jitter(warped, cfg, generator)])
-    dsc = model.describe(model.backbone_features(both))
-    matching = model.matcher(*dsc.split(len(images)))
     target, inside = patch_targets(homographies, grid, PATCH_SIZE)
-    textured = textured_patches(images, cfg.min_patch_std)
-    scored = inside & textured
-    accuracy = (matching.argmax(-1) == target)[scored].float().mean().nan_to_num(0.0)
-    return matching_nll(matching, target, scored) + no_match_nll(matching, ~textured), accuracy
+    matching = match_views(model, images, warped, cfg, generator)
+    return matching_loss(matching, target, inside & textured_patches(images, cfg.min_patch_std))
+
+
+def pair_step(model: MicKey, batch: dict, cfg: PretrainConfig, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """:func:`matching_loss` of a batch of `MapFreePairs` items with depths, in both directions:
+    each textured patch centre should match where its depth and the relative pose move it."""
+    images = [crop_to_patches(batch["image0"]), crop_to_patches(batch["image1"])]
+    grid = (images[0].shape[-2] // PATCH_SIZE, images[0].shape[-1] // PATCH_SIZE)
+    depths, Ks = [batch["depth0"], batch["depth1"]], [batch["K0"].float(), batch["K1"].float()]
+    poses = [batch["T_0to1"].float(), torch.linalg.inv(batch["T_0to1"].float())]
+    matching = match_views(model, *images, cfg, generator)
+    losses, accuracies = [], []
+    for a, rows in enumerate((matching, matching.transpose(1, 2))):
+        target, visible = reprojected_patch_targets(depths[a], depths[1 - a], Ks[a], Ks[1 - a], poses[a], grid, PATCH_SIZE)
+        loss, accuracy = matching_loss(rows, target, visible & textured_patches(images[a], cfg.min_patch_std))
+        losses.append(loss)
+        accuracies.append(accuracy)
+    return sum(losses) / 2, sum(accuracies) / 2
+
+
+def pretraining_views(data_root: str | Path, split: str, cfg: PretrainConfig,
+                      resize: tuple[int, int] | None) -> Dataset:
+    """The dataset a `cfg.views` pretraining draws its batches from."""
+    if cfg.views == "homography":
+        return FrameImages(data_root, split, resize)
+    if cfg.views == "pairs":
+        pairs = MapFreePairs(data_root, split, resize=resize, min_overlap=cfg.min_overlap, depth_suffix=cfg.depth_suffix)
+        if not len(pairs):
+            raise FileNotFoundError(f"no {split} pairs with overlap >= {cfg.min_overlap} in {data_root}")
+        return pairs
+    raise ValueError(f"pretraining views must be 'pairs' or 'homography', got {cfg.views!r}")
 
 
 def _require_cnn(config: MicKeyConfig) -> None:
@@ -144,16 +201,17 @@ def pretrain_features(
     """Train `model`'s CNN backbone and descriptor head in place; returns loss/accuracy per step."""
     _require_cnn(model.config)
     generator = torch.Generator().manual_seed(cfg.seed)
-    frames = FrameImages(data_root, split, resize)
-    sampler = RandomSampler(frames, replacement=True, num_samples=cfg.steps * cfg.batch_size, generator=generator)
-    loader = DataLoader(frames, batch_size=cfg.batch_size, sampler=sampler)
+    views = pretraining_views(data_root, split, cfg, resize)
+    step = pair_step if cfg.views == "pairs" else homography_step
+    sampler = RandomSampler(views, replacement=True, num_samples=cfg.steps * cfg.batch_size, generator=generator)
+    loader = DataLoader(views, batch_size=cfg.batch_size, sampler=sampler)
     params = [p for name in PRETRAINED_MODULES for p in getattr(model, name).parameters()]
     optimizer = torch.optim.Adam(params, lr=cfg.lr)
     model.train()
     history = []
     with tqdm(loader, desc="pretrain features", unit="step", disable=not progress) as bar:
-        for images in bar:
-            loss, accuracy = homography_step(model, images, cfg, generator)
+        for batch in bar:
+            loss, accuracy = step(model, batch, cfg, generator)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
