@@ -106,7 +106,8 @@ def test_overfit_few_pairs_lowers_loss_and_pose_error(tiny_dataset, tmp_path):
     """On two fixed pairs the expected VCRE loss and the inference solver's pose error go down.
 
     The pose comes from the released solver settings, and the trained side is the mean over the
-    last five checkpoints (every 10 steps from step 80): REINFORCE steps on two pairs make single checkpoints jumpy.
+    last five checkpoints (every 10 steps from step 80): on two pairs, single REINFORCE
+    checkpoints are jumpy.
     """
     from mapfree.training.config import ValidationSolverConfig
     from mapfree.training.metrics import solve_poses

@@ -46,7 +46,7 @@ FULL = DemoBudget(
     "full",
     SynthConfig(seed=0, train_scenes=30, val_scenes=32, test_scenes=0, frames=20, size=(240, 320)),
     PretrainConfig(steps=800, batch_size=8),
-    ("trainer.max_epochs=8", "data.pairs_per_scene=5"),
+    ("trainer.max_epochs=10", "data.pairs_per_scene=5"),
 )
 QUICK = DemoBudget(
     "quick",
