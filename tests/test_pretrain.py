@@ -1,4 +1,4 @@
-"""Feature pretraining: homography targets, the matching loss, pairs and warps as views, the training stage, frozen modules."""
+"""Feature pretraining: homography targets, the matching loss, pairs and warps as views, frozen modules."""
 
 from __future__ import annotations
 

@@ -62,6 +62,9 @@ TEACHER = "synthetic-metric"
 Metric Outdoor plays on the real (outdoor) Map-free scenes."""
 DEPTH_LOSS = "silog"
 """Scale-invariant log loss, which suits a metric teacher whose global scale is off."""
+PRETRAINING_VIEWS = {"pairs": "the train pairs through their rendered depth and poses",
+                     "homography": "homography warps of the train images"}
+"""What the features learned to match, by `PretrainConfig.views`, for the report."""
 TRUE_DEPTH_DIAGNOSTIC = "mickey+true+procrustes"
 """Each model's mutual matches solved with the true depth at the keypoints instead of its own:
 the gap to the model's row is what its predicted depths cost."""
@@ -212,8 +215,8 @@ def run_demo(out_dir: str | Path = "outputs/demo", budget: DemoBudget = FULL, se
         f"{budget.synth.frames} frames per sequence, {budget.synth.size[0]}x{budget.synth.size[1]}",
         "synth": asdict(budget.synth), "image_width": budget.synth.size[0],
         "vcre_thresholds_px": list(thresholds.vcre_px), "val_pairs": len(val),
-        "features": f"small CNN backbone + descriptor head, pretrained to match the {budget.pretrain.views} of the "
-                    "train split (pairs: through their rendered depth and poses), then frozen",
+        "features": "small CNN backbone + descriptor head, pretrained to match "
+                    f"{PRETRAINING_VIEWS[budget.pretrain.views]}, then frozen",
         "pretrain": asdict(budget.pretrain),
         "train_budget": ", ".join(budget.train_overrides), "seed": seed, "teacher": TEACHER, "depth_loss": DEPTH_LOSS,
         "mean_train_translation": translation.tolist(), "total_seconds": time.perf_counter() - start,

@@ -165,7 +165,8 @@ def pair_step(model: MicKey, batch: dict, cfg: PretrainConfig, generator: torch.
     matching = match_views(model, *images, cfg, generator)
     losses, accuracies = [], []
     for a, rows in enumerate((matching, matching.transpose(1, 2))):
-        target, visible = reprojected_patch_targets(depths[a], depths[1 - a], Ks[a], Ks[1 - a], poses[a], grid, PATCH_SIZE)
+        target, visible = reprojected_patch_targets(depths[a], depths[1 - a], Ks[a], Ks[1 - a], poses[a],
+                                                    grid, PATCH_SIZE)
         loss, accuracy = matching_loss(rows, target, visible & textured_patches(images[a], cfg.min_patch_std))
         losses.append(loss)
         accuracies.append(accuracy)
@@ -178,7 +179,8 @@ def pretraining_views(data_root: str | Path, split: str, cfg: PretrainConfig,
     if cfg.views == "homography":
         return FrameImages(data_root, split, resize)
     if cfg.views == "pairs":
-        pairs = MapFreePairs(data_root, split, resize=resize, min_overlap=cfg.min_overlap, depth_suffix=cfg.depth_suffix)
+        pairs = MapFreePairs(data_root, split, resize=resize, min_overlap=cfg.min_overlap,
+                             depth_suffix=cfg.depth_suffix)
         if not len(pairs):
             raise FileNotFoundError(f"no {split} pairs with overlap >= {cfg.min_overlap} in {data_root}")
         return pairs
