@@ -15,8 +15,8 @@ gives DINOv2. Two kinds of views (`PretrainConfig.views`):
   of itself under photometric changes (planar view changes only).
 
 Either way the dual-softmax probability of the patch each textured patch centre lands in is
-maximised, and patches with nothing to match (flat ones such as sky; in pairs also those
-occluded or out of view) learn to match nothing. The pose (and depth) training that follows
+maximised, and patches with nothing to match (flat ones such as sky, those that land outside
+the other view and, in pairs, those hidden there) learn to match nothing. The pose (and depth) training that follows
 can keep these modules frozen (`optim.frozen`), as it keeps DINOv2 frozen.
 """
 
@@ -173,6 +173,10 @@ def pair_step(model: MicKey, batch: dict, cfg: PretrainConfig, generator: torch.
     return sum(losses) / 2, sum(accuracies) / 2
 
 
+_STEPS = {"pairs": pair_step, "homography": homography_step}
+"""The training step of each kind of views."""
+
+
 def pretraining_views(data_root: str | Path, split: str, cfg: PretrainConfig,
                       resize: tuple[int, int] | None) -> Dataset:
     """The dataset a `cfg.views` pretraining draws its batches from."""
@@ -204,7 +208,7 @@ def pretrain_features(
     _require_cnn(model.config)
     generator = torch.Generator().manual_seed(cfg.seed)
     views = pretraining_views(data_root, split, cfg, resize)
-    step = pair_step if cfg.views == "pairs" else homography_step
+    step = _STEPS[cfg.views]
     sampler = RandomSampler(views, replacement=True, num_samples=cfg.steps * cfg.batch_size, generator=generator)
     loader = DataLoader(views, batch_size=cfg.batch_size, sampler=sampler)
     params = [p for name in PRETRAINED_MODULES for p in getattr(model, name).parameters()]
