@@ -38,35 +38,35 @@ def synthetic_batch(B: int, rows: int, cols: int, device: torch.device, dtype: t
     K = torch.tensor([[0.9 * W, 0, W / 2], [0, 0.9 * W, H / 2], [0, 0, 1.0]]).expand(B, 3, 3).contiguous()
     N = rows * cols
     ys, xs = torch.meshgrid(torch.arange(rows), torch.arange(cols), indexing="ij")
-    kps0 = (torch.stack([xs, ys], -1).reshape(1, N, 2).float() + 0.5) * 14
-    kps0 = kps0.expand(B, -1, -1).contiguous()
+    kpts0 = (torch.stack([xs, ys], -1).reshape(1, N, 2).float() + 0.5) * 14
+    kpts0 = kpts0.expand(B, -1, -1).contiguous()
     d0 = 2 + 10 * torch.rand(B, N, generator=g)
     T = torch.eye(4).repeat(B, 1, 1)
     T[:, :3, 3] = 0.5 * torch.randn(B, 3, generator=g)
-    Y = backproject(kps0, d0, K) + T[:, None, :3, 3]
+    Y = backproject(kpts0, d0, K) + T[:, None, :3, 3]
     uv = Y @ K.transpose(1, 2)
-    kps1 = uv[..., :2] / uv[..., 2:]
+    kpts1 = uv[..., :2] / uv[..., 2:]
     # the true match of patch i is the patch of image 1 nearest to its projection
-    nearest = ((kps1[:, :, None] - kps0[:, None]).square().sum(-1)).argmin(-1)
+    nearest = ((kpts1[:, :, None] - kpts0[:, None]).square().sum(-1)).argmin(-1)
     logits = torch.randn(B, N, N, generator=g)
     logits.scatter_add_(2, nearest.unsqueeze(-1), torch.full((B, N, 1), 12.0))
     probs = torch.softmax(logits.flatten(1), -1).view(B, N, N)
     size = torch.tensor([float(W), float(H)]).expand(B, 2)
-    out = dict(probs=probs, kps0=kps0, kps1=kps1, d0=d0, d1=Y[..., 2] * 1.1, K=K, T=T, size=size)
-    return {k: v.to(device=device, dtype=dtype if k in ("probs", "kps0", "kps1", "d0", "d1") else torch.float32)
+    out = dict(probs=probs, kpts0=kpts0, kpts1=kpts1, d0=d0, d1=Y[..., 2] * 1.1, K=K, T=T, size=size)
+    return {k: v.to(device=device, dtype=dtype if k in ("probs", "kpts0", "kpts1", "d0", "d1") else torch.float32)
             for k, v in out.items()}
 
 
 def leaves(batch: dict) -> dict:
     """Fresh differentiable copies of the network outputs (as the heads would give them)."""
-    return {k: (v.detach().clone().requires_grad_() if k in ("probs", "kps0", "kps1", "d0", "d1") else v)
+    return {k: (v.detach().clone().requires_grad_() if k in ("probs", "kpts0", "kpts1", "d0", "d1") else v)
             for k, v in batch.items()}
 
 
 def vectorised_step(batch: dict, cfg: ReinforceConfig) -> None:
     b = leaves(batch)
     loss_fn = vcre_pose_loss(b["T"], b["K"], b["K"], b["size"], b["size"], cfg.clip_px)
-    res = reinforce_objective(b["probs"].float(), b["kps0"].float(), b["kps1"].float(), b["d0"].float(),
+    res = reinforce_objective(b["probs"].float(), b["kpts0"].float(), b["kpts1"].float(), b["d0"].float(),
                               b["d1"].float(), b["K"], b["K"], loss_fn, cfg)
     res.objective.mean().backward()
 
@@ -107,8 +107,8 @@ def per_iteration_step(batch: dict, cfg: ReinforceConfig, pairs: int) -> None:
     reinforce_grad = torch.zeros_like(probs)
     for i in range(pairs):
         flat = probs[i].detach().flatten()
-        X_all = backproject(b["kps0"][i:i + 1].float(), b["d0"][i:i + 1].float(), b["K"][i:i + 1])[0]
-        Y_all = backproject(b["kps1"][i:i + 1].float(), b["d1"][i:i + 1].float(), b["K"][i:i + 1])[0]
+        X_all = backproject(b["kpts0"][i:i + 1].float(), b["d0"][i:i + 1].float(), b["K"][i:i + 1])[0]
+        Y_all = backproject(b["kpts1"][i:i + 1].float(), b["d1"][i:i + 1].float(), b["K"][i:i + 1])[0]
         set_losses, counts = [], []
         for _ in range(cfg.num_sets):
             idx = torch.multinomial(flat, cfg.set_size, replacement=True)

@@ -236,12 +236,12 @@ def test_mickey_matches_and_depth_share_one_forward_pass() -> None:
     m = MicKeyMatcher(features, min_probability=0.0)(item)
     feats0, feats1, matches = features(item)
     assert len(m) > 0
-    kps0, kps1 = feats0.kps[0].numpy(), feats1.kps[0].numpy()
-    i0 = [int(np.argmin(np.linalg.norm(kps0 - k, axis=1))) for k in m.kpts0]
-    i1 = [int(np.argmin(np.linalg.norm(kps1 - k, axis=1))) for k in m.kpts1]
+    kpts0, kpts1 = feats0.kpts[0].numpy(), feats1.kpts[0].numpy()
+    i0 = [int(np.argmin(np.linalg.norm(kpts0 - k, axis=1))) for k in m.kpts0]
+    i1 = [int(np.argmin(np.linalg.norm(kpts1 - k, axis=1))) for k in m.kpts1]
     matching = matches.matching[0]
     # Every match is a mutual best pair of MicKey's matching matrix, between MicKey keypoints.
-    np.testing.assert_allclose(m.kpts0, kps0[i0], atol=1e-5)
+    np.testing.assert_allclose(m.kpts0, kpts0[i0], atol=1e-5)
     assert all(int(matching[a].argmax()) == b and int(matching[:, b].argmax()) == a for a, b in zip(i0, i1))
     # Depth at the patch centres is MicKey's per-patch depth.
     h, w = feats1.grid

@@ -17,7 +17,7 @@ def released(tmp_path_factory):
 def outputs(model, image):
     with torch.no_grad():
         f = model.extract(image)
-        return torch.cat([f.kps.flatten(), f.depth.flatten(), f.scr.flatten(), f.dsc.flatten()])
+        return torch.cat([f.kpts.flatten(), f.depth.flatten(), f.scr.flatten(), f.dsc.flatten()])
 
 
 IMAGE = torch.rand(1, 3, 100, 128, generator=torch.Generator().manual_seed(0))

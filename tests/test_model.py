@@ -24,11 +24,11 @@ def test_extract_shapes_and_keypoints_inside_their_patch(tiny):
         f = tiny.extract(images)
     assert f.grid == (9, 11)
     n = 99
-    assert f.kps.shape == (2, n, 2) and f.depth.shape == (2, n) and f.scr.shape == (2, n) and f.dsc.shape == (2, n, 32)
+    assert f.kpts.shape == (2, n, 2) and f.depth.shape == (2, n) and f.scr.shape == (2, n) and f.dsc.shape == (2, n, 32)
     cols = torch.arange(n) % 11
     rows = torch.arange(n) // 11
-    assert torch.all((f.kps[..., 0] >= cols * 14) & (f.kps[..., 0] <= (cols + 1) * 14))
-    assert torch.all((f.kps[..., 1] >= rows * 14) & (f.kps[..., 1] <= (rows + 1) * 14))
+    assert torch.all((f.kpts[..., 0] >= cols * 14) & (f.kpts[..., 0] <= (cols + 1) * 14))
+    assert torch.all((f.kpts[..., 1] >= rows * 14) & (f.kpts[..., 1] <= (rows + 1) * 14))
     assert torch.allclose(f.dsc.norm(dim=-1), torch.ones(2, n), atol=1e-5)
 
 
@@ -61,7 +61,7 @@ def test_outputs_are_differentiable_wrt_heads_and_cnn_backbone(tiny):
     tiny.train()
     try:
         f0, f1, m = tiny(torch.rand(1, 3, 112, 126), torch.rand(1, 3, 112, 126))
-        loss = f0.kps.sum() + f0.depth.sum() + (m.scores * 1e6).sum() + f1.offset_logits.sum()
+        loss = f0.kpts.sum() + f0.depth.sum() + (m.scores * 1e6).sum() + f1.offset_logits.sum()
         loss.backward()
     finally:
         tiny.eval()

@@ -56,7 +56,7 @@ def test_pose_prints_pose_writes_figures_and_dump(toy, tiny_model, tmp_path, cap
         assert image is not None and image.shape[0] == 360
     d = np.load(dump)
     n = 19 * 25  # 270x360 -> 266x350 -> 19 x 25 patches
-    assert d["kps0"].shape == (n, 2) and d["depth1"].shape == (n,) and d["dsc0"].shape == (n, 32)
+    assert d["kpts0"].shape == (n, 2) and d["depth1"].shape == (n,) and d["dsc0"].shape == (n, 32)
     assert d["scores"].shape == (n, n) and d["R"].shape == (3, 3) and d["t"].shape == (3,)
     assert d["inliers"].ndim == 2 and d["inliers"].shape[1] == 2 and np.isfinite(d["R"]).all()
     # The dump holds what the API computes for the same inputs.
@@ -65,7 +65,7 @@ def test_pose_prints_pose_writes_figures_and_dump(toy, tiny_model, tmp_path, cap
     image0 = mapfree.api.resize(mapfree.api.load_image(toy / "im0.jpg"), np.eye(3), (270, 360))[0]
     with torch.no_grad():
         f = model.extract(image0[None])
-    np.testing.assert_allclose(d["kps0"], f.kps[0].numpy(), atol=1e-4)
+    np.testing.assert_allclose(d["kpts0"], f.kpts[0].numpy(), atol=1e-4)
     np.testing.assert_allclose(d["depth0"], f.depth[0].numpy(), atol=1e-5)
     assert K0[0, 0] == pytest.approx(549.7018 / 2 if TOY.is_dir() else 549.7 / 2)
 

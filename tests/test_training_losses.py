@@ -84,14 +84,14 @@ def test_vcre_through_procrustes_gradcheck():
     """Keypoint depths -> 3D points -> weighted Procrustes -> VCRE is differentiable and correct."""
     g = torch.Generator().manual_seed(1)
     T = pose([0.02, 0.1, -0.03], [0.3, 0.05, 0.1])
-    kps = torch.rand(1, 12, 2, generator=g, dtype=torch.float64) * SIZE
+    kpts = torch.rand(1, 12, 2, generator=g, dtype=torch.float64) * SIZE
     depth0 = 2 + 4 * torch.rand(1, 12, generator=g, dtype=torch.float64)
-    X = backproject(kps, depth0, K[None])
+    X = backproject(kpts, depth0, K[None])
     Y = X @ T[:3, :3].T + T[:3, 3] + 0.02 * torch.randn(1, 12, 3, generator=g, dtype=torch.float64)
     w = torch.rand(1, 12, generator=g, dtype=torch.float64) + 0.1
 
     def f(d0, Yp):
-        R, t, _ = weighted_procrustes(backproject(kps, d0, K[None]), Yp, w)
+        R, t, _ = weighted_procrustes(backproject(kpts, d0, K[None]), Yp, w)
         return vcre_loss(R, t, T[None], K[None], K[None], SIZE[None], SIZE[None])
 
     assert torch.autograd.gradcheck(f, (depth0.clone().requires_grad_(), Y.clone().requires_grad_()))
@@ -125,42 +125,42 @@ def _toy_pairs(B=2, N=40, depth_scale=1.0, seed=0):
     """Pairs with exact correspondences (patch i <-> i) whose depth1 is off by `depth_scale`."""
     g = torch.Generator().manual_seed(seed)
     K0 = K.float().expand(B, 3, 3)
-    kps0 = torch.rand(B, N, 2, generator=g) * SIZE.float()
+    kpts0 = torch.rand(B, N, 2, generator=g) * SIZE.float()
     d0 = 2 + 6 * torch.rand(B, N, generator=g)
     T = torch.stack([pose([0.0, 0.1 * b, 0.02], [0.5, 0.1, 0.2 * b]) for b in range(B)]).float()
-    X = backproject(kps0, d0, K0)
+    X = backproject(kpts0, d0, K0)
     Y = X @ T[:, :3, :3].transpose(1, 2) + T[:, None, :3, 3]
     uv = Y @ K0.transpose(1, 2)
-    kps1 = uv[..., :2] / uv[..., 2:]
+    kpts1 = uv[..., :2] / uv[..., 2:]
     probs = torch.full((B, N, N), 1e-4) + torch.eye(N)
-    return probs, kps0, kps1, d0, Y[..., 2] * depth_scale, K0, T
+    return probs, kpts0, kpts1, d0, Y[..., 2] * depth_scale, K0, T
 
 
 def test_reinforce_objective_direct_gradient_fixes_depth_scale():
-    probs, kps0, kps1, d0, d1, K0, T = _toy_pairs(depth_scale=1.3)
+    probs, kpts0, kpts1, d0, d1, K0, T = _toy_pairs(depth_scale=1.3)
     cfg = ReinforceConfig(num_sets=4, set_size=32, num_hypotheses=8, min_set=4)
     size = SIZE.float().expand(2, 2)
     loss_fn = vcre_pose_loss(T, K0, K0, size, size)
     d1 = d1.clone().requires_grad_()
     g = torch.Generator().manual_seed(3)
-    res = reinforce_objective(probs, kps0, kps1, d0, d1, K0, K0, loss_fn, cfg, g)
+    res = reinforce_objective(probs, kpts0, kpts1, d0, d1, K0, K0, loss_fn, cfg, g)
     assert res.valid.all() and torch.allclose(res.objective.detach(), res.expected_loss)
     res.objective.sum().backward()
     assert d1.grad.abs().sum() > 0 and (d1.grad.sum(-1) > 0).all()  # depths too large: push them down
     stepped = (d1 - 0.2 * d1.grad / d1.grad.abs().max()).detach()
-    after = reinforce_objective(probs, kps0, kps1, d0, stepped, K0, K0, loss_fn, cfg, torch.Generator().manual_seed(3))
+    after = reinforce_objective(probs, kpts0, kpts1, d0, stepped, K0, K0, loss_fn, cfg, torch.Generator().manual_seed(3))
     assert (after.expected_loss < res.expected_loss).all()
 
 
 def test_reinforce_objective_rewards_correct_matches():
     """The REINFORCE gradient lowers the log-probability of wrong matches relative to right ones."""
-    probs, kps0, kps1, d0, d1, K0, T = _toy_pairs()
+    probs, kpts0, kpts1, d0, d1, K0, T = _toy_pairs()
     N = probs.shape[-1]
     probs = (0.5 * torch.eye(N) + 0.5 * torch.roll(torch.eye(N), 7, dims=1)).expand(2, N, N).clone()
     logits = probs.log().requires_grad_()
     size = SIZE.float().expand(2, 2)
     cfg = ReinforceConfig(num_sets=16, set_size=24, num_hypotheses=8, min_set=4)
-    res = reinforce_objective(logits.exp(), kps0, kps1, d0, d1, K0, K0, vcre_pose_loss(T, K0, K0, size, size), cfg,
+    res = reinforce_objective(logits.exp(), kpts0, kpts1, d0, d1, K0, K0, vcre_pose_loss(T, K0, K0, size, size), cfg,
                               torch.Generator().manual_seed(0))
     res.objective.sum().backward()
     right = torch.eye(N, dtype=torch.bool)
@@ -169,11 +169,11 @@ def test_reinforce_objective_rewards_correct_matches():
 
 
 def test_reinforce_objective_invalid_probabilities_are_masked():
-    probs, kps0, kps1, d0, d1, K0, T = _toy_pairs()
+    probs, kpts0, kpts1, d0, d1, K0, T = _toy_pairs()
     probs[1] = float("nan")
     size = SIZE.float().expand(2, 2)
     cfg = ReinforceConfig(num_sets=2, set_size=16, num_hypotheses=4, min_set=4)
-    res = reinforce_objective(probs, kps0, kps1, d0, d1, K0, K0, vcre_pose_loss(T, K0, K0, size, size), cfg)
+    res = reinforce_objective(probs, kpts0, kpts1, d0, d1, K0, K0, vcre_pose_loss(T, K0, K0, size, size), cfg)
     assert res.valid.tolist() == [True, False]
     assert res.objective[1].item() == 0.0 and torch.isfinite(res.objective[0])
 

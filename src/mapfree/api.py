@@ -22,7 +22,7 @@ import torch
 from mapfree.data.errors import DataFormatError
 from mapfree.data.files import Intrinsics
 from mapfree.geometry.camera import scale_intrinsics
-from mapfree.models.mickey import Features, Matches, MicKey
+from mapfree.models.mickey import Features, MatchMatrix, MicKey
 from mapfree.robust.procrustes_ransac import ProcrustesRansacConfig, mickey_pose_solver
 
 ImageLike = Union[str, Path, np.ndarray, torch.Tensor]
@@ -33,7 +33,7 @@ class PoseResult:
     """Estimated transform from camera 0 to camera 1 (x1 = R x0 + t, metres).
 
     `confidence` is the solver's soft inlier count (0 means "no estimate": R = I, t = 0);
-    `inliers` (M, 2) are the keypoint indices (into kps0, kps1) of the inlier correspondences
+    `inliers` (M, 2) are the keypoint indices (into kpts0, kpts1) of the inlier correspondences
     and `inlier_scores` (M,) their correspondence probabilities. The extracted features and the
     correspondence matrices are kept for inspection.
     """
@@ -45,7 +45,7 @@ class PoseResult:
     inlier_scores: np.ndarray
     features0: Features
     features1: Features
-    correspondences: Matches
+    correspondences: MatchMatrix
 
     @property
     def valid(self) -> bool:
@@ -114,9 +114,9 @@ def read_intrinsics_for(path: str | Path, image: str | Path) -> Intrinsics:
     raise DataFormatError(path, f"no line for image {image.name!r}")
 
 
-def backproject(kps: torch.Tensor, depth: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
+def backproject(kpts: torch.Tensor, depth: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
     """(B, N, 2) pixels with (B, N) depths to (B, N, 3) camera points: depth * K^-1 [u, v, 1]."""
-    uv1 = torch.cat([kps, torch.ones_like(kps[..., :1])], dim=-1)
+    uv1 = torch.cat([kpts, torch.ones_like(kpts[..., :1])], dim=-1)
     return depth[..., None] * (uv1 @ torch.linalg.inv(K).transpose(1, 2))
 
 
@@ -143,9 +143,9 @@ def estimate_poses(
     """
     device = model.device
     feats0, feats1, matches = model(images0.to(device), images1.to(device))
-    B = len(feats0.kps)
+    B = len(feats0.kpts)
     K0, K1 = (_as_batch(K, device).expand(B, 3, 3) for K in (K0, K1))
-    X0, X1 = backproject(feats0.kps, feats0.depth, K0), backproject(feats1.kps, feats1.depth, K1)
+    X0, X1 = backproject(feats0.kpts, feats0.depth, K0), backproject(feats1.kpts, feats1.depth, K1)
     fit = mickey_pose_solver(X0, X1, matches.scores, solver or ProcrustesRansacConfig(), generator)
     results = []
     for b, (f0, f1) in enumerate(zip(feats0.split([1] * B), feats1.split([1] * B))):
@@ -155,7 +155,7 @@ def estimate_poses(
             confidence=float(fit.confidence[b]),
             inliers=fit.matches[b][keep].cpu().numpy(), inlier_scores=fit.match_scores[b][keep].float().cpu().numpy(),
             features0=f0, features1=f1,
-            correspondences=Matches(matches.matching[b: b + 1], matches.scores[b: b + 1]),
+            correspondences=MatchMatrix(matches.matching[b: b + 1], matches.scores[b: b + 1]),
         ))
     return results
 

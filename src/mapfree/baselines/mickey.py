@@ -59,4 +59,4 @@ class MicKeyMatcher:
         i0, i1 = idx[:, 0], idx[:, 1]
         score = scores[i0, i1]
         keep = (matching[i0, i1] >= self.min_probability) & (score > 0)
-        return Matches.create(feats0.kps[0][i0[keep]], feats1.kps[0][i1[keep]], score[keep])
+        return Matches.create(feats0.kpts[0][i0[keep]], feats1.kpts[0][i1[keep]], score[keep])

@@ -60,15 +60,15 @@ def run(args: argparse.Namespace) -> int:
         from mapfree.viz.matches import save_pair_figures
 
         rgb = [(im.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8) for im in images]
-        kps0, kps1 = f0.kps[0].cpu().numpy(), f1.kps[0].cpu().numpy()
+        kpts0, kpts1 = f0.kpts[0].cpu().numpy(), f1.kpts[0].cpu().numpy()
         i, j = result.inliers.T
         paths = save_pair_figures(args.out, rgb[0], rgb[1], f0.depth_map[0, 0].cpu().numpy(),
                                   f1.depth_map[0, 0].cpu().numpy(), f0.scr[0].reshape(f0.grid).cpu().numpy(),
-                                  f1.scr[0].reshape(f1.grid).cpu().numpy(), kps0[i], kps1[j], result.inlier_scores)
+                                  f1.scr[0].reshape(f1.grid).cpu().numpy(), kpts0[i], kpts1[j], result.inlier_scores)
         print("wrote " + ", ".join(str(p) for p in paths))
     if args.dump is not None:
         outputs = {
-            "kps0": f0.kps[0], "kps1": f1.kps[0], "depth0": f0.depth[0], "depth1": f1.depth[0],
+            "kpts0": f0.kpts[0], "kpts1": f1.kpts[0], "depth0": f0.depth[0], "depth1": f1.depth[0],
             "scr0": f0.scr[0], "scr1": f1.scr[0], "dsc0": f0.dsc[0], "dsc1": f1.dsc[0],
             "scores": result.correspondences.scores[0], "matching": result.correspondences.matching[0],
         }

@@ -28,13 +28,13 @@ _EPS = 1e-16  # the released model's epsilon in the confidence softmax
 class Features:
     """MicKey outputs for a batch of images; patches are in row-major grid order (N = h * w).
 
-    kps (B, N, 2) keypoints in pixels of the input image; depth (B, N) metres; scr (B, N)
+    kpts (B, N, 2) keypoints in pixels of the input image; depth (B, N) metres; scr (B, N)
     confidence (sums to 1 per image with the softmax confidence); dsc (B, N, D) descriptors.
     The raw maps before activations (for training): offset_logits (B, 2, h, w),
     depth_map (B, 1, h, w), score_logits (B, 1, h, w).
     """
 
-    kps: torch.Tensor
+    kpts: torch.Tensor
     depth: torch.Tensor
     scr: torch.Tensor
     dsc: torch.Tensor
@@ -53,9 +53,13 @@ class Features:
 
 
 @dataclass
-class Matches:
-    """matching (B, N0, N1): dual-softmax probabilities; scores: correspondence probabilities
-    = matching * (scr0 outer scr1), the matrix the pose solver samples from."""
+class MatchMatrix:
+    """Dense match probabilities between every patch of image 0 and of image 1.
+
+    matching (B, N0, N1): dual-softmax probabilities; scores: correspondence probabilities
+    = matching * (scr0 outer scr1), the matrix the pose solver samples from. (Sparse
+    correspondences are :class:`mapfree.baselines.matches.Matches`.)
+    """
 
     matching: torch.Tensor
     scores: torch.Tensor
@@ -134,10 +138,10 @@ class MicKey(nn.Module):
 
         grid = torch.stack(torch.meshgrid(torch.arange(w, device=feats.device), torch.arange(h, device=feats.device),
                                           indexing="xy"), dim=0)
-        kps = (torch.sigmoid(offset_logits) + grid) * PATCH_SIZE
+        kpts = (torch.sigmoid(offset_logits) + grid) * PATCH_SIZE
         depth = self.config.heads.max_depth * torch.sigmoid(depth_map) if self.config.heads.depth_sigmoid else depth_map
         return Features(
-            kps=kps.flatten(2).transpose(1, 2),
+            kpts=kpts.flatten(2).transpose(1, 2),
             depth=depth.flatten(1),
             scr=self._confidence(score_logits).flatten(1),
             dsc=self.describe(feats),
@@ -167,12 +171,12 @@ class MicKey(nn.Module):
             scores = scores / (scores.flatten(1).sum(1).view(-1, 1, 1, 1) + _EPS)
         return scores
 
-    def match(self, feats0: Features, feats1: Features) -> Matches:
+    def match(self, feats0: Features, feats1: Features) -> MatchMatrix:
         """Matching and correspondence probability matrices between two feature batches."""
         matching = self.matcher(feats0.dsc, feats1.dsc)
-        return Matches(matching, matching * (feats0.scr[:, :, None] * feats1.scr[:, None, :]))
+        return MatchMatrix(matching, matching * (feats0.scr[:, :, None] * feats1.scr[:, None, :]))
 
-    def forward(self, image0: torch.Tensor, image1: torch.Tensor) -> tuple[Features, Features, Matches]:
+    def forward(self, image0: torch.Tensor, image1: torch.Tensor) -> tuple[Features, Features, MatchMatrix]:
         """Extract both images (in one backbone batch when their sizes agree) and match them."""
         if image0.shape[-2:] == image1.shape[-2:]:
             feats0, feats1 = self.extract(torch.cat([image0, image1])).split([len(image0), len(image1)])

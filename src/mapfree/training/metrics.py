@@ -19,7 +19,7 @@ from mapfree.evaluation.aggregate import COVERAGE_KEY, ROTATION_KEY, TRANSLATION
 from mapfree.evaluation.depth_metrics import depth_accuracy
 from mapfree.evaluation.metrics import frame_errors
 from mapfree.geometry.rotations import matrix_to_quaternion
-from mapfree.models import Features, Matches
+from mapfree.models import Features, MatchMatrix
 from mapfree.robust import ProcrustesRansacConfig, mickey_pose_solver
 from mapfree.training.config import ValidationSolverConfig
 from mapfree.training.losses.reinforce import backproject
@@ -46,14 +46,14 @@ def short_name(key: str, thresholds: Thresholds) -> str:
     raise KeyError(key)
 
 
-def solve_poses(feats0: Features, feats1: Features, matches: Matches, K0: Tensor, K1: Tensor,
+def solve_poses(feats0: Features, feats1: Features, matches: MatchMatrix, K0: Tensor, K1: Tensor,
                 cfg: ValidationSolverConfig) -> tuple[Tensor, Tensor, Tensor]:
     """MicKey's inference solver on a batch: R (B, 3, 3), t (B, 3), confidence (B,) (0 = no estimate)."""
     solver = ProcrustesRansacConfig(rounds=cfg.rounds, hypotheses=cfg.hypotheses, samples=cfg.samples,
                                     refinements=cfg.refinements, inlier_threshold=cfg.inlier_threshold,
                                     soft_threshold=cfg.soft_threshold)
-    pts0 = backproject(feats0.kps.float(), feats0.depth.float(), K0)
-    pts1 = backproject(feats1.kps.float(), feats1.depth.float(), K1)
+    pts0 = backproject(feats0.kpts.float(), feats0.depth.float(), K0)
+    pts1 = backproject(feats1.kpts.float(), feats1.depth.float(), K1)
     out = mickey_pose_solver(pts0, pts1, matches.scores.float(), solver)
     return out.R, out.t, out.confidence
 
@@ -87,7 +87,7 @@ class ValidationAccumulator:
         self._append(vcre_loss=expected_loss)
 
     @torch.no_grad()
-    def add(self, batch: dict[str, Any], feats0: Features, feats1: Features, matches: Matches) -> None:
+    def add(self, batch: dict[str, Any], feats0: Features, feats1: Features, matches: MatchMatrix) -> None:
         scene = batch["scene_index"]
         if "true_depth0" in batch:
             self._append(depth_pred=torch.cat([feats0.depth, feats1.depth]),

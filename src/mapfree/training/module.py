@@ -84,7 +84,7 @@ class MicKeyTraining(pl.LightningModule):
             pose_loss = vcre_pose_loss(batch["T_0to1"].float(), batch["K_full0"], batch["K_full1"],
                                        batch["size_full0"], batch["size_full1"], cfg.loss.clip_px)
             return reinforce_objective(
-                matches.scores.float(), feats0.kps.float(), feats1.kps.float(), feats0.depth.float(),
+                matches.scores.float(), feats0.kpts.float(), feats1.kpts.float(), feats0.depth.float(),
                 feats1.depth.float(), batch["K0"], batch["K1"], pose_loss, cfg.loss,
             )
 

@@ -84,9 +84,9 @@ class ReinforceResult:
     inlier_ratio: Tensor
 
 
-def backproject(kps: Tensor, depth: Tensor, K: Tensor) -> Tensor:
+def backproject(kpts: Tensor, depth: Tensor, K: Tensor) -> Tensor:
     """(B, N, 2) pixels (integer pixel centres) and (B, N) z-depths to (B, N, 3) camera points."""
-    rays = torch.cat([kps, torch.ones_like(kps[..., :1])], -1) @ torch.linalg.inv(K).transpose(-1, -2)
+    rays = torch.cat([kpts, torch.ones_like(kpts[..., :1])], -1) @ torch.linalg.inv(K).transpose(-1, -2)
     return rays * depth.unsqueeze(-1)
 
 
@@ -194,8 +194,8 @@ def set_losses(X: Tensor, Y: Tensor, weights: Tensor, pose_loss: PoseLoss, cfg: 
 
 def reinforce_objective(
     probs: Tensor,
-    kps0: Tensor,
-    kps1: Tensor,
+    kpts0: Tensor,
+    kpts1: Tensor,
     depth0: Tensor,
     depth1: Tensor,
     K0: Tensor,
@@ -207,15 +207,15 @@ def reinforce_objective(
     """MicKey's pose objective for a batch of pairs.
 
     probs (B, N0, N1) correspondence probabilities (matching x confidences, differentiable);
-    kps0 (B, N0, 2), kps1 (B, N1, 2) pixel keypoints; depth0 (B, N0), depth1 (B, N1) metric
+    kpts0 (B, N0, 2), kpts1 (B, N1, 2) pixel keypoints; depth0 (B, N0), depth1 (B, N1) metric
     depths; K0, K1 (B, 3, 3) intrinsics of the images the keypoints live in.
     """
     B, N0, N1 = probs.shape
     flat = probs.reshape(B, N0 * N1)
     idx, valid = sample_sets(flat, cfg.num_sets, cfg.set_size, generator)
     i0, i1 = idx // N1, idx % N1
-    X = backproject(kps0, depth0, K0)
-    Y = backproject(kps1, depth1, K1)
+    X = backproject(kpts0, depth0, K0)
+    Y = backproject(kpts1, depth1, K1)
     Xs = X.gather(1, i0.flatten(1).unsqueeze(-1).expand(-1, -1, 3)).view(*idx.shape, 3)
     Ys = Y.gather(1, i1.flatten(1).unsqueeze(-1).expand(-1, -1, 3)).view(*idx.shape, 3)
     drawn = flat.gather(1, idx.flatten(1)).view(idx.shape)
