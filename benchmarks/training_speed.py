@@ -18,10 +18,10 @@ import time
 
 import torch
 
+from mapfree.geometry.camera import backproject
 from mapfree.geometry.procrustes import weighted_procrustes
 from mapfree.training.losses.reinforce import (
     ReinforceConfig,
-    backproject,
     reinforce_objective,
     soft_inlier_score,
     vcre_pose_loss,

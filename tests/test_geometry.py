@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.spatial.transform import Rotation
 
-from mapfree.geometry.camera import backproject, project, scale_intrinsics
+from mapfree.geometry.camera import Camera, backproject, project, scale_intrinsics
 from mapfree.geometry.rotations import angle_between_rotations_deg, matrix_to_quaternion, quaternion_to_matrix
 from mapfree.geometry.transforms import camera_center, compose_pose, invert_pose, look_at, relative_pose
 
@@ -80,3 +80,24 @@ def test_backproject_inverts_project():
     K = np.array([[400.0, 0, 100], [0, 410.0, 120], [0, 0, 1]])
     pts = np.array([[0.5, -0.3, 2.0], [-1.0, 0.2, 7.5]])
     np.testing.assert_allclose(backproject(project(pts, K), pts[:, 2], K), pts)
+
+
+def test_backproject_takes_numpy_and_batched_torch_alike():
+    torch = pytest.importorskip("torch")
+    K = np.array([[[400.0, 0, 100], [0, 410.0, 120], [0, 0, 1]], [[300.0, 0, 80], [0, 300.0, 60], [0, 0, 1]]])
+    pixels, depth = np.random.default_rng(0).uniform(0, 200, (2, 5, 2)), np.linspace(1, 4, 10).reshape(2, 5)
+    batched = backproject(torch.from_numpy(pixels), torch.from_numpy(depth), torch.from_numpy(K)).numpy()
+    for b in range(2):
+        np.testing.assert_array_equal(batched[b], backproject(pixels[b], depth[b], K[b]))
+        np.testing.assert_allclose(project(batched[b], K[b]), pixels[b])
+
+
+def test_camera_resize_and_crop_follow_the_pixel_rule():
+    camera = Camera(np.array([[500.0, 0, 269.5], [0, 500.0, 359.5], [0, 0, 1]]), 540, 720)
+    small = camera.resized((270, 360))
+    np.testing.assert_array_equal(small.K, scale_intrinsics(camera.K, 0.5, 0.5))
+    assert small.size == (270, 360)
+    window = camera.cropped(10, 20, 100, 200)
+    X = np.array([0.3, -0.2, 2.0])
+    np.testing.assert_allclose(project(X, window.K), project(X, camera.K) - [10, 20])
+    assert window.size == (100, 200)

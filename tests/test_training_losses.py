@@ -9,13 +9,13 @@ import pytest
 import torch
 
 from mapfree.evaluation.metrics import frame_errors
+from mapfree.geometry.camera import backproject
 from mapfree.geometry.procrustes import weighted_procrustes
 from mapfree.geometry.rotations import matrix_to_quaternion
 from mapfree.training.curriculum import TopKCurriculum, topk_mask
 from mapfree.training.losses.depth import depth_loss, depth_weight, per_image_depth_loss
 from mapfree.training.losses.reinforce import (
     ReinforceConfig,
-    backproject,
     reinforce_objective,
     sample_sets,
     score_function_term,

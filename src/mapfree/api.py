@@ -21,7 +21,7 @@ import torch
 
 from mapfree.data.errors import DataFormatError
 from mapfree.data.files import Intrinsics
-from mapfree.geometry.camera import scale_intrinsics
+from mapfree.geometry.camera import backproject, scale_intrinsics
 from mapfree.models.mickey import Features, MatchMatrix, MicKey
 from mapfree.robust.procrustes_ransac import ProcrustesRansacConfig, mickey_pose_solver
 
@@ -112,12 +112,6 @@ def read_intrinsics_for(path: str | Path, image: str | Path) -> Intrinsics:
                 raise DataFormatError(path, "focal lengths must be positive and finite, image size positive", lineno)
             return Intrinsics(fx, fy, cx, cy, int(w), int(h))
     raise DataFormatError(path, f"no line for image {image.name!r}")
-
-
-def backproject(kpts: torch.Tensor, depth: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
-    """(B, N, 2) pixels with (B, N) depths to (B, N, 3) camera points: depth * K^-1 [u, v, 1]."""
-    uv1 = torch.cat([kpts, torch.ones_like(kpts[..., :1])], dim=-1)
-    return depth[..., None] * (uv1 @ torch.linalg.inv(K).transpose(1, 2))
 
 
 def _as_batch(K: np.ndarray | torch.Tensor | Sequence, device) -> torch.Tensor:

@@ -22,7 +22,7 @@ from mapfree.geometry.rotations import matrix_to_quaternion
 from mapfree.models import Features, MatchMatrix
 from mapfree.robust import ProcrustesRansacConfig, mickey_pose_solver
 from mapfree.training.config import ValidationSolverConfig
-from mapfree.training.losses.reinforce import backproject
+from mapfree.geometry.camera import backproject
 
 Gather = Callable[[Tensor], Tensor]
 SHORT_NAMES = {

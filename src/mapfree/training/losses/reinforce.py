@@ -31,6 +31,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
+from mapfree.geometry.camera import backproject
 from mapfree.geometry.procrustes import weighted_procrustes
 from mapfree.robust.sampling import sample_without_replacement
 from mapfree.training.losses.vcre import SOFT_CLIP_PX, vcre_loss
@@ -82,12 +83,6 @@ class ReinforceResult:
     valid: Tensor
     null_weight: Tensor
     inlier_ratio: Tensor
-
-
-def backproject(kpts: Tensor, depth: Tensor, K: Tensor) -> Tensor:
-    """(B, N, 2) pixels (integer pixel centres) and (B, N) z-depths to (B, N, 3) camera points."""
-    rays = torch.cat([kpts, torch.ones_like(kpts[..., :1])], -1) @ torch.linalg.inv(K).transpose(-1, -2)
-    return rays * depth.unsqueeze(-1)
 
 
 def sample_sets(
