@@ -29,7 +29,7 @@ import numpy as np
 from mapfree.data.files import Intrinsics, write_intrinsics, write_poses
 from mapfree.data.frames import frame_name
 from mapfree.data.scenes import list_scenes
-from mapfree.evaluation import PoseEstimate, Thresholds, evaluate_submission, write_submission
+from mapfree.evaluation import SubmissionEntry, Thresholds, evaluate_submission, write_submission
 from mapfree.evaluation.aggregate import summarize
 from mapfree.evaluation.evaluate import gather_scored_frames
 from mapfree.evaluation.metrics import frame_errors
@@ -77,7 +77,7 @@ def make_submission(root: Path, path: Path, seed: int = 1, drop: float = 0.05) -
         R = random_rotations(rng, len(frames), 20.0) @ T[:, :3, :3]
         t = T[:, :3, 3] + rng.normal(0, 0.3, (len(frames), 3)) * rng.lognormal(0, 1, (len(frames), 1))
         conf = rng.integers(0, 300, len(frames)).astype(float)
-        estimates[scene.name] = [PoseEstimate(f, R[i], t[i], conf[i]) for i, f in enumerate(frames)]
+        estimates[scene.name] = [SubmissionEntry(f, R[i], t[i], conf[i]) for i, f in enumerate(frames)]
     return write_submission(path, estimates)
 
 

@@ -13,7 +13,7 @@ from mapfree.baselines.registry import BaselineContext, build_baseline, parse_me
 from mapfree.baselines.sift import SiftMatcher
 from mapfree.baselines.solvers import SOLVERS
 from mapfree.data.dataset import MapFreePairs
-from mapfree.evaluation.submission import PoseEstimate
+from mapfree.evaluation.submission import SubmissionEntry
 from mapfree.geometry.rotations import angle_between_rotations_deg
 from mapfree.synth import SynthConfig, generate_dataset
 
@@ -60,7 +60,7 @@ def test_estimator_returns_submission_entry(easy_pairs: list[dict]) -> None:
     item = easy_pairs[0]["item"]
     estimator = build_baseline("sift+true+pnp", BaselineContext())
     estimate = estimator(item)
-    assert isinstance(estimate, PoseEstimate)
+    assert isinstance(estimate, SubmissionEntry)
     assert estimate.frame == item["frame1"] and estimate.confidence > 0
     T = item["T_0to1"].numpy().astype(np.float64)
     assert np.linalg.norm(estimate.t - T[:3, 3]) < 0.25

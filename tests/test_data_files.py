@@ -19,7 +19,8 @@ from mapfree.data import (
     write_poses,
 )
 from mapfree.data.frames import frame_name, parse_frame_name
-from mapfree.data.images import read_depth, read_image, resize_image, write_depth
+from mapfree.data.images import read_depth, read_image, resize_image, resize_view, write_depth
+from mapfree.geometry.camera import Camera
 from mapfree.geometry.transforms import compose_pose
 
 
@@ -119,9 +120,11 @@ def test_images_and_depth(tmp_path: Path):
         read_image(tmp_path / "none.jpg")
 
     K = np.array([[50.0, 0, 14.5], [0, 50.0, 19.5], [0, 0, 1]])
-    small, K_small = resize_image(image, K, (15, 20))
-    assert small.shape == (20, 15, 3)
-    np.testing.assert_allclose(K_small[:2, 2], [7.0, 9.5])  # still the image centre
+    small, camera = resize_view(image, Camera(K, 30, 40), (15, 20))
+    assert small.shape == (20, 15, 3) and camera.size == (15, 20)
+    np.testing.assert_allclose(camera.K[:2, 2], [7.0, 9.5])  # still the image centre
+    np.testing.assert_array_equal(small, cv2.resize(image, (15, 20), interpolation=cv2.INTER_AREA))
+    np.testing.assert_array_equal(resize_image(image, (60, 20)), cv2.resize(image, (60, 20), interpolation=cv2.INTER_LINEAR))
 
     depth = np.array([[1.234, np.nan], [0.0, 70.0]], np.float32)
     write_depth(tmp_path / "d.png", depth)

@@ -20,7 +20,7 @@ from mapfree.cli import main
 from mapfree.data.files import Intrinsics, write_intrinsics, write_poses
 from mapfree.data.frames import frame_name
 from mapfree.data.scenes import REFERENCE_FRAME, benchmark_frames, list_scenes
-from mapfree.evaluation import PoseEstimate, SubmissionError, Thresholds, evaluate_submission, write_submission
+from mapfree.evaluation import SubmissionEntry, SubmissionError, Thresholds, evaluate_submission, write_submission
 from mapfree.evaluation.check import check_submission
 from mapfree.evaluation.submission import submission_from_estimates
 from mapfree.geometry.transforms import compose_pose
@@ -50,7 +50,7 @@ def root(tmp_path_factory) -> Path:
 
 
 def estimates_for(root: Path, rng: np.random.Generator, noise: float = 0.0, drop: float = 0.0,
-                  levels: int = 1000) -> dict[str, list[PoseEstimate]]:
+                  levels: int = 1000) -> dict[str, list[SubmissionEntry]]:
     out = {}
     for scene in list_scenes(root, "val"):
         frames = [f for f in scene.benchmark_queries() if rng.random() >= drop]
@@ -59,7 +59,7 @@ def estimates_for(root: Path, rng: np.random.Generator, noise: float = 0.0, drop
             T = scene.poses[f]
             R = Rotation.from_rotvec(rng.normal(0, noise, 3)).as_matrix() @ T[:3, :3]
             t = T[:3, 3] + rng.normal(0, noise, 3)
-            out[scene.name].append(PoseEstimate(f, R, t, float(rng.integers(0, levels))))
+            out[scene.name].append(SubmissionEntry(f, R, t, float(rng.integers(0, levels))))
     return out
 
 
@@ -208,8 +208,8 @@ def test_check_submission_on_the_hidden_test_split(root, tmp_path):
     scene = list_scenes(root, "test")[0]
     frames = scene.benchmark_queries()
     path = write_submission(tmp_path / "t.zip", {scene.name: [
-        PoseEstimate(f, np.eye(3), np.zeros(3), 1.0) for f in frames[1:]] + [
-        PoseEstimate(frame_name(1, 99999), np.eye(3), np.zeros(3), 1.0)]})
+        SubmissionEntry(f, np.eye(3), np.zeros(3), 1.0) for f in frames[1:]] + [
+        SubmissionEntry(frame_name(1, 99999), np.eye(3), np.zeros(3), 1.0)]})
     report = check_submission(path, root, "test")
     assert report.scored == len(frames) and report.estimated == len(frames) - 1 and not report.errors
     assert any("does not have" in i.message for i in report.issues)

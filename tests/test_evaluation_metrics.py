@@ -13,7 +13,7 @@ from scipy.spatial.transform import Rotation
 
 from mapfree.evaluation.aggregate import Thresholds, summarize
 from mapfree.evaluation.metrics import FrameErrors, frame_errors, precision_recall, rotation_error_deg, vcre_grid
-from mapfree.evaluation.submission import PoseEstimate, parse_pose_file
+from mapfree.evaluation.submission import SubmissionEntry, parse_pose_file
 from mapfree.geometry.rotations import matrix_to_quaternion, quaternion_to_matrix
 from mapfree.geometry.transforms import compose_pose, relative_pose
 
@@ -142,7 +142,7 @@ def test_rotation_error_is_the_geodesic_angle(q_a, q_b):
 @given(quaternions, translations, st.floats(0, 1e6, allow_subnormal=False))
 def test_submission_line_round_trips_the_pose(q, t, confidence):
     R = quaternion_to_matrix(q)
-    line = PoseEstimate("seq1/frame_00042.jpg", R, t, confidence).line()
+    line = SubmissionEntry("seq1/frame_00042.jpg", R, t, confidence).line()
     poses, issues = parse_pose_file("pose_s00000.txt", line + "\n")
     assert issues == [] and poses.keys.tolist() == [42]
     np.testing.assert_allclose(quaternion_to_matrix(poses.q[0]), R, atol=1e-12)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from mapfree.evaluation.submission import (
-    PoseEstimate,
+    SubmissionEntry,
     SubmissionError,
     parse_pose_file,
     read_submission,
@@ -30,7 +30,7 @@ def messages(issues) -> list[tuple[int | None, str, str]]:
 
 
 def test_pose_estimate_stores_plain_numbers_even_from_tensors():
-    e = PoseEstimate("seq1/frame_00005.jpg", torch.eye(3), torch.tensor([0.5, -1.0, 2.0]), torch.tensor(0.5))
+    e = SubmissionEntry("seq1/frame_00005.jpg", torch.eye(3), torch.tensor([0.5, -1.0, 2.0]), torch.tensor(0.5))
     assert type(e.confidence) is float and e.R.dtype == np.float64 and e.t.shape == (3,)
     assert "tensor" not in e.line() and e.line().split()[-1] == "0.5"
 
@@ -46,14 +46,14 @@ def test_pose_estimate_stores_plain_numbers_even_from_tensors():
 def test_pose_estimate_rejects_bad_values(kwargs, match):
     args = {"frame": "seq1/frame_00005.jpg", "R": np.eye(3), "t": np.zeros(3), "confidence": 1.0, **kwargs}
     with pytest.raises(ValueError, match=match):
-        PoseEstimate(**args)
+        SubmissionEntry(**args)
 
 
 def test_write_then_read_round_trip(tmp_path):
     R = quaternion_to_matrix(np.array([0.9, 0.1, -0.3, 0.2]))
     estimates = {
-        "s00001": [PoseEstimate("seq1/frame_00010.jpg", R, np.array([1.0, 2.0, 3.0]), 7.0),
-                   PoseEstimate("seq1/frame_00000.jpg", np.eye(3), np.zeros(3), 0.0)],
+        "s00001": [SubmissionEntry("seq1/frame_00010.jpg", R, np.array([1.0, 2.0, 3.0]), 7.0),
+                   SubmissionEntry("seq1/frame_00000.jpg", np.eye(3), np.zeros(3), 0.0)],
         "s00000": [],
     }
     path = write_submission(tmp_path / "out" / "sub.zip", estimates)
@@ -72,8 +72,8 @@ def test_write_then_read_round_trip(tmp_path):
 
 
 def test_writer_rejects_two_estimates_for_one_frame(tmp_path):
-    e = PoseEstimate("seq1/frame_00010.jpg", np.eye(3), np.zeros(3), 1.0)
-    f = PoseEstimate("seq0/frame_00010.jpg", np.eye(3), np.zeros(3), 1.0)  # same frame number
+    e = SubmissionEntry("seq1/frame_00010.jpg", np.eye(3), np.zeros(3), 1.0)
+    f = SubmissionEntry("seq0/frame_00010.jpg", np.eye(3), np.zeros(3), 1.0)  # same frame number
     with pytest.raises(ValueError, match="two estimates"):
         write_submission(tmp_path / "x.zip", {"s00000": [e, f]})
 

@@ -11,6 +11,9 @@ import torch
 
 import mapfree
 from mapfree.cli import main
+from mapfree.data.images import read_image
+from mapfree.data.preprocess import prepare_view
+from mapfree.geometry.camera import Camera
 from mapfree.models import MicKey, MicKeyConfig
 from mickey_weights import seeded_state, small_released_config, write_released_files
 
@@ -62,7 +65,7 @@ def test_pose_prints_pose_writes_figures_and_dump(toy, tiny_model, tmp_path, cap
     # The dump holds what the API computes for the same inputs.
     model = MicKey.from_pretrained(tiny_model)
     K0 = d["K0"]
-    image0 = mapfree.api.resize(mapfree.api.load_image(toy / "im0.jpg"), np.eye(3), (270, 360))[0]
+    image0 = prepare_view(read_image(toy / "im0.jpg"), Camera(K0, 540, 720), (270, 360))[0]
     with torch.no_grad():
         f = model.extract(image0[None])
     np.testing.assert_allclose(d["kpts0"], f.kpts[0].numpy(), atol=1e-4)
@@ -87,7 +90,8 @@ def test_estimate_pose_api_accepts_arrays(toy, tiny_model):
                                    generator=torch.Generator().manual_seed(0))
     assert result.R.shape == (3, 3) and result.t.shape == (3,) and result.confidence >= 0
     assert np.allclose(result.R @ result.R.T, np.eye(3), atol=1e-4)
-    assert result.inliers.shape[1] == 2 and len(result.inlier_scores) == len(result.inliers)
+    assert result.inlier_matches.shape[1] == 2 and len(result.inlier_scores) == len(result.inlier_matches)
+    assert result.inliers.shape == result.match_scores.shape == result.matches.shape[:1]
 
 
 def error_of(args, capsys) -> str:
@@ -140,9 +144,31 @@ def test_submit_writes_a_zip_for_every_scene(tiny_dataset, tiny_model, tmp_path,
                 assert all(np.isfinite(float(v)) for v in fields[1:]) and float(fields[-1]) >= 0
 
 
+def test_pose_and_submit_give_the_same_pose_for_the_same_resized_pair(tiny_dataset, tiny_model, tmp_path):
+    """Both commands resize by the dataset's rule, so the same pair and seed give the same pose."""
+    from mapfree.data.dataset import MapFreePairs
+    from mapfree.evaluation.submission import read_submission
+    from mapfree.geometry.rotations import quaternion_to_matrix
+
+    size = "98x126"  # shrinks both sides of the 112x140 frames: area averaging
+    model = ["--checkpoint", str(tiny_model), "--device", "cpu", "--resize", size, "--seed", "3"]
+    assert main(["submit", "--data-root", str(tiny_dataset), "--split", "val", "--out", str(tmp_path), *model]) == 0
+    first = MapFreePairs(tiny_dataset, "val")[0]  # the first pair solved, with the freshly seeded sampler
+    intrinsics = tiny_dataset / "val" / first["scene"] / "intrinsics.txt"
+    dump = tmp_path / "pose.npz"
+    assert main(["pose", first["path0"], first["path1"], "--intrinsics", str(intrinsics), "--dump", str(dump),
+                 *model]) == 0
+    d = np.load(dump)
+    scene = read_submission(tmp_path / "submission.zip").scenes[first["scene"]]
+    assert d["confidence"] > 0 and scene.frames[0] == first["frame1"]
+    np.testing.assert_allclose(quaternion_to_matrix(scene.q[0]), d["R"], atol=1e-5)
+    np.testing.assert_allclose(scene.t[0], d["t"], atol=1e-5)
+    assert scene.confidence[0] == pytest.approx(float(d["confidence"]), rel=1e-5)
+
+
 def test_make_submission_skips_missing_estimates_and_keeps_every_scene(tiny_dataset, tmp_path):
     from mapfree.data.dataset import MapFreePairs
-    from mapfree.evaluation.submission import PoseEstimate
+    from mapfree.evaluation.submission import SubmissionEntry
     from mapfree.inference import make_submission
 
     dataset = MapFreePairs(tiny_dataset, "val")
@@ -152,7 +178,7 @@ def test_make_submission_skips_missing_estimates_and_keeps_every_scene(tiny_data
         calls.append(item["frame1"])
         if len(calls) % 2:
             return None
-        return PoseEstimate(item["frame1"], np.eye(3), np.array([0.0, 0.0, 1.0]), 3.0)
+        return SubmissionEntry(item["frame1"], np.eye(3), np.array([0.0, 0.0, 1.0]), 3.0)
 
     path = make_submission(dataset, every_other, tmp_path, progress=False)
     assert len(calls) == len(dataset)

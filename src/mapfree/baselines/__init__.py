@@ -6,7 +6,7 @@ give metric depth at them; solvers (`emat`, `pnp`, `procrustes`) give the metric
 
     from mapfree.baselines import BaselineContext, build_baseline
     estimator = build_baseline("sift+true+emat", BaselineContext())
-    estimate = estimator(item)  # a MapFreePairs item -> PoseEstimate | None
+    estimate = estimator(item)  # a MapFreePairs item -> SubmissionEntry | None
 """
 
 from mapfree.baselines.pipeline import BaselineEstimator

@@ -1,4 +1,4 @@
-"""MATCHER + DEPTH + SOLVER composed into a pair estimator: pair item -> PoseEstimate | None.
+"""MATCHER + DEPTH + SOLVER composed into a pair estimator: pair item -> SubmissionEntry | None.
 
 The estimator has the same contract as MicKey's inference estimator, so submissions and the
 `compare` table treat every method alike.
@@ -12,7 +12,8 @@ from typing import Any, Mapping
 from mapfree.baselines.depth_sources import DepthSource
 from mapfree.baselines.matches import Matcher, Matches, to_numpy
 from mapfree.baselines.solvers import Solver
-from mapfree.evaluation.submission import PoseEstimate
+from mapfree.evaluation.submission import SubmissionEntry
+from mapfree.inference.submission import submission_entry
 from mapfree.robust.result import RelativePose
 
 
@@ -39,8 +40,5 @@ class BaselineEstimator:
         K0, K1 = to_numpy(item["K0"]), to_numpy(item["K1"])
         return matches, self.solver(matches.kpts0, matches.kpts1, K0, K1, d0, d1)
 
-    def __call__(self, item: Mapping[str, Any]) -> PoseEstimate | None:
-        _, pose = self.solve(item)
-        if not pose.valid:
-            return None
-        return PoseEstimate(frame=item["frame1"], R=pose.R, t=pose.t, confidence=pose.confidence)
+    def __call__(self, item: Mapping[str, Any]) -> SubmissionEntry | None:
+        return submission_entry(item["frame1"], self.solve(item)[1])

@@ -1,7 +1,7 @@
 """Method names `MATCHER+DEPTH+SOLVER` and the components behind them.
 
     estimator = build_baseline("sift+true+emat", BaselineContext())
-    estimate = estimator(item)   # PoseEstimate | None, like MicKey's estimator
+    estimate = estimator(item)   # SubmissionEntry | None, like MicKey's estimator
 
 Components are built on demand, so asking for SIFT never loads a network and a matcher whose
 weights are missing fails with a message naming the file.

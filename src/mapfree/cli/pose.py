@@ -26,30 +26,33 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
-    from mapfree.api import estimate_pose, load_image, read_intrinsics_for, resize
+    from mapfree.api import estimate_poses, read_intrinsics_for
     from mapfree.data.errors import DataFormatError
+    from mapfree.data.images import read_image
+    from mapfree.data.preprocess import prepare_view
+    from mapfree.geometry.camera import Camera
     from mapfree.models.backbone import PATCH_SIZE
     from mapfree.models.checkpoints import load_model
 
     images, Ks = [], []
     for path in (args.img0, args.img1):
-        image = load_image(path)
+        image = read_image(path)
         intr = read_intrinsics_for(args.intrinsics, path)
-        h, w = image.shape[-2:]
+        h, w = image.shape[:2]
         if (w, h) != (intr.width, intr.height):
             raise DataFormatError(args.intrinsics, f"{path} is {w}x{h} but its intrinsics are for "
                                                    f"{intr.width}x{intr.height} (use --resize to rescale both)")
-        image, K = resize(image, intr.K, args.resize)
+        image, camera = prepare_view(image, Camera(intr.K, w, h), args.resize)
         if min(image.shape[-2:]) < PATCH_SIZE:
             raise DataFormatError(path, f"image is {image.shape[2]}x{image.shape[1]}, smaller than one "
                                         f"{PATCH_SIZE}x{PATCH_SIZE} patch")
         images.append(image)
-        Ks.append(K)
+        Ks.append(camera.K)
 
     device = resolve_device(args.device)
     model = load_model(args.checkpoint, args.config, args.dinov2_weights, device, args.dtype)
     generator = torch.Generator(device).manual_seed(args.seed)
-    result = estimate_pose(model, images[0], images[1], Ks[0], Ks[1], generator=generator)
+    result = estimate_poses(model, images[0][None], images[1][None], Ks[0], Ks[1], generator=generator)[0]
 
     np.set_printoptions(precision=6, suppress=True)
     print(f"R =\n{result.R}")
@@ -61,20 +64,21 @@ def run(args: argparse.Namespace) -> int:
 
         rgb = [(im.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8) for im in images]
         kpts0, kpts1 = f0.kpts[0].cpu().numpy(), f1.kpts[0].cpu().numpy()
-        i, j = result.inliers.T
+        i, j = result.inlier_matches.T
         paths = save_pair_figures(args.out, rgb[0], rgb[1], f0.depth_map[0, 0].cpu().numpy(),
                                   f1.depth_map[0, 0].cpu().numpy(), f0.scr[0].reshape(f0.grid).cpu().numpy(),
-                                  f1.scr[0].reshape(f1.grid).cpu().numpy(), kpts0[i], kpts1[j], result.inlier_scores)
+                                  f1.scr[0].reshape(f1.grid).cpu().numpy(), kpts0[i], kpts1[j],
+                                  result.inlier_scores)
         print("wrote " + ", ".join(str(p) for p in paths))
     if args.dump is not None:
         outputs = {
             "kpts0": f0.kpts[0], "kpts1": f1.kpts[0], "depth0": f0.depth[0], "depth1": f1.depth[0],
             "scr0": f0.scr[0], "scr1": f1.scr[0], "dsc0": f0.dsc[0], "dsc1": f1.dsc[0],
-            "scores": result.correspondences.scores[0], "matching": result.correspondences.matching[0],
+            "scores": result.match_matrix.scores[0], "matching": result.match_matrix.matching[0],
         }
         np.savez(args.dump, **{k: v.float().cpu().numpy() for k, v in outputs.items()},
                  grid0=np.array(f0.grid), grid1=np.array(f1.grid), K0=Ks[0], K1=Ks[1],
-                 R=result.R, t=result.t, confidence=np.float64(result.confidence), inliers=result.inliers,
+                 R=result.R, t=result.t, confidence=np.float64(result.confidence), inliers=result.inlier_matches,
                  inlier_scores=result.inlier_scores)
         print(f"wrote {args.dump}")
     return 0

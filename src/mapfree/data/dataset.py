@@ -10,8 +10,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from mapfree.data.images import read_depth, read_image, resize_image
+from mapfree.data.images import read_depth, read_image
+from mapfree.data.preprocess import prepare_view
 from mapfree.data.scenes import Pair, Scene, list_scenes, split_pairs
+from mapfree.geometry.camera import Camera
 
 
 class MapFreePairs(Dataset):
@@ -43,11 +45,13 @@ class MapFreePairs(Dataset):
         return len(self.pairs)
 
     def _view(self, scene: Scene, frame: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        image, K = resize_image(read_image(scene.image_path(frame)), scene.intrinsics[frame].K, self.resize)
+        pixels = read_image(scene.image_path(frame))
+        native = Camera(scene.intrinsics[frame].K, pixels.shape[1], pixels.shape[0])
+        image, camera = prepare_view(pixels, native, self.resize)
         depth = None
         if self.depth_suffix is not None:
-            depth = torch.from_numpy(read_depth(scene.depth_path(frame, self.depth_suffix), image.shape[1::-1]))
-        return torch.from_numpy(image).permute(2, 0, 1).float() / 255.0, torch.from_numpy(K).float(), depth
+            depth = torch.from_numpy(read_depth(scene.depth_path(frame, self.depth_suffix), camera.size))
+        return image, torch.from_numpy(camera.K).float(), depth
 
     def __getitem__(self, index: int) -> dict:
         pair = self.pairs[index]

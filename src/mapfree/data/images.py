@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from mapfree.data.errors import DataFormatError
-from mapfree.geometry.camera import scale_intrinsics
+from mapfree.geometry.camera import Camera
 
 DEPTH_SCALE = 1000.0
 """Depth PNGs store uint16 millimetres; 0 means no depth."""
@@ -25,14 +25,24 @@ def read_image(path: str | Path) -> np.ndarray:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-def resize_image(image: np.ndarray, K: np.ndarray, size: tuple[int, int] | None) -> tuple[np.ndarray, np.ndarray]:
-    """Resize to `size` = (width, height) and return the image with its updated intrinsics."""
+def resize_image(image: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
+    """`image` resized to `size` = (width, height): the one interpolation rule of every image road.
+
+    Area averaging when both sides shrink (no aliasing), bilinear otherwise; None or the
+    image's own size returns it unchanged.
+    """
     if size is None or (image.shape[1], image.shape[0]) == tuple(size):
-        return image, np.asarray(K, dtype=np.float64)
+        return image
     w, h = size
-    sx, sy = w / image.shape[1], h / image.shape[0]
-    interp = cv2.INTER_AREA if sx < 1 and sy < 1 else cv2.INTER_LINEAR
-    return cv2.resize(image, (w, h), interpolation=interp), scale_intrinsics(K, sx, sy)
+    shrink = w < image.shape[1] and h < image.shape[0]
+    return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
+def resize_view(image: np.ndarray, camera: Camera, size: tuple[int, int] | None) -> tuple[np.ndarray, Camera]:
+    """`image` and its camera resized to `size` = (width, height) (see :func:`resize_image`)."""
+    if size is None:
+        return image, camera
+    return resize_image(image, size), camera.resized(size)
 
 
 def read_depth(path: str | Path, size: tuple[int, int] | None = None) -> np.ndarray:

@@ -238,7 +238,7 @@ def _match_figure(estimator: MicKeyEstimator, item: dict, path: Path) -> Path:
                             generator=torch.Generator().manual_seed(0))[0]
     kpts0 = result.features0.kpts[0].cpu().numpy()
     kpts1 = result.features1.kpts[0].cpu().numpy()
-    i0, i1 = result.inliers[:, 0], result.inliers[:, 1]
+    i0, i1 = result.inlier_matches.T
     to_rgb = lambda image: (image.permute(1, 2, 0).numpy() * 255).astype(np.uint8)  # noqa: E731
     path.parent.mkdir(parents=True, exist_ok=True)
     return write_png(path, matches_image(to_rgb(item["image0"]), to_rgb(item["image1"]), kpts0[i0], kpts1[i1],

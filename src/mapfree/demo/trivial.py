@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from mapfree.data.scenes import list_scenes, split_pairs
-from mapfree.evaluation.submission import PoseEstimate, write_submission
+from mapfree.evaluation.submission import SubmissionEntry, write_submission
 
 
 def mean_training_translation(data_root: str | Path, min_overlap: float = 0.0) -> np.ndarray:
@@ -22,7 +22,7 @@ def mean_training_translation(data_root: str | Path, min_overlap: float = 0.0) -
 
 def write_trivial_submission(data_root: str | Path, split: str, translation: np.ndarray, path: str | Path) -> Path:
     """Every benchmark query gets R = I, t = `translation`, confidence 1."""
-    estimates: dict[str, list[PoseEstimate]] = defaultdict(list)
+    estimates: dict[str, list[SubmissionEntry]] = defaultdict(list)
     for pair in split_pairs(data_root, split):
-        estimates[pair.scene].append(PoseEstimate(pair.frame1, np.eye(3), np.asarray(translation, float), 1.0))
+        estimates[pair.scene].append(SubmissionEntry(pair.frame1, np.eye(3), np.asarray(translation, float), 1.0))
     return write_submission(path, estimates)

@@ -29,7 +29,7 @@ def read_rgb(ref: FrameRef, size: tuple[int, int]) -> np.ndarray:
     if (image.shape[1], image.shape[0]) != ref.native_size:
         w, h = ref.native_size
         raise DataFormatError(ref.image_path, f"image is {image.shape[1]}x{image.shape[0]} but intrinsics.txt says {w}x{h}")
-    return resize_image(image, np.eye(3), size)[0]  # the loader's resize; intrinsics are not needed here
+    return resize_image(image, size)  # the loader's resize
 
 
 @dataclass(frozen=True)

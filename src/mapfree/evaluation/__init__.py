@@ -7,7 +7,7 @@ from mapfree.evaluation.aggregate import SceneResult, Thresholds
 from mapfree.evaluation.check import CheckReport, check_submission
 from mapfree.evaluation.evaluate import Evaluation, evaluate_submission
 from mapfree.evaluation.submission import (
-    PoseEstimate,
+    SubmissionEntry,
     Submission,
     SubmissionError,
     read_submission,
@@ -18,7 +18,7 @@ from mapfree.evaluation.submission import (
 __all__ = [
     "CheckReport",
     "Evaluation",
-    "PoseEstimate",
+    "SubmissionEntry",
     "SceneResult",
     "Submission",
     "SubmissionError",

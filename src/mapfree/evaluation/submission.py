@@ -40,8 +40,12 @@ class SubmissionError(ValueError):
 
 
 @dataclass(frozen=True)
-class PoseEstimate:
-    """One query's estimated pose: `frame` relative to the reference, world-to-camera, metres.
+class SubmissionEntry:
+    """One line of a submission: `frame`'s estimated pose relative to the reference, world-to-camera, metres.
+
+    A record of the file format, not a solver result: solvers return a
+    :class:`mapfree.robust.result.RelativePose`, which `mapfree.inference.submission.submission_entry`
+    turns into an entry.
 
     `R` and `t` may be anything NumPy converts (torch CPU tensors included) and `confidence`
     anything `float()` accepts; they are stored as float64 arrays and a Python float, so a
@@ -76,7 +80,7 @@ class PoseEstimate:
         return " ".join([self.frame, *(repr(float(v)) for v in values)])
 
 
-def _scene_text(scene: str, estimates: Sequence[PoseEstimate]) -> str:
+def _scene_text(scene: str, estimates: Sequence[SubmissionEntry]) -> str:
     if not scene or "/" in scene or scene != scene.strip():
         raise ValueError(f"invalid scene name {scene!r}")
     seen: set[int] = set()
@@ -88,7 +92,7 @@ def _scene_text(scene: str, estimates: Sequence[PoseEstimate]) -> str:
     return "".join(e.line() + "\n" for e in estimates)
 
 
-def write_submission(path: str | Path, estimates: Mapping[str, Sequence[PoseEstimate]]) -> Path:
+def write_submission(path: str | Path, estimates: Mapping[str, Sequence[SubmissionEntry]]) -> Path:
     """Write {scene: estimates} as a benchmark zip; frames without an estimate are simply absent.
 
     Every scene in the mapping gets a file, even with no estimate: the official evaluator
@@ -271,7 +275,7 @@ def read_submission(path: str | Path) -> Submission:
     return _parse_members(str(path), members, sorted({n for n in names if names.count(n) > 1}))
 
 
-def submission_from_estimates(estimates: Mapping[str, Sequence[PoseEstimate]], source: str = "<memory>") -> Submission:
+def submission_from_estimates(estimates: Mapping[str, Sequence[SubmissionEntry]], source: str = "<memory>") -> Submission:
     """The Submission that `write_submission(estimates)` would give, without writing a file."""
     members = {f"pose_{scene}.txt": _scene_text(scene, list(est)).encode("utf-8") for scene, est in estimates.items()}
     return _parse_members(source, members)

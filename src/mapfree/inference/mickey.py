@@ -7,8 +7,9 @@ from typing import Sequence
 
 import torch
 
-from mapfree.api import PoseResult, estimate_poses
-from mapfree.evaluation.submission import PoseEstimate
+from mapfree.api import estimate_poses
+from mapfree.evaluation.submission import SubmissionEntry
+from mapfree.inference.submission import submission_entry
 from mapfree.models.mickey import MicKey
 from mapfree.robust.procrustes_ransac import ProcrustesRansacConfig
 
@@ -26,14 +27,14 @@ class MicKeyEstimator:
         self.solver = solver
         self.generator = generator
 
-    def __call__(self, item: dict) -> PoseEstimate | None:
+    def __call__(self, item: dict) -> SubmissionEntry | None:
         return self.estimate_batch([item])[0]
 
-    def estimate_batch(self, items: Sequence[dict]) -> list[PoseEstimate | None]:
+    def estimate_batch(self, items: Sequence[dict]) -> list[SubmissionEntry | None]:
         groups: dict[tuple, list[int]] = {}
         for i, item in enumerate(items):
             groups.setdefault((tuple(item["image0"].shape), tuple(item["image1"].shape)), []).append(i)
-        out: list[PoseEstimate | None] = [None] * len(items)
+        out: list[SubmissionEntry | None] = [None] * len(items)
         for indices in groups.values():
             chosen = [items[i] for i in indices]
             results = estimate_poses(
@@ -43,15 +44,8 @@ class MicKeyEstimator:
                 self.solver, self.generator,
             )
             for i, item, result in zip(indices, chosen, results):
-                out[i] = to_estimate(item, result)
+                out[i] = submission_entry(item["frame1"], result)
         return out
-
-
-def to_estimate(item: dict, result: PoseResult) -> PoseEstimate | None:
-    """The submission entry of a pair, or None when the solver found no pose."""
-    if not result.valid:
-        return None
-    return PoseEstimate(frame=item["frame1"], R=result.R, t=result.t, confidence=result.confidence)
 
 
 def build_mickey_estimator(args: argparse.Namespace) -> MicKeyEstimator:
@@ -60,4 +54,5 @@ def build_mickey_estimator(args: argparse.Namespace) -> MicKeyEstimator:
 
     if args.checkpoint is None:
         raise ValueError("--method mickey needs --checkpoint")
-    return MicKeyEstimator(load_model(args.checkpoint, args.config, args.dinov2_weights, args.device, args.dtype))
+    model = load_model(args.checkpoint, args.config, args.dinov2_weights, args.device, args.dtype)
+    return MicKeyEstimator(model, generator=torch.Generator(args.device).manual_seed(args.seed))

@@ -4,20 +4,30 @@ from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
-from typing import Callable, Protocol, Sequence
+from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
-from mapfree.evaluation.submission import PoseEstimate, write_submission
+from mapfree.evaluation.submission import SubmissionEntry, write_submission
 
-Estimator = Callable[[dict], "PoseEstimate | None"]
+if TYPE_CHECKING:
+    from mapfree.robust.result import RelativePose
+
+Estimator = Callable[[dict], "SubmissionEntry | None"]
 """Takes one item of :class:`mapfree.data.dataset.MapFreePairs`; returns its estimate or None."""
 
 
 class BatchEstimator(Protocol):
     """An estimator that can also take several items at once (e.g. one GPU batch)."""
 
-    def __call__(self, item: dict) -> PoseEstimate | None: ...
+    def __call__(self, item: dict) -> SubmissionEntry | None: ...
 
-    def estimate_batch(self, items: Sequence[dict]) -> list[PoseEstimate | None]: ...
+    def estimate_batch(self, items: Sequence[dict]) -> list[SubmissionEntry | None]: ...
+
+
+def submission_entry(frame: str, pose: RelativePose) -> SubmissionEntry | None:
+    """The submission line of query `frame`, or None when the solver found no pose."""
+    if not pose.valid:
+        return None
+    return SubmissionEntry(frame=frame, R=pose.R, t=pose.t, confidence=pose.confidence)
 
 
 def _keep_items(batch: list[dict]) -> list[dict]:
@@ -46,7 +56,7 @@ def make_submission(
     batched = getattr(estimator, "estimate_batch", None)
     loader = DataLoader(dataset, batch_size=batch_size if batched else 1, num_workers=num_workers,
                         collate_fn=_keep_items)
-    estimates: dict[str, list[PoseEstimate]] = defaultdict(list, {s: [] for s in getattr(dataset, "scenes", {})})
+    estimates: dict[str, list[SubmissionEntry]] = defaultdict(list, {s: [] for s in getattr(dataset, "scenes", {})})
     missing = 0
     with tqdm(total=len(dataset), desc="poses", unit="pair", disable=not progress) as bar:
         for items in loader:

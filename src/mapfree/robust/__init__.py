@@ -5,7 +5,7 @@ this package only re-exports the Procrustes RANSAC API and the shared result typ
 """
 
 from mapfree.robust.procrustes_ransac import (
-    PoseRansacResult,
+    RansacOutput,
     ProcrustesRansacConfig,
     mickey_pose_solver,
     procrustes_ransac,
@@ -13,7 +13,7 @@ from mapfree.robust.procrustes_ransac import (
 from mapfree.robust.result import RelativePose
 
 __all__ = [
-    "PoseRansacResult",
+    "RansacOutput",
     "ProcrustesRansacConfig",
     "RelativePose",
     "mickey_pose_solver",

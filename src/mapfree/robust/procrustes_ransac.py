@@ -64,8 +64,10 @@ class ProcrustesRansacConfig:
 
 
 @dataclass(frozen=True)
-class PoseRansacResult:
-    """Batched solver output for B pairs; x1 = R x0 + t (camera 0 to camera 1, metres).
+class RansacOutput:
+    """The batched solver's internals for B pairs; x1 = R x0 + t (camera 0 to camera 1, metres).
+
+    :meth:`pose` gives one pair's :class:`RelativePose`, the result type of every solver.
 
     matches (B, S, 2): (index in image 0, index in image 1) of the winning round's sampled
     correspondences; match_scores (B, S) their probabilities (0 for fillers); inliers (B, S)
@@ -85,9 +87,14 @@ class PoseRansacResult:
     def num_inliers(self) -> Tensor:
         return self.inliers.sum(-1)
 
-    def __getitem__(self, index: int | slice | Tensor) -> PoseRansacResult:
+    def __getitem__(self, index: int | slice | Tensor) -> RansacOutput:
         """The result of one pair (fields without the batch dimension) or of a sub-batch."""
-        return PoseRansacResult(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
+        return RansacOutput(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
+
+    def pose(self, b: int) -> RelativePose:
+        """Pair b as a RelativePose (float64) whose inliers index its sampled `matches`."""
+        return RelativePose(R=self.R[b].double().cpu().numpy(), t=self.t[b].double().cpu().numpy(),
+                            inliers=self.inliers[b].cpu().numpy(), confidence=float(self.confidence[b]))
 
 
 @dataclass(frozen=True)
@@ -212,7 +219,7 @@ def mickey_pose_solver(
     scores: Tensor,
     config: ProcrustesRansacConfig = ProcrustesRansacConfig(),
     generator: torch.Generator | None = None,
-) -> PoseRansacResult:
+) -> RansacOutput:
     """MicKey's pose solver for B pairs: 3D keypoints in each camera and their match probabilities.
 
     pts3d0 (B, N0, 3), pts3d1 (B, N1, 3): keypoints in camera 0 / camera 1 coordinates
@@ -241,7 +248,7 @@ def mickey_pose_solver(
     fit = _ransac(X, Y, weights, config, generator)
     arange = torch.arange(B, device=X.device)
     r = fit.best_round
-    return PoseRansacResult(
+    return RansacOutput(
         R=fit.R,
         t=fit.t,
         confidence=fit.confidence,
@@ -252,9 +259,9 @@ def mickey_pose_solver(
     )
 
 
-def _no_estimate(B: int, dtype: torch.dtype, device: torch.device) -> PoseRansacResult:
+def _no_estimate(B: int, dtype: torch.dtype, device: torch.device) -> RansacOutput:
     """The failure result for B pairs without any correspondence."""
-    return PoseRansacResult(
+    return RansacOutput(
         R=torch.eye(3, dtype=dtype, device=device).expand(B, 3, 3).clone(),
         t=torch.zeros(B, 3, dtype=dtype, device=device),
         confidence=torch.zeros(B, dtype=dtype, device=device),

@@ -20,9 +20,9 @@ from mapfree.evaluation.depth_metrics import depth_accuracy
 from mapfree.evaluation.metrics import frame_errors
 from mapfree.geometry.rotations import matrix_to_quaternion
 from mapfree.models import Features, MatchMatrix
-from mapfree.robust import ProcrustesRansacConfig, mickey_pose_solver
+from mapfree.models.pose import solve_mickey_poses
+from mapfree.robust import ProcrustesRansacConfig
 from mapfree.training.config import ValidationSolverConfig
-from mapfree.geometry.camera import backproject
 
 Gather = Callable[[Tensor], Tensor]
 SHORT_NAMES = {
@@ -46,18 +46,6 @@ def short_name(key: str, thresholds: Thresholds) -> str:
     raise KeyError(key)
 
 
-def solve_poses(feats0: Features, feats1: Features, matches: MatchMatrix, K0: Tensor, K1: Tensor,
-                cfg: ValidationSolverConfig) -> tuple[Tensor, Tensor, Tensor]:
-    """MicKey's inference solver on a batch: R (B, 3, 3), t (B, 3), confidence (B,) (0 = no estimate)."""
-    solver = ProcrustesRansacConfig(rounds=cfg.rounds, hypotheses=cfg.hypotheses, samples=cfg.samples,
-                                    refinements=cfg.refinements, inlier_threshold=cfg.inlier_threshold,
-                                    soft_threshold=cfg.soft_threshold)
-    pts0 = backproject(feats0.kpts.float(), feats0.depth.float(), K0)
-    pts1 = backproject(feats1.kpts.float(), feats1.depth.float(), K1)
-    out = mickey_pose_solver(pts0, pts1, matches.scores.float(), solver)
-    return out.R, out.t, out.confidence
-
-
 def gather_rows(value: Tensor, gather: Gather) -> Tensor:
     """Concatenate every process's rows (processes may hold different numbers of rows)."""
     count = torch.tensor([len(value)], device=value.device)
@@ -72,7 +60,9 @@ class ValidationAccumulator:
     """Collects per-pair results over a validation epoch; :meth:`compute` turns them into metrics."""
 
     def __init__(self, solver: ValidationSolverConfig):
-        self.solver = solver
+        self.solver = ProcrustesRansacConfig(rounds=solver.rounds, hypotheses=solver.hypotheses, samples=solver.samples,
+                                             refinements=solver.refinements, inlier_threshold=solver.inlier_threshold,
+                                             soft_threshold=solver.soft_threshold)
         self.reset()
 
     def reset(self) -> None:
@@ -93,8 +83,8 @@ class ValidationAccumulator:
             self._append(depth_pred=torch.cat([feats0.depth, feats1.depth]),
                          depth_true=torch.cat([batch["true_depth0"], batch["true_depth1"]]))
         if torch.isfinite(batch["T_0to1"]).all():
-            R, t, conf = solve_poses(feats0, feats1, matches, batch["K0"], batch["K1"], self.solver)
-            self._append(scene=scene, R=R, t=t, confidence=conf, T_gt=batch["T_0to1"],
+            fit = solve_mickey_poses(feats0, feats1, matches, batch["K0"], batch["K1"], self.solver)
+            self._append(scene=scene, R=fit.R, t=fit.t, confidence=fit.confidence, T_gt=batch["T_0to1"],
                          K=batch["K_full1"], size=batch["size_full1"])
 
     def compute(self, gather: Gather | None = None) -> dict[str, float]:

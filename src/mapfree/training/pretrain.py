@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
 import torch
 from kornia.geometry.transform import warp_perspective
 from torch import Tensor
@@ -37,6 +36,7 @@ from tqdm import tqdm
 
 from mapfree.data.dataset import MapFreePairs
 from mapfree.data.images import read_image, resize_image
+from mapfree.data.preprocess import image_tensor
 from mapfree.data.scenes import list_scenes
 from mapfree.depth_prior.patches import patch_average
 from mapfree.geometry.homography import patch_targets, random_homographies
@@ -92,8 +92,7 @@ class FrameImages(Dataset):
         return len(self.paths)
 
     def __getitem__(self, index: int) -> Tensor:
-        image, _ = resize_image(read_image(self.paths[index]), np.eye(3), self.resize)
-        return torch.from_numpy(image).permute(2, 0, 1).float() / 255.0
+        return image_tensor(resize_image(read_image(self.paths[index]), self.resize))
 
 
 def photometric_jitter(images: Tensor, cfg: PretrainConfig, generator: torch.Generator | None = None) -> Tensor:

@@ -1,0 +1,37 @@
+"""The one road from an RGB image to MicKey's input: resize by the dataset rule, then a float tensor.
+
+The dataset, training, feature pretraining, the API, `mapfree pose` and `mapfree submit` all
+go through :func:`prepare_view`, so the same image and size give the network the same pixels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from mapfree.data.images import resize_view
+from mapfree.geometry.camera import Camera
+
+
+def image_tensor(image: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """(3, H, W) float in [0, 1] from an (H, W, 3) RGB array (uint8, or float in [0, 1]) or a (3, H, W) tensor."""
+    if isinstance(image, torch.Tensor) and image.ndim == 3 and image.shape[0] == 3:
+        return image.float()
+    if isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 3:
+        scale = 255.0 if image.dtype == np.uint8 else 1.0
+        return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / scale
+    raise ValueError(f"images must be (H, W, 3) RGB arrays or (3, H, W) tensors, got {tuple(image.shape)}")
+
+
+def prepare_view(image: np.ndarray | torch.Tensor, camera: Camera,
+                 size: tuple[int, int] | None) -> tuple[torch.Tensor, Camera]:
+    """The network input of one image resized to `size` = (W, H) (None: as is) and its camera.
+
+    Resizing happens on the given pixels (uint8 for files) before the float conversion, as the
+    dataset loader does; a (3, H, W) tensor is resized as float.
+    """
+    if isinstance(image, torch.Tensor):
+        image = image.permute(1, 2, 0).numpy() if size is not None else image
+    if isinstance(image, np.ndarray):
+        image, camera = resize_view(image, camera, size)
+    return image_tensor(image), camera
