@@ -19,9 +19,11 @@ from mapfree.geometry.camera import Camera
 class MapFreePairs(Dataset):
     """Pairs of a split as dicts of tensors.
 
-    Each item holds `image0`/`image1` (3, H, W) float in [0, 1], `K0`/`K1` (3, 3), `T_0to1`
-    (4, 4; all NaN for the hidden test split), `scene`, `frame0`/`frame1`, `path0`/`path1`,
-    `overlap`, and with `depth_suffix` also `depth0`/`depth1` (H, W) metres, NaN where unknown.
+    Each item holds `image0`/`image1` (3, H, W) float in [0, 1], `K0`/`K1` (3, 3) for them,
+    the frames' native intrinsics `K_full0`/`K_full1` (3, 3) and size `size_full0`/`size_full1`
+    (2,) = (W, H) (where MicKey measures VCRE), `T_0to1` (4, 4; all NaN for the hidden test
+    split), `scene`, `frame0`/`frame1`, `path0`/`path1`, `overlap`, and with `depth_suffix` also
+    `depth0`/`depth1` (H, W) metres, NaN where unknown.
     """
 
     def __init__(
@@ -44,33 +46,33 @@ class MapFreePairs(Dataset):
     def __len__(self) -> int:
         return len(self.pairs)
 
-    def _view(self, scene: Scene, frame: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    def _view(self, scene: Scene, frame: str, i: int) -> dict[str, torch.Tensor]:
+        """One frame's entries of an item, keys suffixed with its index `i` in the pair."""
+        intrinsics = scene.intrinsics[frame]
         pixels = read_image(scene.image_path(frame))
-        native = Camera(scene.intrinsics[frame].K, pixels.shape[1], pixels.shape[0])
-        image, camera = prepare_view(pixels, native, self.resize)
-        depth = None
+        image, camera = prepare_view(pixels, Camera(intrinsics.K, pixels.shape[1], pixels.shape[0]), self.resize)
+        view = {
+            f"image{i}": image, f"K{i}": torch.from_numpy(camera.K).float(),
+            f"K_full{i}": torch.from_numpy(intrinsics.K).float(),
+            f"size_full{i}": torch.tensor([intrinsics.width, intrinsics.height], dtype=torch.float32),
+        }
         if self.depth_suffix is not None:
-            depth = torch.from_numpy(read_depth(scene.depth_path(frame, self.depth_suffix), camera.size))
-        return image, torch.from_numpy(camera.K).float(), depth
+            view[f"depth{i}"] = torch.from_numpy(read_depth(scene.depth_path(frame, self.depth_suffix), camera.size))
+        return view
 
     def __getitem__(self, index: int) -> dict:
         pair = self.pairs[index]
         scene = self.scenes[pair.scene]
-        image0, K0, depth0 = self._view(scene, pair.frame0)
-        image1, K1, depth1 = self._view(scene, pair.frame1)
         if scene.poses:
             T = torch.from_numpy(scene.relative_pose(pair.frame0, pair.frame1)).float()
         else:
             T = torch.full((4, 4), float("nan"))
-        item = {
-            "image0": image0, "image1": image1, "K0": K0, "K1": K1, "T_0to1": T,
+        return {
+            **self._view(scene, pair.frame0, 0), **self._view(scene, pair.frame1, 1), "T_0to1": T,
             "scene": pair.scene, "frame0": pair.frame0, "frame1": pair.frame1,
             "path0": str(scene.image_path(pair.frame0)), "path1": str(scene.image_path(pair.frame1)),
             "overlap": torch.tensor(pair.overlap, dtype=torch.float32),
         }
-        if depth0 is not None:
-            item["depth0"], item["depth1"] = depth0, depth1
-        return item
 
 
 class SceneBalancedSampler(Sampler[int]):

@@ -1,9 +1,9 @@
 """Training and validation data: Map-free pairs with original intrinsics and per-patch depth targets.
 
-Each item is a :class:`mapfree.data.dataset.MapFreePairs` item plus
+Each item is a :class:`mapfree.data.dataset.MapFreePairs` item (which carries the frames' native
+intrinsics `K_full0`/`K_full1` and sizes `size_full0`/`size_full1`, where MicKey measures its
+VCRE loss) plus
 
-- `K_full0`/`K_full1` (3, 3) and `size_full0`/`size_full1` (2,) = (W, H): the frames' native
-  intrinsics and size, in which MicKey measures its VCRE loss;
 - with depth supervision, `target0`/`target1` (N,) patch targets on MicKey's grid (NaN = none)
   from a depth-prior store or from the dataset's own depth maps;
 - `scene_index`: the scene's position in the split (stable across processes);
@@ -30,7 +30,7 @@ from mapfree.training.config import DataConfig, DepthConfig
 
 
 class TrainingPairs(Dataset):
-    """MapFreePairs items extended with native intrinsics and patch depth targets (see module doc)."""
+    """MapFreePairs items extended with patch depth targets (see module doc)."""
 
     def __init__(self, pairs: MapFreePairs, depth: DepthConfig | None = None, true_depth: bool = False):
         self.pairs = pairs
@@ -62,12 +62,7 @@ class TrainingPairs(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         item = self.pairs[index]
-        scene = self.pairs.scenes[item["scene"]]
         item["scene_index"] = torch.tensor(self.scene_index[item["scene"]])
-        for i in (0, 1):
-            k = scene.intrinsics[item[f"frame{i}"]]
-            item[f"K_full{i}"] = torch.from_numpy(k.K).float()
-            item[f"size_full{i}"] = torch.tensor([k.width, k.height], dtype=torch.float32)
         for i in (0, 1):
             if self.depth is not None:
                 item[f"target{i}"] = self._target(item, item["scene"], item[f"frame{i}"], f"depth{i}")
