@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from mapfree.api import estimate_pose, load_image, read_intrinsics_for, resize
     from mapfree.data.errors import DataFormatError
     from mapfree.models.backbone import PATCH_SIZE
-    from mapfree.models.checkpoints import load_model
+    from mapfree.models.mickey import MicKey
 
     images, Ks = [], []
     for path in (args.img0, args.img1):
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         Ks.append(K)
 
     device = resolve_device(args.device)
-    model = load_model(args.checkpoint, args.config, args.dinov2_weights, device, args.dtype)
+    model = MicKey.from_pretrained(args.checkpoint, args.config, args.dinov2_weights, device, args.dtype)
     generator = torch.Generator(device).manual_seed(args.seed)
     result = estimate_pose(model, images[0], images[1], Ks[0], Ks[1], generator=generator)
 
