@@ -12,7 +12,7 @@ from mapfree.robust.essential import consensus_scale, solve_essential_metric
 from mapfree.geometry.transforms import look_at
 from mapfree.robust.result import RelativePose
 
-SOLVERS = {name: factory() for name, factory in SOLVER_FACTORIES.items()}
+SOLVERS = {name: SOLVER_FACTORIES.get(name)() for name in SOLVER_FACTORIES}
 # Worst (rotation deg, translation m) over seeds 0-9 of `correspondences` (300 matches, 30%
 # outliers, 0.5 px noise): emat 0.27 deg / 3.8 cm, pnp 0.07 deg / 0.9 cm, procrustes
 # 0.05 deg / 0.5 cm. Limits: about 2x that.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 from typing import Sequence
 
 import torch
@@ -53,11 +52,3 @@ def to_estimate(item: dict, result: PoseResult) -> PoseEstimate | None:
         return None
     return PoseEstimate(frame=item["frame1"], R=result.R, t=result.t, confidence=result.confidence)
 
-
-def build_mickey_estimator(args: argparse.Namespace) -> MicKeyEstimator:
-    """From `mapfree submit` arguments: --checkpoint, --config, --dinov2-weights, --device, --dtype."""
-    from mapfree.models.checkpoints import load_model
-
-    if args.checkpoint is None:
-        raise ValueError("--method mickey needs --checkpoint")
-    return MicKeyEstimator(load_model(args.checkpoint, args.config, args.dinov2_weights, args.device, args.dtype))
