@@ -24,14 +24,6 @@ def scale_intrinsics(K: np.ndarray, sx: float, sy: float) -> np.ndarray:
     return K
 
 
-def crop_intrinsics(K: np.ndarray, left: int, top: int) -> np.ndarray:
-    """Intrinsics after removing `left` columns and `top` rows."""
-    K = np.asarray(K, dtype=np.float64).copy()
-    K[0, 2] -= left
-    K[1, 2] -= top
-    return K
-
-
 def project(points: np.ndarray, K: np.ndarray) -> np.ndarray:
     """(..., 3) camera-frame points to (..., 2) pixels. Points must have z > 0."""
     uvw = points @ np.asarray(K).T

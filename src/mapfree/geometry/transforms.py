@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from mapfree.geometry.rotations import quaternion_to_matrix
 
 
 def compose_pose(R: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -15,11 +14,6 @@ def compose_pose(R: np.ndarray, t: np.ndarray) -> np.ndarray:
     T[..., :3, 3] = t
     T[..., 3, 3] = 1.0
     return T
-
-
-def pose_from_quaternion(q: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """Quaternion (w, x, y, z) and translation to a 4x4 transform."""
-    return compose_pose(quaternion_to_matrix(q), t)
 
 
 def invert_pose(T: np.ndarray) -> np.ndarray:
