@@ -83,10 +83,6 @@ DEPTHS.add("prior", lambda context: context.prior_depth())
 DEPTHS.add("mickey", lambda context: MicKeyDepth(context.mickey_features()))
 
 
-def is_baseline(method: str) -> bool:
-    return "+" in method
-
-
 def parse_method(method: str) -> tuple[str, str, str]:
     """`MATCHER+DEPTH+SOLVER` to its three names; ValueError listing the choices otherwise."""
     parts = method.lower().split("+")
