@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 from mapfree.baselines.learned import MissingPackageError, MissingWeightsError
-from mapfree.baselines.registry import BaselineContext, build_baseline
 from mapfree.baselines.matches import to_numpy
+from mapfree.baselines.registry import BaselineContext, build_baseline
 from mapfree.cli._model_args import model_loader
 from mapfree.cli.synth import parse_size
 from mapfree.data.dataset import MapFreePairs

@@ -24,7 +24,7 @@ IMAGE = torch.rand(1, 3, 100, 128, generator=torch.Generator().manual_seed(0))
 
 
 def test_released_checkpoint_round_trip(released):
-    ckpt, cfg, dino, model = released
+    ckpt, _, dino, model = released
     loaded = MicKey.from_pretrained(ckpt, dinov2_weights=dino)  # config.yaml next to the checkpoint
     assert loaded.config == model.config
     assert torch.equal(outputs(loaded, IMAGE), outputs(model, IMAGE))
@@ -43,7 +43,7 @@ def test_released_keys_translate_both_ways(released):
 
 
 def test_released_checkpoint_with_backbone_inside_needs_no_dinov2_file(released, tmp_path):
-    ckpt, cfg, _, model = released
+    _, cfg, _, model = released
     path = tmp_path / "with_backbone.ckpt"
     torch.save({"state_dict": to_released_state_dict(model.state_dict(), include_backbone=True)}, path)
     assert torch.equal(outputs(MicKey.from_pretrained(path, cfg), IMAGE), outputs(model, IMAGE))
@@ -91,7 +91,7 @@ def test_own_format_round_trip_trainable_model(tmp_path):
 
 
 def test_own_format_leaves_frozen_dinov2_out(released, tmp_path):
-    ckpt, _, dino, model = released
+    _, _, dino, model = released
     model.save_pretrained(tmp_path / "ours")
     from safetensors.torch import load_file
 

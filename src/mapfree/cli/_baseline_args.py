@@ -13,7 +13,8 @@ def add_baseline_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--weights-dir", default=None,
                        help="folder holding learned matchers' weights (the torch hub cache is searched too)")
     group.add_argument("--prior-store", default=None,
-                       help="depth-prior store with metric depth, for the 'prior' depth (made by `mapfree depth-prior`)")
+                       help="depth-prior store with metric depth, for the 'prior' depth "
+                            "(made by `mapfree depth-prior`)")
 
 
 def baseline_context(args: argparse.Namespace) -> Any:

@@ -27,7 +27,6 @@ from mapfree.models import MicKey
 from mapfree.synth import SynthConfig, generate_dataset
 from mapfree.training import TrainConfig, train
 from mapfree.training.pretrain import PretrainConfig, pretrain_model
-
 from mapfree.viz.matches import matches_image, write_png
 
 

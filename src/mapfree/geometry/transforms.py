@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 
-
 def compose_pose(R: np.ndarray, t: np.ndarray) -> np.ndarray:
     """(..., 3, 3) rotations and (..., 3) translations to (..., 4, 4) transforms."""
     R = np.asarray(R, dtype=np.float64)

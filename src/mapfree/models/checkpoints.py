@@ -26,7 +26,12 @@ WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.yaml"
 RELEASED_PREFIX = "compute_matches."
 
-_HEADS = {"det_offset": "offset_head", "det_head": "confidence_head", "depth_head": "depth_head", "dsc_head": "descriptor_head"}
+_HEADS = {
+    "det_offset": "offset_head",
+    "det_head": "confidence_head",
+    "depth_head": "depth_head",
+    "dsc_head": "descriptor_head",
+}
 _OLD_HEADS = {v: k for k, v in _HEADS.items()}
 _OUT_CONV = {"det_offset": "xy_offset", "det_head": "score", "depth_head": "depth"}
 _RELEASED_CONSTANTS = {  # non-trainable parameters the released confidence head stores but never learns
@@ -144,7 +149,9 @@ def save_weights(state: dict[str, torch.Tensor], config: MicKeyConfig, directory
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    kept = {k: v.detach().contiguous().cpu() for k, v in state.items() if keep_backbone or not k.startswith("backbone.")}
+    kept = {
+        k: v.detach().contiguous().cpu() for k, v in state.items() if keep_backbone or not k.startswith("backbone.")
+    }
     save_file(kept, str(directory / WEIGHTS_FILE), metadata={"format": "mapfree-mickey", "version": "1"})
     config.save(directory / CONFIG_FILE)
     return directory
