@@ -19,8 +19,9 @@ import numpy as np
 import torch
 
 from mapfree.baselines.learned import MissingPackageError, MissingWeightsError
-from mapfree.baselines.registry import BaselineContext, build_baseline, mickey_loader
 from mapfree.baselines.matches import to_numpy
+from mapfree.baselines.registry import BaselineContext, build_baseline
+from mapfree.cli._model_args import model_loader
 from mapfree.cli.synth import parse_size
 from mapfree.data.dataset import MapFreePairs
 from mapfree.synth import SynthConfig, generate_dataset
@@ -78,7 +79,7 @@ def main() -> None:
             generate_dataset(root, SynthConfig(seed=0, train_scenes=0, val_scenes=args.scenes, test_scenes=0,
                                                frames=20, size=args.size))
         dataset = MapFreePairs(root, args.split)
-        context = BaselineContext(weights_dir=args.weights_dir, device=args.device, load_mickey=mickey_loader(args))
+        context = BaselineContext(weights_dir=args.weights_dir, device=args.device, load_mickey=model_loader(args))
         print(f"{len(dataset)} pairs of {root}/{args.split}, device {args.device}, torch threads {torch.get_num_threads()}")
         print(f"{'method':28s} {'match ms':>9s} {'depth ms':>9s} {'solve ms':>9s} {'matches':>8s} {'solved':>7s}")
         for method in args.methods:

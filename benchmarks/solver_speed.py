@@ -67,7 +67,7 @@ def _soft_count(X, Y, R, t, th):
 
 def loop_solver(P0, P1, scores, cfg: ProcrustesRansacConfig):
     """Per-round, per-hypothesis reference-style loop (batched over pairs only)."""
-    B, N0, N1 = scores.shape
+    B, _, N1 = scores.shape
     flat = scores.reshape(B, -1)
     ar = torch.arange(B, device=P0.device)[:, None]
     best_score = torch.full((B,), -1.0, device=P0.device)

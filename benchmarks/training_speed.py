@@ -102,7 +102,7 @@ def per_iteration_step(batch: dict, cfg: ReinforceConfig, pairs: int) -> None:
     """The straightforward loss: loops over pairs x sets x hypotheses, an N0 x N1 gradient per set."""
     b = leaves(batch)
     probs = b["probs"].float()
-    B, N0, N1 = probs.shape
+    _, N0, N1 = probs.shape
     direct = []
     reinforce_grad = torch.zeros_like(probs)
     for i in range(pairs):

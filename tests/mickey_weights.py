@@ -78,7 +78,7 @@ def write_released_files(directory: Path, config: MicKeyConfig, seed: int = 0) -
     model.load_state_dict(seeded_state(model, seed))
     model.eval()
     ckpt = directory / "mickey.ckpt"
-    torch.save({"state_dict": to_released_state_dict(model), "epoch": 0, "global_step": 0}, ckpt)
+    torch.save({"state_dict": to_released_state_dict(model.state_dict()), "epoch": 0, "global_step": 0}, ckpt)
     cfg = directory / "config.yaml"
     cfg.write_text(yaml.safe_dump(released_yaml(config)))
     dino = directory / f"dinov2_{config.backbone.size}_pretrain.pth"

@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from mapfree.baselines.solvers import SOLVERS as SOLVER_FACTORIES
 from mapfree.geometry.camera import intrinsics_matrix, project
 from mapfree.geometry.rotations import angle_between_rotations_deg
-from mapfree.baselines.solvers import SOLVERS as SOLVER_FACTORIES
-from mapfree.robust.essential import consensus_scale, solve_essential_metric
 from mapfree.geometry.transforms import look_at
+from mapfree.robust.essential import consensus_scale, solve_essential_metric
 from mapfree.robust.result import RelativePose
 
-SOLVERS = {name: factory() for name, factory in SOLVER_FACTORIES.items()}
+SOLVERS = {name: SOLVER_FACTORIES.get(name)() for name in SOLVER_FACTORIES}
 # Worst (rotation deg, translation m) over seeds 0-9 of `correspondences` (300 matches, 30%
 # outliers, 0.5 px noise): emat 0.27 deg / 3.8 cm, pnp 0.07 deg / 0.9 cm, procrustes
 # 0.05 deg / 0.5 cm. Limits: about 2x that.
@@ -52,7 +52,7 @@ def test_recovers_metric_pose_with_outliers(name: str, seed: int) -> None:
 
 
 def test_essential_scale_survives_outlier_depths() -> None:
-    k0, k1, d0, d1, R, t = correspondences(np.random.default_rng(5), outliers=0.0)
+    k0, k1, d0, d1, _, t = correspondences(np.random.default_rng(5), outliers=0.0)
     d1 = d1.copy()
     d1[::4] *= 3.0  # a quarter of the depths wrong: the 1-D scale RANSAC must ignore them
     pose = solve_essential_metric(k0, k1, K, K, d0, d1)

@@ -5,7 +5,7 @@ import torch
 import yaml
 
 from mapfree.models import MicKey, MicKeyConfig
-from mapfree.models.checkpoints import from_released_keys, load_model, to_released_state_dict
+from mapfree.models.checkpoints import from_released_keys, to_released_state_dict
 from mickey_weights import released_yaml, seeded_state, small_released_config, write_released_files
 
 
@@ -24,7 +24,7 @@ IMAGE = torch.rand(1, 3, 100, 128, generator=torch.Generator().manual_seed(0))
 
 
 def test_released_checkpoint_round_trip(released):
-    ckpt, cfg, dino, model = released
+    ckpt, _, dino, model = released
     loaded = MicKey.from_pretrained(ckpt, dinov2_weights=dino)  # config.yaml next to the checkpoint
     assert loaded.config == model.config
     assert torch.equal(outputs(loaded, IMAGE), outputs(model, IMAGE))
@@ -32,7 +32,7 @@ def test_released_checkpoint_round_trip(released):
 
 def test_released_keys_translate_both_ways(released):
     model = released[3]
-    state = to_released_state_dict(model)
+    state = to_released_state_dict(model.state_dict())
     assert "compute_matches.extractor.det_offset.resblock1.shortcut.0.weight" in state
     assert "compute_matches.extractor.dsc_head.att_layer.layers.0.mlp.2.weight" in state
     assert "compute_matches.matcher.matching_mat.dustbin_score" in state
@@ -43,16 +43,16 @@ def test_released_keys_translate_both_ways(released):
 
 
 def test_released_checkpoint_with_backbone_inside_needs_no_dinov2_file(released, tmp_path):
-    ckpt, cfg, _, model = released
+    _, cfg, _, model = released
     path = tmp_path / "with_backbone.ckpt"
-    torch.save({"state_dict": to_released_state_dict(model, include_backbone=True)}, path)
-    assert torch.equal(outputs(load_model(path, cfg), IMAGE), outputs(model, IMAGE))
+    torch.save({"state_dict": to_released_state_dict(model.state_dict(), include_backbone=True)}, path)
+    assert torch.equal(outputs(MicKey.from_pretrained(path, cfg), IMAGE), outputs(model, IMAGE))
 
 
 def test_missing_dinov2_weights_is_a_clear_error(released, monkeypatch, tmp_path):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
     with pytest.raises(FileNotFoundError, match="dinov2_vits14_pretrain.pth"):
-        load_model(released[0], released[1])
+        MicKey.from_pretrained(released[0], released[1])
 
 
 def test_dinov2_of_another_size_is_rejected(released, tmp_path):
@@ -62,20 +62,20 @@ def test_dinov2_of_another_size_is_rejected(released, tmp_path):
     data["MICKEY"]["DINOV2"]["CHANNEL_DIM"] = 768
     cfg.write_text(yaml.safe_dump(data))
     with pytest.raises(ValueError, match="does not fit"):
-        load_model(ckpt, cfg, dino)
+        MicKey.from_pretrained(ckpt, cfg, dino)
 
 
 def test_corrupt_and_foreign_checkpoints_are_rejected(released, tmp_path):
     bad = tmp_path / "bad.ckpt"
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="bad.ckpt: not a readable PyTorch checkpoint"):
-        load_model(bad, released[1], released[2])
+        MicKey.from_pretrained(bad, released[1], released[2])
     foreign = tmp_path / "foreign.ckpt"
     torch.save({"state_dict": {"model.weight": torch.zeros(1)}}, foreign)
     with pytest.raises(ValueError, match="not a released MicKey checkpoint"):
-        load_model(foreign, released[1], released[2])
+        MicKey.from_pretrained(foreign, released[1], released[2])
     with pytest.raises(FileNotFoundError, match="config not found"):
-        load_model(foreign, tmp_path / "nope.yaml")
+        MicKey.from_pretrained(foreign, tmp_path / "nope.yaml")
 
 
 def test_own_format_round_trip_trainable_model(tmp_path):
@@ -91,7 +91,7 @@ def test_own_format_round_trip_trainable_model(tmp_path):
 
 
 def test_own_format_leaves_frozen_dinov2_out(released, tmp_path):
-    ckpt, _, dino, model = released
+    _, _, dino, model = released
     model.save_pretrained(tmp_path / "ours")
     from safetensors.torch import load_file
 

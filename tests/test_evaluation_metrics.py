@@ -25,7 +25,9 @@ translations = st.lists(st.floats(-5, 5), min_size=3, max_size=3).map(np.array)
 
 
 def errors_of(q_gt, t_gt, q_est, t_est, width=540.0, height=720.0, K=K) -> FrameErrors:
-    one = lambda a: np.asarray(a, dtype=np.float64)[None]
+    def one(a):
+        return np.asarray(a, dtype=np.float64)[None]
+
     return frame_errors(one(q_gt), one(t_gt), one(q_est), one(t_est), one(K), width, height)
 
 

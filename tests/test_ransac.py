@@ -192,7 +192,7 @@ def test_one_to_one_degenerate_inputs_fail_cleanly(case):
 
 
 def test_one_to_one_ignores_non_finite_matches():
-    pts0, pts1, R, t, _ = one_to_one(100, 0.0, seed=13)
+    pts0, pts1, R, _, _ = one_to_one(100, 0.0, seed=13)
     pts0[:10] = np.nan
     pts1[10:20] = np.inf
     pose = procrustes_ransac(pts0, pts1, config=SMALL, generator=0)

@@ -20,6 +20,7 @@ from mapfree.baselines.mickey import MicKeyFeatures, MicKeyMatcher
 from mapfree.baselines.pipeline import BaselineEstimator
 from mapfree.baselines.sift import SiftMatcher
 from mapfree.baselines.solvers import SOLVERS
+from mapfree.registry import Registry
 
 
 @dataclass
@@ -28,7 +29,9 @@ class BaselineContext:
 
     `weights_dir`: folder of learned matchers' weights (the torch hub cache is searched too);
     `prior_root` + `split`: a depth-prior store holding metric depth; `load_mickey`: returns the
-    MicKey model, called once at most and shared by the `mickey` matcher and depth.
+    MicKey model, called once at most and shared by the `mickey` method, matcher and depth;
+    `seed`: of the MicKey solver's own sampling generator, so a pose does not depend on what
+    else drew random numbers before it.
     """
 
     weights_dir: str | Path | None = None
@@ -36,16 +39,24 @@ class BaselineContext:
     prior_root: str | Path | None = None
     split: str | None = None
     load_mickey: Callable[[], Any] | None = None
+    seed: int = 0
+    _model: Any = field(default=None, init=False, repr=False)
     _mickey: MicKeyFeatures | None = field(default=None, init=False, repr=False)
 
     def require_mickey(self) -> None:
         if self.load_mickey is None:
-            raise ValueError("the 'mickey' matcher and depth need a MicKey model: pass --checkpoint")
+            raise ValueError("the 'mickey' method, matcher and depth need a MicKey model: pass --checkpoint")
+
+    def mickey_model(self) -> Any:
+        """The MicKey model, loaded on first use."""
+        if self._model is None:
+            self.require_mickey()
+            self._model = self.load_mickey()
+        return self._model
 
     def mickey_features(self) -> MicKeyFeatures:
         if self._mickey is None:
-            self.require_mickey()
-            self._mickey = MicKeyFeatures(self.load_mickey())
+            self._mickey = MicKeyFeatures(self.mickey_model())
         return self._mickey
 
     def prior_depth(self) -> PriorDepth:
@@ -56,67 +67,35 @@ class BaselineContext:
         return PriorDepth(self.prior_root, self.split)
 
 
-LEARNED: dict[str, type[LearnedMatcher]] = {
-    cls.name: cls for cls in (LoFTRMatcher, DiskLightGlueMatcher, DeDoDeMatcher, RoMaMatcher)
-}
+LEARNED_MATCHERS: tuple[type[LearnedMatcher], ...] = (LoFTRMatcher, DiskLightGlueMatcher, DeDoDeMatcher, RoMaMatcher)
 
 
 def learned_factory(cls: type[LearnedMatcher]) -> Callable[[BaselineContext], Matcher]:
-    return lambda ctx: cls(ctx.weights_dir, ctx.device)
+    return lambda context: cls(context.weights_dir, context.device)
 
 
-MATCHERS: dict[str, Callable[[BaselineContext], Matcher]] = {
-    "sift": lambda ctx: SiftMatcher(),
-    **{name: learned_factory(cls) for name, cls in LEARNED.items()},
-    "mickey": lambda ctx: MicKeyMatcher(ctx.mickey_features()),
-}
-DEPTHS: dict[str, Callable[[BaselineContext], DepthSource]] = {
-    "true": lambda ctx: TrueDepth(),
-    "prior": lambda ctx: ctx.prior_depth(),
-    "mickey": lambda ctx: MicKeyDepth(ctx.mickey_features()),
-}
+MATCHERS: Registry[Callable[[BaselineContext], Matcher]] = Registry("matcher")
+MATCHERS.add("sift", lambda context: SiftMatcher())
+for learned in LEARNED_MATCHERS:
+    MATCHERS.add(learned.name, learned_factory(learned))
+MATCHERS.add("mickey", lambda context: MicKeyMatcher(context.mickey_features()))
 
-
-def is_baseline(method: str) -> bool:
-    return "+" in method
+DEPTHS: Registry[Callable[[BaselineContext], DepthSource]] = Registry("depth")
+DEPTHS.add("true", lambda context: TrueDepth())
+DEPTHS.add("prior", lambda context: context.prior_depth())
+DEPTHS.add("mickey", lambda context: MicKeyDepth(context.mickey_features()))
 
 
 def parse_method(method: str) -> tuple[str, str, str]:
     """`MATCHER+DEPTH+SOLVER` to its three names; ValueError listing the choices otherwise."""
     parts = method.lower().split("+")
-    choices = f"matchers {sorted(MATCHERS)}, depths {sorted(DEPTHS)}, solvers {sorted(SOLVERS)}"
     if len(parts) != 3:
+        choices = f"matchers {sorted(MATCHERS)}, depths {sorted(DEPTHS)}, solvers {sorted(SOLVERS)}"
         raise ValueError(f"baseline methods are MATCHER+DEPTH+SOLVER, got {method!r}; {choices}")
-    for kind, name, known in zip(("matcher", "depth", "solver"), parts, (MATCHERS, DEPTHS, SOLVERS)):
-        if name not in known:
-            raise ValueError(f"unknown {kind} {name!r} in {method!r}; {choices}")
+    for registry, name in zip((MATCHERS, DEPTHS, SOLVERS), parts):
+        if name not in registry:
+            raise ValueError(f"in {method!r}: {registry.unknown(name)}")
     return parts[0], parts[1], parts[2]
-
-
-def mickey_loader(args: Any) -> Callable[[], Any] | None:
-    """Loader of the MicKey model named by command-line arguments (None without --checkpoint)."""
-    if getattr(args, "checkpoint", None) is None:
-        return None
-
-    def load() -> Any:
-        from mapfree.models.checkpoints import load_model
-
-        return load_model(args.checkpoint, args.config, args.dinov2_weights, args.device, args.dtype)
-
-    return load
-
-
-def context_from_args(args: Any, load_mickey: Callable[[], Any] | None = None) -> BaselineContext:
-    """The context of parsed `mapfree submit` / `mapfree compare` arguments."""
-    return BaselineContext(
-        weights_dir=args.weights_dir, device=args.device, prior_root=args.prior_store, split=args.split,
-        load_mickey=load_mickey or mickey_loader(args),
-    )
-
-
-def build_baseline_from_args(method: str, args: Any) -> BaselineEstimator:
-    """`mapfree submit --method MATCHER+DEPTH+SOLVER`: the estimator from command-line arguments."""
-    return build_baseline(method, context_from_args(args))
 
 
 def component_problems(context: BaselineContext) -> dict[str, dict[str, str | None]]:
@@ -130,7 +109,7 @@ def component_problems(context: BaselineContext) -> dict[str, dict[str, str | No
             return str(e)
         return None
 
-    matcher_checks = {name: (lambda cls=cls: cls.locate(context.weights_dir)) for name, cls in LEARNED.items()}
+    matcher_checks = {cls.name: (lambda cls=cls: cls.locate(context.weights_dir)) for cls in LEARNED_MATCHERS}
     checks: dict[str, dict[str, Callable[[], Any]]] = {
         "matchers": {"sift": lambda: None, **matcher_checks, "mickey": context.require_mickey},
         "depths": {"true": lambda: None, "prior": context.prior_depth, "mickey": context.require_mickey},
@@ -142,4 +121,4 @@ def component_problems(context: BaselineContext) -> dict[str, dict[str, str | No
 def build_baseline(method: str, context: BaselineContext) -> BaselineEstimator:
     """The pair estimator of a `MATCHER+DEPTH+SOLVER` method."""
     matcher, depth, solver = parse_method(method)
-    return BaselineEstimator(MATCHERS[matcher](context), DEPTHS[depth](context), SOLVERS[solver]())
+    return BaselineEstimator(MATCHERS.get(matcher)(context), DEPTHS.get(depth)(context), SOLVERS.get(solver)())

@@ -13,6 +13,7 @@ from typing import Callable
 import numpy as np
 
 from mapfree.geometry.camera import backproject
+from mapfree.registry import Registry
 from mapfree.robust.essential import EssentialConfig, solve_essential_metric
 from mapfree.robust.pnp import PnPConfig, solve_pnp
 from mapfree.robust.procrustes_ransac import ProcrustesRansacConfig, procrustes_ransac
@@ -31,16 +32,23 @@ class Solver:
         return self.solve(kpts0, kpts1, K0, K1, depth0, depth1)
 
 
+SOLVERS: Registry[Callable[[], Solver]] = Registry("solver")
+"""Solver name -> factory of the solver with its default settings."""
+
+
+@SOLVERS.register("emat")
 def essential_solver(config: EssentialConfig = EssentialConfig()) -> Solver:
     """Essential matrix + scale from both images' depths."""
     return Solver("emat", lambda *a: solve_essential_metric(*a, config), (True, True))
 
 
+@SOLVERS.register("pnp")
 def pnp_solver(config: PnPConfig = PnPConfig()) -> Solver:
     """PnP on image 0's lifted matches; image 1's depth is never read."""
     return Solver("pnp", lambda *a: solve_pnp(*a, config), (True, False))
 
 
+@SOLVERS.register("procrustes")
 def procrustes_solver(config: ProcrustesRansacConfig = ProcrustesRansacConfig(), seed: int = 0) -> Solver:
     """Both images' matches lifted with their depths, then 3D-3D Procrustes RANSAC (MicKey's
     thresholds); seeded, so a submission is reproducible."""
@@ -50,7 +58,3 @@ def procrustes_solver(config: ProcrustesRansacConfig = ProcrustesRansacConfig(),
         return procrustes_ransac(X0, X1, config=config, generator=seed)
 
     return Solver("procrustes", solve, (True, True))
-
-
-SOLVERS = {"emat": essential_solver, "pnp": pnp_solver, "procrustes": procrustes_solver}
-"""Solver name -> factory of the solver with its default settings."""

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
+
+from mapfree.cli._model_args import model_loader
 
 
 def add_baseline_arguments(parser: argparse.ArgumentParser) -> None:
@@ -10,5 +13,14 @@ def add_baseline_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--weights-dir", default=None,
                        help="folder holding learned matchers' weights (the torch hub cache is searched too)")
     group.add_argument("--prior-store", default=None,
-                       help="depth-prior store with metric depth, for the 'prior' depth (made by `mapfree depth-prior`)")
+                       help="depth-prior store with metric depth, for the 'prior' depth "
+                            "(made by `mapfree depth-prior`)")
 
+
+def baseline_context(args: argparse.Namespace) -> Any:
+    """The :class:`~mapfree.baselines.registry.BaselineContext` of the model and baseline options."""
+    from mapfree.baselines.registry import BaselineContext
+
+    return BaselineContext(weights_dir=args.weights_dir, device=args.device, prior_root=args.prior_store,
+                           split=args.split, load_mickey=model_loader(args),
+                           seed=args.seed)

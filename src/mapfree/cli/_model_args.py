@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from functools import partial
+from typing import Any
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, checkpoint_required: bool = True) -> None:
@@ -25,3 +28,12 @@ def resolve_device(name: str) -> str:
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return name
+
+
+def model_loader(args: argparse.Namespace) -> Callable[[], Any] | None:
+    """Loader of the model the options name (--device already resolved); None without --checkpoint."""
+    if args.checkpoint is None:
+        return None
+    from mapfree.models.mickey import MicKey
+
+    return partial(MicKey.from_pretrained, args.checkpoint, args.config, args.dinov2_weights, args.device, args.dtype)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from mapfree.cli._baseline_args import add_baseline_arguments
+from mapfree.cli._baseline_args import add_baseline_arguments, baseline_context
+from mapfree.cli._model_args import resolve_device
 from mapfree.cli._types import parse_size
 
 HELP = "Evaluate several methods (MicKey, MATCHER+DEPTH+SOLVER baselines) on one split and print a Table-1-style table."
@@ -93,24 +94,16 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from mapfree.baselines.registry import (
-        build_baseline,
-        component_problems,
-        context_from_args,
-        is_baseline,
-        mickey_loader,
-        parse_method,
-    )
+    from mapfree.baselines.registry import component_problems
     from mapfree.data.dataset import MapFreePairs
     from mapfree.evaluation.evaluate import evaluate_submission
     from mapfree.evaluation.submission import SubmissionError
-    from mapfree.inference.mickey import MicKeyEstimator
+    from mapfree.inference.methods import build_estimator, check_method
     from mapfree.inference.submission import make_submission
 
-    if args.device == "auto":
-        args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    args.device = resolve_device(args.device)
     if args.list_methods:
-        print(format_components(component_problems(context_from_args(args))))
+        print(format_components(component_problems(baseline_context(args))))
         return 0
     if args.data_root is None:
         raise ValueError("--data-root is required")
@@ -118,27 +111,13 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--batch-size must be at least 1")
     methods = args.methods or [*TRUE_DEPTH_ROWS, *(MICKEY_ROWS if args.checkpoint else ())]
     for method in methods:  # fail on a typo before loading anything
-        if is_baseline(method):
-            parse_method(method)
-        elif method != "mickey":
-            raise ValueError(f"unknown method {method!r}: use 'mickey' or MATCHER+DEPTH+SOLVER")
-    load_model, model = mickey_loader(args), None
-
-    def load_mickey():
-        """The MicKey model, loaded once for the 'mickey' row and the mickey matcher/depth."""
-        nonlocal model
-        if load_model is None:
-            raise ValueError("MicKey methods need --checkpoint")
-        if model is None:
-            model = load_model()
-        return model
-
-    context = context_from_args(args, load_mickey)
+        check_method(method)
+    context = baseline_context(args)  # loads MicKey once, for the 'mickey' row and the mickey matcher/depth
     dataset = MapFreePairs(args.data_root, args.split, resize=args.resize)
     if len(dataset) == 0:
         raise ValueError(f"no {args.split} pairs found under {args.data_root}")
     # Build every estimator first: a missing weight file or option fails before any long run.
-    estimators = {m: build_baseline(m, context) if is_baseline(m) else MicKeyEstimator(load_mickey()) for m in methods}
+    estimators = {m: build_estimator(m, context) for m in methods}
     rows, seconds = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(args.out or tmp)

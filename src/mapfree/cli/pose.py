@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from mapfree.data.preprocess import prepare_view
     from mapfree.geometry.camera import Camera
     from mapfree.models.backbone import PATCH_SIZE
-    from mapfree.models.checkpoints import load_model
+    from mapfree.models.mickey import MicKey
 
     images, Ks = [], []
     for path in (args.img0, args.img1):
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         Ks.append(camera.K)
 
     device = resolve_device(args.device)
-    model = load_model(args.checkpoint, args.config, args.dinov2_weights, device, args.dtype)
+    model = MicKey.from_pretrained(args.checkpoint, args.config, args.dinov2_weights, device, args.dtype)
     generator = torch.Generator(device).manual_seed(args.seed)
     result = estimate_poses(model, images[0][None], images[1][None], Ks[0], Ks[1], generator=generator)[0]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from mapfree.cli._baseline_args import add_baseline_arguments
+from mapfree.cli._baseline_args import add_baseline_arguments, baseline_context
 from mapfree.cli._model_args import add_model_arguments, resolve_device
 from mapfree.cli._types import parse_size
 
@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", choices=("val", "test"), required=True)
     parser.add_argument("--out", required=True, help="output folder for submission.zip")
     parser.add_argument("--method", default="mickey",
-                        help=f"pose estimation method: one of {sorted(METHODS)} or a baseline MATCHER+DEPTH+SOLVER "
+                        help=f"pose estimation method: one of {', '.join(METHODS)} or a baseline MATCHER+DEPTH+SOLVER "
                              "(e.g. sift+true+emat; see mapfree.baselines)")
     add_model_arguments(parser, checkpoint_required=False)
     add_baseline_arguments(parser)
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     dataset = MapFreePairs(args.data_root, args.split, resize=args.resize)
     if len(dataset) == 0:
         raise ValueError(f"no {args.split} pairs found under {args.data_root}")
-    estimator = build_estimator(args.method, args)
+    estimator = build_estimator(args.method, baseline_context(args))
     path = make_submission(dataset, estimator, args.out, batch_size=args.batch_size, num_workers=args.workers)
     print(f"wrote {path} ({len(dataset)} pairs)")
     return 0

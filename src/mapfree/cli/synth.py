@@ -18,6 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frames", type=int, default=40, help="frames per sequence")
     parser.add_argument("--size", type=parse_size, default=(360, 480), help="WxH (Map-free: 540x720)")
     parser.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    parser.add_argument("--contact-sheet", default=None, metavar="PNG",
+                        help="also save frames and depth maps of the first train scenes here (the README's figure)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,4 +33,8 @@ def run(args: argparse.Namespace) -> int:
     generate_dataset(args.out, config, workers=args.workers)
     print(f"generated {args.out} in {time.perf_counter() - start:.1f} s")
     print(format_summary(summarize(args.out)))
+    if args.contact_sheet:
+        from mapfree.viz.dataset import contact_sheet
+
+        print(f"wrote {contact_sheet(args.out, args.contact_sheet)}")
     return 0

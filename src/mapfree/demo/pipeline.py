@@ -24,11 +24,9 @@ from mapfree.evaluation.evaluate import Evaluation, evaluate_submission
 from mapfree.inference.mickey import MicKeyEstimator
 from mapfree.inference.submission import make_submission
 from mapfree.models import MicKey
-from mapfree.models.checkpoints import load_model
 from mapfree.synth import SynthConfig, generate_dataset
 from mapfree.training import TrainConfig, train
 from mapfree.training.pretrain import PretrainConfig, pretrain_model
-
 from mapfree.viz.matches import matches_image, write_png
 
 
@@ -183,7 +181,7 @@ def run_demo(out_dir: str | Path = "outputs/demo", budget: DemoBudget = FULL, se
         _step(f"{4 + i}/6 training {name}", start)
         run_start = time.perf_counter()
         result = _train_run(slug, depth, data, priors, features, out, budget, seed)
-        model = load_model(result.models["last"]).eval()
+        model = MicKey.from_pretrained(result.models["last"])
         estimator = MicKeyEstimator(model, generator=torch.Generator().manual_seed(seed))
         submission = make_submission(val, estimator, out / "submissions", batch_size=4, name=f"{slug}.zip")
         evaluations[name] = evaluate_submission(submission, data, "val", thresholds)

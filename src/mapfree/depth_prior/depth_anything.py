@@ -20,7 +20,7 @@ from mapfree.data.errors import DataFormatError
 from mapfree.data.images import read_image, resize_image
 from mapfree.depth_prior.frames import FrameRef
 from mapfree.depth_prior.meta import METRIC_DEPTH, RELATIVE_INVERSE_DEPTH
-from mapfree.depth_prior.teachers import Teacher
+from mapfree.depth_prior.teacher import Teacher
 
 
 def read_rgb(ref: FrameRef, size: tuple[int, int]) -> np.ndarray:

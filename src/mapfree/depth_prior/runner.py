@@ -20,7 +20,7 @@ from mapfree.depth_prior.frames import FrameRef, Shard, list_frames
 from mapfree.depth_prior.meta import PriorMeta, ensure_meta
 from mapfree.depth_prior.patches import patch_average
 from mapfree.depth_prior.store import frame_file, stored_frames, write_frame
-from mapfree.depth_prior.teachers import Reader, Teacher
+from mapfree.depth_prior.teacher import Reader, Teacher
 
 
 @dataclass

@@ -21,7 +21,7 @@ import torch
 from mapfree.data.images import read_depth
 from mapfree.depth_prior.frames import FrameRef
 from mapfree.depth_prior.meta import METRIC_DEPTH, RELATIVE_INVERSE_DEPTH
-from mapfree.depth_prior.teachers import Teacher
+from mapfree.depth_prior.teacher import Teacher
 
 
 @dataclass(frozen=True)

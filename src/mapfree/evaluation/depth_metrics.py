@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -14,9 +14,6 @@ class DepthAccuracy:
     abs_rel: float
     delta1: float
     count: int
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def depth_accuracy(predicted: np.ndarray, truth: np.ndarray) -> DepthAccuracy:

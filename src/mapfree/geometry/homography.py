@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 
 import torch
-from kornia.geometry.transform import get_perspective_transform
 from kornia.geometry.linalg import transform_points
+from kornia.geometry.transform import get_perspective_transform
 from torch import Tensor
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from mapfree.geometry.rotations import quaternion_to_matrix
-
 
 def compose_pose(R: np.ndarray, t: np.ndarray) -> np.ndarray:
     """(..., 3, 3) rotations and (..., 3) translations to (..., 4, 4) transforms."""
@@ -15,11 +13,6 @@ def compose_pose(R: np.ndarray, t: np.ndarray) -> np.ndarray:
     T[..., :3, 3] = t
     T[..., 3, 3] = 1.0
     return T
-
-
-def pose_from_quaternion(q: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """Quaternion (w, x, y, z) and translation to a 4x4 transform."""
-    return compose_pose(quaternion_to_matrix(q), t)
 
 
 def invert_pose(T: np.ndarray) -> np.ndarray:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 from typing import Sequence
 
 import torch
@@ -48,11 +47,3 @@ class MicKeyEstimator:
         return out
 
 
-def build_mickey_estimator(args: argparse.Namespace) -> MicKeyEstimator:
-    """From `mapfree submit` arguments: --checkpoint, --config, --dinov2-weights, --device, --dtype."""
-    from mapfree.models.checkpoints import load_model
-
-    if args.checkpoint is None:
-        raise ValueError("--method mickey needs --checkpoint")
-    model = load_model(args.checkpoint, args.config, args.dinov2_weights, args.device, args.dtype)
-    return MicKeyEstimator(model, generator=torch.Generator(args.device).manual_seed(args.seed))

@@ -5,25 +5,33 @@
 - Released MicKey: a Lightning file whose `state_dict` holds the heads and matcher under
   `compute_matches.*` (no DINOv2), plus the released YAML config. Key names are translated to this
   project's module names by :func:`from_released_keys`; :func:`to_released_state_dict` is the inverse.
-- This project: a directory with `model.safetensors` and `config.yaml` (see :func:`save_model`).
+- This project: a directory with `model.safetensors` and `config.yaml` (see :func:`save_weights`).
+
+Functions here read and write state dicts and configs; building the model from them is
+:meth:`mapfree.models.mickey.MicKey.from_pretrained`'s job, so this module never imports it.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from mapfree.models.config import MicKeyConfig
-from mapfree.models.mickey import MicKey
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.yaml"
 RELEASED_PREFIX = "compute_matches."
 
-_HEADS = {"det_offset": "offset_head", "det_head": "confidence_head", "depth_head": "depth_head", "dsc_head": "descriptor_head"}
+_HEADS = {
+    "det_offset": "offset_head",
+    "det_head": "confidence_head",
+    "depth_head": "depth_head",
+    "dsc_head": "descriptor_head",
+}
 _OLD_HEADS = {v: k for k, v in _HEADS.items()}
 _OUT_CONV = {"det_offset": "xy_offset", "det_head": "score", "depth_head": "depth"}
 _RELEASED_CONSTANTS = {  # non-trainable parameters the released confidence head stores but never learns
@@ -85,10 +93,10 @@ def _ours_to_released(name: str) -> str:
     return f"extractor.{old}.{rest}"
 
 
-def to_released_state_dict(model: MicKey, include_backbone: bool = False) -> dict[str, torch.Tensor]:
-    """The model's heads and matcher in the released `compute_matches.*` layout (inverse of the above)."""
+def to_released_state_dict(state: dict[str, torch.Tensor], include_backbone: bool = False) -> dict[str, torch.Tensor]:
+    """A MicKey state dict's heads and matcher in the released `compute_matches.*` layout (inverse of the above)."""
     released = {k: v.clone() for k, v in _RELEASED_CONSTANTS.items()}
-    for name, value in model.state_dict().items():
+    for name, value in state.items():
         if include_backbone or not name.startswith("backbone."):
             released[_ours_to_released(name)] = value
     return {RELEASED_PREFIX + k: v for k, v in released.items()}
@@ -134,24 +142,18 @@ def read_released_checkpoint(path: str | Path, map_location="cpu") -> dict[str, 
         raise ValueError(f"{path}: {e}") from None
 
 
-def save_model(model: MicKey, directory: str | Path, include_backbone: bool | None = None) -> Path:
-    """Write `model.safetensors` and `config.yaml` into `directory`.
-
-    A frozen DINOv2 is left out by default (it is the unchanged public file); a trainable CNN
-    backbone is always saved.
-    """
+def save_weights(state: dict[str, torch.Tensor], config: MicKeyConfig, directory: str | Path,
+                 keep_backbone: bool) -> Path:
+    """Write `model.safetensors` (without `backbone.*` unless `keep_backbone`) and `config.yaml` into `directory`."""
     from safetensors.torch import save_file
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    keep_backbone = (not model.frozen_backbone) if include_backbone is None else include_backbone
-    state = {
-        k: v.detach().contiguous().cpu()
-        for k, v in model.state_dict().items()
-        if keep_backbone or not k.startswith("backbone.")
+    kept = {
+        k: v.detach().contiguous().cpu() for k, v in state.items() if keep_backbone or not k.startswith("backbone.")
     }
-    save_file(state, str(directory / WEIGHTS_FILE), metadata={"format": "mapfree-mickey", "version": "1"})
-    model.config.save(directory / CONFIG_FILE)
+    save_file(kept, str(directory / WEIGHTS_FILE), metadata={"format": "mapfree-mickey", "version": "1"})
+    config.save(directory / CONFIG_FILE)
     return directory
 
 
@@ -167,14 +169,23 @@ def _read_safetensors(path: Path, device) -> dict[str, torch.Tensor]:
         raise ValueError(f"{path}: not a readable safetensors file ({e})") from None
 
 
-def load_model(
+@dataclass
+class Checkpoint:
+    """A model's configuration and complete state dict; `source` names the files they came from."""
+
+    config: MicKeyConfig
+    state: dict[str, torch.Tensor]
+    source: str
+
+
+def read_checkpoint(
     checkpoint: str | Path,
     config: str | Path | MicKeyConfig | None = None,
     dinov2_weights: str | Path | None = None,
     map_location: str | torch.device = "cpu",
     backbone_dtype: str | None = None,
-) -> MicKey:
-    """Build a MicKey from any supported checkpoint; see :meth:`MicKey.from_pretrained`.
+) -> Checkpoint:
+    """Any supported checkpoint with its config, plus the DINOv2 weights when it leaves them out.
 
     `backbone_dtype` overrides the configured backbone precision before the weights are loaded
     (converting after loading would keep the rounding of the configured precision).
@@ -192,8 +203,7 @@ def load_model(
         state = _read_safetensors(weights, map_location)
     else:
         state = read_released_checkpoint(weights, map_location)
-    model = MicKey(config)
-    if model.frozen_backbone and not any(k.startswith("backbone.") for k in state):
+    if config.backbone.kind == "dinov2" and not any(k.startswith("backbone.") for k in state):
         path = Path(dinov2_weights) if dinov2_weights is not None else find_dinov2_weights(config.backbone.size)
         if path is None:
             raise FileNotFoundError(
@@ -201,17 +211,20 @@ def load_model(
                 f"(e.g. --dinov2-weights) or put it in {Path(torch.hub.get_dir()) / 'checkpoints'}"
             )
         state.update({f"backbone.{k}": v for k, v in load_dinov2_state_dict(path, map_location).items()})
-        source = f"{weights} + {path}"
-    else:
-        source = str(weights)
+        return Checkpoint(config, state, f"{weights} + {path}")
+    return Checkpoint(config, state, str(weights))
+
+
+def load_checkpoint_state(model: nn.Module, checkpoint: Checkpoint) -> None:
+    """Load the state into a model built from `checkpoint.config`; ValueError naming the files if it does not fit."""
+    config = checkpoint.config
     try:
-        missing, unexpected = model.load_state_dict(state, strict=False)
+        missing, unexpected = model.load_state_dict(checkpoint.state, strict=False)
     except RuntimeError as e:  # shape mismatches
-        raise ValueError(f"{source} does not fit the configured model: {e}") from None
+        raise ValueError(f"{checkpoint.source} does not fit the configured model: {e}") from None
     if missing or unexpected:
         raise ValueError(
-            f"{source} does not fit the configured model ({config.backbone.kind} {config.backbone.size}): "
+            f"{checkpoint.source} does not fit the configured model ({config.backbone.kind} {config.backbone.size}): "
             f"missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
             f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}"
         )
-    return model.to(map_location).eval()

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from mapfree.models.backbone import PATCH_SIZE, ConvBackbone, DinoV2
+from mapfree.models.checkpoints import load_checkpoint_state, read_checkpoint, save_weights
 from mapfree.models.config import MicKeyConfig
 from mapfree.models.heads import PatchHead
 from mapfree.models.matcher import DualSoftmaxMatcher
@@ -199,13 +200,14 @@ class MicKey(nn.Module):
         original `dinov2_vit*14_pretrain.pth` (searched in the torch hub cache when omitted);
         `backbone_dtype` ("float32", "float16", "bfloat16") overrides the configured precision.
         """
-        from mapfree.models.checkpoints import load_model
-
-        return load_model(checkpoint, config, dinov2_weights, map_location, backbone_dtype)
+        loaded = read_checkpoint(checkpoint, config, dinov2_weights, map_location, backbone_dtype)
+        model = cls(loaded.config)
+        load_checkpoint_state(model, loaded)
+        return model.to(map_location).eval()
 
     def save_pretrained(self, directory: str | Path, include_backbone: bool | None = None) -> Path:
-        """Write `model.safetensors` + `config.yaml` (the frozen DINOv2 is left out unless asked)."""
-        from mapfree.models.checkpoints import save_model
-
-        return save_model(self, directory, include_backbone)
+        """Write `model.safetensors` + `config.yaml` (the frozen DINOv2 is left out unless asked;
+        a trainable CNN backbone is always saved)."""
+        keep_backbone = not self.frozen_backbone if include_backbone is None else include_backbone
+        return save_weights(self.state_dict(), self.config, directory, keep_backbone)
 

@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from kornia.geometry.transform import warp_perspective
@@ -44,6 +45,7 @@ from mapfree.geometry.reprojection import reprojected_patch_targets
 from mapfree.models.backbone import PATCH_SIZE
 from mapfree.models.config import MicKeyConfig
 from mapfree.models.mickey import MicKey, crop_to_patches
+from mapfree.registry import Registry
 from mapfree.training.config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -172,22 +174,34 @@ def pair_step(model: MicKey, batch: dict, cfg: PretrainConfig, generator: torch.
     return sum(losses) / 2, sum(accuracies) / 2
 
 
-_STEPS = {"pairs": pair_step, "homography": homography_step}
-"""The training step of each kind of views."""
+def frame_views(data_root: str | Path, split: str, cfg: PretrainConfig, resize: tuple[int, int] | None) -> Dataset:
+    return FrameImages(data_root, split, resize)
+
+
+def pair_views(data_root: str | Path, split: str, cfg: PretrainConfig, resize: tuple[int, int] | None) -> Dataset:
+    pairs = MapFreePairs(data_root, split, resize=resize, min_overlap=cfg.min_overlap, depth_suffix=cfg.depth_suffix)
+    if not len(pairs):
+        raise FileNotFoundError(f"no {split} pairs with overlap >= {cfg.min_overlap} in {data_root}")
+    return pairs
+
+
+@dataclass(frozen=True)
+class Views:
+    """A kind of views: the dataset its batches are drawn from and the training step they go through."""
+
+    dataset: Callable[[str | Path, str, PretrainConfig, tuple[int, int] | None], Dataset]
+    step: Callable[[MicKey, Any, PretrainConfig, torch.Generator], tuple[Tensor, Tensor]]
+
+
+VIEWS: Registry[Views] = Registry("pretraining views")
+VIEWS.add("pairs", Views(pair_views, pair_step))
+VIEWS.add("homography", Views(frame_views, homography_step))
 
 
 def pretraining_views(data_root: str | Path, split: str, cfg: PretrainConfig,
                       resize: tuple[int, int] | None) -> Dataset:
     """The dataset a `cfg.views` pretraining draws its batches from."""
-    if cfg.views == "homography":
-        return FrameImages(data_root, split, resize)
-    if cfg.views == "pairs":
-        pairs = MapFreePairs(data_root, split, resize=resize, min_overlap=cfg.min_overlap,
-                             depth_suffix=cfg.depth_suffix)
-        if not len(pairs):
-            raise FileNotFoundError(f"no {split} pairs with overlap >= {cfg.min_overlap} in {data_root}")
-        return pairs
-    raise ValueError(f"pretraining views must be 'pairs' or 'homography', got {cfg.views!r}")
+    return VIEWS.get(cfg.views).dataset(data_root, split, cfg, resize)
 
 
 def _require_cnn(config: MicKeyConfig) -> None:
@@ -207,7 +221,7 @@ def pretrain_features(
     _require_cnn(model.config)
     generator = torch.Generator().manual_seed(cfg.seed)
     views = pretraining_views(data_root, split, cfg, resize)
-    step = _STEPS[cfg.views]
+    step = VIEWS.get(cfg.views).step
     sampler = RandomSampler(views, replacement=True, num_samples=cfg.steps * cfg.batch_size, generator=generator)
     loader = DataLoader(views, batch_size=cfg.batch_size, sampler=sampler)
     params = [p for name in PRETRAINED_MODULES for p in getattr(model, name).parameters()]

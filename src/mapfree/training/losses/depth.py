@@ -21,14 +21,16 @@ may be <= 0, so logarithms and inverses use a softplus floor that keeps a gradie
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from mapfree.registry import Registry
+
 DepthLossKind = Literal["ssi", "l2", "silog", "seed_mse"]
-DEPTH_LOSSES: tuple[str, ...] = ("ssi", "l2", "silog", "seed_mse")
 MIN_VALID = 4
 """Fewest valid patches an image needs to take part (the ssi normalisation needs a variance)."""
 _FLOOR_SHARPNESS = 20.0
@@ -61,24 +63,40 @@ def _standardise(x: Tensor, m: Tensor) -> Tensor:
     return (x - mean) / (var + _EPS).sqrt()
 
 
+DepthLoss = Callable[[Tensor, Tensor, Tensor, float], Tensor]
+"""(pred, target, valid mask as 0/1, silog lambda) -> (B,) losses; targets are 1 where not valid."""
+
+DEPTH_LOSSES: Registry[DepthLoss] = Registry("depth loss")
+
+
+@DEPTH_LOSSES.register("ssi")
+def ssi_loss(pred: Tensor, t: Tensor, m: Tensor, silog_lambda: float) -> Tensor:
+    inv_pred = 1.0 / positive_depth(pred)
+    return _masked_mean((_standardise(inv_pred, m) - _standardise(t, m)).square(), m)
+
+
+@DEPTH_LOSSES.register("l2")
+def l2_loss(pred: Tensor, t: Tensor, m: Tensor, silog_lambda: float) -> Tensor:
+    return _masked_mean((pred - t).square(), m)
+
+
+@DEPTH_LOSSES.register("silog")
+def silog_loss(pred: Tensor, t: Tensor, m: Tensor, silog_lambda: float) -> Tensor:
+    d = positive_depth(pred).log() - t.log()
+    return _masked_mean(d.square(), m) - silog_lambda * _masked_mean(d, m).square()
+
+
+DEPTH_LOSSES.add("seed_mse", l2_loss)  # differs from l2 in which targets are valid, not in the formula
+
+
 def per_image_depth_loss(pred: Tensor, target: Tensor, kind: DepthLossKind, mask: Tensor | None = None,
                          silog_lambda: float = 0.5) -> tuple[Tensor, Tensor]:
     """(B,) losses and (B,) bool of images with enough valid targets. pred, target (B, N)."""
-    if kind not in DEPTH_LOSSES:
-        raise ValueError(f"depth loss must be one of {DEPTH_LOSSES}, got {kind!r}")
+    loss_fn = DEPTH_LOSSES.get(kind)
     valid = valid_targets(target, kind, mask)
     m = valid.to(pred.dtype)
     t = torch.where(valid, target, torch.ones_like(target)).to(pred.dtype)
-    if kind == "ssi":
-        inv_pred = 1.0 / positive_depth(pred)
-        err = (_standardise(inv_pred, m) - _standardise(t, m)).square()
-        loss = _masked_mean(err, m)
-    elif kind == "silog":
-        d = positive_depth(pred).log() - t.log()
-        loss = _masked_mean(d.square(), m) - silog_lambda * _masked_mean(d, m).square()
-    else:  # l2 and seed_mse differ in which targets are valid, not in the formula
-        loss = _masked_mean((pred - t).square(), m)
-    return loss, valid.sum(-1) >= MIN_VALID
+    return loss_fn(pred, t, m, silog_lambda), valid.sum(-1) >= MIN_VALID
 
 
 def depth_loss(pred: Tensor, target: Tensor, kind: DepthLossKind, mask: Tensor | None = None,
