@@ -150,12 +150,14 @@ def test_print_config_round_trips(tmp_path, capsys):
     assert TrainConfig.load(printed) == TrainConfig.load("mickey")
 
 
-@pytest.mark.parametrize("override, words", [
-    ("trainer.max_epochs=abc", ["trainer.max_epochs", "int"]),
-    ("model.heads.dimz=3", ["model.heads.dimz", "dims"]),
+@pytest.mark.parametrize("command, override, words", [
+    ("train", "trainer.max_epochs=abc", ["trainer.max_epochs", "int"]),
+    ("train", "model.heads.dimz=3", ["model.heads.dimz", "dims"]),
+    ("pretrain", "pretrain.stepz=3", ["pretrain.stepz", "steps"]),
 ])
-def test_cli_exits_2_with_one_line(capsys, override, words):
-    assert main(["train", "--config", "synthetic_cpu", "--set", override]) == 2
+def test_cli_exits_2_with_one_line(tmp_path, capsys, command, override, words):
+    out = ["--out", str(tmp_path)] if command == "pretrain" else []
+    assert main([command, "--config", "synthetic_cpu", "--set", override, *out]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and all(w in err for w in words)
 
