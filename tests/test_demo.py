@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from mapfree.demo import DemoBudget, run_demo
-from mapfree.demo.report import MethodRow, demo_thresholds, markdown_table
+from mapfree.demo.report import MethodRow, markdown_table
 from mapfree.demo.trivial import mean_training_translation, write_trivial_submission
 from mapfree.evaluation import evaluate_submission
+from mapfree.evaluation.aggregate import Thresholds
 from mapfree.synth import SynthConfig
 from mapfree.training.pretrain import PretrainConfig
 
@@ -50,12 +51,12 @@ def test_trivial_baseline_uses_identity_and_mean_translation(tiny_dataset, tmp_p
     t = mean_training_translation(tiny_dataset)
     assert t.shape == (3,) and np.all(np.isfinite(t))
     zip_path = write_trivial_submission(tiny_dataset, "val", t, tmp_path / "trivial.zip")
-    evaluation = evaluate_submission(zip_path, tiny_dataset, "val", demo_thresholds(112))
+    evaluation = evaluate_submission(zip_path, tiny_dataset, "val", Thresholds.for_image_width(112))
     assert evaluation.metrics["Estimates for % of frames"] == 1.0
 
 
 def test_thresholds_scale_with_image_width_and_table_shows_them():
-    thresholds = demo_thresholds(270)
+    thresholds = Thresholds.for_image_width(270)
     assert thresholds.vcre_px == (45.0, 22.5)
     row = MethodRow("m", {"AUC @ VCRE < 45.0px": 0.5, "Precision @ VCRE < 45.0px": 0.25}, seconds=3.0)
     table = markdown_table([row], thresholds)

@@ -10,27 +10,27 @@ HELP = ("Pretrain a CNN MicKey's backbone and descriptors to match the training 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default="synthetic_cpu",
-                        help="training YAML or packaged config whose `model` and `data` are used (default synthetic_cpu)")
+                        help="training YAML or packaged config whose `model`, `data` and `pretrain` are used "
+                             "(default synthetic_cpu)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a value of that config, e.g. --set data.root=DATA")
     parser.add_argument("--out", required=True, help="model folder to write (use it as init.checkpoint)")
-    parser.add_argument("--steps", type=int, default=None, help="optimiser steps (default: PretrainConfig's)")
+    parser.add_argument("--steps", type=int, default=None, help="optimiser steps (default: the config's pretrain section)")
     parser.add_argument("--views", choices=("pairs", "homography"), default=None,
                         help="pairs: training pairs matched through their depth maps and poses; homography: warps of "
-                             "single images, for data without depth (default: PretrainConfig's)")
+                             "single images, for data without depth (default: the config's pretrain section)")
     parser.add_argument("--batch-size", type=int, default=None,
-                        help="pairs, or images, per step (default: PretrainConfig's)")
-    parser.add_argument("--seed", type=int, default=None, help="seeds the model, sampling and view changes (default: PretrainConfig's)")
+                        help="pairs, or images, per step (default: the config's pretrain section)")
+    parser.add_argument("--seed", type=int, default=None, help="seeds the model, sampling and view changes (default: the config's pretrain section)")
 
 
 def run(args: argparse.Namespace) -> int:
     from mapfree.training.config import TrainConfig
-    from mapfree.training.pretrain import PRETRAINED_MODULES, PretrainConfig, pretrain_model
+    from mapfree.training.pretrain import PRETRAINED_MODULES, pretrain_model
 
-    config = TrainConfig.load(args.config, args.overrides)
-    given = {"steps": args.steps, "batch_size": args.batch_size, "seed": args.seed, "views": args.views}
-    cfg = PretrainConfig(**{k: v for k, v in given.items() if v is not None})
-    out = pretrain_model(config, args.out, cfg)
+    flags = {"steps": args.steps, "batch_size": args.batch_size, "seed": args.seed, "views": args.views}
+    overrides = [*args.overrides, *(f"pretrain.{k}={v}" for k, v in flags.items() if v is not None)]
+    out = pretrain_model(TrainConfig.load(args.config, overrides), args.out)
     print(f"pretrained model: {out}\ntrain on it with: mapfree train --config {args.config} "
           f"--set init.checkpoint={out} --set 'optim.frozen=[{', '.join(PRETRAINED_MODULES)}]'")
     return 0

@@ -15,22 +15,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="resume the run's last checkpoint (no value) or the given checkpoint")
     parser.add_argument("--finetune", default=None, metavar="CKPT",
                         help="start the heads from a released MicKey checkpoint or a model folder of this project")
+    parser.add_argument("--print-config", action="store_true",
+                        help="print the resolved configuration as YAML (a config file itself) and exit")
 
 
 def run(args: argparse.Namespace) -> int:
-    from mapfree.training import train
+    from mapfree.training import TrainConfig, train
 
     overrides = list(args.overrides)
     if args.resume is not None:
         overrides.append(f"trainer.resume={args.resume}")
     if args.finetune is not None:
         overrides.append(f"init.checkpoint={args.finetune}")
-    result = train(args.config, overrides)
+    config = TrainConfig.load(args.config, overrides)
+    if args.print_config:
+        print(config.to_yaml(), end="")
+        return 0
+    result = train(config)
     print(f"run folder: {result.run_dir}  (steps {result.global_step}, skipped non-finite steps {result.skipped_steps})")
     for name, path in result.models.items():
         print(f"  {name:10s} {path}")
     if result.history:
         last = result.final_metrics
-        shown = ("val/vcre_auc_90", "val/pose_auc", "val/median_vcre", "val/median_trans_err", "val/depth_abs_rel")
+        shown = (*result.monitors.values(), "val/median_vcre", "val/median_trans_err", "val/depth_abs_rel")
         print("  final validation: " + ", ".join(f"{k[4:]} {last[k]:.4g}" for k in shown if k in last))
     return 0

@@ -2,7 +2,9 @@
 
 `mickey` (released MicKey, curriculum), `mickey_overlap` (overlap-score variant),
 `mickey_depth` (with Depth Anything depth supervision), `synthetic_cpu` and
-`synthetic_cpu_depth` (a small CPU model for the synthetic benchmark).
+`synthetic_cpu_depth` (a small CPU model for the synthetic benchmark). The variants name their
+base and hold only their differences (:mod:`mapfree.configs.loader`); values are typed by
+:mod:`mapfree.configs.typed`.
 """
 
 from __future__ import annotations

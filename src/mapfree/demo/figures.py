@@ -8,6 +8,7 @@ import numpy as np
 
 from mapfree.demo.report import POSE
 from mapfree.evaluation.evaluate import Evaluation
+from mapfree.training.metric_names import POSE_AUC, vcre_metric
 
 
 def _pyplot():
@@ -36,10 +37,11 @@ def plot_precision_recall(evaluations: dict[str, Evaluation], vcre_label: str, p
     return path
 
 
-def plot_training_curves(histories: dict[str, list[dict[str, float]]], path: Path) -> Path:
-    """Validation VCRE AUC, pose AUC and depth AbsRel after every validation, per run."""
+def plot_training_curves(histories: dict[str, list[dict[str, float]]], vcre_px: float, path: Path) -> Path:
+    """Validation VCRE AUC (at `vcre_px`, the run's first threshold), pose AUC and depth AbsRel
+    after every validation, per run."""
     plt = _pyplot()
-    keys = [("val/vcre_auc_90", "val VCRE AUC (90 px)"), ("val/pose_auc", "val pose AUC"),
+    keys = [(f"val/{vcre_metric(vcre_px)}", f"val VCRE AUC ({vcre_px:g} px)"), (f"val/{POSE_AUC}", "val pose AUC"),
             ("val/depth_abs_rel", "val depth AbsRel")]
     fig, axes = plt.subplots(1, len(keys), figsize=(13, 3.6))
     for ax, (key, title) in zip(axes, keys):

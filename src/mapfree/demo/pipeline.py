@@ -14,7 +14,7 @@ from mapfree.baselines import BaselineContext, build_baseline
 from mapfree.data.dataset import MapFreePairs
 from mapfree.demo.depth_eval import frames_with_depth, predicted_depth_accuracy
 from mapfree.demo.figures import plot_depth_maps, plot_precision_recall, plot_training_curves
-from mapfree.demo.report import POSE, MethodRow, demo_thresholds, text_table, write_report, write_results
+from mapfree.demo.report import POSE, MethodRow, text_table, write_report, write_results
 from mapfree.demo.trivial import mean_training_translation, write_trivial_submission
 from mapfree.depth_prior.patches import patch_average
 from mapfree.depth_prior.runner import compute_store
@@ -52,14 +52,14 @@ QUICK = DemoBudget(
     PretrainConfig(steps=10, batch_size=4),
     ("trainer.max_epochs=2", "data.pairs_per_scene=8"),
 )
-CONFIG = "synthetic_cpu"
-"""Both runs start from the pretrained features and keep them frozen (`optim.frozen` in the config)."""
-RUNS = (("MicKey", "mickey", False), ("MicKey + depth supervision", "mickey_depth", True))
+CONFIG, DEPTH_CONFIG = "synthetic_cpu", "synthetic_cpu_depth"
+"""Both runs start from the pretrained features and keep them frozen (`optim.frozen` in the config);
+the second adds depth supervision from the metric teacher's store, with the scale-invariant log loss,
+which suits a metric teacher whose global scale is off."""
+RUNS = (("MicKey", "mickey", CONFIG), ("MicKey + depth supervision", "mickey_depth", DEPTH_CONFIG))
 TEACHER = "synthetic-metric"
 """Metric depth with a global scale error, blur across edges and noise: the role Depth Anything V2
 Metric Outdoor plays on the real (outdoor) Map-free scenes."""
-DEPTH_LOSS = "silog"
-"""Scale-invariant log loss, which suits a metric teacher whose global scale is off."""
 PRETRAINING_VIEWS = {"pairs": "the train pairs through their rendered depth and poses",
                      "homography": "homography warps of the train images"}
 """What the features learned to match, by `PretrainConfig.views`, for the report."""
@@ -76,13 +76,15 @@ def _data_overrides(data: Path) -> list[str]:
     return [f"data.root={data}", "data.resize=null", "data.val_depth_suffix=depth"]
 
 
-def _train_run(slug: str, depth: bool, data: Path, priors: Path, features: Path, out: Path, budget: DemoBudget,
+def _train_run(slug: str, config: str, data: Path, priors: Path, features: Path, out: Path, budget: DemoBudget,
                seed: int):
+    """One training run; validation scores VCRE at the report's thresholds for these frames."""
     overrides = [*_data_overrides(data), f"trainer.out_dir={out / 'runs'}", f"trainer.name={slug}",
-                 f"trainer.seed={seed}", f"init.checkpoint={features}", *budget.train_overrides]
-    if depth:
-        overrides += ["depth.enabled=true", "depth.source=prior", f"depth.prior_root={priors}", f"depth.loss={DEPTH_LOSS}"]
-    return train(CONFIG, overrides)
+                 f"trainer.seed={seed}", f"init.checkpoint={features}", f"validation.image_width={budget.synth.size[0]}",
+                 *budget.train_overrides]
+    if config == DEPTH_CONFIG:
+        overrides.append(f"depth.prior_root={priors}")
+    return train(config, overrides)
 
 
 def _comparisons(row: MethodRow, trivial: MethodRow, vcre_auc: str) -> list[tuple[str, bool]]:
@@ -170,17 +172,17 @@ def run_demo(out_dir: str | Path = "outputs/demo", budget: DemoBudget = FULL, se
     depth_grids: dict[str, list[np.ndarray]] = {}
     match_figures: dict[str, Path] = {}
 
-    thresholds = demo_thresholds(budget.synth.size[0])
+    thresholds = Thresholds.for_image_width(budget.synth.size[0])
     translation = mean_training_translation(data)
     trivial_zip = write_trivial_submission(data, "val", translation, out / "submissions" / "trivial.zip")
     evaluations["Trivial (R = I, mean train t)"] = evaluate_submission(trivial_zip, data, "val", thresholds)
     rows.append(MethodRow("Trivial (R = I, mean train t)", evaluations["Trivial (R = I, mean train t)"].metrics,
                           seconds=0.0))
 
-    for i, (name, slug, depth) in enumerate(RUNS):
+    for i, (name, slug, config) in enumerate(RUNS):
         _step(f"{4 + i}/6 training {name}", start)
         run_start = time.perf_counter()
-        result = _train_run(slug, depth, data, priors, features, out, budget, seed)
+        result = _train_run(slug, config, data, priors, features, out, budget, seed)
         model = MicKey.from_pretrained(result.models["last"])
         estimator = MicKeyEstimator(model, generator=torch.Generator().manual_seed(seed))
         submission = make_submission(val, estimator, out / "submissions", batch_size=4, name=f"{slug}.zip")
@@ -201,7 +203,8 @@ def run_demo(out_dir: str | Path = "outputs/demo", budget: DemoBudget = FULL, se
     figures = {
         "Precision-recall on val": plot_precision_recall(
             evaluations, thresholds.vcre_label(thresholds.vcre_px[0]), figures_dir / "precision_recall.png"),
-        "Validation during training": plot_training_curves(histories, figures_dir / "training_curves.png"),
+        "Validation during training": plot_training_curves(histories, thresholds.vcre_px[0],
+                                                           figures_dir / "training_curves.png"),
         "Predicted patch depth vs truth": plot_depth_maps(
             [(frames[k][0].permute(1, 2, 0).numpy() * 255).astype(np.uint8) for k in shown], [truths[k] for k in shown],
             {name: [grids[k] for k in shown] for name, grids in depth_grids.items()}, figures_dir / "depth_maps.png"),
@@ -216,7 +219,8 @@ def run_demo(out_dir: str | Path = "outputs/demo", budget: DemoBudget = FULL, se
         "features": "small CNN backbone + descriptor head, pretrained to match "
                     f"{PRETRAINING_VIEWS[budget.pretrain.views]}, then frozen",
         "pretrain": asdict(budget.pretrain),
-        "train_budget": ", ".join(budget.train_overrides), "seed": seed, "teacher": TEACHER, "depth_loss": DEPTH_LOSS,
+        "train_budget": ", ".join(budget.train_overrides), "seed": seed, "teacher": TEACHER,
+        "depth_loss": TrainConfig.load(DEPTH_CONFIG).depth.loss,
         "mean_train_translation": translation.tolist(), "total_seconds": time.perf_counter() - start,
     }
     write_results(out, rows, context, diagnostics)

@@ -13,13 +13,6 @@ from mapfree.evaluation.aggregate import ROTATION_KEY, TRANSLATION_KEY, VCRE_KEY
 POSE = Thresholds().pose_label
 
 
-def demo_thresholds(image_width: int) -> Thresholds:
-    """The benchmark's 90 px and the seed's 45 px VCRE thresholds, scaled from Map-free's 540 px
-    wide frames to the synthetic frames, so that acceptance means the same image fraction."""
-    scale = image_width / 540
-    return Thresholds(vcre_px=(round(90 * scale, 1), round(45 * scale, 1)))
-
-
 @dataclass
 class MethodRow:
     """One table row: benchmark metrics (official keys), depth accuracy and wall time."""

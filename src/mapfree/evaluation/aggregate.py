@@ -18,6 +18,10 @@ import numpy as np
 from mapfree.evaluation.metrics import FrameErrors, PRCurve, precision_recall
 
 
+BENCHMARK_IMAGE_WIDTH = 540
+"""Map-free's frames are 540 px wide: the benchmark's VCRE thresholds are pixels of such frames."""
+
+
 @dataclass(frozen=True)
 class Thresholds:
     """Acceptance thresholds; the defaults are the benchmark's, plus the seed paper's 45 px VCRE.
@@ -35,6 +39,13 @@ class Thresholds:
             raise ValueError("at least one VCRE threshold is needed")
         if min(self.translation_m, self.rotation_deg, *self.vcre_px) <= 0:
             raise ValueError("thresholds must be positive")
+
+    @classmethod
+    def for_image_width(cls, image_width: int) -> "Thresholds":
+        """The default VCRE thresholds scaled from Map-free's 540-px-wide frames to `image_width`
+        (rounded to 0.1 px), so that acceptance means the same fraction of the image."""
+        scale = image_width / BENCHMARK_IMAGE_WIDTH
+        return cls(vcre_px=tuple(round(px * scale, 1) for px in cls.vcre_px))
 
     @property
     def pose_label(self) -> str:

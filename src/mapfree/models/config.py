@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from mapfree.configs.typed import build, to_plain
 
 DTYPES = ("float32", "float16", "bfloat16")
 
@@ -76,13 +78,11 @@ class MicKeyConfig:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["heads"]["dims"] = list(self.heads.dims)
-        return data
+        return to_plain(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "MicKeyConfig":
-        return _build(cls, data, "config")
+        return build(cls, data)
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
@@ -102,23 +102,9 @@ class MicKeyConfig:
         if not isinstance(data, dict) or not ({"mickey", "MICKEY"} & data.keys()):
             raise ValueError(f"{path}: expected a MicKey config with a top-level 'mickey' or 'MICKEY' section")
         try:
-            return cls.from_dict(data["mickey"]) if "mickey" in data else from_released_yaml(data)
+            return build(cls, data["mickey"], "mickey") if "mickey" in data else from_released_yaml(data)
         except (KeyError, TypeError, ValueError) as e:
             raise ValueError(f"{path}: {e}") from None
-
-
-def _build(cls, data: Any, where: str):
-    if not isinstance(data, dict):
-        raise ValueError(f"{where} must be a mapping")
-    known = {f.name: f for f in fields(cls)}
-    unknown = set(data) - set(known)
-    if unknown:
-        raise ValueError(f"unknown keys in {where}: {sorted(unknown)}")
-    kwargs = {}
-    for name, value in data.items():
-        default = known[name].default_factory() if callable(known[name].default_factory) else None
-        kwargs[name] = _build(type(default), value, f"{where}.{name}") if is_dataclass(default) else value
-    return cls(**kwargs)
 
 
 def from_released_yaml(data: dict[str, Any]) -> MicKeyConfig:

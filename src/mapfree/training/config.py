@@ -1,18 +1,24 @@
-"""Training configuration: a dataclass tree read from YAML, with `section.key=value` overrides.
+"""Training configuration: one typed dataclass tree read from YAML, with `section.key=value` overrides.
 
-A config file has the sections below (every key optional, unknown keys are an error naming
-the file); `model` is :class:`mapfree.models.MicKeyConfig`'s mapping.
+A config file holds the sections of :class:`TrainConfig` (every key optional) and may name
+bases it changes (`base: mickey`, see :mod:`mapfree.configs.loader`). Values are checked
+against the field types when the file is read; a wrong type or an unknown key is a
+:class:`~mapfree.configs.typed.ConfigError` naming the file and the key.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Literal
 
 import yaml
 
-from mapfree.configs import config_path
+from mapfree.configs import loader
+from mapfree.configs.typed import build, to_plain
+from mapfree.evaluation.aggregate import Thresholds
+from mapfree.models.config import MicKeyConfig
+from mapfree.robust.procrustes_ransac import ProcrustesRansacConfig
 from mapfree.training.curriculum import TopKCurriculum
 from mapfree.training.losses.depth import DEPTH_LOSSES
 from mapfree.training.losses.reinforce import ReinforceConfig
@@ -66,15 +72,49 @@ class DepthConfig:
 
 
 @dataclass
-class ValidationSolverConfig:
-    """MicKey's inference solver during validation (released: 20 x 100, 2048 samples)."""
+class ValidationConfig:
+    """VCRE thresholds of validation; `best-vcre` keeps the model of the highest AUC at the first one."""
 
-    rounds: int = 20
-    hypotheses: int = 100
-    samples: int = 2048
-    refinements: int = 4
-    inlier_threshold: float = 0.15
-    soft_threshold: float = 0.3
+    vcre_px: tuple[float, ...] | None = None
+    """Pixels of the val frames; None: the benchmark's thresholds scaled to `image_width`."""
+    image_width: int | None = None
+    """Width of the val frames; None: `data.resize`'s width, or Map-free's frames (540 px) without a resize."""
+
+    def thresholds(self, resize: tuple[int, int] | None) -> Thresholds:
+        """The thresholds for frames resized to `resize` (W, H), or native Map-free frames."""
+        if self.vcre_px:
+            return Thresholds(vcre_px=self.vcre_px)
+        width = self.image_width or (resize[0] if resize else None)
+        return Thresholds.for_image_width(width) if width else Thresholds()
+
+
+@dataclass
+class PretrainConfig:
+    """Feature pretraining (`mapfree pretrain`): steps, batch, the kind of views and their
+    distribution (see :mod:`mapfree.training.pretrain`)."""
+
+    steps: int = 250
+    batch_size: int = 8
+    """Images per step for homographies (each with its warp), pairs per step for pairs."""
+    lr: float = 1e-3
+    views: Literal["pairs", "homography"] = "pairs"
+    min_overlap: float = 0.1
+    """pairs: the lowest overlap score of a training pair; wide baselines are what the benchmark asks for."""
+    depth_suffix: str = "depth"
+    """pairs: the dataset's depth maps are `frame_NNNNN.<depth_suffix>.png` beside the frames."""
+    max_rotation_deg: float = 25.0
+    """homography (as are the next two): in-plane rotations up to this."""
+    max_log_scale: float = 0.8
+    """Scales up to exp(0.4) = 1.5x either way: query-to-reference distance ratios reach 2 on the benchmark."""
+    corner_jitter: float = 0.2
+    min_patch_std: float = 0.01
+    """Patches whose grey-level standard deviation is below this (sky, blank surfaces) have nothing to
+    be matched by: they learn to match nothing (`no_match_nll`) instead of their warped position,
+    which would teach the descriptors where a patch is in the image rather than what it shows."""
+    gain_range: float = 0.3
+    """Per-channel gains drawn from 1 +- gain_range, gamma from 1 +- gain_range (lighting changes)."""
+    noise_std: float = 0.03
+    seed: int = 0
 
 
 @dataclass
@@ -96,7 +136,7 @@ class TrainerConfig:
     max_epochs: int = 100
     max_steps: int = -1
     accelerator: str = "auto"
-    devices: Any = "auto"
+    devices: int | str | list[int] = "auto"
     num_nodes: int = 1
     strategy: str = "auto"
     precision: str = "32-true"
@@ -123,7 +163,8 @@ class InitConfig:
 
 @dataclass
 class TrainConfig:
-    model: dict[str, Any] = field(default_factory=dict)
+    model: MicKeyConfig | None = None
+    """None: the architecture of `init.checkpoint` (its YAML), or MicKeyConfig's defaults without one."""
     init: InitConfig = field(default_factory=InitConfig)
     data: DataConfig = field(default_factory=DataConfig)
     loss: ReinforceConfig = field(default_factory=ReinforceConfig)
@@ -131,100 +172,41 @@ class TrainConfig:
     """False trains on the depth loss alone (depth-only training)."""
     curriculum: TopKCurriculum = field(default_factory=TopKCurriculum)
     depth: DepthConfig = field(default_factory=DepthConfig)
-    solver: ValidationSolverConfig = field(default_factory=ValidationSolverConfig)
+    solver: ProcrustesRansacConfig = field(default_factory=ProcrustesRansacConfig)
+    """MicKey's inference solver during validation."""
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
 
     def __post_init__(self) -> None:
         if not self.pose_loss and not self.depth.enabled:
             raise ValueError("nothing to train: pose_loss is false and depth.enabled is false")
 
+    @property
+    def thresholds(self) -> Thresholds:
+        """Validation's thresholds at the training image size (they name the `val/vcre_*` metrics)."""
+        return self.validation.thresholds(self.data.resize)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain YAML-safe data (tuples become lists)."""
-        return _plain(asdict(self))
+        return to_plain(self)
+
+    def to_yaml(self) -> str:
+        """The whole resolved tree as YAML, a config file that loads back to an equal config."""
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], where: str = "config") -> "TrainConfig":
-        return _build(cls, data, where)
+    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+        return build(cls, data)
 
     @classmethod
     def load(cls, path: str | Path, overrides: Iterable[str] = ()) -> "TrainConfig":
-        """Read a YAML file (or a packaged config by name, see :mod:`mapfree.configs`) and apply
-        `section.key=value` overrides (values parsed as YAML)."""
-        path = config_path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"config not found: {path}")
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise ValueError(f"{path}: not valid YAML: {e}") from None
-        data = apply_overrides(data, overrides)
-        try:
-            return cls.from_dict(data, str(path))
-        except (TypeError, ValueError) as e:
-            raise ValueError(f"{path}: {e}") from None
+        """Read a YAML file (or a packaged config by name, see :mod:`mapfree.configs`) with its
+        bases and apply `section.key=value` overrides (values parsed as YAML, typed by the field)."""
+        return loader.load(cls, path, overrides)
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
-        path.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+        path.write_text(self.to_yaml())
         return path
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
-def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
-    """Set dotted keys, e.g. `trainer.max_epochs=3` or `data.resize=[360,480]`, in a nested dict."""
-    data = dict(data)
-    for item in overrides:
-        key, sep, text = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"override must look like section.key=value, got {item!r}")
-        try:
-            value = yaml.safe_load(text)
-        except yaml.YAMLError as e:
-            raise ValueError(f"override {item!r}: value is not valid YAML: {e}") from None
-        node = data
-        *parents, leaf = key.split(".")
-        for part in parents:
-            child = node.get(part)
-            node[part] = child = dict(child) if isinstance(child, dict) else {}
-            node = child
-        node[leaf] = value
-    return data
-
-
-def _number(value: int | str, where: str) -> float:
-    try:
-        return float(value)
-    except ValueError:
-        raise ValueError(f"{where} must be a number, got {value!r}") from None
-
-
-def _build(cls: type, data: Any, where: str) -> Any:
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ValueError(f"{where} must be a mapping, got {type(data).__name__}")
-    known = {f.name: f for f in fields(cls)}
-    unknown = sorted(set(data) - set(known))
-    if unknown:
-        raise ValueError(f"unknown keys in {where}: {unknown}")
-    kwargs = {}
-    for name, value in data.items():
-        f = known[name]
-        default = f.default_factory() if callable(f.default_factory) else f.default
-        if is_dataclass(default):
-            kwargs[name] = _build(type(default), value, f"{where}.{name}")
-        elif isinstance(value, list) and name == "resize":
-            kwargs[name] = tuple(value)
-        elif isinstance(default, float) and isinstance(value, (int, str)) and not isinstance(value, bool):
-            kwargs[name] = _number(value, f"{where}.{name}")  # YAML reads `1e-3` as a string
-        else:
-            kwargs[name] = value
-    return cls(**kwargs)

@@ -22,7 +22,7 @@ from mapfree.geometry.rotations import matrix_to_quaternion
 from mapfree.models import Features, MatchMatrix
 from mapfree.models.pose import solve_mickey_poses
 from mapfree.robust import ProcrustesRansacConfig
-from mapfree.training.config import ValidationSolverConfig
+from mapfree.training.metric_names import POSE_AUC, vcre_metric
 
 Gather = Callable[[Tensor], Tensor]
 SHORT_NAMES = {
@@ -42,7 +42,7 @@ def short_name(key: str, thresholds: Thresholds) -> str:
         return f"pose_{kind}"
     for px in thresholds.vcre_px:
         if thresholds.vcre_label(px) in key:
-            return f"vcre_{kind}_{px:g}"
+            return vcre_metric(px, kind)
     raise KeyError(key)
 
 
@@ -59,10 +59,9 @@ def gather_rows(value: Tensor, gather: Gather) -> Tensor:
 class ValidationAccumulator:
     """Collects per-pair results over a validation epoch; :meth:`compute` turns them into metrics."""
 
-    def __init__(self, solver: ValidationSolverConfig):
-        self.solver = ProcrustesRansacConfig(rounds=solver.rounds, hypotheses=solver.hypotheses, samples=solver.samples,
-                                             refinements=solver.refinements, inlier_threshold=solver.inlier_threshold,
-                                             soft_threshold=solver.soft_threshold)
+    def __init__(self, solver: ProcrustesRansacConfig, thresholds: Thresholds):
+        self.solver = solver
+        self.thresholds = thresholds
         self.reset()
 
     def reset(self) -> None:
@@ -98,17 +97,17 @@ class ValidationAccumulator:
             accuracy = depth_accuracy(data["depth_pred"], data["depth_true"])
             metrics["depth_abs_rel"], metrics["depth_delta1"] = accuracy.abs_rel, accuracy.delta1
         if "confidence" in data:
-            metrics.update(pose_metrics(data))
+            metrics.update(pose_metrics(data, self.thresholds))
         return metrics
 
 
-def pose_metrics(data: dict[str, np.ndarray], thresholds: Thresholds = Thresholds()) -> dict[str, float]:
+def pose_metrics(data: dict[str, np.ndarray], thresholds: Thresholds) -> dict[str, float]:
     """Benchmark aggregates from arrays R, t, confidence, T_gt, K, size, scene (one row per pair)."""
     estimated = data["confidence"] > 0
     if not estimated.any():  # nothing to rank: every frame is a failure
-        zero = {key: 0.0 for key in ("pose_auc", "pose_precision", "estimated_fraction")}
+        zero = {key: 0.0 for key in (POSE_AUC, "pose_precision", "estimated_fraction")}
         for px in thresholds.vcre_px:
-            zero.update({f"vcre_auc_{px:g}": 0.0, f"vcre_precision_{px:g}": 0.0})
+            zero.update({vcre_metric(px): 0.0, vcre_metric(px, "precision"): 0.0})
         return zero
     order = np.argsort(data["scene"][estimated], kind="stable")  # the aggregator wants scenes contiguous
 

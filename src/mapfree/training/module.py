@@ -21,6 +21,7 @@ from mapfree.training.config import TrainConfig
 from mapfree.training.curriculum import topk_mask
 from mapfree.training.losses.depth import depth_loss, depth_weight
 from mapfree.training.losses.reinforce import ReinforceResult, reinforce_objective, vcre_pose_loss
+from mapfree.training.metric_names import best_metrics
 from mapfree.training.metrics import ValidationAccumulator
 from mapfree.training.visualize import map_panel, to_chw
 
@@ -30,13 +31,12 @@ BACKBONE_PREFIX = "model.backbone."
 
 def build_model(config: TrainConfig) -> MicKey:
     """A fresh MicKey from `config.model`, or the heads of `config.init.checkpoint` for fine-tuning."""
-    mickey_config = MicKeyConfig.from_dict(config.model) if config.model else None
     if config.init.checkpoint:
         # the architecture: init.config, else the `model` section, else the YAML beside the checkpoint
-        model = MicKey.from_pretrained(config.init.checkpoint, config.init.config or mickey_config,
+        model = MicKey.from_pretrained(config.init.checkpoint, config.init.config or config.model,
                                        config.init.dinov2_weights)
         return model.train()
-    return MicKey(mickey_config or MicKeyConfig())
+    return MicKey(config.model or MicKeyConfig())
 
 
 def gradients_finite(module: torch.nn.Module) -> bool:
@@ -60,7 +60,8 @@ class MicKeyTraining(pl.LightningModule):
             module.requires_grad_(False).eval()
         self.automatic_optimization = False
         self.skipped_steps = 0
-        self.validation = ValidationAccumulator(self.config.solver)
+        self.validation = ValidationAccumulator(self.config.solver, self.config.thresholds)
+        self.headline_metrics = {name.removeprefix("val/") for name in best_metrics(self.config.thresholds).values()}
 
     def _module(self, name: str) -> torch.nn.Module:
         module = getattr(self.model, name, None)
@@ -184,7 +185,7 @@ class MicKeyTraining(pl.LightningModule):
         metrics = self.validation.compute(self.all_gather if self.trainer.world_size > 1 else None)
         for key, value in metrics.items():
             if math.isfinite(value):
-                self.log(f"val/{key}", value, prog_bar=key in ("vcre_auc_90", "pose_auc"))  # same on every rank
+                self.log(f"val/{key}", value, prog_bar=key in self.headline_metrics)  # same on every rank
 
     # ------------------------------------------------------------------ logging and checkpoints
     def _log_panel(self, tag: str, image: Tensor, feats: Any, target: Tensor | None, metric: bool = True) -> None:

@@ -27,7 +27,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from kornia.geometry.transform import warp_perspective
@@ -46,39 +46,11 @@ from mapfree.models.backbone import PATCH_SIZE
 from mapfree.models.config import MicKeyConfig
 from mapfree.models.mickey import MicKey, crop_to_patches
 from mapfree.registry import Registry
-from mapfree.training.config import TrainConfig
+from mapfree.training.config import PretrainConfig, TrainConfig
 
 log = logging.getLogger(__name__)
 PRETRAINED_MODULES = ("backbone", "descriptor_head")
 """The modules this stage trains (and that `optim.frozen` can then keep fixed)."""
-
-
-@dataclass
-class PretrainConfig:
-    """Steps, batch, the kind of views and their distribution (see the module doc)."""
-
-    steps: int = 250
-    batch_size: int = 8
-    """Images per step for homographies (each with its warp), pairs per step for pairs."""
-    lr: float = 1e-3
-    views: Literal["pairs", "homography"] = "pairs"
-    min_overlap: float = 0.1
-    """pairs: the lowest overlap score of a training pair; wide baselines are what the benchmark asks for."""
-    depth_suffix: str = "depth"
-    """pairs: the dataset's depth maps are `frame_NNNNN.<depth_suffix>.png` beside the frames."""
-    max_rotation_deg: float = 25.0
-    """homography (as are the next two): in-plane rotations up to this."""
-    max_log_scale: float = 0.8
-    """Scales up to exp(0.4) = 1.5x either way: query-to-reference distance ratios reach 2 on the benchmark."""
-    corner_jitter: float = 0.2
-    min_patch_std: float = 0.01
-    """Patches whose grey-level standard deviation is below this (sky, blank surfaces) have nothing to
-    be matched by: they learn to match nothing (`no_match_nll`) instead of their warped position,
-    which would teach the descriptors where a patch is in the image rather than what it shows."""
-    gain_range: float = 0.3
-    """Per-channel gains drawn from 1 +- gain_range, gamma from 1 +- gain_range (lighting changes)."""
-    noise_std: float = 0.03
-    seed: int = 0
 
 
 class FrameImages(Dataset):
@@ -245,15 +217,16 @@ def pretrain_features(
 def pretrain_model(
     config: TrainConfig | str | Path,
     out_dir: str | Path,
-    cfg: PretrainConfig = PretrainConfig(),
+    cfg: PretrainConfig | None = None,
     progress: bool = True,
 ) -> Path:
-    """A fresh MicKey of the training config's `model`, feature-pretrained on the train split of
-    its `data.root` at its `data.resize`, saved as a model folder for `init.checkpoint` (with
-    `pretrain_history.json`)."""
+    """A fresh MicKey of the training config's `model`, feature-pretrained (as its `pretrain`
+    section says, unless `cfg` is given) on the train split of its `data.root` at its
+    `data.resize`, saved as a model folder for `init.checkpoint` (with `pretrain_history.json`)."""
     if not isinstance(config, TrainConfig):
         config = TrainConfig.load(config)
-    mickey_config = MicKeyConfig.from_dict(config.model)
+    cfg = cfg or config.pretrain
+    mickey_config = config.model or MicKeyConfig()
     _require_cnn(mickey_config)
     torch.manual_seed(cfg.seed)
     model = MicKey(mickey_config)

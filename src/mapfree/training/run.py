@@ -17,12 +17,12 @@ from mapfree.training.callbacks import AtomicCheckpoint, ProgressBar, Validation
 from mapfree.training.config import TrainConfig
 from mapfree.training.data import MapFreeDataModule
 from mapfree.models import MicKey
+from mapfree.training.metric_names import best_metrics
 from mapfree.training.module import MicKeyTraining
 
 MODEL_PREFIX = "model."
 
 log = logging.getLogger(__name__)
-BEST_METRICS = {"vcre": "val/vcre_auc_90", "pose": "val/pose_auc"}
 
 
 @dataclass
@@ -30,12 +30,14 @@ class TrainResult:
     """Where a run wrote its outputs, and the validation metrics after every validation.
 
     `models` maps `last` and `best-vcre` / `best-pose` to `save_pretrained` folders that
-    `MicKey.from_pretrained`, `mapfree pose` and `mapfree submit` load.
+    `MicKey.from_pretrained`, `mapfree pose` and `mapfree submit` load; `monitors` names the
+    metric each `best-*` one maximises (at the configured thresholds).
     """
 
     run_dir: Path
     last_checkpoint: Path | None
     best_checkpoints: dict[str, Path | None]
+    monitors: dict[str, str]
     models: dict[str, Path] = field(default_factory=dict)
     history: list[dict[str, float]] = field(default_factory=list)
     skipped_steps: int = 0
@@ -46,13 +48,12 @@ class TrainResult:
         return self.history[-1] if self.history else {}
 
 
-def _checkpoints(ckpt_dir: Path, validates: bool) -> dict[str, AtomicCheckpoint]:
+def _checkpoints(ckpt_dir: Path, monitors: dict[str, str]) -> dict[str, AtomicCheckpoint]:
     # no monitor + top-1 under a fixed name: `last.ckpt` is rewritten after every epoch
     callbacks = {"last": AtomicCheckpoint(dirpath=ckpt_dir, filename="last", save_top_k=1, enable_version_counter=False)}
-    if validates:
-        for name, metric in BEST_METRICS.items():
-            callbacks[name] = AtomicCheckpoint(dirpath=ckpt_dir, filename=f"best-{name}", monitor=metric, mode="max",
-                                               save_top_k=1, auto_insert_metric_name=False, enable_version_counter=False)
+    for name, metric in monitors.items():
+        callbacks[name] = AtomicCheckpoint(dirpath=ckpt_dir, filename=f"best-{name}", monitor=metric, mode="max",
+                                           save_top_k=1, auto_insert_metric_name=False, enable_version_counter=False)
     return callbacks
 
 
@@ -105,8 +106,8 @@ def train(
 
     module = MicKeyTraining(config)
     data = MapFreeDataModule(config.data, config.depth, seed=t.seed)
-    validates = t.limit_val_batches != 0
-    checkpoints = _checkpoints(ckpt_dir, validates)
+    monitors = best_metrics(config.thresholds) if t.limit_val_batches != 0 else {}
+    checkpoints = _checkpoints(ckpt_dir, monitors)
     history = ValidationHistory()
     callbacks = [*checkpoints.values(), history, *extra_callbacks]
     if t.progress_bar:
@@ -131,7 +132,8 @@ def train(
         run_dir=run_dir,
         last_checkpoint=last_checkpoint(ckpt_dir),
         # read from disk: with spawn-based strategies the callbacks' own state stays in the workers
-        best_checkpoints={name: _existing(ckpt_dir / f"best-{name}.ckpt") for name in BEST_METRICS if validates},
+        best_checkpoints={name: _existing(ckpt_dir / f"best-{name}.ckpt") for name in monitors},
+        monitors=monitors,
         history=history.history,
         skipped_steps=module.skipped_steps,
         global_step=trainer.global_step,

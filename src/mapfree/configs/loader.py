@@ -1,0 +1,115 @@
+"""Reading a configuration tree: YAML files that name their bases, then `key=value` overrides.
+
+A file may start from other files: `base: mickey` or `base: [synthetic_cpu, ../mine.yaml]`
+(a path relative to the file, else a packaged configuration by name). Bases merge in order,
+then the file's own values on top; mappings merge key by key, anything else is replaced.
+Every file is checked against the schema on its own, so an error names the file it is in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import is_dataclass
+from pathlib import Path
+from typing import Any, Iterable, TypeVar, get_args
+
+import yaml
+
+from mapfree.configs import config_path
+from mapfree.configs.typed import ConfigError, build, convert, field_types, unknown_key
+
+BASE_KEY = "base"
+T = TypeVar("T")
+
+
+def deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """`top` over `base`: nested mappings merge, other values (lists included) replace."""
+    out = dict(base)
+    for key, value in top.items():
+        out[key] = deep_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise FileNotFoundError(f"config not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {' '.join(str(e).split())}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections, got {type(data).__name__}")
+    return data
+
+
+def _base_path(name: str, parent: Path) -> Path:
+    """A base named by a file: relative to the naming file if it exists there, else packaged."""
+    for candidate in (parent / name, parent / f"{name}.yaml"):
+        if candidate.is_file():
+            return candidate
+    return config_path(name)
+
+
+def read_tree(cls: type, name_or_path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The merged plain data of a config file and its bases, each file checked against `cls`."""
+    path = config_path(name_or_path)
+    if path.resolve() in _seen:
+        raise ConfigError(f"{path}: base cycle through {' -> '.join(str(p) for p in _seen)}")
+    data = _read_yaml(path)
+    bases = data.pop(BASE_KEY, [])
+    if isinstance(bases, str):
+        bases = [bases]
+    if not isinstance(bases, list) or not all(isinstance(b, str) for b in bases):
+        raise ConfigError(f"{path}: base: expected a config name or a list of them, got {bases!r}")
+    try:
+        build(cls, data, partial=True)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
+    merged: dict[str, Any] = {}
+    for base in bases:
+        merged = deep_merge(merged, read_tree(cls, _base_path(base, path.parent), (*_seen, path.resolve())))
+    return deep_merge(merged, data)
+
+
+def _field_type(cls: type, parts: list[str]) -> Any:
+    """The type hint at a dotted path through nested (possibly optional) dataclasses."""
+    tp: Any = cls
+    for i, part in enumerate(parts):
+        section = next((s for s in (tp, *get_args(tp)) if isinstance(s, type) and is_dataclass(s)), None)
+        if section is None:
+            raise ConfigError(f"{'.'.join(parts[:i])}: not a section, it has no key {part!r}")
+        types_ = field_types(section)
+        if part not in types_:
+            raise unknown_key(".".join(parts[:i]), part, list(types_))
+        tp = types_[part]
+    return tp
+
+
+def apply_overrides(cls: type, data: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
+    """Set `section.key=value` items (values read as YAML, checked against the field's type)."""
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"override must look like section.key=value, got {item!r}")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise ConfigError(f"override {key}: value {text!r} is not valid YAML") from None
+        parts = key.split(".")
+        try:
+            convert(value, _field_type(cls, parts), key, partial=True)
+        except ConfigError as e:
+            raise ConfigError(f"override {e}") from None
+        for part in reversed(parts):
+            value = {part: value}
+        data = deep_merge(data, value)
+    return data
+
+
+def load(cls: type[T], name_or_path: str | Path, overrides: Iterable[str] = ()) -> T:
+    """A `cls` from a YAML file or packaged name (with its bases) and overrides."""
+    path = config_path(name_or_path)
+    data = apply_overrides(cls, read_tree(cls, path), overrides)
+    try:
+        return build(cls, data)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
