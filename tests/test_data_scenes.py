@@ -4,10 +4,11 @@ from collections import Counter
 
 import numpy as np
 import torch
+from torch.utils.data import default_collate
 
 from mapfree.data import list_scenes, split_pairs
 from mapfree.data.dataset import MapFreePairs, SceneBalancedSampler
-from mapfree.data.items import views
+from mapfree.data.items import PairItem, View, views
 from mapfree.data.scenes import REFERENCE_FRAME, Pair
 
 
@@ -53,6 +54,19 @@ def test_dataset_item_geometry_is_consistent(tiny_dataset):
     z1 = d1[v1[inside], u1[inside]]
     agree = np.abs(z1 - X1[2, inside]) < 0.05 * z1 + 0.05
     assert agree.mean() > 0.5  # visible points land on the same surface (the rest are occluded)
+
+
+def test_dataset_items_follow_the_pair_item_layout(tiny_dataset):
+    """Items hold exactly the keys `PairItem` and `View` name, and they survive torch's default collate."""
+    ds = MapFreePairs(tiny_dataset, "val", depth_suffix="depth")
+    item = ds[0]
+    assert set(item) == PairItem.__required_keys__
+    for view in views(item):
+        assert set(view) == View.__required_keys__ | {"depth"}
+        assert view["size"].tolist() == list(view["image"].shape[:0:-1])
+    batch = default_collate([item, ds[1]])
+    assert batch["view1"]["K"].shape == (2, 3, 3)
+    assert batch["view1"]["frame"] == [item["view1"]["frame"], ds[1]["view1"]["frame"]]
 
 
 def test_dataset_resize_updates_intrinsics(tiny_dataset):
