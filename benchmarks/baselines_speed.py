@@ -24,6 +24,7 @@ from mapfree.baselines.registry import BaselineContext, build_baseline
 from mapfree.cli._model_args import model_loader
 from mapfree.cli.synth import parse_size
 from mapfree.data.dataset import MapFreePairs
+from mapfree.data.items import views
 from mapfree.synth import SynthConfig, generate_dataset
 
 DEFAULT_METHODS = ("sift+true+emat", "sift+true+pnp", "sift+true+procrustes", "loftr+true+emat",
@@ -49,7 +50,8 @@ def time_method(estimator, dataset: MapFreePairs, device: str) -> dict[str, floa
         d0 = estimator.depth(item, 0, m.kpts0) if need0 else None
         d1 = estimator.depth(item, 1, m.kpts1) if need1 else None
         t2 = time.perf_counter()
-        pose = estimator.solver(m.kpts0, m.kpts1, to_numpy(item["K0"]), to_numpy(item["K1"]), d0, d1)
+        K0, K1 = (to_numpy(view["K"]) for view in views(item))
+        pose = estimator.solver(m.kpts0, m.kpts1, K0, K1, d0, d1)
         t3 = time.perf_counter()
         for name, dt in zip(stages, (t1 - t0, t2 - t1, t3 - t2)):
             stages[name].append(1000 * dt)

@@ -27,7 +27,9 @@ def textured_image(rng: np.random.Generator, size: tuple[int, int] = (320, 240))
 
 
 def as_item(image0: np.ndarray, image1: np.ndarray) -> dict:
-    return {f"image{i}": torch.from_numpy(im).permute(2, 0, 1).float() / 255 for i, im in enumerate((image0, image1))}
+    """A pair item holding only the two views' images."""
+    return {f"view{i}": {"image": torch.from_numpy(im).permute(2, 0, 1).float() / 255}
+            for i, im in enumerate((image0, image1))}
 
 
 def test_sift_matches_follow_a_known_homography() -> None:
@@ -79,7 +81,7 @@ def test_true_depth_matches_the_depth_file(tiny_dataset: Path) -> None:
 
     item = MapFreePairs(tiny_dataset, "val")[0]
     kpts = np.array([[10.0, 20.0], [50.0, 70.0]])
-    expected = read_depth(tiny_dataset / "val" / item["scene"] / item["frame1"].replace(".jpg", ".depth.png"))
+    expected = read_depth(tiny_dataset / "val" / item["scene"] / item["view1"]["frame"].replace(".jpg", ".depth.png"))
     np.testing.assert_allclose(TrueDepth()(item, 1, kpts), expected[[20, 70], [10, 50]])
 
 
@@ -98,7 +100,7 @@ def test_prior_depth_interpolates_the_store_grid(tmp_path: Path) -> None:
     from mapfree.depth_prior import METRIC_DEPTH
 
     make_store(tmp_path, METRIC_DEPTH, np.array([[2.0, 4.0], [6.0, 8.0]], np.float32), (28, 28))
-    item = {"scene": "s00000", "frame0": "seq0/frame_00000.jpg", "image0": torch.zeros(3, 56, 56)}
+    item = {"scene": "s00000", "view0": {"frame": "seq0/frame_00000.jpg", "image": torch.zeros(3, 56, 56)}}
     # The item's image is twice the store's: its pixel (13.5, 13.5) is the store's (6.5, 6.5).
     np.testing.assert_allclose(PriorDepth(tmp_path, "val")(item, 0, np.array([[13.5, 13.5], [27.5, 27.5]])), [2.0, 5.0])
 
@@ -108,7 +110,7 @@ def test_prior_depth_prefers_the_dense_map(tmp_path: Path) -> None:
 
     dense = np.arange(28 * 28, dtype=np.float32).reshape(28, 28) / 100
     make_store(tmp_path, METRIC_DEPTH, np.ones((2, 2), np.float32), (28, 28), dense)
-    item = {"scene": "s00000", "frame0": "seq0/frame_00000.jpg", "image0": torch.zeros(3, 56, 56)}
+    item = {"scene": "s00000", "view0": {"frame": "seq0/frame_00000.jpg", "image": torch.zeros(3, 56, 56)}}
     # Item pixel (20.5, 8.5) covers dense pixel (10, 4) of the half-size map.
     np.testing.assert_allclose(PriorDepth(tmp_path, "val")(item, 0, np.array([[20.5, 8.5]])), [dense[4, 10]], rtol=1e-3)
 
@@ -120,7 +122,7 @@ def test_prior_depth_refuses_relative_depth_and_reports_missing_frames(tmp_path:
     with pytest.raises(ValueError, match="metric_depth"):
         PriorDepth(tmp_path / "rel", "val")
     make_store(tmp_path / "metric", METRIC_DEPTH, np.ones((2, 2), np.float32), (28, 28))
-    item = {"scene": "s00000", "frame1": "seq1/frame_00005.jpg", "image1": torch.zeros(3, 28, 28)}
+    item = {"scene": "s00000", "view1": {"frame": "seq1/frame_00005.jpg", "image": torch.zeros(3, 28, 28)}}
     with pytest.raises(MissingPriorError, match="seq1/frame_00005.jpg"):
         PriorDepth(tmp_path / "metric", "val")(item, 1, np.zeros((1, 2)))
 
@@ -160,7 +162,7 @@ def tiny_pair(size: tuple[int, int] = (96, 80)) -> dict:
 
 
 def check_matches(m: Matches, item: dict) -> None:
-    h, w = item["image0"].shape[-2:]
+    h, w = item["view0"]["image"].shape[-2:]
     assert m.kpts0.shape == m.kpts1.shape == (len(m), 2) and m.scores.shape == (len(m),)
     assert np.isfinite(m.kpts0).all() and np.isfinite(m.kpts1).all()
     assert (m.kpts0 >= -0.5).all() and (m.kpts0[:, 0] <= w - 0.5).all() and (m.kpts0[:, 1] <= h - 0.5).all()
@@ -232,7 +234,8 @@ def test_mickey_matches_and_depth_share_one_forward_pass() -> None:
 
     model = CountingMicKey()
     features = MicKeyFeatures(model)
-    item = {**tiny_pair((168, 140)), "scene": "s", "frame0": "a", "frame1": "b"}  # MicKey zeroes a 3-patch border
+    item = tiny_pair((168, 140))  # MicKey zeroes a 3-patch border
+    item["scene"], item["view0"]["frame"], item["view1"]["frame"] = "s", "a", "b"
     m = MicKeyMatcher(features, min_probability=0.0)(item)
     feats0, feats1, matches = features(item)
     assert len(m) > 0

@@ -13,6 +13,7 @@ from mapfree.baselines.registry import BaselineContext, build_baseline, parse_me
 from mapfree.baselines.sift import SiftMatcher
 from mapfree.baselines.solvers import SOLVERS
 from mapfree.data.dataset import MapFreePairs
+from mapfree.data.items import views
 from mapfree.evaluation.submission import SubmissionEntry
 from mapfree.geometry.rotations import angle_between_rotations_deg
 from mapfree.synth import SynthConfig, generate_dataset
@@ -46,7 +47,8 @@ def test_sift_true_depth_recovers_easy_poses(easy_pairs: list[dict], solver_name
     t_err, r_err = [], []
     for pair in easy_pairs:
         item, m = pair["item"], pair["matches"]
-        pose = solver(m.kpts0, m.kpts1, item["K0"].numpy(), item["K1"].numpy(), pair["depth0"], pair["depth1"])
+        K0, K1 = (view["K"].numpy() for view in views(item))
+        pose = solver(m.kpts0, m.kpts1, K0, K1, pair["depth0"], pair["depth1"])
         T = item["T_0to1"].numpy().astype(np.float64)
         t_err.append(np.linalg.norm(pose.t - T[:3, 3]) if pose.valid else np.inf)
         r_err.append(angle_between_rotations_deg(pose.R, T[:3, :3]) if pose.valid else np.inf)
@@ -61,20 +63,22 @@ def test_estimator_returns_submission_entry(easy_pairs: list[dict]) -> None:
     estimator = build_baseline("sift+true+pnp", BaselineContext())
     estimate = estimator(item)
     assert isinstance(estimate, SubmissionEntry)
-    assert estimate.frame == item["frame1"] and estimate.confidence > 0
+    assert estimate.frame == item["view1"]["frame"] and estimate.confidence > 0
     T = item["T_0to1"].numpy().astype(np.float64)
     assert np.linalg.norm(estimate.t - T[:3, 3]) < 0.25
 
 
 def test_estimator_without_matches_gives_none(easy_pairs: list[dict]) -> None:
-    item = dict(easy_pairs[0]["item"])
-    item["image1"] = item["image1"] * 0  # a black query: no keypoints, no estimate
+    item = easy_pairs[0]["item"]
+    query = dict(item["view1"], image=item["view1"]["image"] * 0)  # a black query: no keypoints, no estimate
+    item = dict(item, view1=query)
     estimator = BaselineEstimator(SiftMatcher(), TrueDepth(), SOLVERS.get("procrustes")())
     assert estimator(item) is None
 
 
 def test_true_depth_reads_missing_file_with_clear_error(easy_pairs: list[dict], tmp_path: Path) -> None:
-    item = dict(easy_pairs[0]["item"], path0=str(tmp_path / "seq0" / "frame_00000.jpg"))
+    item = easy_pairs[0]["item"]
+    item = dict(item, view0=dict(item["view0"], path=str(tmp_path / "seq0" / "frame_00000.jpg")))
     with pytest.raises(ValueError, match="frame_00000.depth.png"):
         TrueDepth()(item, 0, np.zeros((1, 2)))
 

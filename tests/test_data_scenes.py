@@ -4,9 +4,11 @@ from collections import Counter
 
 import numpy as np
 import torch
+from torch.utils.data import default_collate
 
 from mapfree.data import list_scenes, split_pairs
 from mapfree.data.dataset import MapFreePairs, SceneBalancedSampler
+from mapfree.data.items import PairItem, View, views
 from mapfree.data.scenes import REFERENCE_FRAME, Pair
 
 
@@ -38,10 +40,11 @@ def test_dataset_item_geometry_is_consistent(tiny_dataset):
     """Back-project frame0 with its true depth, move it with T_0to1, and check frame1's depth agrees."""
     ds = MapFreePairs(tiny_dataset, "train", min_overlap=0.5, depth_suffix="depth")
     item = ds[0]
-    assert item["image0"].shape == (3, 140, 112) and item["image0"].dtype == torch.float32
-    assert 0.0 <= float(item["image0"].min()) and float(item["image0"].max()) <= 1.0
-    d0, d1 = item["depth0"].numpy(), item["depth1"].numpy()
-    K0, K1, T = item["K0"].double().numpy(), item["K1"].double().numpy(), item["T_0to1"].double().numpy()
+    view0, view1 = views(item)
+    assert view0["image"].shape == (3, 140, 112) and view0["image"].dtype == torch.float32
+    assert 0.0 <= float(view0["image"].min()) and float(view0["image"].max()) <= 1.0
+    d0, d1 = view0["depth"].numpy(), view1["depth"].numpy()
+    K0, K1, T = view0["K"].double().numpy(), view1["K"].double().numpy(), item["T_0to1"].double().numpy()
     v, u = np.nonzero(np.isfinite(d0))
     X0 = np.linalg.inv(K0) @ np.stack([u, v, np.ones_like(u)]) * d0[v, u]
     X1 = T[:3, :3] @ X0 + T[:3, 3:4]
@@ -53,12 +56,28 @@ def test_dataset_item_geometry_is_consistent(tiny_dataset):
     assert agree.mean() > 0.5  # visible points land on the same surface (the rest are occluded)
 
 
+def test_dataset_items_follow_the_pair_item_layout(tiny_dataset):
+    """Items hold exactly the keys `PairItem` and `View` name, and they survive torch's default collate."""
+    ds = MapFreePairs(tiny_dataset, "val", depth_suffix="depth")
+    item = ds[0]
+    assert set(item) == PairItem.__required_keys__
+    for view in views(item):
+        assert set(view) == View.__required_keys__ | {"depth"}
+        assert view["size"].tolist() == list(view["image"].shape[:0:-1])
+    batch = default_collate([item, ds[1]])
+    assert batch["view1"]["K"].shape == (2, 3, 3)
+    assert batch["view1"]["frame"] == [item["view1"]["frame"], ds[1]["view1"]["frame"]]
+
+
 def test_dataset_resize_updates_intrinsics(tiny_dataset):
-    full = MapFreePairs(tiny_dataset, "val")[0]
-    half = MapFreePairs(tiny_dataset, "val", resize=(56, 70))[0]
-    assert half["image0"].shape == (3, 70, 56)
-    np.testing.assert_allclose(half["K0"][0, 0], full["K0"][0, 0] / 2, rtol=1e-6)
-    np.testing.assert_allclose(half["K0"][0, 2], (full["K0"][0, 2] + 0.5) / 2 - 0.5, rtol=1e-6)
+    full = MapFreePairs(tiny_dataset, "val")[0]["view0"]
+    half = MapFreePairs(tiny_dataset, "val", resize=(56, 70))[0]["view0"]
+    assert half["image"].shape == (3, 70, 56)
+    assert half["size"].tolist() == [56, 70] and full["size"].tolist() == [112, 140]
+    np.testing.assert_allclose(half["K"][0, 0], full["K"][0, 0] / 2, rtol=1e-6)
+    np.testing.assert_allclose(half["K"][0, 2], (full["K"][0, 2] + 0.5) / 2 - 0.5, rtol=1e-6)
+    for key in ("K_full", "size_full"):  # the native camera does not change
+        np.testing.assert_array_equal(half[key], full[key])
 
 
 def test_scene_balanced_sampler():

@@ -156,11 +156,11 @@ def test_pose_and_submit_give_the_same_pose_for_the_same_resized_pair(tiny_datas
     first = MapFreePairs(tiny_dataset, "val")[0]  # the first pair solved, with the freshly seeded sampler
     intrinsics = tiny_dataset / "val" / first["scene"] / "intrinsics.txt"
     dump = tmp_path / "pose.npz"
-    assert main(["pose", first["path0"], first["path1"], "--intrinsics", str(intrinsics), "--dump", str(dump),
+    assert main(["pose", first["view0"]["path"], first["view1"]["path"], "--intrinsics", str(intrinsics), "--dump", str(dump),
                  *model]) == 0
     d = np.load(dump)
     scene = read_submission(tmp_path / "submission.zip").scenes[first["scene"]]
-    assert d["confidence"] > 0 and scene.frames[0] == first["frame1"]
+    assert d["confidence"] > 0 and scene.frames[0] == first["view1"]["frame"]
     np.testing.assert_allclose(quaternion_to_matrix(scene.q[0]), d["R"], atol=1e-5)
     np.testing.assert_allclose(scene.t[0], d["t"], atol=1e-5)
     assert scene.confidence[0] == pytest.approx(float(d["confidence"]), rel=1e-5)
@@ -175,10 +175,10 @@ def test_make_submission_skips_missing_estimates_and_keeps_every_scene(tiny_data
     calls = []
 
     def every_other(item):
-        calls.append(item["frame1"])
+        calls.append(item["view1"]["frame"])
         if len(calls) % 2:
             return None
-        return SubmissionEntry(item["frame1"], np.eye(3), np.array([0.0, 0.0, 1.0]), 3.0)
+        return SubmissionEntry(item["view1"]["frame"], np.eye(3), np.array([0.0, 0.0, 1.0]), 3.0)
 
     path = make_submission(dataset, every_other, tmp_path, progress=False)
     assert len(calls) == len(dataset)

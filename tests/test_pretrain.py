@@ -127,7 +127,8 @@ def test_pair_views_need_pairs_and_unknown_views_are_named(tiny_dataset):
     with pytest.raises(ValueError, match="'stereo'"):
         pretraining_views(tiny_dataset, "train", PretrainConfig(views="stereo"), None)
     item = pretraining_views(tiny_dataset, "train", PretrainConfig(), None)[0]
-    assert item["depth0"].shape == item["image0"].shape[1:]  # pairs come with their depth maps
+    view = item["view0"]
+    assert view["depth"].shape == view["image"].shape[1:]  # pairs come with their depth maps
 
 
 def test_pretrained_folder_starts_training_with_frozen_features(tiny_dataset, tmp_path):

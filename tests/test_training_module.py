@@ -11,6 +11,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
+from mapfree.data.items import views
 from mapfree.depth_prior.patches import patch_average
 from mapfree.training import TrainConfig, train
 from mapfree.training.data import MapFreeDataModule, ShardedSampler
@@ -58,7 +59,7 @@ def test_depth_loss_updates_depth_head(tiny_dataset, tmp_path, pose_loss):
     cfg = tiny_config(tiny_dataset, tmp_path, pose_loss=pose_loss,
                       depth={"enabled": True, "source": "gt", "loss": "l2", "weight": 1.0})
     batch = train_batch(cfg)
-    assert torch.isfinite(batch["target0"]).any()
+    assert torch.isfinite(batch["view0"]["target"]).any()
     module = MicKeyTraining(cfg)
     out = module.compute_losses(batch)
     assert out["depth"].requires_grad
@@ -82,12 +83,12 @@ def test_depth_only_training_lowers_depth_error(tiny_dataset, tmp_path):
     batch = train_batch(cfg, n=2)
     module = MicKeyTraining(cfg)
     opt = torch.optim.Adam(module.model.parameters(), lr=5e-3)
-    truth = torch.cat([batch["target0"], batch["target1"]])
+    truth = torch.cat([view["target"] for view in views(batch)])
 
     def abs_rel() -> float:
         module.eval()
         with torch.no_grad():
-            f0, f1, _ = module.model(batch["image0"], batch["image1"])
+            f0, f1, _ = module.model(*(view["image"] for view in views(batch)))
         module.train()
         pred = torch.cat([f0.depth, f1.depth])
         ok = torch.isfinite(truth)
@@ -124,8 +125,9 @@ def test_overfit_few_pairs_lowers_loss_and_pose_error(tiny_dataset, tmp_path):
         with torch.no_grad():
             torch.manual_seed(1)
             loss = float(module.compute_losses(batch)["expected_vcre_loss"])
-            f0, f1, m = module.model(batch["image0"], batch["image1"])
-            t = solve_mickey_poses(f0, f1, m, batch["K0"], batch["K1"]).t  # released solver settings
+            view0, view1 = views(batch)
+            f0, f1, m = module.model(view0["image"], view1["image"])
+            t = solve_mickey_poses(f0, f1, m, view0["K"], view1["K"]).t  # released solver settings
         module.train()
         return loss, float((t - T[:, :3, 3]).norm(dim=-1).mean())
 
@@ -153,7 +155,7 @@ class PoisonBatch(pl.Callback):
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         if batch_idx == self.at:
-            batch["image0"][:] = float("nan")
+            batch["view0"]["image"][:] = float("nan")
             self.params_before = copy.deepcopy(pl_module.model.state_dict())
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
@@ -206,7 +208,7 @@ def test_missing_prior_is_an_error_or_masked(tiny_dataset, tmp_path):
     cfg.depth.missing = "mask"
     dm = MapFreeDataModule(cfg.data, cfg.depth)
     dm.setup()
-    assert torch.isnan(dm.train_set[0]["target0"]).all()
+    assert torch.isnan(dm.train_set[0]["view0"]["target"]).all()
 
 
 def test_gt_targets_are_patch_means(tiny_dataset, tmp_path):
@@ -214,8 +216,10 @@ def test_gt_targets_are_patch_means(tiny_dataset, tmp_path):
     dm = MapFreeDataModule(cfg.data, cfg.depth)
     dm.setup()
     item = dm.train_set[0]
-    raw = dm.train_set.pairs.__getitem__(0)["depth0"]
-    np.testing.assert_allclose(item["target0"].numpy(), patch_average(raw).flatten().numpy())
+    raw = dm.train_set.pairs[0]
+    for view, raw_view in zip(views(item), views(raw)):
+        assert "depth" not in view  # dense maps are dropped once the targets are made
+        np.testing.assert_allclose(view["target"].numpy(), patch_average(raw_view["depth"]).flatten().numpy())
 
 
 def test_sharded_sampler_partitions_each_epoch():

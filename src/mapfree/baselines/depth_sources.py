@@ -1,7 +1,7 @@
 """Depth sources: metric depth (metres) at matched keypoints, NaN where unknown.
 
-A depth source is called as `source(item, side, kpts)` with a pair item, the image index
-(0 or 1) and keypoints (N, 2) in that image's pixels; it returns (N,) depths.
+A depth source is called as `source(item, side, kpts)` with a pair item, the index of the view
+(0 or 1) and keypoints (N, 2) in that view's pixels; it returns (N,) depths.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import numpy as np
 
 from mapfree.baselines.matches import to_numpy
 from mapfree.data.images import read_depth
+from mapfree.data.items import view
 
 if TYPE_CHECKING:
     from mapfree.baselines.mickey import MicKeyFeatures
@@ -66,16 +67,16 @@ def rescale(kpts: np.ndarray, size: tuple[int, int], new_size: tuple[int, int]) 
 
 
 def image_size(item: Mapping[str, Any], side: int) -> tuple[int, int]:
-    """(width, height) of the pair item's image `side`."""
-    h, w = item[f"image{side}"].shape[-2:]
+    """(width, height) of the image of the pair item's view `side`."""
+    h, w = view(item, side)["image"].shape[-2:]
     return int(w), int(h)
 
 
 class TrueDepth:
     """The dataset's depth maps (`frame.{suffix}.png` next to each frame, uint16 mm).
 
-    Uses the item's `depth0`/`depth1` when the dataset already loaded them, otherwise reads
-    the file beside `path0`/`path1`, resized (nearest) to the item's image size.
+    Uses the view's `depth` when the dataset already loaded it, otherwise reads the file
+    beside the view's `path`, resized (nearest) to the view's image size.
     """
 
     name = "true"
@@ -84,9 +85,10 @@ class TrueDepth:
         self.suffix = suffix
 
     def depth_map(self, item: Mapping[str, Any], side: int) -> np.ndarray:
-        if f"depth{side}" in item:
-            return to_numpy(item[f"depth{side}"])
-        frame = Path(item[f"path{side}"])
+        frame_view = view(item, side)
+        if "depth" in frame_view:
+            return to_numpy(frame_view["depth"])
+        frame = Path(frame_view["path"])
         return read_depth(frame.with_name(f"{frame.stem}.{self.suffix}.png"), image_size(item, side))
 
     def __call__(self, item: Mapping[str, Any], side: int, kpts: np.ndarray) -> np.ndarray:
@@ -114,7 +116,7 @@ class PriorDepth:
             )
 
     def __call__(self, item: Mapping[str, Any], side: int, kpts: np.ndarray) -> np.ndarray:
-        scene, frame = item["scene"], item[f"frame{side}"]
+        scene, frame = item["scene"], view(item, side)["frame"]
         prior = self.store.load(scene, frame)
         if self.store.meta.dense:
             dense = self.store.load_dense(scene, frame).astype(np.float32)

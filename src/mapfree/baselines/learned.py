@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from mapfree.baselines.matches import Matches, to_uint8_gray, to_uint8_rgb
+from mapfree.data.items import views
 
 
 class MissingWeightsError(FileNotFoundError):
@@ -113,7 +114,7 @@ class LoFTRMatcher(LearnedMatcher):
 
     @torch.inference_mode()
     def __call__(self, item: Mapping[str, Any]) -> Matches:
-        out = self.model({key: gray_batch(item[key], self.device) for key in ("image0", "image1")})
+        out = self.model({f"image{i}": gray_batch(view["image"], self.device) for i, view in enumerate(views(item))})
         # kornia's LoFTR puts pixel centres at +0.5 (see its docs); ours are at integers.
         return Matches.create(out["keypoints0"] - 0.5, out["keypoints1"] - 0.5, out["confidence"])
 
@@ -152,7 +153,7 @@ class DiskLightGlueMatcher(LearnedMatcher):
 
     @torch.inference_mode()
     def __call__(self, item: Mapping[str, Any]) -> Matches:
-        images = [rgb_batch(item["image0"], self.device), rgb_batch(item["image1"], self.device)]
+        images = [rgb_batch(view["image"], self.device) for view in views(item)]
         f0, f1 = (self.disk(x, n=self.max_keypoints, pad_if_not_divisible=True)[0] for x in images)
         if len(f0.keypoints) == 0 or len(f1.keypoints) == 0:
             return Matches.create(np.zeros((0, 2)), np.zeros((0, 2)), np.zeros(0))
@@ -210,8 +211,8 @@ class DeDoDeMatcher(LearnedMatcher):
     def __call__(self, item: Mapping[str, Any]) -> Matches:
         from kornia.feature import match_mnn
 
-        k0, _, d0 = self.model(rgb_batch(item["image0"], self.device), n=self.max_keypoints)
-        k1, _, d1 = self.model(rgb_batch(item["image1"], self.device), n=self.max_keypoints)
+        (k0, _, d0), (k1, _, d1) = (self.model(rgb_batch(view["image"], self.device), n=self.max_keypoints)
+                                    for view in views(item))
         d0, d1 = torch.nn.functional.normalize(d0[0], dim=-1), torch.nn.functional.normalize(d1[0], dim=-1)
         dist, idx = match_mnn(d0, d1)
         # DeDoDe's pixel coordinates put pixel centres at +0.5; ours are at integers.
@@ -247,7 +248,7 @@ class RoMaMatcher(LearnedMatcher):
     def __call__(self, item: Mapping[str, Any]) -> Matches:
         from PIL import Image
 
-        pil = [Image.fromarray(to_uint8_rgb(item[key])) for key in ("image0", "image1")]
+        pil = [Image.fromarray(to_uint8_rgb(view["image"])) for view in views(item)]
         warp, certainty = self.model.match(pil[0], pil[1], device=self.device)
         matches, certainty = self.model.sample(warp, certainty, num=self.num_matches)
         (w0, h0), (w1, h1) = pil[0].size, pil[1].size

@@ -41,7 +41,7 @@ class Matches:
 
 
 class Matcher(Protocol):
-    """Finds correspondences for a pair item (`image0`/`image1`: (3, H, W) floats in [0, 1])."""
+    """Finds correspondences for a pair item (its views' `image`: (3, H, W) floats in [0, 1])."""
 
     name: str
 

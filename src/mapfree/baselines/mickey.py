@@ -11,6 +11,7 @@ from typing import Any, Mapping
 import torch
 
 from mapfree.baselines.matches import Matches
+from mapfree.data.items import views
 
 
 class MicKeyFeatures:
@@ -23,7 +24,7 @@ class MicKeyFeatures:
 
     @staticmethod
     def key(item: Mapping[str, Any]) -> tuple:
-        return item.get("scene"), item.get("frame0"), item.get("frame1"), id(item["image0"]), id(item["image1"])
+        return item.get("scene"), *((view.get("frame"), id(view["image"])) for view in views(item))
 
     @torch.inference_mode()
     def __call__(self, item: Mapping[str, Any]) -> tuple:
@@ -31,8 +32,7 @@ class MicKeyFeatures:
         key = self.key(item)
         if key != self._key:
             device = self.model.device
-            image0, image1 = item["image0"][None].to(device), item["image1"][None].to(device)
-            self._value, self._key = self.model(image0, image1), key
+            self._value, self._key = self.model(*(view["image"][None].to(device) for view in views(item))), key
         return self._value
 
 

@@ -12,6 +12,7 @@ from typing import Any, Mapping
 from mapfree.baselines.depth_sources import DepthSource
 from mapfree.baselines.matches import Matcher, Matches, to_numpy
 from mapfree.baselines.solvers import Solver
+from mapfree.data.items import views
 from mapfree.evaluation.submission import SubmissionEntry
 from mapfree.inference.submission import submission_entry
 from mapfree.robust.result import RelativePose
@@ -37,8 +38,8 @@ class BaselineEstimator:
         need0, need1 = self.solver.needs_depth
         d0 = self.depth(item, 0, matches.kpts0) if need0 else None
         d1 = self.depth(item, 1, matches.kpts1) if need1 else None
-        K0, K1 = to_numpy(item["K0"]), to_numpy(item["K1"])
+        K0, K1 = (to_numpy(view["K"]) for view in views(item))
         return matches, self.solver(matches.kpts0, matches.kpts1, K0, K1, d0, d1)
 
     def __call__(self, item: Mapping[str, Any]) -> SubmissionEntry | None:
-        return submission_entry(item["frame1"], self.solve(item)[1])
+        return submission_entry(item["view1"]["frame"], self.solve(item)[1])

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from mapfree.baselines.matches import Matches, to_uint8_gray
+from mapfree.data.items import views
 
 
 class SiftMatcher:
@@ -38,8 +39,7 @@ class SiftMatcher:
         return np.array([k.pt for k in keypoints], dtype=np.float64), desc.astype(np.float32)
 
     def __call__(self, item: Mapping[str, Any]) -> Matches:
-        kpts0, desc0 = self.describe(to_uint8_gray(item["image0"]))
-        kpts1, desc1 = self.describe(to_uint8_gray(item["image1"]))
+        (kpts0, desc0), (kpts1, desc1) = (self.describe(to_uint8_gray(view["image"])) for view in views(item))
         if len(desc0) == 0 or len(desc1) < 2:
             return Matches.create(np.zeros((0, 2)), np.zeros((0, 2)), np.zeros(0))
         pairs = [p for p in self.matcher.knnMatch(desc0, desc1, k=2) if len(p) == 2]

@@ -11,19 +11,17 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from mapfree.data.images import read_depth, read_image
+from mapfree.data.items import PairItem, View
 from mapfree.data.preprocess import prepare_view
 from mapfree.data.scenes import Pair, Scene, list_scenes, split_pairs
 from mapfree.geometry.camera import Camera
 
 
 class MapFreePairs(Dataset):
-    """Pairs of a split as dicts of tensors.
+    """Pairs of a split as :class:`~mapfree.data.items.PairItem` dicts of tensors.
 
-    Each item holds `image0`/`image1` (3, H, W) float in [0, 1], `K0`/`K1` (3, 3) for them,
-    the frames' native intrinsics `K_full0`/`K_full1` (3, 3) and size `size_full0`/`size_full1`
-    (2,) = (W, H) (where MicKey measures VCRE), `T_0to1` (4, 4; all NaN for the hidden test
-    split), `scene`, `frame0`/`frame1`, `path0`/`path1`, `overlap`, and with `depth_suffix` also
-    `depth0`/`depth1` (H, W) metres, NaN where unknown.
+    Images are resized to `resize` = (W, H) (None: native size); with `depth_suffix` the views
+    also carry their depth maps, resized alike.
     """
 
     def __init__(
@@ -46,33 +44,38 @@ class MapFreePairs(Dataset):
     def __len__(self) -> int:
         return len(self.pairs)
 
-    def _view(self, scene: Scene, frame: str, i: int) -> dict[str, torch.Tensor]:
-        """One frame's entries of an item, keys suffixed with its index `i` in the pair."""
+    def _view(self, scene: Scene, frame: str) -> View:
+        """One frame of an item: the network input, its camera, the native camera and the depth."""
         intrinsics = scene.intrinsics[frame]
-        pixels = read_image(scene.image_path(frame))
+        path = scene.image_path(frame)
+        pixels = read_image(path)
         image, camera = prepare_view(pixels, Camera(intrinsics.K, pixels.shape[1], pixels.shape[0]), self.resize)
-        view = {
-            f"image{i}": image, f"K{i}": torch.from_numpy(camera.K).float(),
-            f"K_full{i}": torch.from_numpy(intrinsics.K).float(),
-            f"size_full{i}": torch.tensor([intrinsics.width, intrinsics.height], dtype=torch.float32),
-        }
+        native = Camera(intrinsics.K, intrinsics.width, intrinsics.height)
+        view = View(image=image, K=_matrix(camera), size=_size(camera), K_full=_matrix(native), size_full=_size(native),
+                    frame=frame, path=str(path))
         if self.depth_suffix is not None:
-            view[f"depth{i}"] = torch.from_numpy(read_depth(scene.depth_path(frame, self.depth_suffix), camera.size))
+            view["depth"] = torch.from_numpy(read_depth(scene.depth_path(frame, self.depth_suffix), camera.size))
         return view
 
-    def __getitem__(self, index: int) -> dict:
+    def __getitem__(self, index: int) -> PairItem:
         pair = self.pairs[index]
         scene = self.scenes[pair.scene]
         if scene.poses:
             T = torch.from_numpy(scene.relative_pose(pair.frame0, pair.frame1)).float()
         else:
             T = torch.full((4, 4), float("nan"))
-        return {
-            **self._view(scene, pair.frame0, 0), **self._view(scene, pair.frame1, 1), "T_0to1": T,
-            "scene": pair.scene, "frame0": pair.frame0, "frame1": pair.frame1,
-            "path0": str(scene.image_path(pair.frame0)), "path1": str(scene.image_path(pair.frame1)),
-            "overlap": torch.tensor(pair.overlap, dtype=torch.float32),
-        }
+        return PairItem(view0=self._view(scene, pair.frame0), view1=self._view(scene, pair.frame1), T_0to1=T,
+                        scene=pair.scene, overlap=torch.tensor(pair.overlap, dtype=torch.float32))
+
+
+def _matrix(camera: Camera) -> torch.Tensor:
+    """The camera's (3, 3) intrinsics as float32."""
+    return torch.from_numpy(camera.K).float()
+
+
+def _size(camera: Camera) -> torch.Tensor:
+    """The camera's (2,) = (W, H) image size as float32."""
+    return torch.tensor(camera.size, dtype=torch.float32)
 
 
 class SceneBalancedSampler(Sampler[int]):

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from mapfree.data.dataset import MapFreePairs
+from mapfree.data.items import views
 from mapfree.depth_prior.patches import patch_average
 from mapfree.evaluation.depth_metrics import DepthAccuracy, depth_accuracy
 from mapfree.models.mickey import MicKey
@@ -20,11 +21,11 @@ def frames_with_depth(data_root: str | Path, split: str, resize: tuple[int, int]
     frames = []
     for i in range(len(dataset)):
         item = dataset[i]
-        for k in ("0", "1"):
-            key = (item["scene"], item["frame" + k])
+        for view in views(item):
+            key = (item["scene"], view["frame"])
             if key not in seen:
                 seen.add(key)
-                frames.append((item["image" + k], item["depth" + k]))
+                frames.append((view["image"], view["depth"]))
     return frames
 
 

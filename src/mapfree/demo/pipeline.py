@@ -12,6 +12,7 @@ import torch
 
 from mapfree.baselines import BaselineContext, build_baseline
 from mapfree.data.dataset import MapFreePairs
+from mapfree.data.items import views
 from mapfree.demo.depth_eval import frames_with_depth, predicted_depth_accuracy
 from mapfree.demo.figures import plot_depth_maps, plot_precision_recall, plot_training_curves
 from mapfree.demo.report import POSE, MethodRow, text_table, write_report, write_results
@@ -236,12 +237,13 @@ def _match_figure(estimator: MicKeyEstimator, item: dict, path: Path) -> Path:
     """Inlier correspondences of one val pair, coloured by correspondence probability."""
     from mapfree.api import estimate_poses
 
-    result = estimate_poses(estimator.model, item["image0"][None], item["image1"][None], item["K0"], item["K1"],
+    view0, view1 = views(item)
+    result = estimate_poses(estimator.model, view0["image"][None], view1["image"][None], view0["K"], view1["K"],
                             generator=torch.Generator().manual_seed(0))[0]
     kpts0 = result.features0.kpts[0].cpu().numpy()
     kpts1 = result.features1.kpts[0].cpu().numpy()
     i0, i1 = result.inlier_matches.T
     to_rgb = lambda image: (image.permute(1, 2, 0).numpy() * 255).astype(np.uint8)  # noqa: E731
     path.parent.mkdir(parents=True, exist_ok=True)
-    return write_png(path, matches_image(to_rgb(item["image0"]), to_rgb(item["image1"]), kpts0[i0], kpts1[i1],
+    return write_png(path, matches_image(to_rgb(view0["image"]), to_rgb(view1["image"]), kpts0[i0], kpts1[i1],
                                          result.inlier_scores))

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
+from torch.utils.data import default_collate
 
 from mapfree.api import estimate_poses
+from mapfree.data.items import views
 from mapfree.evaluation.submission import SubmissionEntry
 from mapfree.inference.submission import submission_entry
 from mapfree.models.mickey import MicKey
@@ -32,18 +34,15 @@ class MicKeyEstimator:
     def estimate_batch(self, items: Sequence[dict]) -> list[SubmissionEntry | None]:
         groups: dict[tuple, list[int]] = {}
         for i, item in enumerate(items):
-            groups.setdefault((tuple(item["image0"].shape), tuple(item["image1"].shape)), []).append(i)
+            groups.setdefault(tuple(tuple(view["image"].shape) for view in views(item)), []).append(i)
         out: list[SubmissionEntry | None] = [None] * len(items)
         for indices in groups.values():
             chosen = [items[i] for i in indices]
-            results = estimate_poses(
-                self.model,
-                torch.stack([it["image0"] for it in chosen]), torch.stack([it["image1"] for it in chosen]),
-                torch.stack([it["K0"] for it in chosen]), torch.stack([it["K1"] for it in chosen]),
-                self.solver, self.generator,
-            )
-            for i, item, result in zip(indices, chosen, results):
-                out[i] = submission_entry(item["frame1"], result)
+            view0, view1 = views(default_collate(chosen))
+            results = estimate_poses(self.model, view0["image"], view1["image"], view0["K"], view1["K"],
+                                     self.solver, self.generator)
+            for i, frame, result in zip(indices, view1["frame"], results):
+                out[i] = submission_entry(frame, result)
         return out
 
 

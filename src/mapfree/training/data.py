@@ -1,13 +1,14 @@
-"""Training and validation data: Map-free pairs with original intrinsics and per-patch depth targets.
+"""Training and validation data: Map-free pairs with per-patch depth targets.
 
-Each item is a :class:`mapfree.data.dataset.MapFreePairs` item (which carries the frames' native
-intrinsics `K_full0`/`K_full1` and sizes `size_full0`/`size_full1`, where MicKey measures its
-VCRE loss) plus
+Each item is a :class:`mapfree.data.items.PairItem` (whose views carry the frames' native
+cameras `K_full`/`size_full`, where MicKey measures its VCRE loss) plus
 
-- with depth supervision, `target0`/`target1` (N,) patch targets on MicKey's grid (NaN = none)
+- with depth supervision, each view's `target` (N,) patch targets on MicKey's grid (NaN = none)
   from a depth-prior store or from the dataset's own depth maps;
 - `scene_index`: the scene's position in the split (stable across processes);
-- with validation depth, `true_depth0`/`true_depth1` (N,) patch means of the true depth.
+- with validation depth, each view's `true_depth` (N,) patch means of the true depth.
+
+Dense depth maps are dropped once the targets are made.
 
 Training draws `pairs_per_scene` pairs per scene and epoch (scene-balanced, as MicKey); every
 process of a distributed run takes a disjoint share of each epoch's draw.
@@ -23,6 +24,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from mapfree.data.dataset import MapFreePairs, SceneBalancedSampler
+from mapfree.data.items import PairItem, View, views
 from mapfree.depth_prior import MissingPriorError, PriorStore
 from mapfree.depth_prior.meta import METRIC_DEPTH
 from mapfree.depth_prior.patches import patch_average
@@ -45,10 +47,11 @@ class TrainingPairs(Dataset):
     def __len__(self) -> int:
         return len(self.pairs)
 
-    def _target(self, item: dict, scene: str, frame: str, key: str) -> torch.Tensor:
-        image_size = tuple(item["image0"].shape[:0:-1])  # (W, H)
+    def _target(self, view: View, scene: str) -> torch.Tensor:
+        image_size = tuple(view["image"].shape[:0:-1])  # (W, H)
         if self.depth.source == "gt":
-            return patch_average(item[key], self.depth.min_valid_fraction).flatten()
+            return patch_average(view["depth"], self.depth.min_valid_fraction).flatten()
+        frame = view["frame"]
         prior = self.store.get(scene, frame) if self.depth.missing == "mask" else self.store.load(scene, frame)
         if prior is None:
             rows, cols = image_size[1] // 14, image_size[0] // 14
@@ -60,16 +63,15 @@ class TrainingPairs(Dataset):
             )
         return torch.from_numpy(prior.values).flatten()
 
-    def __getitem__(self, index: int) -> dict:
+    def __getitem__(self, index: int) -> PairItem:
         item = self.pairs[index]
         item["scene_index"] = torch.tensor(self.scene_index[item["scene"]])
-        for i in (0, 1):
+        for view in views(item):
             if self.depth is not None:
-                item[f"target{i}"] = self._target(item, item["scene"], item[f"frame{i}"], f"depth{i}")
+                view["target"] = self._target(view, item["scene"])
             if self.true_depth:
-                item[f"true_depth{i}"] = patch_average(item[f"depth{i}"]).flatten()
-        for i in (0, 1):
-            item.pop(f"depth{i}", None)  # dense maps are not needed past this point
+                view["true_depth"] = patch_average(view["depth"]).flatten()
+            view.pop("depth", None)
         return item
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from mapfree.data.items import views
 from mapfree.evaluation.aggregate import COVERAGE_KEY, ROTATION_KEY, TRANSLATION_KEY, VCRE_KEY, Thresholds, summarize
 from mapfree.evaluation.depth_metrics import depth_accuracy
 from mapfree.evaluation.metrics import frame_errors
@@ -78,13 +79,14 @@ class ValidationAccumulator:
     @torch.no_grad()
     def add(self, batch: dict[str, Any], feats0: Features, feats1: Features, matches: MatchMatrix) -> None:
         scene = batch["scene_index"]
-        if "true_depth0" in batch:
+        view0, view1 = views(batch)
+        if "true_depth" in view0:
             self._append(depth_pred=torch.cat([feats0.depth, feats1.depth]),
-                         depth_true=torch.cat([batch["true_depth0"], batch["true_depth1"]]))
+                         depth_true=torch.cat([view0["true_depth"], view1["true_depth"]]))
         if torch.isfinite(batch["T_0to1"]).all():
-            fit = solve_mickey_poses(feats0, feats1, matches, batch["K0"], batch["K1"], self.solver)
+            fit = solve_mickey_poses(feats0, feats1, matches, view0["K"], view1["K"], self.solver)
             self._append(scene=scene, R=fit.R, t=fit.t, confidence=fit.confidence, T_gt=batch["T_0to1"],
-                         K=batch["K_full1"], size=batch["size_full1"])
+                         K=view1["K_full"], size=view1["size_full"])
 
     def compute(self, gather: Gather | None = None) -> dict[str, float]:
         """Metrics over everything added (on every process, gathered when `gather` is given)."""

@@ -16,6 +16,7 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
+from mapfree.data.items import views
 from mapfree.models import MicKey, MicKeyConfig
 from mapfree.training.config import TrainConfig
 from mapfree.training.curriculum import topk_mask
@@ -81,17 +82,18 @@ class MicKeyTraining(pl.LightningModule):
     def pose_objective(self, batch: dict[str, Any], feats0: Any, feats1: Any, matches: Any) -> ReinforceResult:
         """MicKey's REINFORCE/VCRE objective for a batch, in float32 whatever the autocast."""
         cfg = self.config
+        view0, view1 = views(batch)
         with torch.autocast(self.device.type, enabled=False):
-            pose_loss = vcre_pose_loss(batch["T_0to1"].float(), batch["K_full0"], batch["K_full1"],
-                                       batch["size_full0"], batch["size_full1"], cfg.loss.clip_px)
+            pose_loss = vcre_pose_loss(batch["T_0to1"].float(), view0["K_full"], view1["K_full"],
+                                       view0["size_full"], view1["size_full"], cfg.loss.clip_px)
             return reinforce_objective(
                 matches.scores.float(), feats0.kpts.float(), feats1.kpts.float(), feats0.depth.float(),
-                feats1.depth.float(), batch["K0"], batch["K1"], pose_loss, cfg.loss,
+                feats1.depth.float(), view0["K"], view1["K"], pose_loss, cfg.loss,
             )
 
     def compute_losses(self, batch: dict[str, Any]) -> dict[str, Tensor]:
         """Forward both images and return `total` plus the terms it is made of (for logging)."""
-        feats0, feats1, matches = self.model(batch["image0"], batch["image1"])
+        feats0, feats1, matches = self.model(*(view["image"] for view in views(batch)))
         cfg = self.config
         out: dict[str, Tensor] = {}
         total = feats0.depth.new_zeros(())
@@ -106,7 +108,7 @@ class MicKeyTraining(pl.LightningModule):
             total = total + out["pose"]
         if cfg.depth.enabled:
             pred = torch.cat([feats0.depth, feats1.depth]).float()
-            target = torch.cat([batch["target0"], batch["target1"]]).to(pred)
+            target = torch.cat([view["target"] for view in views(batch)]).to(pred)
             if target.shape != pred.shape:
                 raise ValueError(f"depth targets have {target.shape[-1]} patches per image, the model predicts "
                                  f"{pred.shape[-1]} (grid {feats0.grid}): prior and training image sizes differ")
@@ -141,7 +143,7 @@ class MicKeyTraining(pl.LightningModule):
             sched = self.lr_schedulers()
             if sched is not None:
                 sched.step()
-        bs = batch["image0"].shape[0]
+        bs = len(batch["T_0to1"])
         for key, value in out.items():
             if not key.startswith("_"):
                 self.log(f"train/{key}", value.detach(), batch_size=bs, prog_bar=key in ("total", "depth"))
@@ -150,8 +152,9 @@ class MicKeyTraining(pl.LightningModule):
         every = self.config.trainer.image_log_every_n_steps
         if every and self.global_step % every == 0:
             feats0 = out["_features"][0]
-            target = batch["target0"][0] if "target0" in batch else None
-            self._log_panel("train/maps", batch["image0"][0], feats0, target, self.config.depth.loss != "ssi")
+            view = batch["view0"]
+            target = view["target"][0] if "target" in view else None
+            self._log_panel("train/maps", view["image"][0], feats0, target, self.config.depth.loss != "ssi")
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         # gradients are unscaled here under fp16, so the clip norm means the same in every precision
@@ -172,14 +175,15 @@ class MicKeyTraining(pl.LightningModule):
         self.validation.reset()
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        feats0, feats1, matches = self.model(batch["image0"], batch["image1"])
+        feats0, feats1, matches = self.model(*(view["image"] for view in views(batch)))
         self.validation.add(batch, feats0, feats1, matches)
         if self.config.pose_loss:  # the training objective's expected loss on all val pairs (no curriculum)
             res = self.pose_objective(batch, feats0, feats1, matches)
             self.validation.add_loss(torch.where(res.valid, res.expected_loss, float("nan")))
         if batch_idx == 0:
-            target = batch["true_depth0"][0] if "true_depth0" in batch else None
-            self._log_panel("val/maps", batch["image0"][0], feats0, target)
+            view = batch["view0"]
+            target = view["true_depth"][0] if "true_depth" in view else None
+            self._log_panel("val/maps", view["image"][0], feats0, target)
 
     def on_validation_epoch_end(self) -> None:
         metrics = self.validation.compute(self.all_gather if self.trainer.world_size > 1 else None)

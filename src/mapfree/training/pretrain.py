@@ -37,6 +37,7 @@ from tqdm import tqdm
 
 from mapfree.data.dataset import MapFreePairs
 from mapfree.data.images import read_image, resize_image
+from mapfree.data.items import views
 from mapfree.data.preprocess import image_tensor
 from mapfree.data.scenes import list_scenes
 from mapfree.depth_prior.patches import patch_average
@@ -131,9 +132,9 @@ def homography_step(model: MicKey, images: Tensor, cfg: PretrainConfig, generato
 def pair_step(model: MicKey, batch: dict, cfg: PretrainConfig, generator: torch.Generator) -> tuple[Tensor, Tensor]:
     """:func:`matching_loss` of a batch of `MapFreePairs` items with depths, in both directions:
     each textured patch centre should match where its depth and the relative pose move it."""
-    images = [crop_to_patches(batch["image0"]), crop_to_patches(batch["image1"])]
+    images = [crop_to_patches(view["image"]) for view in views(batch)]
     grid = (images[0].shape[-2] // PATCH_SIZE, images[0].shape[-1] // PATCH_SIZE)
-    depths, Ks = [batch["depth0"], batch["depth1"]], [batch["K0"].float(), batch["K1"].float()]
+    depths, Ks = [view["depth"] for view in views(batch)], [view["K"].float() for view in views(batch)]
     poses = [batch["T_0to1"].float(), torch.linalg.inv(batch["T_0to1"].float())]
     matching = match_views(model, *images, cfg, generator)
     losses, accuracies = [], []
@@ -192,10 +193,10 @@ def pretrain_features(
     """Train `model`'s CNN backbone and descriptor head in place; returns loss/accuracy per step."""
     _require_cnn(model.config)
     generator = torch.Generator().manual_seed(cfg.seed)
-    views = pretraining_views(data_root, split, cfg, resize)
+    dataset = pretraining_views(data_root, split, cfg, resize)
     step = VIEWS.get(cfg.views).step
-    sampler = RandomSampler(views, replacement=True, num_samples=cfg.steps * cfg.batch_size, generator=generator)
-    loader = DataLoader(views, batch_size=cfg.batch_size, sampler=sampler)
+    sampler = RandomSampler(dataset, replacement=True, num_samples=cfg.steps * cfg.batch_size, generator=generator)
+    loader = DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler)
     params = [p for name in PRETRAINED_MODULES for p in getattr(model, name).parameters()]
     optimizer = torch.optim.Adam(params, lr=cfg.lr)
     model.train()
