@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from evaluation_oracle import oracle_evaluate
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.spatial.transform import Rotation
 
+from evaluation_oracle import oracle_evaluate
 from mapfree.cli import main
 from mapfree.data.files import Intrinsics, write_intrinsics, write_poses
 from mapfree.data.frames import frame_name

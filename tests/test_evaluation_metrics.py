@@ -6,11 +6,11 @@ import math
 
 import numpy as np
 import pytest
-from evaluation_oracle import frame_errors as oracle_frame_errors
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scipy.spatial.transform import Rotation
 
+from evaluation_oracle import frame_errors as oracle_frame_errors
 from mapfree.evaluation.aggregate import Thresholds, summarize
 from mapfree.evaluation.metrics import FrameErrors, frame_errors, precision_recall, rotation_error_deg, vcre_grid
 from mapfree.evaluation.submission import SubmissionEntry, parse_pose_file

@@ -12,8 +12,16 @@ from mapfree.geometry.homography import patch_centres, patch_targets, random_hom
 from mapfree.models import MicKey, MicKeyConfig
 from mapfree.training.module import MicKeyTraining
 from mapfree.training.pretrain import (
-    PRETRAINED_MODULES, FrameImages, PretrainConfig, homography_step, matching_nll, no_match_nll, pretrain_features, pretrain_model,
-    pretraining_views, textured_patches,
+    PRETRAINED_MODULES,
+    FrameImages,
+    PretrainConfig,
+    homography_step,
+    matching_nll,
+    no_match_nll,
+    pretrain_features,
+    pretrain_model,
+    pretraining_views,
+    textured_patches,
 )
 from test_training_module import TINY_MODEL, tiny_config
 

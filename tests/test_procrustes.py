@@ -145,7 +145,7 @@ def test_gradcheck_with_reflection_optimum():
     g = torch.Generator().manual_seed(7)
     X = torch.randn(1, 9, 3, dtype=torch.float64, generator=g)
     Y = X * torch.tensor([1.0, 1.0, -1.0], dtype=torch.float64) + 0.05 * torch.randn(1, 9, 3, dtype=torch.float64, generator=g)
-    U, _, Vh = torch.linalg.svd(((Y - Y.mean(1, keepdim=True)).transpose(1, 2) @ (X - X.mean(1, keepdim=True))))
+    U, _, Vh = torch.linalg.svd((Y - Y.mean(1, keepdim=True)).transpose(1, 2) @ (X - X.mean(1, keepdim=True)))
     assert torch.linalg.det(U @ Vh) < 0
     inputs = (X.requires_grad_(), Y.requires_grad_())
     assert torch.autograd.gradcheck(lambda *a: weighted_procrustes(*a)[:2], inputs)

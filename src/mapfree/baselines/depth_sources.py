@@ -6,8 +6,9 @@ A depth source is called as `source(item, side, kpts)` with a pair item, the ind
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 

@@ -6,7 +6,8 @@ Both read one forward pass per pair, shared through :class:`MicKeyFeatures`, so
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 

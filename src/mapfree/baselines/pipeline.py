@@ -6,8 +6,9 @@ The estimator has the same contract as MicKey's inference estimator, so submissi
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from mapfree.baselines.depth_sources import DepthSource
 from mapfree.baselines.matches import Matcher, Matches, to_numpy

@@ -9,9 +9,10 @@ weights are missing fails with a message naming the file.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from mapfree.baselines.depth_sources import DepthSource, MicKeyDepth, PriorDepth, TrueDepth
 from mapfree.baselines.learned import DeDoDeMatcher, DiskLightGlueMatcher, LearnedMatcher, LoFTRMatcher, RoMaMatcher

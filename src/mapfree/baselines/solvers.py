@@ -7,8 +7,8 @@ images' depths it reads, so the pipeline never computes a depth it will not use.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 

@@ -8,9 +8,10 @@ Every file is checked against the schema on its own, so an error names the file 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import is_dataclass
 from pathlib import Path
-from typing import Any, Iterable, TypeVar, get_args
+from typing import Any, TypeVar, get_args
 
 import yaml
 

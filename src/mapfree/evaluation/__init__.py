@@ -7,8 +7,8 @@ from mapfree.evaluation.aggregate import SceneResult, Thresholds
 from mapfree.evaluation.check import CheckReport, check_submission
 from mapfree.evaluation.evaluate import Evaluation, evaluate_submission
 from mapfree.evaluation.submission import (
-    SubmissionEntry,
     Submission,
+    SubmissionEntry,
     SubmissionError,
     read_submission,
     submission_from_estimates,

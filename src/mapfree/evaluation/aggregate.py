@@ -17,7 +17,6 @@ import numpy as np
 
 from mapfree.evaluation.metrics import FrameErrors, PRCurve, precision_recall
 
-
 BENCHMARK_IMAGE_WIDTH = 540
 """Map-free's frames are 540 px wide: the benchmark's VCRE thresholds are pixels of such frames."""
 
@@ -41,7 +40,7 @@ class Thresholds:
             raise ValueError("thresholds must be positive")
 
     @classmethod
-    def for_image_width(cls, image_width: int) -> "Thresholds":
+    def for_image_width(cls, image_width: int) -> Thresholds:
         """The default VCRE thresholds scaled from Map-free's 540-px-wide frames to `image_width`
         (rounded to 0.1 px), so that acceptance means the same fraction of the image."""
         scale = image_width / BENCHMARK_IMAGE_WIDTH

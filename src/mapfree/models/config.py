@@ -70,7 +70,7 @@ class MicKeyConfig:
         self.heads.dims = tuple(self.heads.dims)
 
     @classmethod
-    def tiny(cls) -> "MicKeyConfig":
+    def tiny(cls) -> MicKeyConfig:
         """A small trainable CPU configuration (CNN backbone, narrow heads)."""
         return cls(
             backbone=BackboneConfig(kind="cnn", dtype="float32", cnn_channels=64),
@@ -81,7 +81,7 @@ class MicKeyConfig:
         return to_plain(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "MicKeyConfig":
+    def from_dict(cls, data: dict[str, Any]) -> MicKeyConfig:
         return build(cls, data)
 
     def save(self, path: str | Path) -> Path:
@@ -90,7 +90,7 @@ class MicKeyConfig:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "MicKeyConfig":
+    def load(cls, path: str | Path) -> MicKeyConfig:
         """Read this project's YAML (top-level `mickey:`) or the released MicKey YAML (top-level `MICKEY:`)."""
         path = Path(path)
         if not path.is_file():

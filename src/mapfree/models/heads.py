@@ -8,7 +8,7 @@ Heads return raw maps; activations live in :class:`mapfree.models.mickey.MicKey`
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F

@@ -47,7 +47,7 @@ class Features:
     def grid(self) -> tuple[int, int]:
         return tuple(self.depth_map.shape[-2:])
 
-    def split(self, sizes: list[int]) -> list["Features"]:
+    def split(self, sizes: list[int]) -> list[Features]:
         """Split along the batch dimension (e.g. back into image0 / image1 after one backbone pass)."""
         parts = [torch.split(getattr(self, name), sizes) for name in self.__dataclass_fields__]
         return [Features(*chunk) for chunk in zip(*parts)]
@@ -108,7 +108,7 @@ class MicKey(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
-    def train(self, mode: bool = True) -> "MicKey":
+    def train(self, mode: bool = True) -> MicKey:
         super().train(mode)
         if self.frozen_backbone:
             self.backbone.eval()
@@ -193,7 +193,7 @@ class MicKey(nn.Module):
         dinov2_weights: str | Path | None = None,
         map_location: str | torch.device = "cpu",
         backbone_dtype: str | None = None,
-    ) -> "MicKey":
+    ) -> MicKey:
         """Load a released MicKey Lightning checkpoint (+ its YAML) or a checkpoint of this project.
 
         `config` defaults to `config.yaml` next to the checkpoint; `dinov2_weights` is the

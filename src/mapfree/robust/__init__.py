@@ -5,8 +5,8 @@ this package only re-exports the Procrustes RANSAC API and the shared result typ
 """
 
 from mapfree.robust.procrustes_ransac import (
-    RansacOutput,
     ProcrustesRansacConfig,
+    RansacOutput,
     mickey_pose_solver,
     procrustes_ransac,
 )

@@ -8,9 +8,10 @@ against the field types when the file is read; a wrong type or an unknown key is
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Literal
+from typing import Any, Literal
 
 import yaml
 
@@ -197,11 +198,11 @@ class TrainConfig:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         return build(cls, data)
 
     @classmethod
-    def load(cls, path: str | Path, overrides: Iterable[str] = ()) -> "TrainConfig":
+    def load(cls, path: str | Path, overrides: Iterable[str] = ()) -> TrainConfig:
         """Read a YAML file (or a packaged config by name, see :mod:`mapfree.configs`) with its
         bases and apply `section.key=value` overrides (values parsed as YAML, typed by the field)."""
         return loader.load(cls, path, overrides)

@@ -16,7 +16,7 @@ process of a distributed run takes a disjoint share of each epoch's draw.
 
 from __future__ import annotations
 
-from typing import Iterator, Sized
+from collections.abc import Iterator, Sized
 
 import numpy as np
 import pytorch_lightning as pl

@@ -9,7 +9,8 @@ has depth maps, predicted patch depths are compared with the patch means of the 
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch

@@ -71,7 +71,7 @@ class MicKeyTraining(pl.LightningModule):
             raise ValueError(f"optim.frozen: the model has no module {name!r}; it has {children}")
         return module
 
-    def train(self, mode: bool = True) -> "MicKeyTraining":
+    def train(self, mode: bool = True) -> MicKeyTraining:
         """Frozen modules stay in eval mode (their BatchNorm statistics are part of what is frozen)."""
         super().train(mode)
         for module in self.frozen_modules:

@@ -5,18 +5,18 @@ from __future__ import annotations
 import json
 import logging
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.loggers import TensorBoardLogger
 
+from mapfree.models import MicKey
 from mapfree.training.callbacks import AtomicCheckpoint, ProgressBar, ValidationHistory, last_checkpoint
 from mapfree.training.config import TrainConfig
 from mapfree.training.data import MapFreeDataModule
-from mapfree.models import MicKey
 from mapfree.training.metric_names import best_metrics
 from mapfree.training.module import MicKeyTraining
 
