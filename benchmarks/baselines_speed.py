@@ -82,7 +82,8 @@ def main() -> None:
                                                frames=20, size=args.size))
         dataset = MapFreePairs(root, args.split)
         context = BaselineContext(weights_dir=args.weights_dir, device=args.device, load_mickey=model_loader(args))
-        print(f"{len(dataset)} pairs of {root}/{args.split}, device {args.device}, torch threads {torch.get_num_threads()}")
+        print(f"{len(dataset)} pairs of {root}/{args.split}, device {args.device}, "
+              f"torch threads {torch.get_num_threads()}")
         print(f"{'method':28s} {'match ms':>9s} {'depth ms':>9s} {'solve ms':>9s} {'matches':>8s} {'solved':>7s}")
         for method in args.methods:
             try:
@@ -92,7 +93,8 @@ def main() -> None:
                 continue
             estimator.matcher(dataset[0])  # warm-up (lazy initialisation, CUDA kernels)
             r = time_method(estimator, dataset, args.device)
-            print(f"{method:28s} {r['match']:9.1f} {r['depth']:9.1f} {r['solve']:9.1f} {r['matches']:8.0f} {r['solved']:7.0%}")
+            print(f"{method:28s} {r['match']:9.1f} {r['depth']:9.1f} {r['solve']:9.1f} "
+                  f"{r['matches']:8.0f} {r['solved']:7.0%}")
 
 
 if __name__ == "__main__":

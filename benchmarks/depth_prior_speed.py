@@ -37,7 +37,8 @@ def scene_folders(args: argparse.Namespace, tmp: Path) -> list[Path]:
     if args.data_root:
         return [s.root for s in list_scenes(args.data_root, args.split)[: args.scenes]]
     scenes = math.ceil(args.frames / 16)  # 16 frames per scene: two sequences of 8, rendered in parallel
-    generate_dataset(tmp / "synth", SynthConfig(seed=0, train_scenes=scenes, val_scenes=0, test_scenes=0, frames=8, size=(540, 720)))
+    generate_dataset(tmp / "synth", SynthConfig(seed=0, train_scenes=scenes, val_scenes=0, test_scenes=0, frames=8,
+                                                size=(540, 720)))
     return [s.root for s in list_scenes(tmp / "synth", "train")]
 
 
@@ -96,7 +97,8 @@ def main() -> None:
         # Warm-up on whole batches (cuDNN picks its kernels per shape), excluded from the timing.
         counts = np.cumsum([len(Scene(s, "train").frames()) for s in scenes])
         warm = view(scenes[: int(np.searchsorted(counts, args.batch_size)) + 1], tmp / "warm")
-        compute_store(warm, "train", tmp / "warm_store", teacher, batch_size=args.batch_size, workers=args.workers, progress=False)
+        compute_store(warm, "train", tmp / "warm_store", teacher, batch_size=args.batch_size, workers=args.workers,
+                      progress=False)
         report = compute_store(data, "train", tmp / "ours", teacher, batch_size=args.batch_size,
                                workers=args.workers, progress=False)
         ours = report.written / report.seconds
@@ -104,7 +106,8 @@ def main() -> None:
         name = args.weights or f"random {args.arch}"
         print(f"model {name}, {n} frames, device {teacher.device} "
               f"({torch.cuda.get_device_name(teacher.device) if teacher.device.type == 'cuda' else 'CPU'}), "
-              f"{dtype}, batch {args.batch_size}, {args.workers} loader workers, torch threads {torch.get_num_threads()}")
+              f"{dtype}, batch {args.batch_size}, {args.workers} loader workers, "
+              f"torch threads {torch.get_num_threads()}")
         print(f"mapfree depth-prior  : {ours:8.2f} frames/s")
         if args.skip_naive:
             return

@@ -62,7 +62,8 @@ def make_val_split(root: Path, scenes: int, queries: int, seed: int = 0) -> None
         write_poses(scene / "poses.txt", poses)
         f = rng.uniform(580, 600)
         write_intrinsics(scene / "intrinsics.txt", {
-            name: Intrinsics(f + rng.normal(0, 0.5), f + rng.normal(0, 0.5), 269.5 + rng.normal(0, 2), 359.5 + rng.normal(0, 2), 540, 720)
+            name: Intrinsics(f + rng.normal(0, 0.5), f + rng.normal(0, 0.5),
+                             269.5 + rng.normal(0, 2), 359.5 + rng.normal(0, 2), 540, 720)
             for name in poses
         })
 
@@ -89,7 +90,8 @@ def time_cli(root: Path, submission: Path, repeats: int) -> tuple[float, float, 
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         proc = subprocess.run([str(cli), "evaluate", str(submission), "--data-root", str(root), "--split", "val"],
-                              capture_output=True, text=True, check=False, env={**os.environ, "PYTHONPROFILEIMPORTTIME": "1"})
+                              capture_output=True, text=True, check=False,
+                              env={**os.environ, "PYTHONPROFILEIMPORTTIME": "1"})
         walls.append(time.perf_counter() - start)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
@@ -125,7 +127,8 @@ def _seconds(fn) -> float:
 def run_official(root: Path, submission: Path, official: Path, python: str) -> tuple[dict, float]:
     start = time.perf_counter()
     proc = subprocess.run([python, "-m", "benchmark.mapfree", str(submission), "--split", "val",
-                           "--dataset_path", str(root), "--log", "error"], cwd=official, capture_output=True, text=True, check=False)
+                           "--dataset_path", str(root), "--log", "error"],
+                          cwd=official, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - start
     if proc.returncode != 0 or not proc.stdout.strip():
         raise RuntimeError(proc.stderr[-2000:])
@@ -159,7 +162,8 @@ def main() -> None:
               f"speed-up {slow / fast:.0f}x")
         if args.official:
             official, elapsed = run_official(root, submission, args.official, args.official_python)
-            worst = max(abs(official[k] - ours.metrics[k]) / abs(official[k]) for k in official if abs(official[k]) > 1e-6)
+            worst = max(abs(official[k] - ours.metrics[k]) / abs(official[k])
+                        for k in official if abs(official[k]) > 1e-6)
             agree = all(math.isclose(official[k], ours.metrics[k], rel_tol=1e-9, abs_tol=1e-12) for k in official)
             same_keys = list(official) == list(ours.metrics)[: len(official)]
             print(f"official code: {elapsed:.3f} s wall; same keys in the same order: {same_keys}; "

@@ -64,7 +64,8 @@ def main() -> None:
     fast = build(args.size, dtype, "sdpa", device)
     fast.load_state_dict(reference_style.state_dict())
 
-    name = torch.cuda.get_device_name(device) if device.startswith("cuda") else f"CPU, {torch.get_num_threads()} threads"
+    name = (torch.cuda.get_device_name(device) if device.startswith("cuda")
+            else f"CPU, {torch.get_num_threads()} threads")
     print(f"MicKey {args.size}, {args.width}x{args.height}, {name}, torch {torch.__version__}")
     print(f"backbone {dtype}; pairs per second:")
     print(f"{'pairs':>5} {'separate, eager':>16} {'batched, SDPA':>14} {'batched + solver':>17}")
@@ -73,18 +74,18 @@ def main() -> None:
         im1 = torch.rand(B, 3, args.height, args.width, device=device)
         K = torch.tensor([[550.0, 0, args.width / 2], [0, 550.0, args.height / 2], [0, 0, 1]])
 
-        def separate():
+        def separate(B=B, im0=im0, im1=im1):
             with torch.no_grad():
                 for b in range(B):
                     f0 = reference_style.extract(im0[b: b + 1])
                     f1 = reference_style.extract(im1[b: b + 1])
                     reference_style.match(f0, f1)
 
-        def batched():
+        def batched(im0=im0, im1=im1):
             with torch.inference_mode():
                 fast(im0, im1)
 
-        def with_solver():
+        def with_solver(im0=im0, im1=im1, K=K):
             estimate_poses(fast, im0, im1, K, K)
 
         results = [B / timed(fn, device, args.warmup, args.iters) for fn in (separate, batched, with_solver)]

@@ -152,7 +152,8 @@ def main() -> None:
           f"{errors(res.R, res.t, R_true, t_true)}")
     if not args.skip_loop:
         seconds_loop, (R, t, _) = timed(lambda: loop_solver(P0, P1, scores, cfg), device, 1)
-        print(f"loop solver    : {args.pairs / seconds_loop:8.2f} pairs/s  ({1000 * seconds_loop / args.pairs:.1f} ms/pair)  "
+        print(f"loop solver    : {args.pairs / seconds_loop:8.2f} pairs/s  "
+              f"({1000 * seconds_loop / args.pairs:.1f} ms/pair)  "
               f"{errors(R, t, R_true, t_true)}")
         print(f"speed-up       : {seconds_loop / seconds:.1f}x")
 

@@ -83,7 +83,8 @@ def _set_loss_loop(X: torch.Tensor, Y: torch.Tensor, w: torch.Tensor, T: torch.T
             count = inliers.sum()
             for _ in range(cfg.refine_steps):
                 R, t, _ = weighted_procrustes(X.detach(), Y.detach(), inliers)
-                new = (((X.detach() @ R.T + t - Y.detach()).square().sum(-1) + 1e-6).sqrt() < cfg.refine_threshold).float()
+                new = (((X.detach() @ R.T + t - Y.detach()).square().sum(-1) + 1e-6).sqrt()
+                       < cfg.refine_threshold).float()
                 if new.sum() <= count:
                     break
                 inliers, count = new, new.sum()
@@ -159,7 +160,8 @@ def main() -> None:
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} threads"
     print(f"device {device} ({where}), "
           f"inputs {args.precision}, batch {args.batch}, grid {args.grid[0]}x{args.grid[1]} "
-          f"({args.grid[0] * args.grid[1]} patches), {cfg.num_sets} sets x {cfg.set_size} x {cfg.num_hypotheses} hypotheses")
+          f"({args.grid[0] * args.grid[1]} patches), "
+          f"{cfg.num_sets} sets x {cfg.set_size} x {cfg.num_hypotheses} hypotheses")
     vec = timed(lambda: vectorised_step(batch, cfg), device, args.repeats)
     print(f"vectorised     : {vec * 1000:9.1f} ms / batch  {args.batch / vec:8.2f} pairs/s")
     n = min(args.baseline_pairs, args.batch)

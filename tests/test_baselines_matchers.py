@@ -70,7 +70,8 @@ def test_sample_patch_grid_is_exact_at_centres_and_bilinear_between() -> None:
     grid = np.array([[1.0, 3.0], [5.0, 7.0]])
     centres = np.array([[6.5, 6.5], [20.5, 6.5], [6.5, 20.5], [20.5, 20.5]])
     np.testing.assert_allclose(sample_patch_grid(grid, centres, 14), [1, 3, 5, 7])
-    np.testing.assert_allclose(sample_patch_grid(grid, np.array([[13.5, 13.5], [0.0, 0.0], [27.0, 6.5]]), 14), [4, 1, 3])
+    np.testing.assert_allclose(sample_patch_grid(grid, np.array([[13.5, 13.5], [0.0, 0.0], [27.0, 6.5]]), 14),
+                               [4, 1, 3])
     assert np.isnan(sample_patch_grid(grid, np.array([[np.nan, 3.0]]), 14)).all()
     assert np.isnan(sample_nearest(grid, np.array([[np.inf, 0.0]]))).all()
 
@@ -140,7 +141,8 @@ def empty_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     [(learned.LoFTRMatcher, "loftr_outdoor.ckpt"), (learned.DiskLightGlueMatcher, "depth-save.pth"),
      (learned.DeDoDeMatcher, "dedode_detector_L.pth")],
 )
-def test_missing_weights_message_names_file_folders_and_url(matcher, missing: str, empty_hub: Path, tmp_path: Path) -> None:
+def test_missing_weights_message_names_file_folders_and_url(matcher, missing: str, empty_hub: Path,
+                                                            tmp_path: Path) -> None:
     with pytest.raises(learned.MissingWeightsError) as err:
         matcher(weights_dir=tmp_path / "mine")
     message = str(err.value)

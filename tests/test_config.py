@@ -74,8 +74,8 @@ def test_delta_files_load_as_the_old_full_files():
 def test_overrides_are_typed_by_the_field():
     cfg = TrainConfig.load("synthetic_cpu", [
         "model.matcher.temperature=1e-2", "optim.lr=1e-3", "data.resize=[360, 480]", "trainer.val_check_interval=100",
-        "trainer.limit_val_batches=0.5", "data.val_max_pairs=null", "optim.frozen=[backbone]", "pretrain.views=homography",
-        "loss.null_loss=1", "trainer.devices=2",
+        "trainer.limit_val_batches=0.5", "data.val_max_pairs=null", "optim.frozen=[backbone]",
+        "pretrain.views=homography", "loss.null_loss=1", "trainer.devices=2",
     ])
     assert cfg.model.matcher.temperature == 0.01 and isinstance(cfg.model.matcher.temperature, float)
     assert cfg.optim.lr == 1e-3 and cfg.data.resize == (360, 480) and cfg.data.val_max_pairs is None
@@ -138,7 +138,8 @@ def test_thresholds_and_metric_names_follow_the_image_width():
 
 
 def test_print_config_round_trips(tmp_path, capsys):
-    overrides = ["--set", "model.matcher.temperature=1e-2", "--set", "validation.vcre_px=[50]", "--set", "pretrain.steps=7"]
+    overrides = ["--set", "model.matcher.temperature=1e-2", "--set", "validation.vcre_px=[50]",
+                 "--set", "pretrain.steps=7"]
     assert main(["train", "--config", "synthetic_cpu_depth", *overrides, "--print-config"]) == 0
     printed = tmp_path / "printed.yaml"
     printed.write_text(capsys.readouterr().out)

@@ -124,7 +124,8 @@ def test_images_and_depth(tmp_path: Path):
     assert small.shape == (20, 15, 3) and camera.size == (15, 20)
     np.testing.assert_allclose(camera.K[:2, 2], [7.0, 9.5])  # still the image centre
     np.testing.assert_array_equal(small, cv2.resize(image, (15, 20), interpolation=cv2.INTER_AREA))
-    np.testing.assert_array_equal(resize_image(image, (60, 20)), cv2.resize(image, (60, 20), interpolation=cv2.INTER_LINEAR))
+    np.testing.assert_array_equal(resize_image(image, (60, 20)),
+                                  cv2.resize(image, (60, 20), interpolation=cv2.INTER_LINEAR))
 
     depth = np.array([[1.234, np.nan], [0.0, 70.0]], np.float32)
     write_depth(tmp_path / "d.png", depth)

@@ -35,7 +35,8 @@ def test_demo_writes_report_results_and_figures(tmp_path: Path):
     diagnostics = results["diagnostics"]
     assert [d["name"] for d in diagnostics] == [f"{n}: its matches + true depth" for n in names[1:]]
     for row in diagnostics:
-        assert row["metrics"]["Estimates for % of frames"] >= 0 and math.isfinite(row["metrics"]["Average Median Rotation Error"])
+        assert (row["metrics"]["Estimates for % of frames"] >= 0
+                and math.isfinite(row["metrics"]["Average Median Rotation Error"]))
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved == results
     assert (tmp_path / "pretrained_features" / "model.safetensors").is_file()

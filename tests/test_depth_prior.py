@@ -106,7 +106,8 @@ def test_synthetic_metric_teacher_is_metres_with_sky_missing(tiny_dataset: Path,
         assert abs(np.log(np.median(prior.values[both] / truth[both]))) < 0.4
 
 
-def test_depth_anything_through_the_cli_matches_the_model(tiny_dataset: Path, tiny_da: Path, tmp_path: Path, capsys) -> None:
+def test_depth_anything_through_the_cli_matches_the_model(tiny_dataset: Path, tiny_da: Path, tmp_path: Path,
+                                                          capsys) -> None:
     out = tmp_path / "prior"
     args = ["--data-root", str(tiny_dataset), "--split", "test", "--out", str(out), "--teacher", "depth-anything",
             "--weights", str(tiny_da), "--dense", "--batch-size", "4", "--device", "cpu"]
@@ -166,11 +167,13 @@ def test_resume_after_an_interrupted_run(tiny_dataset: Path, tmp_path: Path, mon
     assert not leftover.exists()
     assert verify_store(tiny_dataset, "train", out).complete
     for ref in list_frames(tiny_dataset, "train"):
-        a, b = PriorStore(out, "train").load(ref.scene, ref.frame), PriorStore(reference, "train").load(ref.scene, ref.frame)
+        a, b = (PriorStore(out, "train").load(ref.scene, ref.frame),
+                PriorStore(reference, "train").load(ref.scene, ref.frame))
         np.testing.assert_array_equal(a.values, b.values)
 
 
-def test_corrupt_image_is_recorded_and_the_run_goes_on(tiny_dataset: Path, tiny_da: Path, tmp_path: Path, capsys) -> None:
+def test_corrupt_image_is_recorded_and_the_run_goes_on(tiny_dataset: Path, tiny_da: Path, tmp_path: Path,
+                                                       capsys) -> None:
     data = tmp_path / "data"
     shutil.copytree(tiny_dataset / "test", data / "test")
     broken = data / "test" / "s00000" / "seq1" / "frame_00002.jpg"
@@ -191,7 +194,8 @@ def test_corrupt_image_is_recorded_and_the_run_goes_on(tiny_dataset: Path, tiny_
 
 
 def test_verify_finds_a_damaged_file_and_a_store_refuses_other_settings(tiny_dataset: Path, tmp_path: Path) -> None:
-    assert _cli("--data-root", str(tiny_dataset), "--split", "test", "--out", str(tmp_path), "--teacher", "synthetic") == 0
+    assert _cli("--data-root", str(tiny_dataset), "--split", "test", "--out", str(tmp_path),
+                "--teacher", "synthetic") == 0
     victim = next(tmp_path.glob("test/*/seq1/*.npz"))
     victim.write_bytes(victim.read_bytes()[:100])
     report = verify_store(tiny_dataset, "test", tmp_path)
@@ -222,7 +226,8 @@ def test_two_torchrun_processes_write_disjoint_shards_covering_every_frame(tiny_
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(cmd, check=False, capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
-    written = {int(r): int(w) for r, w in re.findall(r"rank (\d)/2: \d+ frames, 0 already stored, (\d+) written", done.stdout)}
+    written = {int(r): int(w)
+               for r, w in re.findall(r"rank (\d)/2: \d+ frames, 0 already stored, (\d+) written", done.stdout)}
     total = len(list_frames(tiny_dataset, "train"))
     assert set(written) == {0, 1} and sum(written.values()) == total  # each frame written by exactly one rank
     assert verify_store(tiny_dataset, "train", tmp_path).complete

@@ -157,7 +157,8 @@ def test_submission_line_round_trips_the_pose(q, t, confidence):
        st.sampled_from([(540.0, 720.0), (1e9, 1e9), (10.0, 5.0)]))
 def test_vectorised_errors_match_the_per_frame_oracle(frames, size):
     q_gt, t_gt, q_est, t_est = (np.array(a) for a in zip(*frames))
-    T_err = relative_pose(compose_pose(quaternion_to_matrix(q_gt), t_gt), compose_pose(quaternion_to_matrix(q_est), t_est))
+    T_err = relative_pose(compose_pose(quaternion_to_matrix(q_gt), t_gt),
+                          compose_pose(quaternion_to_matrix(q_est), t_est))
     depth = vcre_grid() @ T_err[:, 2, :3].T + T_err[:, 2, 3]
     assume(np.abs(depth).min() > 1e-6)  # a point on the camera plane projects to +-inf: rounding decides the sign
     Ks = np.repeat(K[None], len(frames), axis=0)

@@ -35,7 +35,8 @@ def outputs(tmp_path_factory):
             "dsc0": f0.dsc, "dsc1": f1.dsc, "matching": m.matching, "scores": m.scores}
 
 
-@pytest.mark.parametrize("name", ["kpts0", "kpts1", "depth0", "depth1", "scr0", "scr1", "dsc0", "dsc1", "matching", "scores"])
+@pytest.mark.parametrize("name", ["kpts0", "kpts1", "depth0", "depth1", "scr0", "scr1", "dsc0", "dsc1",
+                                  "matching", "scores"])
 def test_outputs_equal_reference(outputs, name):
     expected = np.load(FIXTURE)[FIXTURE_KEYS.get(name, name)]
     ours = outputs[name][0].numpy()

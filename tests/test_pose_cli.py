@@ -156,8 +156,8 @@ def test_pose_and_submit_give_the_same_pose_for_the_same_resized_pair(tiny_datas
     first = MapFreePairs(tiny_dataset, "val")[0]  # the first pair solved, with the freshly seeded sampler
     intrinsics = tiny_dataset / "val" / first["scene"] / "intrinsics.txt"
     dump = tmp_path / "pose.npz"
-    assert main(["pose", first["view0"]["path"], first["view1"]["path"], "--intrinsics", str(intrinsics), "--dump", str(dump),
-                 *model]) == 0
+    assert main(["pose", first["view0"]["path"], first["view1"]["path"], "--intrinsics", str(intrinsics),
+                 "--dump", str(dump), *model]) == 0
     d = np.load(dump)
     scene = read_submission(tmp_path / "submission.zip").scenes[first["scene"]]
     assert d["confidence"] > 0 and scene.frames[0] == first["view1"]["frame"]
@@ -193,7 +193,8 @@ def test_intrinsics_lines_match_plain_names_and_relative_paths(tmp_path):
     from mapfree.data.errors import DataFormatError
 
     path = tmp_path / "K.txt"
-    path.write_text("# comment\nim0.jpg 500 501 270 360 540 720\nseq1/frame_00005.jpg 400 400 10 20 30 40\nbad.jpg 1 2 3\n")
+    path.write_text("# comment\nim0.jpg 500 501 270 360 540 720\n"
+                    "seq1/frame_00005.jpg 400 400 10 20 30 40\nbad.jpg 1 2 3\n")
     assert read_intrinsics_for(path, tmp_path / "im0.jpg").fy == 501
     assert read_intrinsics_for(path, "/data/s00001/seq1/frame_00005.jpg").width == 30
     with pytest.raises(DataFormatError, match="no line for image 'frame_00005.jpg'"):

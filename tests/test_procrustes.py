@@ -35,7 +35,8 @@ def test_zero_weights_ignore_outliers():
     X = torch.randn(1, 20, 3, dtype=torch.float64, generator=g)
     Y = transform(X, R, t)
     Y[:, 10:] += 5 * torch.randn(1, 10, 3, dtype=torch.float64, generator=g)
-    w = torch.cat([torch.rand(1, 10, dtype=torch.float64, generator=g) + 0.1, torch.zeros(1, 10, dtype=torch.float64)], 1)
+    w = torch.cat([torch.rand(1, 10, dtype=torch.float64, generator=g) + 0.1,
+                   torch.zeros(1, 10, dtype=torch.float64)], 1)
     fit = weighted_procrustes(X, Y, w)
     torch.testing.assert_close(fit.R, R, atol=1e-12, rtol=0)
     torch.testing.assert_close(fit.t, t, atol=1e-12, rtol=0)
@@ -144,7 +145,8 @@ def test_gradcheck_with_reflection_optimum():
     """The determinant correction is active (best orthogonal fit is a reflection)."""
     g = torch.Generator().manual_seed(7)
     X = torch.randn(1, 9, 3, dtype=torch.float64, generator=g)
-    Y = X * torch.tensor([1.0, 1.0, -1.0], dtype=torch.float64) + 0.05 * torch.randn(1, 9, 3, dtype=torch.float64, generator=g)
+    Y = (X * torch.tensor([1.0, 1.0, -1.0], dtype=torch.float64)
+         + 0.05 * torch.randn(1, 9, 3, dtype=torch.float64, generator=g))
     U, _, Vh = torch.linalg.svd((Y - Y.mean(1, keepdim=True)).transpose(1, 2) @ (X - X.mean(1, keepdim=True)))
     assert torch.linalg.det(U @ Vh) < 0
     inputs = (X.requires_grad_(), Y.requires_grad_())

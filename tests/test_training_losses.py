@@ -148,7 +148,8 @@ def test_reinforce_objective_direct_gradient_fixes_depth_scale():
     res.objective.sum().backward()
     assert d1.grad.abs().sum() > 0 and (d1.grad.sum(-1) > 0).all()  # depths too large: push them down
     stepped = (d1 - 0.2 * d1.grad / d1.grad.abs().max()).detach()
-    after = reinforce_objective(probs, kpts0, kpts1, d0, stepped, K0, K0, loss_fn, cfg, torch.Generator().manual_seed(3))
+    after = reinforce_objective(probs, kpts0, kpts1, d0, stepped, K0, K0, loss_fn, cfg,
+                                torch.Generator().manual_seed(3))
     assert (after.expected_loss < res.expected_loss).all()
 
 

@@ -114,7 +114,8 @@ def test_overfit_few_pairs_lowers_loss_and_pose_error(tiny_dataset, tmp_path):
 
     torch.manual_seed(0)
     cfg = tiny_config(tiny_dataset, tmp_path, depth={"enabled": True, "source": "gt", "loss": "l2", "weight": 0.1},
-                      loss={"num_sets": 8, "set_size": 48, "num_hypotheses": 16, "min_set": 4, "null_hypothesis": False})
+                      loss={"num_sets": 8, "set_size": 48, "num_hypotheses": 16, "min_set": 4,
+                            "null_hypothesis": False})
     batch = train_batch(cfg)
     module = MicKeyTraining(cfg)
     opt = torch.optim.Adam(module.model.parameters(), lr=2e-3)

@@ -13,7 +13,6 @@ bilinear otherwise; :mod:`mapfree.data.preprocess`) with pixel-centre-correct in
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 import torch
@@ -27,7 +26,7 @@ from mapfree.models.mickey import MicKey
 from mapfree.models.pose import MicKeyPose, mickey_poses
 from mapfree.robust.procrustes_ransac import ProcrustesRansacConfig
 
-ImageLike = Union[str, Path, np.ndarray, torch.Tensor]
+ImageLike = str | Path | np.ndarray | torch.Tensor
 
 
 def _as_array(image: ImageLike) -> np.ndarray | torch.Tensor:
@@ -52,7 +51,8 @@ def read_intrinsics_for(path: str | Path, image: str | Path) -> Intrinsics:
             if name != image and image.parts[-len(name.parts):] != name.parts:
                 continue
             if len(fields) != 7:
-                raise DataFormatError(path, f"expected 7 fields (name fx fy cx cy width height), got {len(fields)}", lineno)
+                raise DataFormatError(path, f"expected 7 fields (name fx fy cx cy width height), got {len(fields)}",
+                                      lineno)
             try:
                 fx, fy, cx, cy, w, h = (float(v) for v in fields[1:])
             except ValueError:

@@ -24,7 +24,8 @@ def command_modules() -> dict[str, str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mapfree", description="Map-free relocalization toolkit (MicKey + depth supervision).")
+    parser = argparse.ArgumentParser(prog="mapfree",
+                                     description="Map-free relocalization toolkit (MicKey + depth supervision).")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module_name in command_modules().items():
         module = importlib.import_module(module_name)

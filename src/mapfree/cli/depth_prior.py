@@ -15,11 +15,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default="train", choices=("train", "val", "test"))
     parser.add_argument("--out", required=True, help="store folder (created; rerunning resumes)")
     parser.add_argument("--teacher", choices=("depth-anything", "synthetic", "synthetic-metric"),
-                        help="depth-anything: V1/V2, relative or metric, as the weights say; synthetic*: offline, from rendered depth")
+                        help="depth-anything: V1/V2, relative or metric, as the weights say; "
+                             "synthetic*: offline, from rendered depth")
     parser.add_argument("--weights", help="Depth Anything checkpoint: a local folder (no network) or a Hub id")
-    parser.add_argument("--resize", type=parse_size, default=None, help="WxH the training loader resizes images to (default: native)")
+    parser.add_argument("--resize", type=parse_size, default=None,
+                        help="WxH the training loader resizes images to (default: native)")
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--device", default="auto", help="auto (GPU LOCAL_RANK if present, else CPU), cpu, cuda, cuda:N")
+    parser.add_argument("--device", default="auto",
+                        help="auto (GPU LOCAL_RANK if present, else CPU), cpu, cuda, cuda:N")
     parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"),
                         help="network precision (auto: fp16 on GPU, fp32 on CPU)")
     parser.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="image-reading processes")

@@ -15,13 +15,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a value of that config, e.g. --set data.root=DATA")
     parser.add_argument("--out", required=True, help="model folder to write (use it as init.checkpoint)")
-    parser.add_argument("--steps", type=int, default=None, help="optimiser steps (default: the config's pretrain section)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="optimiser steps (default: the config's pretrain section)")
     parser.add_argument("--views", choices=("pairs", "homography"), default=None,
                         help="pairs: training pairs matched through their depth maps and poses; homography: warps of "
                              "single images, for data without depth (default: the config's pretrain section)")
     parser.add_argument("--batch-size", type=int, default=None,
                         help="pairs, or images, per step (default: the config's pretrain section)")
-    parser.add_argument("--seed", type=int, default=None, help="seeds the model, sampling and view changes (default: the config's pretrain section)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="seeds the model, sampling and view changes (default: the config's pretrain section)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -8,9 +8,12 @@ HELP = "Train MicKey with its VCRE REINFORCE loss (and depth supervision) from a
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", required=True, help="training YAML, or a packaged config by name: mickey, mickey_overlap, mickey_depth, synthetic_cpu, synthetic_cpu_depth")
+    parser.add_argument("--config", required=True,
+                        help="training YAML, or a packaged config by name: "
+                             "mickey, mickey_overlap, mickey_depth, synthetic_cpu, synthetic_cpu_depth")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config value (repeatable), e.g. --set trainer.max_epochs=3 --set data.root=DATA")
+                        help="override a config value (repeatable), "
+                             "e.g. --set trainer.max_epochs=3 --set data.root=DATA")
     parser.add_argument("--resume", nargs="?", const="last", default=None, metavar="CKPT",
                         help="resume the run's last checkpoint (no value) or the given checkpoint")
     parser.add_argument("--finetune", default=None, metavar="CKPT",
@@ -32,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
         print(config.to_yaml(), end="")
         return 0
     result = train(config)
-    print(f"run folder: {result.run_dir}  (steps {result.global_step}, skipped non-finite steps {result.skipped_steps})")
+    print(f"run folder: {result.run_dir}  "
+          f"(steps {result.global_step}, skipped non-finite steps {result.skipped_steps})")
     for name, path in result.models.items():
         print(f"  {name:10s} {path}")
     if result.history:

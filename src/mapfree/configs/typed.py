@@ -55,7 +55,7 @@ def _union(value: Any, args: tuple, key: str) -> Any:
             return convert(value, arm, key)
         except ConfigError:
             continue
-    raise ConfigError(f"{key}: expected {type_name(Union[args])}, got {value!r}")
+    raise ConfigError(f"{key}: expected {' or '.join(type_name(a) for a in args)}, got {value!r}")
 
 
 def _sequence(value: Any, origin: type, args: tuple, key: str) -> Any:

@@ -36,7 +36,8 @@ def summarize(data_root: str | Path) -> dict:
         if split == "val":
             centres = [np.linalg.norm(camera_center(T)) for s in scenes for T in s.poses.values()]
             if centres:
-                info["query_distance_to_reference_m"] = [float(np.min(centres)), float(np.median(centres)), float(np.max(centres))]
+                info["query_distance_to_reference_m"] = [float(np.min(centres)), float(np.median(centres)),
+                                                         float(np.max(centres))]
         out["splits"][split] = info
     return out
 
@@ -46,7 +47,8 @@ def format_summary(summary: dict) -> str:
     lines = [f"dataset {summary['root']}  ({summary['bytes'] / 2**20:.1f} MiB)"]
     for split, info in summary["splits"].items():
         sizes = ", ".join(f"{w}x{h}" for w, h in info["image_sizes"])
-        line = f"  {split:5s}: {info['scenes']:4d} scenes, {info['frames']:6d} frames, {info['pairs']:7d} pairs, images {sizes}"
+        line = (f"  {split:5s}: {info['scenes']:4d} scenes, {info['frames']:6d} frames, {info['pairs']:7d} pairs, "
+                f"images {sizes}")
         if info["focal_range"]:
             line += f", fx {info['focal_range'][0]:.0f}-{info['focal_range'][1]:.0f}"
         lines.append(line)

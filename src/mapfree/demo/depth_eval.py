@@ -14,7 +14,8 @@ from mapfree.evaluation.depth_metrics import DepthAccuracy, depth_accuracy
 from mapfree.models.mickey import MicKey
 
 
-def frames_with_depth(data_root: str | Path, split: str, resize: tuple[int, int] | None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def frames_with_depth(data_root: str | Path, split: str,
+                      resize: tuple[int, int] | None) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """(image, true depth) of every reference and benchmark query of a split, each frame once."""
     dataset = MapFreePairs(data_root, split, resize=resize, depth_suffix="depth")
     seen: set[tuple[str, str]] = set()

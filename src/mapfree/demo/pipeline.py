@@ -81,8 +81,8 @@ def _train_run(slug: str, config: str, data: Path, priors: Path, features: Path,
                seed: int):
     """One training run; validation scores VCRE at the report's thresholds for these frames."""
     overrides = [*_data_overrides(data), f"trainer.out_dir={out / 'runs'}", f"trainer.name={slug}",
-                 f"trainer.seed={seed}", f"init.checkpoint={features}", f"validation.image_width={budget.synth.size[0]}",
-                 *budget.train_overrides]
+                 f"trainer.seed={seed}", f"init.checkpoint={features}",
+                 f"validation.image_width={budget.synth.size[0]}", *budget.train_overrides]
     if config == DEPTH_CONFIG:
         overrides.append(f"depth.prior_root={priors}")
     return train(config, overrides)
@@ -107,7 +107,8 @@ def _true_depth_row(name: str, model: MicKey, val: MapFreePairs, data: Path, zip
     estimator = build_baseline(TRUE_DEPTH_DIAGNOSTIC, BaselineContext(load_mickey=lambda: model))
     torch.manual_seed(seed)
     submission = make_submission(val, estimator, zip_path.parent, name=zip_path.name)
-    return MethodRow(f"{name}: its matches + true depth", evaluate_submission(submission, data, "val", thresholds).metrics)
+    return MethodRow(f"{name}: its matches + true depth",
+                     evaluate_submission(submission, data, "val", thresholds).metrics)
 
 
 def _findings(rows: list[MethodRow], diagnostics: list[MethodRow], thresholds: Thresholds) -> list[str]:
@@ -131,7 +132,8 @@ def _findings(rows: list[MethodRow], diagnostics: list[MethodRow], thresholds: T
     closer = "closer to" if depth.depth_abs_rel < plain.depth_abs_rel else "NOT closer to"
     out.append(
         f"Depth supervision: patch-depth AbsRel {depth.depth_abs_rel:.3f} vs {plain.depth_abs_rel:.3f} without it "
-        f"(delta<1.25: {depth.depth_delta1:.1%} vs {plain.depth_delta1:.1%}): the supervised depths are {closer} the truth."
+        f"(delta<1.25: {depth.depth_delta1:.1%} vs {plain.depth_delta1:.1%}): "
+        f"the supervised depths are {closer} the truth."
     )
     for row, oracle in zip((plain, depth), diagnostics):
         out.append(

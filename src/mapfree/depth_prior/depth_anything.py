@@ -28,13 +28,15 @@ def read_rgb(ref: FrameRef, size: tuple[int, int]) -> np.ndarray:
     image = read_image(ref.image_path)
     if (image.shape[1], image.shape[0]) != ref.native_size:
         w, h = ref.native_size
-        raise DataFormatError(ref.image_path, f"image is {image.shape[1]}x{image.shape[0]} but intrinsics.txt says {w}x{h}")
+        raise DataFormatError(ref.image_path,
+                              f"image is {image.shape[1]}x{image.shape[0]} but intrinsics.txt says {w}x{h}")
     return resize_image(image, size)  # the loader's resize
 
 
 @dataclass(frozen=True)
 class InputSpec:
-    """The network's input resizing and normalisation (Depth Anything's defaults unless the checkpoint says otherwise)."""
+    """The network's input resizing and normalisation (Depth Anything's defaults unless the
+    checkpoint says otherwise)."""
 
     height: int = 518
     width: int = 518

@@ -49,7 +49,8 @@ def save_random_depth_anything(
     folder = Path(folder)
     model.save_pretrained(folder)
     processor = {
-        "image_processor_type": "DPTImageProcessor", "do_resize": True, "size": {"height": input_size, "width": input_size},
+        "image_processor_type": "DPTImageProcessor", "do_resize": True,
+        "size": {"height": input_size, "width": input_size},
         "keep_aspect_ratio": True, "ensure_multiple_of": 14, "resample": 3, "do_rescale": True,
         "rescale_factor": 1 / 255, "do_normalize": True, "image_mean": [0.485, 0.456, 0.406],
         "image_std": [0.229, 0.224, 0.225], "do_pad": False,

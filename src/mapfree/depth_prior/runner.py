@@ -65,7 +65,9 @@ class _FrameInputs(Dataset):
             return index, None, str(e)
 
 
-def _collate(items: list[tuple[int, np.ndarray | None, str | None]]) -> tuple[list[tuple[list[int], torch.Tensor]], list[tuple[int, str]]]:
+def _collate(
+    items: list[tuple[int, np.ndarray | None, str | None]]
+) -> tuple[list[tuple[list[int], torch.Tensor]], list[tuple[int, str]]]:
     """In the worker: stack the good frames into one tensor per image size (the loader then pins
     it for an asynchronous copy to the GPU) and keep the errors of the bad ones."""
     groups: dict[tuple, list[tuple[int, np.ndarray]]] = defaultdict(list)

@@ -82,7 +82,8 @@ def read_frame(path: Path, patch_size: int) -> tuple[np.ndarray, tuple[int, int]
         raise ValueError(f"{path}: unreadable depth-prior file ({type(e).__name__}: {e})") from None
     expected = (size[1] // patch_size, size[0] // patch_size)
     if grid.dtype != np.float32 or grid.shape != expected:
-        raise ValueError(f"{path}: grid is {grid.dtype} {grid.shape}, expected float32 {expected} for {size[0]}x{size[1]}")
+        raise ValueError(f"{path}: grid is {grid.dtype} {grid.shape}, "
+                         f"expected float32 {expected} for {size[0]}x{size[1]}")
     if np.isinf(grid).any():
         raise ValueError(f"{path}: grid holds infinite values")
     return grid, size

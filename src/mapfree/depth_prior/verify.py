@@ -38,7 +38,8 @@ class VerifyReport:
             (f"{self.valid}/{self.expected} frames valid, {len(self.missing)} missing, {len(self.broken)} broken, "
              f"{len(self.stray)} leftover temporary files"),
         ]
-        lines += [f"  missing {k}" + (f": {self.reasons[k]}" if k in self.reasons else "") for k in self.missing[:limit]]
+        lines += [f"  missing {k}" + (f": {self.reasons[k]}" if k in self.reasons else "")
+                  for k in self.missing[:limit]]
         lines += [f"  broken {b}" for b in self.broken[:limit]]
         if len(self.missing) > limit or len(self.broken) > limit:
             lines.append("  ...")

@@ -81,7 +81,8 @@ class SceneResult:
 
 def accepted(errors: FrameErrors, thresholds: Thresholds) -> dict[str, np.ndarray]:
     """{criterion label: per-frame acceptance}, pose first, then each VCRE threshold."""
-    out = {thresholds.pose_label: (errors.translation < thresholds.translation_m) & (errors.rotation < thresholds.rotation_deg)}
+    out = {thresholds.pose_label: (errors.translation < thresholds.translation_m)
+                                  & (errors.rotation < thresholds.rotation_deg)}
     for px in thresholds.vcre_px:
         out[thresholds.vcre_label(px)] = errors.vcre < px
     return out

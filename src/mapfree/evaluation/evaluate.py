@@ -111,7 +111,8 @@ def gather_scored_frames(submission: str | Path | Submission, data_root: str | P
         parts.append((truth, poses, found, rows))
     known = {truth.name for truth, *_ in parts} | set(absent)
     for extra in sorted((set(sub.scenes) | set(sub.unreadable)) - known):
-        issues.append(Issue(f"pose_{extra}.txt", None, "warning", f"scene {extra} is not in the {split} split; ignored"))
+        issues.append(Issue(f"pose_{extra}.txt", None, "warning",
+                            f"scene {extra} is not in the {split} split; ignored"))
     sizes = np.array([int(np.sum(found)) for _, _, found, _ in parts], dtype=np.int64)
     if not np.any(sizes):
         raise SubmissionError(f"{sub.source}: no valid pose estimate for any scored frame of the {split} split")
@@ -147,8 +148,8 @@ def evaluate_submission(submission: str | Path | Submission, data_root: str | Pa
     metrics, curves = summarize(errors, scored.confidence, scored.sizes, scored.n_missing, thresholds)
     bounds = np.cumsum(np.r_[0, scored.sizes])
     rows = [
-        scene_result(name, True, int(n), FrameErrors(*(e[a:b] for e in (errors.translation, errors.rotation, errors.vcre))),
-                     thresholds)
+        scene_result(name, True, int(n),
+                     FrameErrors(*(e[a:b] for e in (errors.translation, errors.rotation, errors.vcre))), thresholds)
         for name, n, a, b in zip(scored.scenes, scored.scored, bounds[:-1], bounds[1:])
     ]
     empty = FrameErrors(np.zeros(0), np.zeros(0), np.zeros(0))

@@ -21,7 +21,8 @@ def format_metrics(evaluation: Evaluation) -> str:
 def format_scenes(evaluation: Evaluation) -> str:
     """Per-scene table: counts, median errors and precisions."""
     labels = list(evaluation.curves)
-    header = f"{'scene':<10} {'file':>4} {'scored':>6} {'est.':>5} {'med t (m)':>9} {'med R (deg)':>11} {'med VCRE (px)':>13}"
+    header = (f"{'scene':<10} {'file':>4} {'scored':>6} {'est.':>5} "
+              f"{'med t (m)':>9} {'med R (deg)':>11} {'med VCRE (px)':>13}")
     header += "".join(f"  P@{label}" for label in labels)
     lines = [header]
     for row in evaluation.scenes:

@@ -275,7 +275,8 @@ def read_submission(path: str | Path) -> Submission:
     return _parse_members(str(path), members, sorted({n for n in names if names.count(n) > 1}))
 
 
-def submission_from_estimates(estimates: Mapping[str, Sequence[SubmissionEntry]], source: str = "<memory>") -> Submission:
+def submission_from_estimates(estimates: Mapping[str, Sequence[SubmissionEntry]],
+                              source: str = "<memory>") -> Submission:
     """The Submission that `write_submission(estimates)` would give, without writing a file."""
     members = {f"pose_{scene}.txt": _scene_text(scene, list(est)).encode("utf-8") for scene, est in estimates.items()}
     return _parse_members(source, members)

@@ -38,10 +38,14 @@ def matrix_to_quaternion(R: np.ndarray) -> np.ndarray:
     diag = np.diagonal(m, axis1=1, axis2=2)
     candidates = np.stack(
         [
-            np.stack([1 + trace, m[:, 2, 1] - m[:, 1, 2], m[:, 0, 2] - m[:, 2, 0], m[:, 1, 0] - m[:, 0, 1]], -1),
-            np.stack([m[:, 2, 1] - m[:, 1, 2], 1 + 2 * diag[:, 0] - trace, m[:, 0, 1] + m[:, 1, 0], m[:, 0, 2] + m[:, 2, 0]], -1),
-            np.stack([m[:, 0, 2] - m[:, 2, 0], m[:, 0, 1] + m[:, 1, 0], 1 + 2 * diag[:, 1] - trace, m[:, 1, 2] + m[:, 2, 1]], -1),
-            np.stack([m[:, 1, 0] - m[:, 0, 1], m[:, 0, 2] + m[:, 2, 0], m[:, 1, 2] + m[:, 2, 1], 1 + 2 * diag[:, 2] - trace], -1),
+            np.stack([1 + trace, m[:, 2, 1] - m[:, 1, 2],
+                      m[:, 0, 2] - m[:, 2, 0], m[:, 1, 0] - m[:, 0, 1]], -1),
+            np.stack([m[:, 2, 1] - m[:, 1, 2], 1 + 2 * diag[:, 0] - trace,
+                      m[:, 0, 1] + m[:, 1, 0], m[:, 0, 2] + m[:, 2, 0]], -1),
+            np.stack([m[:, 0, 2] - m[:, 2, 0], m[:, 0, 1] + m[:, 1, 0],
+                      1 + 2 * diag[:, 1] - trace, m[:, 1, 2] + m[:, 2, 1]], -1),
+            np.stack([m[:, 1, 0] - m[:, 0, 1], m[:, 0, 2] + m[:, 2, 0],
+                      m[:, 1, 2] + m[:, 2, 1], 1 + 2 * diag[:, 2] - trace], -1),
         ],
         axis=1,
     )

@@ -32,8 +32,10 @@ def camera_center(T_w2c: np.ndarray) -> np.ndarray:
     return -(np.swapaxes(R, -1, -2) @ T_w2c[..., :3, 3:4])[..., 0]
 
 
-def look_at(eye: np.ndarray, target: np.ndarray, up: np.ndarray = np.array([0.0, 0.0, 1.0])) -> np.ndarray:
+def look_at(eye: np.ndarray, target: np.ndarray, up: np.ndarray | None = None) -> np.ndarray:
     """World-to-camera pose of an OpenCV camera (x right, y down, z forward) at `eye` looking at `target`."""
+    if up is None:
+        up = np.array([0.0, 0.0, 1.0])
     forward = np.asarray(target, float) - np.asarray(eye, float)
     forward /= np.linalg.norm(forward)
     right = np.cross(forward, up)

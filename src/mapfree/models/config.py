@@ -129,5 +129,6 @@ def from_released_yaml(data: dict[str, Any]) -> MicKeyConfig:
             normalize_descriptors=bool(dsc["NORM_DSC"]), confidence_softmax=bool(kp["USE_SOFTMAX"]),
             depth_sigmoid=bool(kp["USE_DEPTHSIGMOID"]), max_depth=float(kp["MAX_DEPTH"]),
         ),
-        matcher=MatcherConfig(temperature=float(dual.get("TEMPERATURE", 0.1)), dustbin=bool(dual.get("USE_DUSTBIN", True))),
+        matcher=MatcherConfig(temperature=float(dual.get("TEMPERATURE", 0.1)),
+                              dustbin=bool(dual.get("USE_DUSTBIN", True))),
     )

@@ -136,7 +136,8 @@ def _score_hypotheses(X: Tensor, Y: Tensor, valid: Tensor, R: Tensor, t: Tensor,
     return torch.cat(scores, dim=1)
 
 
-def _refine(X: Tensor, Y: Tensor, valid: Tensor, R: Tensor, t: Tensor, cfg: ProcrustesRansacConfig) -> tuple[Tensor, Tensor]:
+def _refine(X: Tensor, Y: Tensor, valid: Tensor, R: Tensor, t: Tensor,
+            cfg: ProcrustesRansacConfig) -> tuple[Tensor, Tensor]:
     """Refit (B,) poses on their hard inliers in X, Y (B, S, 3) while the inlier count grows."""
     count_before = torch.full(R.shape[:1], cfg.min_set, dtype=torch.long, device=R.device)
     for _ in range(cfg.refinements):
@@ -152,7 +153,8 @@ def _refine(X: Tensor, Y: Tensor, valid: Tensor, R: Tensor, t: Tensor, cfg: Proc
     return R, t
 
 
-def _ransac(X: Tensor, Y: Tensor, weights: Tensor, cfg: ProcrustesRansacConfig, generator: torch.Generator | None) -> _Fit:
+def _ransac(X: Tensor, Y: Tensor, weights: Tensor, cfg: ProcrustesRansacConfig,
+            generator: torch.Generator | None) -> _Fit:
     """Best refined pose per pair from correspondence sets X, Y (B, rounds, S, 3) with weights (B, rounds, S).
 
     Minimal sets are drawn by weight; zero-weight correspondences are absent. Points must be finite.
@@ -228,7 +230,8 @@ def mickey_pose_solver(
     (on the tensors' device) makes the sampling reproducible.
     """
     if pts3d0.ndim != 3 or pts3d1.ndim != 3 or pts3d0.shape[-1] != 3 or pts3d1.shape[-1] != 3:
-        raise ValueError(f"expected points (B, N0, 3) and (B, N1, 3), got {tuple(pts3d0.shape)} and {tuple(pts3d1.shape)}")
+        raise ValueError("expected points (B, N0, 3) and (B, N1, 3), "
+                         f"got {tuple(pts3d0.shape)} and {tuple(pts3d1.shape)}")
     B, N0, N1 = pts3d0.shape[0], pts3d0.shape[1], pts3d1.shape[1]
     if tuple(scores.shape) != (B, N0, N1) or pts3d1.shape[0] != B:
         raise ValueError(f"scores {tuple(scores.shape)} do not match points (B={B}, N0={N0}) and {tuple(pts3d1.shape)}")

@@ -68,12 +68,14 @@ def generate_scene(out_dir: Path, split: str, index: int, config: SynthConfig) -
     if split == "train":
         sequences = {
             0: walk(rng, world.centre, config.frames, azimuth0, rng.uniform(0.6, 2.0), (4.5, 8.5)),
-            1: walk(rng, world.centre, config.frames, azimuth0 + rng.uniform(-0.6, 0.6), rng.uniform(0.6, 2.0), (4.5, 8.5)),
+            1: walk(rng, world.centre, config.frames, azimuth0 + rng.uniform(-0.6, 0.6), rng.uniform(0.6, 2.0),
+                    (4.5, 8.5)),
         }
     else:
         sequences = {
             0: walk(rng, world.centre, 1, azimuth0, 0.0, (5.0, 7.0)),
-            1: walk(rng, world.centre, config.frames, azimuth0 + rng.uniform(-0.3, 0.3), rng.uniform(1.0, 2.6), (4.5, 9.0)),
+            1: walk(rng, world.centre, config.frames, azimuth0 + rng.uniform(-0.3, 0.3), rng.uniform(1.0, 2.6),
+                    (4.5, 9.0)),
         }
     scene_dir = out_dir / split / f"s{index:05d}"
     poses, intrinsics, depths, names = {}, {}, [], []

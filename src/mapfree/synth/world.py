@@ -21,7 +21,8 @@ NO_HIT = np.float32(np.inf)
 _T_MIN = 1e-3
 
 
-def _sphere_hits(origin: np.ndarray, dirs: np.ndarray, centre: np.ndarray, radius: float) -> tuple[np.ndarray, np.ndarray]:
+def _sphere_hits(origin: np.ndarray, dirs: np.ndarray, centre: np.ndarray,
+                 radius: float) -> tuple[np.ndarray, np.ndarray]:
     """Nearest positive ray parameter to a sphere (inf where missed) and the hit mask."""
     oc = origin - centre
     a = np.einsum("ij,ij->i", dirs, dirs)

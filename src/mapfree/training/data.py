@@ -143,7 +143,8 @@ class MapFreeDataModule(pl.LightningDataModule):
 
     def val_dataloader(self) -> DataLoader:
         rank, world = self._rank()
-        return self._loader(self.val_set, ShardedSampler(self.val_set, rank, world, even=False), self.cfg.val_batch_size)
+        return self._loader(self.val_set, ShardedSampler(self.val_set, rank, world, even=False),
+                            self.cfg.val_batch_size)
 
     def _loader(self, dataset: Dataset, sampler: Sampler, batch_size: int, drop_last: bool = False) -> DataLoader:
         workers = self.cfg.num_workers

@@ -1,9 +1,9 @@
 """The LightningModule: MicKey's VCRE REINFORCE objective plus depth supervision, with safe steps.
 
 Optimisation is manual so that a step whose loss or gradients are NaN/Inf is skipped (and
-counted) instead of applied, BatchNorm statistics included; in a distributed run the check runs on the all-reduced gradients,
-so every process skips the same steps. Pose losses run in float32 even under bf16/fp16
-autocast: SVDs and the soft inlier counts are not safe in half precision.
+counted) instead of applied, BatchNorm statistics included; in a distributed run the check runs
+on the all-reduced gradients, so every process skips the same steps. Pose losses run in float32
+even under bf16/fp16 autocast: SVDs and the soft inlier counts are not safe in half precision.
 """
 
 from __future__ import annotations

@@ -116,7 +116,8 @@ def matching_loss(matching: Tensor, target: Tensor, scored: Tensor) -> tuple[Ten
     return matching_nll(matching, target, scored) + no_match_nll(matching, ~scored), accuracy
 
 
-def homography_step(model: MicKey, images: Tensor, cfg: PretrainConfig, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+def homography_step(model: MicKey, images: Tensor, cfg: PretrainConfig,
+                    generator: torch.Generator) -> tuple[Tensor, Tensor]:
     """:func:`matching_loss` of `images` against random homography warps of themselves."""
     images = crop_to_patches(images)
     height, width = images.shape[-2:]

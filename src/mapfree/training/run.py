@@ -50,7 +50,8 @@ class TrainResult:
 
 def _checkpoints(ckpt_dir: Path, monitors: dict[str, str]) -> dict[str, AtomicCheckpoint]:
     # no monitor + top-1 under a fixed name: `last.ckpt` is rewritten after every epoch
-    callbacks = {"last": AtomicCheckpoint(dirpath=ckpt_dir, filename="last", save_top_k=1, enable_version_counter=False)}
+    callbacks = {"last": AtomicCheckpoint(dirpath=ckpt_dir, filename="last", save_top_k=1,
+                                          enable_version_counter=False)}
     for name, metric in monitors.items():
         callbacks[name] = AtomicCheckpoint(dirpath=ckpt_dir, filename=f"best-{name}", monitor=metric, mode="max",
                                            save_top_k=1, auto_insert_metric_name=False, enable_version_counter=False)

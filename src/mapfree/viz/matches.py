@@ -38,7 +38,8 @@ def depth_image(depth: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
     Non-positive depths (below 1 mm), which cannot be right, are drawn black.
     """
-    rgb = colorize(depth, "magma_r", vmin=0.0, vmax=float(np.nanpercentile(depth, 98)) if np.isfinite(depth).any() else 1.0,
+    rgb = colorize(depth, "magma_r", vmin=0.0,
+                   vmax=float(np.nanpercentile(depth, 98)) if np.isfinite(depth).any() else 1.0,
                    invalid=~(depth > 1e-3))
     return upsample_patches(rgb, size)
 
