@@ -1,4 +1,4 @@
-# Two entry points, each doing its own set-up in .venv: `make demo` and `make test`.
+# Two entry points, each doing its own set-up in .venv: `make demo` and `make test` (lint + suite).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
@@ -20,4 +20,5 @@ demo: $(STAMP)
 	$(VENV)/bin/mapfree demo --out outputs/demo
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
 	$(PY) -m pytest -n $(PYTEST_WORKERS)
