@@ -19,13 +19,14 @@ import torch
 
 from mapfree.baselines.matches import Matches, to_uint8_gray, to_uint8_rgb
 from mapfree.data.items import views
+from mapfree.errors import UserError
 
 
-class MissingWeightsError(FileNotFoundError):
+class MissingWeightsError(UserError, FileNotFoundError):
     """A matcher's weight file is in none of the folders searched."""
 
 
-class MissingPackageError(FileNotFoundError):
+class MissingPackageError(UserError, FileNotFoundError):
     """A matcher needs a pip package that is not installed (an OSError, like a missing weights
     file, so the CLI reports both as plain errors)."""
 

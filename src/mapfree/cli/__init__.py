@@ -13,6 +13,8 @@ import importlib
 import pkgutil
 import sys
 
+from mapfree.errors import UserError
+
 
 def command_modules() -> dict[str, str]:
     """{command name: module name} for every module in this package."""
@@ -42,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, OSError) as e:  # DataFormatError is a ValueError: print it, no traceback
+    except (UserError, ValueError, OSError) as e:  # expected failures: one line, no traceback
         print(f"mapfree {args.command}: error: {e}", file=sys.stderr)
         return 2
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mapfree.errors import UserError
 
-class DataFormatError(ValueError):
+
+class DataFormatError(UserError, ValueError):
     """A dataset file is missing, malformed or holds values that cannot be right."""
 
     def __init__(self, path: str | Path, message: str, line: int | None = None):

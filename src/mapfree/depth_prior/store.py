@@ -10,12 +10,13 @@ from pathlib import Path
 import numpy as np
 
 from mapfree.depth_prior.meta import PriorMeta, read_meta
+from mapfree.errors import UserError
 
 FRAME_SUFFIX = ".npz"
 TMP_SUFFIX = ".tmp"
 
 
-class MissingPriorError(LookupError):
+class MissingPriorError(UserError, LookupError):
     """No target is stored for a frame (never computed, or its computation failed)."""
 
 

@@ -25,6 +25,7 @@ import numpy as np
 
 from mapfree.data.frames import parse_frame_name
 from mapfree.data.scenes import benchmark_key
+from mapfree.errors import UserError
 from mapfree.geometry.rotations import matrix_to_quaternion
 
 POSE_FILE = re.compile(r"^pose_(.+)\.txt$")
@@ -35,7 +36,7 @@ ZERO_QUATERNION_NORM = 1e-8
 """Quaternions with a norm up to this are skipped (the official `np.isclose(norm, 0)`)."""
 
 
-class SubmissionError(ValueError):
+class SubmissionError(UserError, ValueError):
     """A submission the benchmark cannot evaluate (the official code aborts on it)."""
 
 

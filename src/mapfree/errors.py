@@ -1,0 +1,12 @@
+"""The base of every expected failure caused by what a user gave (a file, a value, a resource).
+
+`mapfree` commands print a :class:`UserError` as one line and exit with code 2; any other
+exception is a bug in mapfree and keeps its traceback. The concrete errors also derive from
+the built-in type a caller would catch (`ValueError`, `LookupError`, `FileNotFoundError`).
+"""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """An expected failure whose message tells the user what to fix."""
