@@ -87,13 +87,13 @@ def has_estimates(zip_path) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
     import tempfile
     import time
     from pathlib import Path
 
     import torch
 
+    from mapfree.atomic import write_json_atomic
     from mapfree.baselines.registry import component_problems
     from mapfree.data.dataset import MapFreePairs
     from mapfree.evaluation.evaluate import evaluate_submission
@@ -136,5 +136,5 @@ def run(args: argparse.Namespace) -> int:
     print(f"{args.split} split of {args.data_root}: {len(dataset)} pairs, {len(dataset.scenes)} scenes")
     print(format_table(rows, seconds))
     if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+        write_json_atomic(args.json, rows, indent=2)
     return 0

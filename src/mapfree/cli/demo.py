@@ -9,7 +9,9 @@ HELP = ("Synthesise the benchmark, build depth priors, train MicKey with and wit
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", default="outputs/demo", help="output folder (default: outputs/demo)")
+    parser.add_argument("--out", default="outputs/demo",
+                        help="output folder (default: outputs/demo); a non-empty one is refused unless --overwrite")
+    parser.add_argument("--overwrite", action="store_true", help="replace an earlier demo's outputs in --out")
     parser.add_argument("--quick", action="store_true", help="tiny budget (about a minute), for CI and a first look")
     parser.add_argument("--seed", type=int, default=0,
                         help="seeds feature pretraining, both trainings, the depth teacher and the RANSAC sampling")
@@ -18,5 +20,5 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from mapfree.demo import FULL, QUICK, run_demo
 
-    run_demo(args.out, QUICK if args.quick else FULL, seed=args.seed)
+    run_demo(args.out, QUICK if args.quick else FULL, seed=args.seed, overwrite=args.overwrite)
     return 0

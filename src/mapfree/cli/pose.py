@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from mapfree.cli._model_args import add_model_arguments, resolve_device
 from mapfree.cli._types import parse_size
@@ -20,6 +21,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=None, help="folder for depth, confidence and match PNGs")
     parser.add_argument("--dump", default=None, help="save the network outputs and the pose to this .npz")
     parser.add_argument("--seed", type=int, default=0, help="seed of the RANSAC sampling")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing --out figures and --dump file")
+
+
+def _refuse_existing_outputs(out: str | None, dump: Path | None) -> None:
+    """Before any work: the figures of --out and the --dump file are replaced only with --overwrite."""
+    from mapfree.atomic import refuse_existing
+    from mapfree.viz.matches import PAIR_FIGURES
+
+    for path in [*(Path(out) / name for name in PAIR_FIGURES if out is not None), *([dump] if dump else [])]:
+        refuse_existing(path)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,12 +38,17 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from mapfree.api import estimate_poses, read_intrinsics_for
+    from mapfree.atomic import atomic_write
     from mapfree.data.errors import DataFormatError
     from mapfree.data.images import read_image
     from mapfree.data.preprocess import prepare_view
     from mapfree.geometry.camera import Camera
     from mapfree.models.backbone import PATCH_SIZE
     from mapfree.models.mickey import MicKey
+
+    dump = None if args.dump is None else Path(args.dump).with_name(Path(args.dump).name.removesuffix(".npz") + ".npz")
+    if not args.overwrite:
+        _refuse_existing_outputs(args.out, dump)
 
     images, Ks = [], []
     for path in (args.img0, args.img1):
@@ -76,9 +92,10 @@ def run(args: argparse.Namespace) -> int:
             "scr0": f0.scr[0], "scr1": f1.scr[0], "dsc0": f0.dsc[0], "dsc1": f1.dsc[0],
             "scores": result.match_matrix.scores[0], "matching": result.match_matrix.matching[0],
         }
-        np.savez(args.dump, **{k: v.float().cpu().numpy() for k, v in outputs.items()},
-                 grid0=np.array(f0.grid), grid1=np.array(f1.grid), K0=Ks[0], K1=Ks[1],
-                 R=result.R, t=result.t, confidence=np.float64(result.confidence), inliers=result.inlier_matches,
-                 inlier_scores=result.inlier_scores)
-        print(f"wrote {args.dump}")
+        with atomic_write(dump, "wb") as f:
+            np.savez(f, **{k: v.float().cpu().numpy() for k, v in outputs.items()},
+                     grid0=np.array(f0.grid), grid1=np.array(f1.grid), K0=Ks[0], K1=Ks[1],
+                     R=result.R, t=result.t, confidence=np.float64(result.confidence), inliers=result.inlier_matches,
+                     inlier_scores=result.inlier_scores)
+        print(f"wrote {dump}")
     return 0

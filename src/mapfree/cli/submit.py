@@ -17,6 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-root", required=True, help="Map-free dataset root (holds val/, test/)")
     parser.add_argument("--split", choices=("val", "test"), required=True)
     parser.add_argument("--out", required=True, help="output folder for submission.zip")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing submission.zip in --out")
     parser.add_argument("--method", default="mickey",
                         help=f"pose estimation method: one of {', '.join(METHODS)} or a baseline MATCHER+DEPTH+SOLVER "
                              "(e.g. sift+true+emat; see mapfree.baselines)")
@@ -29,13 +30,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     import torch
 
+    from mapfree.atomic import refuse_existing
     from mapfree.data.dataset import MapFreePairs
     from mapfree.inference import build_estimator, make_submission
+    from mapfree.inference.submission import SUBMISSION_FILE
 
     if args.batch_size < 1:
         raise ValueError("--batch-size must be at least 1")
+    if not args.overwrite:
+        refuse_existing(Path(args.out) / SUBMISSION_FILE)
     torch.manual_seed(args.seed)
     args.device = resolve_device(args.device)
     dataset = MapFreePairs(args.data_root, args.split, resize=args.resize)

@@ -10,7 +10,7 @@ HELP = "Generate a synthetic Map-free-format dataset (train/val/test) with metri
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("out", help="output folder (created)")
+    parser.add_argument("out", help="output folder (created; a non-empty one is refused unless --overwrite)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--train-scenes", type=int, default=10)
     parser.add_argument("--val-scenes", type=int, default=4)
@@ -20,6 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     parser.add_argument("--contact-sheet", default=None, metavar="PNG",
                         help="also save frames and depth maps of the first train scenes here (the README's figure)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the train/val/test splits of a non-empty OUT (other files are kept)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
 
     config = SynthConfig(args.seed, args.train_scenes, args.val_scenes, args.test_scenes, args.frames, args.size)
     start = time.perf_counter()
-    generate_dataset(args.out, config, workers=args.workers)
+    generate_dataset(args.out, config, workers=args.workers, overwrite=args.overwrite)
     print(f"generated {args.out} in {time.perf_counter() - start:.1f} s")
     print(format_summary(summarize(args.out)))
     if args.contact_sheet:

@@ -14,8 +14,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value (repeatable), "
                              "e.g. --set trainer.max_epochs=3 --set data.root=DATA")
-    parser.add_argument("--resume", nargs="?", const="last", default=None, metavar="CKPT",
-                        help="resume the run's last checkpoint (no value) or the given checkpoint")
+    start = parser.add_mutually_exclusive_group()
+    start.add_argument("--resume", nargs="?", const="last", default=None, metavar="CKPT",
+                       help="resume the run's last checkpoint (no value) or the given checkpoint")
+    start.add_argument("--overwrite", action="store_true",
+                       help="replace an earlier run in the run folder (its checkpoints, history, models, logs); "
+                            "without it or --resume such a folder is refused")
     parser.add_argument("--finetune", default=None, metavar="CKPT",
                         help="start the heads from a released MicKey checkpoint or a model folder of this project")
     parser.add_argument("--print-config", action="store_true",
@@ -34,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     if args.print_config:
         print(config.to_yaml(), end="")
         return 0
-    result = train(config)
+    result = train(config, overwrite=args.overwrite)
     print(f"run folder: {result.run_dir}  "
           f"(steps {result.global_step}, skipped non-finite steps {result.skipped_steps})")
     for name, path in result.models.items():

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mapfree.atomic import save_figure_atomic
 from mapfree.demo.report import POSE
 from mapfree.evaluation.evaluate import Evaluation
 from mapfree.training.metric_names import POSE_AUC, vcre_metric
@@ -32,7 +33,7 @@ def plot_precision_recall(evaluations: dict[str, Evaluation], vcre_label: str, p
         ax.set(title=label, xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02))
         ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_figure_atomic(fig, path, dpi=100)
     plt.close(fig)
     return path
 
@@ -51,7 +52,7 @@ def plot_training_curves(histories: dict[str, list[dict[str, float]]], vcre_px: 
         ax.set(title=title, xlabel="training step")
         ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_figure_atomic(fig, path, dpi=100)
     plt.close(fig)
     return path
 
@@ -74,6 +75,6 @@ def plot_depth_maps(images: list[np.ndarray], truths: list[np.ndarray], predicti
             ax.set_title(title, fontsize=7)
             ax.axis("off")
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    save_figure_atomic(fig, path, dpi=90)
     plt.close(fig)
     return path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mapfree.atomic import refuse_existing
 from mapfree.baselines import BaselineContext, build_baseline
 from mapfree.data.dataset import MapFreePairs
 from mapfree.data.items import views
@@ -67,6 +69,11 @@ PRETRAINING_VIEWS = {"pairs": "the train pairs through their rendered depth and 
 TRUE_DEPTH_DIAGNOSTIC = "mickey+true+procrustes"
 """Each model's mutual matches solved with the true depth at the keypoints instead of its own:
 the gap to the model's row is what its predicted depths cost."""
+
+
+DEMO_OUTPUTS = ("data", "pretrained_features", "priors", "runs", "submissions", "figures", "results.json",
+                "report.md")
+"""Everything `run_demo` writes into its folder."""
 
 
 def _step(message: str, start: float) -> None:
@@ -145,10 +152,20 @@ def _findings(rows: list[MethodRow], diagnostics: list[MethodRow], thresholds: T
     return out
 
 
-def run_demo(out_dir: str | Path = "outputs/demo", budget: DemoBudget = FULL, seed: int = 0) -> dict:
-    """Run the whole experiment into `out_dir`; returns the results.json content."""
+def run_demo(out_dir: str | Path = "outputs/demo", budget: DemoBudget = FULL, seed: int = 0,
+             overwrite: bool = False) -> dict:
+    """Run the whole experiment into `out_dir`; returns the results.json content.
+
+    A non-empty `out_dir` is refused unless `overwrite`, which first removes the demo's own
+    outputs there (`DEMO_OUTPUTS`), so nothing of an earlier demo (priors of other frames, stale
+    checkpoints) leaks into this one.
+    """
     start = time.perf_counter()
     out = Path(out_dir)
+    if overwrite:
+        _remove_demo_outputs(out)
+    else:
+        refuse_existing(out, "pass --overwrite to replace an earlier demo there")
     out.mkdir(parents=True, exist_ok=True)
     data, priors, features = out / "data", out / "priors", out / "pretrained_features"
     torch.manual_seed(seed)
@@ -233,6 +250,14 @@ def run_demo(out_dir: str | Path = "outputs/demo", budget: DemoBudget = FULL, se
     print("\n".join(findings))
     print(f"\nreport: {out / 'report.md'}   numbers: {out / 'results.json'}   total {context['total_seconds']:.0f} s")
     return json.loads((out / "results.json").read_text())
+
+
+def _remove_demo_outputs(out: Path) -> None:
+    for path in map(out.joinpath, DEMO_OUTPUTS):
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def _match_figure(estimator: MicKeyEstimator, item: dict, path: Path) -> Path:

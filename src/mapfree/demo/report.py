@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mapfree.atomic import write_json_atomic, write_text_atomic
 from mapfree.evaluation.aggregate import ROTATION_KEY, TRANSLATION_KEY, VCRE_KEY, Thresholds
 
 POSE = Thresholds().pose_label
@@ -81,9 +81,7 @@ def write_results(out_dir: Path, rows: list[MethodRow], context: dict, diagnosti
     """results.json: every number in the tables plus the run's context."""
     data = {"context": context, "methods": [_row_data(r) for r in rows],
             "diagnostics": [_row_data(r) for r in diagnostics]}
-    path = out_dir / "results.json"
-    path.write_text(json.dumps(data, indent=1, default=float))
-    return path
+    return write_json_atomic(out_dir / "results.json", data, indent=1)
 
 
 def write_report(out_dir: Path, rows: list[MethodRow], thresholds: Thresholds, context: dict,
@@ -116,9 +114,7 @@ def write_report(out_dir: Path, rows: list[MethodRow], thresholds: Thresholds, c
     ]
     for title, path in figures.items():
         lines += [f"### {title}", "", f"![{title}]({path.relative_to(out_dir).as_posix()})", ""]
-    path = out_dir / "report.md"
-    path.write_text("\n".join(lines))
-    return path
+    return write_text_atomic(out_dir / "report.md", "\n".join(lines))
 
 
 def _diagnostic_section(diagnostics: Sequence[MethodRow], thresholds: Thresholds) -> list[str]:

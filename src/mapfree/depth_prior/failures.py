@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from mapfree.atomic import append_text, write_text_atomic
 from mapfree.depth_prior.frames import FrameRef, Shard
 
 
@@ -18,14 +19,12 @@ class FailureLog:
     def __init__(self, path: Path):
         self.path = path
         self.records: list[dict[str, str]] = []
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("", encoding="utf-8")
+        write_text_atomic(path, "")  # replaces a symbolic link there instead of truncating its target
 
     def add(self, ref: FrameRef, error: str) -> None:
         record = {"scene": ref.scene, "frame": ref.frame, "error": error}
         self.records.append(record)
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
+        append_text(self.path, json.dumps(record) + "\n")
 
 
 def read_failures(root: Path, split: str) -> dict[str, str]:

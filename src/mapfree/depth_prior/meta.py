@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from mapfree.atomic import json_text, write_text_atomic
 
 FORMAT = "mapfree-depth-prior/1"
 RELATIVE_INVERSE_DEPTH = "relative_inverse_depth"
@@ -52,7 +53,7 @@ class PriorMeta:
     def to_json(self) -> str:
         data = asdict(self)
         data["units"] = self.units
-        return json.dumps(data, indent=2, sort_keys=True) + "\n"
+        return json_text(data, indent=2, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str, source: str | Path = "<string>") -> PriorMeta:
@@ -88,7 +89,4 @@ def ensure_meta(root: str | Path, meta: PriorMeta) -> None:
             diff = ", ".join(f"{k}: {old[k]!r} in store vs {new[k]!r} now" for k in old if old[k] != new[k])
             raise ValueError(f"{path}: this store was made with other settings ({diff}); use another --out")
         return
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{META_FILE}.{os.getpid()}.tmp")
-    tmp.write_text(meta.to_json(), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, meta.to_json())

@@ -7,11 +7,12 @@ released weights; `small`/`base`/`large` have the released sizes (so timings are
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from mapfree.atomic import write_json_atomic
 
 ARCHS = {
     # name: (hidden, layers, heads, out_indices, reassemble/neck sizes, fusion, head hidden)
@@ -55,5 +56,5 @@ def save_random_depth_anything(
         "rescale_factor": 1 / 255, "do_normalize": True, "image_mean": [0.485, 0.456, 0.406],
         "image_std": [0.229, 0.224, 0.225], "do_pad": False,
     }
-    (folder / "preprocessor_config.json").write_text(json.dumps(processor, indent=2), encoding="utf-8")
+    write_json_atomic(folder / "preprocessor_config.json", processor, indent=2)
     return folder

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
+from mapfree.atomic import write_json_atomic
 from mapfree.evaluation.evaluate import Evaluation
 from mapfree.evaluation.submission import Issue
 
@@ -69,7 +69,4 @@ def evaluation_to_dict(evaluation: Evaluation) -> dict:
 
 
 def write_json(evaluation: Evaluation, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(evaluation_to_dict(evaluation), indent=2) + "\n", encoding="utf-8")
-    return path
+    return write_json_atomic(path, evaluation_to_dict(evaluation), indent=2)

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mapfree.atomic import atomic_write
 from mapfree.data.frames import parse_frame_name
 from mapfree.data.scenes import benchmark_key
 from mapfree.errors import UserError
@@ -100,9 +101,8 @@ def write_submission(path: str | Path, estimates: Mapping[str, Sequence[Submissi
     counts a scene without a file as missing all its frames, not only its scored ones.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     texts = {scene: _scene_text(scene, list(est)) for scene, est in sorted(estimates.items())}
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+    with atomic_write(path, "wb") as f, zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for scene, text in texts.items():
             zf.writestr(f"pose_{scene}.txt", text.encode("utf-8"))
     return path

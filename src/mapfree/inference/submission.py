@@ -12,6 +12,9 @@ from mapfree.evaluation.submission import SubmissionEntry, write_submission
 if TYPE_CHECKING:
     from mapfree.robust.result import RelativePose
 
+SUBMISSION_FILE = "submission.zip"
+"""The zip `make_submission` writes into its folder unless named otherwise."""
+
 Estimator = Callable[[dict], "SubmissionEntry | None"]
 """Takes one item of :class:`mapfree.data.dataset.MapFreePairs`; returns its estimate or None."""
 
@@ -41,7 +44,7 @@ def make_submission(
     out_dir: str | Path,
     batch_size: int = 1,
     num_workers: int = 0,
-    name: str = "submission.zip",
+    name: str = SUBMISSION_FILE,
     progress: bool = True,
 ) -> Path:
     """Estimate every pair of `dataset` and write `out_dir/name` through the benchmark writer.

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from mapfree.atomic import atomic_files
 from mapfree.models.config import MicKeyConfig
 
 WEIGHTS_FILE = "model.safetensors"
@@ -152,8 +153,9 @@ def save_weights(state: dict[str, torch.Tensor], config: MicKeyConfig, directory
     kept = {
         k: v.detach().contiguous().cpu() for k, v in state.items() if keep_backbone or not k.startswith("backbone.")
     }
-    save_file(kept, str(directory / WEIGHTS_FILE), metadata={"format": "mapfree-mickey", "version": "1"})
-    config.save(directory / CONFIG_FILE)
+    with atomic_files(directory / WEIGHTS_FILE, directory / CONFIG_FILE) as (weights, config_file):
+        save_file(kept, str(weights), metadata={"format": "mapfree-mickey", "version": "1"})
+        config.save(config_file)
     return directory
 
 

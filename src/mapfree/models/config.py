@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from mapfree.atomic import write_text_atomic
 from mapfree.configs.typed import build, to_plain
 
 DTYPES = ("float32", "float16", "bfloat16")
@@ -85,9 +86,7 @@ class MicKeyConfig:
         return build(cls, data)
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.write_text(yaml.safe_dump({"mickey": self.to_dict()}, sort_keys=False))
-        return path
+        return write_text_atomic(path, yaml.safe_dump({"mickey": self.to_dict()}, sort_keys=False))
 
     @classmethod
     def load(cls, path: str | Path) -> MicKeyConfig:

@@ -8,6 +8,7 @@ relative to the reference frame, test all zeros), `seq0/frame_00000.jpg`, `seq1/
 from __future__ import annotations
 
 import os
+import shutil
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
+from mapfree.atomic import atomic_dir, refuse_existing
 from mapfree.data.files import Intrinsics, Overlaps, write_intrinsics, write_overlaps, write_poses
 from mapfree.data.frames import frame_name
 from mapfree.data.images import write_depth
@@ -77,30 +79,33 @@ def generate_scene(out_dir: Path, split: str, index: int, config: SynthConfig) -
             1: walk(rng, world.centre, config.frames, azimuth0 + rng.uniform(-0.3, 0.3), rng.uniform(1.0, 2.6),
                     (4.5, 9.0)),
         }
-    scene_dir = out_dir / split / f"s{index:05d}"
-    poses, intrinsics, depths, names = {}, {}, [], []
-    for seq, seq_poses in sequences.items():
-        (scene_dir / f"seq{seq}").mkdir(parents=True, exist_ok=True)
-        light = _lighting(rng)
-        for i, T in enumerate(seq_poses):
-            name = frame_name(seq, i)
-            image, depth = render(world, K, T, width, height, light, rng)
-            cv2.imwrite(str(scene_dir / name), cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
-            write_depth(scene_dir / name.replace(".jpg", ".depth.png"), depth)
-            poses[name] = T
-            intrinsics[name] = Intrinsics(K[0, 0], K[1, 1], K[0, 2], K[1, 2], width, height)
-            depths.append(depth[OVERLAP_STEP // 2 :: OVERLAP_STEP, OVERLAP_STEP // 2 :: OVERLAP_STEP])
-            names.append((seq, i))
-    write_intrinsics(scene_dir / "intrinsics.txt", intrinsics)
-    if split == "train":
-        _write_overlaps(scene_dir / "overlaps.npz", np.stack(depths), K, np.stack(list(poses.values())), names)
-        write_poses(scene_dir / "poses.txt", poses)
-    elif split == "val":
-        T_ref_inv = invert_pose(poses[frame_name(0, 0)])
-        write_poses(scene_dir / "poses.txt", {n: T @ T_ref_inv for n, T in poses.items()})
-    else:
-        write_poses(scene_dir / "poses.txt", {n: None for n in poses})
-    return len(poses)
+    # rendered into a hidden sibling and renamed into place when complete: a killed run leaves no
+    # scene folder that reads as a scene (listings take `s*` folders only)
+    with atomic_dir(out_dir / split / f"s{index:05d}") as scene_dir:
+        poses, intrinsics, depths, names = {}, {}, [], []
+        for seq, seq_poses in sequences.items():
+            (scene_dir / f"seq{seq}").mkdir(parents=True, exist_ok=True)
+            light = _lighting(rng)
+            for i, T in enumerate(seq_poses):
+                name = frame_name(seq, i)
+                image, depth = render(world, K, T, width, height, light, rng)
+                cv2.imwrite(str(scene_dir / name), cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
+                            [cv2.IMWRITE_JPEG_QUALITY, 92])
+                write_depth(scene_dir / name.replace(".jpg", ".depth.png"), depth)
+                poses[name] = T
+                intrinsics[name] = Intrinsics(K[0, 0], K[1, 1], K[0, 2], K[1, 2], width, height)
+                depths.append(depth[OVERLAP_STEP // 2 :: OVERLAP_STEP, OVERLAP_STEP // 2 :: OVERLAP_STEP])
+                names.append((seq, i))
+        write_intrinsics(scene_dir / "intrinsics.txt", intrinsics)
+        if split == "train":
+            _write_overlaps(scene_dir / "overlaps.npz", np.stack(depths), K, np.stack(list(poses.values())), names)
+            write_poses(scene_dir / "poses.txt", poses)
+        elif split == "val":
+            T_ref_inv = invert_pose(poses[frame_name(0, 0)])
+            write_poses(scene_dir / "poses.txt", {n: T @ T_ref_inv for n, T in poses.items()})
+        else:
+            write_poses(scene_dir / "poses.txt", {n: None for n in poses})
+        return len(poses)
 
 
 def _write_overlaps(path: Path, depths: np.ndarray, K: np.ndarray, poses: np.ndarray, names: list) -> None:
@@ -122,9 +127,21 @@ def _generate_job(job: tuple[Path, str, int, SynthConfig]) -> int:
         return generate_scene(*job)
 
 
-def generate_dataset(out_dir: str | Path, config: SynthConfig, workers: int | None = None) -> None:
-    """Generate all splits in parallel over scenes, with a progress bar."""
+def generate_dataset(out_dir: str | Path, config: SynthConfig, workers: int | None = None,
+                     overwrite: bool = False) -> None:
+    """Generate all splits in parallel over scenes, with a progress bar.
+
+    A non-empty `out_dir` is refused (old and new scenes would mix) unless `overwrite`, which
+    removes its `train/`, `val/` and `test/` folders first and keeps anything else.
+    """
     out_dir = Path(out_dir)
+    if not overwrite:
+        refuse_existing(out_dir, "pass --overwrite to replace its train/val/test splits")
+    for split in map(out_dir.joinpath, SPLIT_IDS):
+        if split.is_symlink():
+            split.unlink()
+        elif split.is_dir():
+            shutil.rmtree(split)
     jobs = [
         (out_dir, split, i, config)
         for split, n in (("train", config.train_scenes), ("val", config.val_scenes), ("test", config.test_scenes))

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import yaml
 
+from mapfree.atomic import write_text_atomic
 from mapfree.configs import loader
 from mapfree.configs.typed import build, to_plain
 from mapfree.evaluation.aggregate import Thresholds
@@ -208,6 +209,4 @@ class TrainConfig:
         return loader.load(cls, path, overrides)
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.write_text(self.to_yaml())
-        return path
+        return write_text_atomic(path, self.to_yaml())

@@ -22,7 +22,6 @@ can keep these modules frozen (`optim.frozen`), as it keeps DINOv2 frozen.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 from tqdm import tqdm
 
+from mapfree.atomic import write_json_atomic
 from mapfree.data.dataset import MapFreePairs
 from mapfree.data.images import read_image, resize_image
 from mapfree.data.items import views
@@ -234,5 +234,5 @@ def pretrain_model(
     model = MicKey(mickey_config)
     history = pretrain_features(model, config.data.root, "train", cfg, config.data.resize, progress)
     out = model.save_pretrained(out_dir)
-    (out / "pretrain_history.json").write_text(json.dumps(history))
+    write_json_atomic(out / "pretrain_history.json", history)
     return out

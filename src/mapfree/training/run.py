@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import logging
+import shutil
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -13,6 +13,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.loggers import TensorBoardLogger
 
+from mapfree.atomic import OutputExistsError, write_json_atomic
 from mapfree.models import MicKey
 from mapfree.training.callbacks import AtomicCheckpoint, ProgressBar, ValidationHistory, last_checkpoint
 from mapfree.training.config import TrainConfig
@@ -86,14 +87,38 @@ def _resume_path(config: TrainConfig, ckpt_dir: Path) -> str | None:
     return resume
 
 
+def _run_outputs(run_dir: Path) -> list[Path]:
+    """What an earlier run left in `run_dir`: checkpoints, `history.json`, `model-*` folders, TensorBoard logs."""
+    found = sorted((run_dir / "checkpoints").glob("*.ckpt")) + sorted(run_dir.glob("model-*"))
+    return found + [p for p in (run_dir / "history.json", run_dir / "tb") if p.exists()]
+
+
+def _claim_run_dir(run_dir: Path, resume: str | None, overwrite: bool) -> None:
+    """Refuse to train into an earlier run unless resuming it or told to overwrite it (whose outputs then go)."""
+    earlier = _run_outputs(run_dir)
+    if not earlier or resume is not None:
+        return
+    if not overwrite:
+        raise OutputExistsError(f"{run_dir} already holds a training run ({earlier[0].name}, ...); pass --resume to "
+                                "continue it or --overwrite to replace it")
+    for path in [run_dir / "checkpoints", *earlier]:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+
+
 def train(
-    config: TrainConfig | str | Path, overrides: Iterable[str] = (), extra_callbacks: Iterable[pl.Callback] = ()
+    config: TrainConfig | str | Path, overrides: Iterable[str] = (), extra_callbacks: Iterable[pl.Callback] = (),
+    overwrite: bool = False,
 ) -> TrainResult:
     """Train MicKey as configured; returns checkpoints and the validation history.
 
     Outputs go to `trainer.out_dir/trainer.name/`: `config.yaml`, `checkpoints/` (`last.ckpt`,
     `best-vcre.ckpt`, `best-pose.ckpt`: Lightning files for resuming), TensorBoard logs in
     `tb/`, `history.json`, and the networks as `model-last/`, `model-best-vcre/`, `model-best-pose/`.
+    A folder holding an earlier run is refused unless `trainer.resume` is set or `overwrite`,
+    which deletes the earlier run's outputs first.
     """
     if not isinstance(config, TrainConfig):
         config = TrainConfig.load(config, overrides)
@@ -102,6 +127,7 @@ def train(
     t = config.trainer
     run_dir = Path(t.out_dir) / t.name
     ckpt_dir = run_dir / "checkpoints"
+    _claim_run_dir(run_dir, t.resume, overwrite)
     run_dir.mkdir(parents=True, exist_ok=True)
     pl.seed_everything(t.seed, workers=True, verbose=False)
 
@@ -140,7 +166,7 @@ def train(
         global_step=trainer.global_step,
     )
     if trainer.is_global_zero:
-        (run_dir / "history.json").write_text(json.dumps(result.history, indent=1))
+        write_json_atomic(run_dir / "history.json", result.history, indent=1)
         # `last` is the network as training left it (also when max_steps stops mid-epoch, before
         # any checkpoint); the best ones come from their checkpoints.
         result.models = {"last": module.model.save_pretrained(run_dir / "model-last")}

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mapfree.atomic import save_figure_atomic
 from mapfree.data.images import read_depth, read_image
 from mapfree.data.scenes import list_scenes
 
@@ -34,6 +35,6 @@ def contact_sheet(data_root: str | Path, out_png: str | Path, split: str = "trai
     for ax in axes.ravel():
         ax.axis("off")
     fig.tight_layout()
-    fig.savefig(out_png, dpi=80)
+    save_figure_atomic(fig, out_png, dpi=80)
     plt.close(fig)
     return Path(out_png)

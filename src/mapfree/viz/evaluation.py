@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mapfree.atomic import save_figure_atomic
 from mapfree.evaluation.evaluate import Evaluation
 
 
@@ -36,7 +37,7 @@ def plot_precision_recall(evaluation: Evaluation, path: str | Path) -> Path:
     axes[0].set_ylabel("precision")
     fig.suptitle("Precision-recall by confidence (missing frames count as failures)")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_figure_atomic(fig, path, dpi=100)
     plt.close(fig)
     return Path(path)
 
@@ -72,7 +73,7 @@ def plot_scene_errors(evaluation: Evaluation, path: str | Path) -> Path:
     axes[-1].set_xlim(-0.5, len(names) - 0.5)
     axes[0].set_title("Per-scene errors (boxes: quartiles; dashed: thresholds; grey: no pose file)")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_figure_atomic(fig, path, dpi=100)
     plt.close(fig)
     return Path(path)
 

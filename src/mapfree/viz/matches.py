@@ -7,6 +7,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from mapfree.atomic import imwrite_atomic
+
 
 def colorize(values: np.ndarray, cmap: str, vmin: float | None = None, vmax: float | None = None,
              invalid: np.ndarray | None = None) -> np.ndarray:
@@ -74,23 +76,21 @@ def matches_image(image0: np.ndarray, image1: np.ndarray, pts0: np.ndarray, pts1
     return canvas
 
 
+PAIR_FIGURES = ("depth0.png", "depth1.png", "confidence0.png", "confidence1.png", "matches.png")
+"""The files `save_pair_figures` writes, in its order."""
+
+
 def write_png(path: str | Path, rgb: np.ndarray) -> Path:
-    path = Path(path)
-    if not cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
-        raise OSError(f"could not write {path}")
-    return path
+    return imwrite_atomic(path, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
 
 
 def save_pair_figures(out_dir: str | Path, image0: np.ndarray, image1: np.ndarray, depth0: np.ndarray,
                       depth1: np.ndarray, scr0: np.ndarray, scr1: np.ndarray, pts0: np.ndarray, pts1: np.ndarray,
                       weights: np.ndarray | None = None) -> list[Path]:
-    """Write depth0/1.png, confidence0/1.png and matches.png; maps are (h, w) patch grids."""
+    """Write `PAIR_FIGURES` (depth0/1, confidence0/1, matches); maps are (h, w) patch grids."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    return [
-        write_png(out / "depth0.png", depth_image(depth0, (image0.shape[1], image0.shape[0]))),
-        write_png(out / "depth1.png", depth_image(depth1, (image1.shape[1], image1.shape[0]))),
-        write_png(out / "confidence0.png", confidence_image(image0, scr0)),
-        write_png(out / "confidence1.png", confidence_image(image1, scr1)),
-        write_png(out / "matches.png", matches_image(image0, image1, pts0, pts1, weights)),
-    ]
+    images = (depth_image(depth0, (image0.shape[1], image0.shape[0])),
+              depth_image(depth1, (image1.shape[1], image1.shape[0])),
+              confidence_image(image0, scr0), confidence_image(image1, scr1),
+              matches_image(image0, image1, pts0, pts1, weights))
+    return [write_png(out / name, image) for name, image in zip(PAIR_FIGURES, images)]
