@@ -19,6 +19,8 @@ class FailureLog:
         self.path = path
         self.records: list[dict[str, str]] = []
         path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_symlink():
+            path.unlink()  # a new log here, never the truncation of the file a link points to
         path.write_text("", encoding="utf-8")
 
     def add(self, ref: FrameRef, error: str) -> None:
