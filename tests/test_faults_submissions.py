@@ -92,13 +92,13 @@ def _patch_headers(path: Path, offsets: dict[bytes, int], value: bytes) -> None:
     path.write_bytes(bytes(raw))
 
 
-def _garble_data(path: Path, name: str, garbage: bytes) -> None:
-    """Overwrite the start of `name`'s stored bytes (after its local header)."""
+def _garble_data(path: Path, name: str, garbage: bytes, skip: int = 0) -> None:
+    """Overwrite `name`'s stored bytes from `skip` bytes after its local header."""
     with zipfile.ZipFile(path) as zf:
         info = zf.getinfo(name)
     raw = bytearray(path.read_bytes())
     name_len, extra_len = struct.unpack("<HH", raw[info.header_offset + 26:info.header_offset + 30])
-    start = info.header_offset + 30 + name_len + extra_len
+    start = info.header_offset + 30 + name_len + extra_len + skip
     raw[start:start + len(garbage)] = garbage
     path.write_bytes(bytes(raw))
 
@@ -109,6 +109,10 @@ def _bad_crc(path: Path, name: str) -> None:
 
 def _bad_deflate(path: Path, name: str) -> None:
     _garble_data(path, name, b"\xff" * 16)
+
+
+def _bad_lzma(path: Path, name: str) -> None:
+    _garble_data(path, name, b"\xff" * 16, skip=9)  # past zipfile's LZMA header and properties
 
 
 def _unsupported_compression(path: Path, name: str) -> None:
@@ -122,6 +126,8 @@ def _encrypted(path: Path, name: str) -> None:
 @pytest.mark.parametrize("damage, compression, message", [
     (_bad_crc, zipfile.ZIP_STORED, "corrupt entry (BadZipFile: Bad CRC-32"),
     (_bad_deflate, zipfile.ZIP_DEFLATED, "corrupt entry (error: Error -3 while decompressing"),
+    (_bad_lzma, zipfile.ZIP_LZMA, "corrupt entry (LZMAError: "),
+    (_bad_deflate, zipfile.ZIP_BZIP2, "corrupt entry (OSError: Invalid data stream"),
     (_unsupported_compression, zipfile.ZIP_STORED, "unsupported compression"),
     (_encrypted, zipfile.ZIP_STORED, "encrypted entry"),
 ])

@@ -14,6 +14,7 @@ and negative confidences, on which the official evaluation aborts, are reported 
 from __future__ import annotations
 
 import io
+import lzma
 import math
 import re
 import zipfile
@@ -271,7 +272,7 @@ def _read_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> tuple[bytes | Non
             data = f.read(MAX_POSE_FILE_BYTES + 1)
     except NotImplementedError as e:
         return fail(f"unsupported compression ({e})")
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as e:
+    except (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, OSError) as e:
         return fail(f"corrupt entry ({type(e).__name__}: {e})")
     if len(data) > MAX_POSE_FILE_BYTES:
         return fail(f"over the {MAX_POSE_FILE_BYTES} bytes a pose file may hold (its header says {info.file_size})")
