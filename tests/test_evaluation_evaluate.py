@@ -211,7 +211,9 @@ def test_check_submission_on_the_hidden_test_split(root, tmp_path):
         SubmissionEntry(f, np.eye(3), np.zeros(3), 1.0) for f in frames[1:]] + [
         SubmissionEntry(frame_name(1, 99999), np.eye(3), np.zeros(3), 1.0)]})
     report = check_submission(path, root, "test")
-    assert report.scored == len(frames) and report.estimated == len(frames) - 1 and not report.errors
+    assert report.scored == len(frames) and report.estimated == len(frames) - 1
+    assert [i.message for i in report.errors] == [f"1 of {len(frames)} scored frames have no estimate and count as "
+                                                  f"failures: {frames[0]}"]
     assert any("does not have" in i.message for i in report.issues)
 
 

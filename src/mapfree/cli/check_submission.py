@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 HELP = ("Check a submission zip against a split before uploading: missing scenes and frames, unparsable "
-        "values (e.g. tensor reprs), NaN, negative confidences, encoding problems. Exit status 1 on errors.")
+        "values (e.g. tensor reprs), NaN, negative confidences, encoding problems. Exit status 1 on errors, "
+        "any scored frame left unscored included; 2 if the zip cannot be read.")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -8,6 +8,7 @@ cannot overshoot) to the image MicKey sees.
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,25 @@ from mapfree.data.images import read_image, resize_image
 from mapfree.depth_prior.frames import FrameRef
 from mapfree.depth_prior.meta import METRIC_DEPTH, RELATIVE_INVERSE_DEPTH
 from mapfree.depth_prior.teacher import Teacher
+from mapfree.errors import UserError
+
+
+class WeightsNotFoundError(UserError, FileNotFoundError):
+    """Depth Anything weights given as a local path where there is no folder."""
+
+
+def resolve_weights(weights: str) -> tuple[str, bool]:
+    """(what to load, whether it is local): an existing folder is local; a value that looks like a path (starts
+    with `.`, `/` or `~`, holds more than one `/` or an OS separator) must be one; only a bare `org/name`
+    (or `name`) goes to the Hugging Face Hub."""
+    path = Path(weights).expanduser()
+    if path.is_dir():
+        return str(path), True
+    if path.exists():
+        raise WeightsNotFoundError(f"{weights}: a file; Depth Anything weights are a folder holding config.json")
+    if weights.startswith((".", "/", "~")) or weights.count("/") > 1 or (os.sep != "/" and os.sep in weights):
+        raise WeightsNotFoundError(f"{weights}: no such folder (a local path; a Hugging Face Hub id is org/name)")
+    return weights, False
 
 
 def read_rgb(ref: FrameRef, size: tuple[int, int]) -> np.ndarray:
@@ -85,11 +105,11 @@ class DepthAnythingTeacher(Teacher):
     def __init__(self, weights: str, device: torch.device, dtype: torch.dtype = torch.float32):
         from transformers import AutoConfig, DepthAnythingForDepthEstimation
 
-        local = Path(weights).is_dir()
+        weights, local = resolve_weights(weights)
         config = AutoConfig.from_pretrained(weights, local_files_only=local)
         if config.model_type != "depth_anything":
             raise ValueError(f"{weights}: a {config.model_type!r} model, not Depth Anything")
-        self.weights = str(Path(weights).resolve()) if local else str(weights)
+        self.weights = str(Path(weights).resolve()) if local else weights
         self.model = DepthAnythingForDepthEstimation.from_pretrained(weights, local_files_only=local, dtype=dtype)
         self.model.to(device).eval()
         if device.type == "cuda":

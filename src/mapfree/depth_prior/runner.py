@@ -1,8 +1,10 @@
-"""Compute a split's targets: skip stored frames, read in loader workers, predict in batches on the
-device, average to the patch grid, write atomically in background threads, log failures."""
+"""Compute a split's targets: skip stored frames whose files pass a cheap check (recompute broken ones),
+read in loader workers, predict in batches on the device, average to the patch grid, write atomically
+in background threads, log failures."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections import defaultdict, deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -19,7 +21,7 @@ from mapfree.depth_prior.failures import FailureLog, failures_path
 from mapfree.depth_prior.frames import FrameRef, Shard, list_frames
 from mapfree.depth_prior.meta import PriorMeta, ensure_meta
 from mapfree.depth_prior.patches import patch_average
-from mapfree.depth_prior.store import frame_file, stored_frames, write_frame
+from mapfree.depth_prior.store import frame_file, frame_problem, leftover_files, write_frame
 from mapfree.depth_prior.teacher import Reader, Teacher
 
 
@@ -34,18 +36,23 @@ class RunReport:
     failures: list[dict[str, str]]
     failures_file: Path
     seconds: float
+    broken: dict[str, str]
+    """Frames whose stored file failed its check and was recomputed: key -> what was wrong."""
+    repaired: int
+    """How many of those were written anew."""
 
     def summary(self) -> str:
         rate = self.written / self.seconds if self.seconds > 0 else 0.0
+        repairs = f"{len(self.broken)} stored but broken ({self.repaired} repaired), " if self.broken else ""
         text = (
             f"rank {self.shard.rank}/{self.shard.world_size}: {self.assigned} frames, {self.skipped} already stored, "
-            f"{self.written} written ({rate:.1f} frames/s), {len(self.failures)} failed"
+            f"{repairs}{self.written} written ({rate:.1f} frames/s), {len(self.failures)} failed"
         )
         if self.failures:
             shown = "\n".join(f"  {r['scene']}/{r['frame']}: {r['error']}" for r in self.failures[:10])
             more = f"\n  ... {len(self.failures) - 10} more" if len(self.failures) > 10 else ""
             text += f" (listed in {self.failures_file}):\n{shown}{more}"
-        return text
+        return text + "".join(f"\n  recomputed {why}" for why in list(self.broken.values())[:10])
 
 
 class _FrameInputs(Dataset):
@@ -87,21 +94,35 @@ def _init_worker(_: int) -> None:
     torch.set_num_threads(1)
 
 
-def pending_frames(frames: list[FrameRef], root: Path, split: str) -> list[FrameRef]:
-    """Frames without a stored file; removes temporary files that killed runs left for these frames."""
-    by_scene: dict[str, list[FrameRef]] = defaultdict(list)
-    for ref in frames:
-        by_scene[ref.scene].append(ref)
-    todo = []
-    for scene, refs in by_scene.items():
+@dataclass(frozen=True)
+class Pending:
+    """The frames a run computes: those without a file, and those whose stored file fails its check."""
+
+    frames: list[FrameRef]
+    broken: dict[str, str]  # frame key -> what is wrong with its stored file
+
+
+def pending_frames(frames: list[FrameRef], root: Path, split: str, meta: PriorMeta, threads: int = 8) -> Pending:
+    """Frames without a valid stored file (see :func:`frame_problem`); removes temporary files that killed
+    runs left for these frames."""
+    scenes = {ref.scene for ref in frames}
+    mine = {frame_file(root, split, ref.scene, ref.frame).name for ref in frames}
+    for scene in scenes:
         scene_dir = root / split / scene
-        done, stray = stored_frames(scene_dir) if scene_dir.is_dir() else (set(), [])
-        mine = {frame_file(root, split, scene, r.frame).name for r in refs}
-        for tmp in stray:
+        for tmp in leftover_files(scene_dir) if scene_dir.is_dir() else []:
             if tmp.name.split(".npz.")[0] + ".npz" in mine:
                 tmp.unlink(missing_ok=True)
-        todo.extend(r for r in refs if r.frame not in done)
-    return todo
+
+    def problem(ref: FrameRef) -> str | None:
+        path = frame_file(root, split, ref.scene, ref.frame)
+        if not os.path.lexists(path):
+            return "missing"
+        return frame_problem(path, meta.patch_size, meta.image_size or ref.native_size, meta.dense)
+
+    with ThreadPoolExecutor(threads) as pool:
+        problems = list(pool.map(problem, frames))
+    return Pending([ref for ref, why in zip(frames, problems) if why is not None],
+                   {ref.key: why for ref, why in zip(frames, problems) if why not in (None, "missing")})
 
 
 def compute_store(
@@ -124,22 +145,24 @@ def compute_store(
                      min_valid_fraction=min_valid_fraction, dense=dense, teacher_config=teacher.config())
     ensure_meta(out, meta)
     assigned = shard.select(list_frames(data_root, split))
-    todo = pending_frames(assigned, out, split)
+    pending = pending_frames(assigned, out, split, meta)
+    todo = pending.frames
     log = FailureLog(failures_path(out, split, shard))
     loader = DataLoader(
         _FrameInputs(todo, teacher.reader, resize), batch_size=batch_size, num_workers=workers,
         collate_fn=_collate, pin_memory=teacher.device.type == "cuda", worker_init_fn=_init_worker,
     )
     writes: deque[tuple[FrameRef, Future]] = deque()
-    written = 0
+    written = repaired = 0
 
     def settle(limit: int) -> None:
-        nonlocal written
+        nonlocal written, repaired
         while len(writes) > limit:
             ref, future = writes.popleft()
             try:
                 future.result()
                 written += 1
+                repaired += ref.key in pending.broken
             except OSError as e:
                 log.add(ref, f"write failed: {e}")
 
@@ -166,7 +189,7 @@ def compute_store(
     finally:
         bar.close()
     return RunReport(shard, len(assigned), len(assigned) - len(todo), written, log.records, log.path,
-                     time.perf_counter() - start)
+                     time.perf_counter() - start, pending.broken, repaired)
 
 
 def _targets(

@@ -41,16 +41,10 @@ def write_frame(path: Path, grid: np.ndarray, image_size: tuple[int, int], dense
         raise
 
 
-def stored_frames(scene_dir: Path) -> tuple[set[str], list[Path]]:
-    """Frames with a complete file under a scene folder, and leftover temporary files."""
-    done, stray = set(), []
-    for seq_dir in scene_dir.glob("seq*"):
-        for entry in os.scandir(seq_dir):
-            if entry.name.endswith(FRAME_SUFFIX):
-                done.add(f"{seq_dir.name}/{entry.name.removesuffix(FRAME_SUFFIX)}.jpg")
-            elif entry.name.endswith(TMP_SUFFIX):
-                stray.append(Path(entry.path))
-    return done, stray
+def leftover_files(scene_dir: Path) -> list[Path]:
+    """Temporary files that killed runs left under a scene folder."""
+    return [Path(e.path) for seq_dir in scene_dir.glob("seq*") for e in os.scandir(seq_dir)
+            if e.name.endswith(TMP_SUFFIX)]
 
 
 @dataclass(frozen=True)
@@ -88,6 +82,54 @@ def read_frame(path: Path, patch_size: int) -> tuple[np.ndarray, tuple[int, int]
     if np.isinf(grid).any():
         raise ValueError(f"{path}: grid holds infinite values")
     return grid, size
+
+
+def _dense_header(path: Path) -> tuple[np.dtype, tuple[int, ...]]:
+    """dtype and shape of the stored dense map, from its .npy header; ValueError if its bytes do not add up."""
+    with zipfile.ZipFile(path) as zf:
+        if "dense.npy" not in zf.namelist():
+            raise ValueError(f"{path}: no dense map stored")
+        info = zf.getinfo("dense.npy")
+        with zf.open(info) as f:
+            version = np.lib.format.read_magic(f)
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                np.lib.format.read_array_header_2_0
+            shape, _, dtype = read_header(f)
+            if info.file_size != f.tell() + int(np.prod(shape)) * dtype.itemsize:
+                raise ValueError(f"{path}: dense map of {info.file_size} bytes does not hold {dtype} {shape}")
+    return dtype, shape
+
+
+def frame_problem(path: Path, patch_size: int, image_size: tuple[int, int], dense: bool,
+                  crc: bool = False) -> str | None:
+    """None if the existing `path` is a frame file with the targets of an `image_size` image, else what is
+    wrong with it (naming it).
+
+    Cheap enough for every stored frame of a re-run: the grid is decoded, the dense map only has its
+    header and byte count checked; `crc` also reads every member through its CRC check.
+    """
+    if not path.is_file():
+        return f"{path}: not a file"
+    if path.stat().st_size == 0:
+        return f"{path}: empty file"
+    try:
+        grid, size = read_frame(path, patch_size)
+        if size != tuple(image_size):
+            return f"{path}: made for {size[0]}x{size[1]} images, expected {image_size[0]}x{image_size[1]}"
+        if not np.isfinite(grid).any():
+            return f"{path}: no valid patch"
+        if dense:
+            dtype, shape = _dense_header(path)
+            if dtype != np.float16 or shape != (size[1], size[0]):
+                return f"{path}: dense map is {dtype} {shape}, expected float16 {(size[1], size[0])}"
+        if crc:
+            with zipfile.ZipFile(path) as zf:
+                bad = zf.testzip()
+            if bad is not None:
+                return f"{path}: {bad} fails its CRC check"
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
+        return str(e) if str(e).startswith(str(path)) else f"{path}: {type(e).__name__}: {e}"
+    return None
 
 
 class PriorStore:

@@ -6,12 +6,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from mapfree.depth_prior.failures import read_failures
 from mapfree.depth_prior.frames import FrameRef, list_frames
 from mapfree.depth_prior.meta import PriorMeta, read_meta
-from mapfree.depth_prior.store import TMP_SUFFIX, frame_file, read_frame
+from mapfree.depth_prior.store import TMP_SUFFIX, frame_file, frame_problem
 
 
 @dataclass
@@ -50,23 +48,9 @@ class VerifyReport:
 def _check(root: Path, split: str, meta: PriorMeta, ref: FrameRef) -> str | None:
     """None if the frame's file is right, 'missing', or what is wrong with it."""
     path = frame_file(root, split, ref.scene, ref.frame)
-    if not path.is_file():
+    if not path.exists():
         return "missing"
-    try:
-        grid, size = read_frame(path, meta.patch_size)
-        expected = meta.image_size or ref.native_size
-        if size != tuple(expected):
-            return f"{path}: made for {size[0]}x{size[1]} images, expected {expected[0]}x{expected[1]}"
-        if not np.isfinite(grid).any():
-            return f"{path}: no valid patch"
-        if meta.dense:
-            with np.load(path) as z:
-                d = z["dense"] if "dense" in z.files else None
-            if d is None or d.dtype != np.float16 or d.shape != (size[1], size[0]):
-                return f"{path}: dense map missing or not float16 {size[1]}x{size[0]}"
-    except (ValueError, OSError, KeyError) as e:
-        return str(e)
-    return None
+    return frame_problem(path, meta.patch_size, meta.image_size or ref.native_size, meta.dense, crc=True)
 
 
 def verify_store(data_root: str | Path, split: str, root: str | Path, threads: int = 8) -> VerifyReport:

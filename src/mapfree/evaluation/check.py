@@ -1,7 +1,8 @@
 """Check a submission against a split's frame lists before uploading (no ground truth needed).
 
 Besides every line the benchmark would skip (see :mod:`mapfree.evaluation.submission`), it
-reports scenes without a pose file, scored frames without an estimate, estimates for frames the
+reports scenes without a pose file, scored frames without an estimate (an error, also where a
+skipped line was meant for the frame: no scored frame may go unscored), estimates for frames the
 scene does not have, names that differ from the dataset's (the benchmark matches numbers only),
 quaternions far from unit norm, and files the benchmark never opens.
 """
@@ -54,8 +55,10 @@ def _check_scene(scene: Scene, poses: ScenePoses, report: CheckReport) -> None:
     missing = [f for f in scored if benchmark_key(f) not in by_key]
     report.estimated += len(scored) - len(missing)
     if missing:
-        report.issues.append(Issue(poses.file, None, "warning", f"{len(missing)} of {len(scored)} scored frames have "
-                                   f"no estimate and count as failures: {_frames_shown(missing)}"))
+        shown = [f + (f" (line {poses.skipped[benchmark_key(f)]} skipped)" if benchmark_key(f) in poses.skipped else "")
+                 for f in missing]
+        report.issues.append(Issue(poses.file, None, "error", f"{len(missing)} of {len(scored)} scored frames have "
+                                   f"no estimate and count as failures: {_frames_shown(shown)}"))
     unknown = [f for f, k in zip(poses.frames, poses.keys.tolist()) if k not in listing]
     if unknown:
         report.issues.append(Issue(poses.file, None, "warning", f"{len(unknown)} estimates for frames this scene "

@@ -14,10 +14,13 @@ and negative confidences, on which the official evaluation aborts, are reported 
 from __future__ import annotations
 
 import io
+import lzma
 import math
 import re
 import zipfile
-from collections.abc import Iterable, Mapping, Sequence
+import zlib
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +38,9 @@ POSE_FILE = re.compile(r"^pose_(.+)\.txt$")
 FIELDS = 9
 ZERO_QUATERNION_NORM = 1e-8
 """Quaternions with a norm up to this are skipped (the official `np.isclose(norm, 0)`)."""
+MAX_POSE_FILE_BYTES = 64 << 20
+"""A pose file holds one short line per query (well under a megabyte for any Map-free scene); a larger
+one is refused without reading it whole, so reading a submission takes bounded memory."""
 
 
 class SubmissionError(UserError, ValueError):
@@ -133,6 +139,8 @@ class ScenePoses:
     q: np.ndarray  # (M, 4) qw qx qy qz as written
     t: np.ndarray  # (M, 3)
     confidence: np.ndarray  # (M,)
+    skipped: dict[int, int] = field(default_factory=dict)
+    """Frame number -> line of a skipped line (NaN, tensor repr, ...) for numbers no kept row has."""
 
     def rows_of(self, keys: Iterable[int]) -> np.ndarray:
         """Row index of each key, -1 where the file has no estimate for it."""
@@ -175,40 +183,49 @@ def _bad_field_count(raw: str, n: int) -> str:
     return f"expected {FIELDS} fields (frame qw qx qy qz tx ty tz confidence), got {n}"
 
 
+def _parse_line(raw: str) -> tuple[int | None, list[float] | None, str | None]:
+    """(frame number or None, the 8 values, None) of a pose line, or (frame number or None, None, why it is skipped)."""
+    parts = raw.strip().split(" ")
+    try:
+        key = benchmark_key(parts[0])
+    except ValueError:
+        key = None
+    if len(parts) != FIELDS:
+        return key, None, _bad_field_count(raw, len(parts))
+    if key is None:
+        return None, None, f"no frame number in {parts[0]!r} (expected seq1/frame_NNNNN.jpg)"
+    try:
+        values = list(map(float, parts[1:]))
+    except ValueError:
+        return key, None, _unparsable(_first_unparsable(parts[1:]))
+    if not all(map(math.isfinite, values)):
+        return key, None, "NaN or Inf value"
+    qw, qx, qy, qz = values[:4]
+    if math.sqrt(qw * qw + qx * qx + qy * qy + qz * qz) <= ZERO_QUATERNION_NORM:
+        return key, None, "zero-norm quaternion"
+    return key, values, None
+
+
 def parse_pose_file(file: str, text: str) -> tuple[ScenePoses, list[Issue]]:
     """Parse one decoded pose file the way the official evaluator does (see the module doc)."""
     issues: list[Issue] = []
     if text.startswith("\ufeff"):
         issues.append(Issue(file, 1, "info", "UTF-8 byte-order mark; harmless, frames are matched by number"))
     rows: dict[int, tuple[int, str, list[float]]] = {}
+    skipped: dict[int, int] = {}
     for lineno, raw in enumerate(io.StringIO(text, newline=None).readlines(), start=1):
-        parts = raw.strip().split(" ")
-        if "#" in parts[0]:
+        name = raw.strip().split(" ")[0]  # "" for a blank line
+        if "#" in name:
             issues.append(Issue(file, lineno, "info", "comment line ignored"))
             continue
-        if parts == [""]:
+        if not raw.strip():
             issues.append(Issue(file, lineno, "info", "blank line ignored"))
             continue
-        if len(parts) != FIELDS:
-            issues.append(Issue(file, lineno, "warning", _bad_field_count(raw, len(parts)) + "; line skipped"))
-            continue
-        try:
-            key = benchmark_key(parts[0])
-        except ValueError:
-            issues.append(Issue(file, lineno, "warning", f"no frame number in {parts[0]!r} "
-                                "(expected seq1/frame_NNNNN.jpg); line skipped"))
-            continue
-        try:
-            values = list(map(float, parts[1:]))
-        except ValueError:
-            issues.append(Issue(file, lineno, "warning", _unparsable(_first_unparsable(parts[1:])) + "; line skipped"))
-            continue
-        if not all(map(math.isfinite, values)):
-            issues.append(Issue(file, lineno, "warning", "NaN or Inf value; line skipped"))
-            continue
-        qw, qx, qy, qz = values[:4]
-        if math.sqrt(qw * qw + qx * qx + qy * qy + qz * qz) <= ZERO_QUATERNION_NORM:
-            issues.append(Issue(file, lineno, "warning", "zero-norm quaternion; line skipped"))
+        key, values, problem = _parse_line(raw)
+        if problem is not None:
+            issues.append(Issue(file, lineno, "warning", f"{problem}; line skipped"))
+            if key is not None:
+                skipped[key] = lineno
             continue
         if values[7] < 0:
             issues.append(Issue(file, lineno, "error", f"negative confidence {values[7]!r}: "
@@ -216,7 +233,7 @@ def parse_pose_file(file: str, text: str) -> tuple[ScenePoses, list[Issue]]:
         if key in rows:
             issues.append(Issue(file, lineno, "warning", f"frame number {key} already on line "
                                 f"{rows[key][0]}; the benchmark keeps this later line"))
-        rows[key] = (lineno, parts[0], values)
+        rows[key] = (lineno, name, values)
     values = np.array([v for _, _, v in rows.values()], dtype=np.float64).reshape(-1, 8)
     poses = ScenePoses(
         file=file,
@@ -224,6 +241,7 @@ def parse_pose_file(file: str, text: str) -> tuple[ScenePoses, list[Issue]]:
         keys=np.fromiter(rows.keys(), dtype=np.int64, count=len(rows)),
         lines=np.fromiter((ln for ln, _, _ in rows.values()), dtype=np.int64, count=len(rows)),
         q=values[:, :4], t=values[:, 4:7], confidence=values[:, 7],
+        skipped={k: ln for k, ln in skipped.items() if k not in rows},
     )
     return poses, issues
 
@@ -240,17 +258,41 @@ def _decode(file: str, data: bytes) -> tuple[str | None, Issue | None]:
                            "the benchmark reads UTF-8 only and aborts")
 
 
-def _parse_members(source: str, members: Mapping[str, bytes], repeated: Iterable[str] = ()) -> Submission:
+def _read_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> tuple[bytes | None, Issue | None]:
+    """The bytes of one pose file (never more than MAX_POSE_FILE_BYTES read), or why the benchmark cannot read it."""
+    def fail(why: str) -> tuple[None, Issue]:
+        return None, Issue(info.filename, None, "error", f"{why}; the benchmark cannot read this entry and aborts")
+
+    if info.flag_bits & 0x1:
+        return fail("encrypted entry")
+    if info.file_size > MAX_POSE_FILE_BYTES:
+        return fail(f"{info.file_size} bytes, over the {MAX_POSE_FILE_BYTES} a pose file may hold")
+    try:
+        with zf.open(info) as f:
+            data = f.read(MAX_POSE_FILE_BYTES + 1)
+    except NotImplementedError as e:
+        return fail(f"unsupported compression ({e})")
+    except (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, OSError) as e:
+        return fail(f"corrupt entry ({type(e).__name__}: {e})")
+    if len(data) > MAX_POSE_FILE_BYTES:
+        return fail(f"over the {MAX_POSE_FILE_BYTES} bytes a pose file may hold (its header says {info.file_size})")
+    return data, None
+
+
+def _parse_members(source: str, names: Iterable[str], read: Callable[[str], tuple[bytes | None, Issue | None]],
+                   repeated: Iterable[str] = ()) -> Submission:
+    """Parse the pose files among `names`, reading each one only then; other members are listed, never read."""
     sub = Submission(source)
     for name in repeated:
         sub.issues.append(Issue(name, None, "warning", "the zip holds this name more than once; the last copy is read"))
-    for name, data in members.items():
+    for name in names:
         match = POSE_FILE.match(name)
         if match is None:
             if not name.endswith("/"):
                 sub.ignored_files.append(name)
             continue
-        text, problem = _decode(name, data)
+        data, problem = read(name)
+        text, problem = (None, problem) if data is None else _decode(name, data)
         if problem is not None:
             sub.unreadable[match.group(1)] = problem
             sub.issues.append(problem)
@@ -262,22 +304,28 @@ def _parse_members(source: str, members: Mapping[str, bytes], repeated: Iterable
 
 
 def read_submission(path: str | Path) -> Submission:
-    """Parse a submission zip; SubmissionError if it is not a readable zip."""
+    """Parse a submission zip entry by entry (pose files only); SubmissionError if it is not a readable zip.
+
+    A pose file that cannot be read (bad CRC, unsupported compression, truncated, too large) is an
+    `unreadable` scene with an error naming the entry, like one that is not UTF-8.
+    """
     path = Path(path)
     try:
         with zipfile.ZipFile(path) as zf:
-            infos = zf.infolist()
-            members = {info.filename: zf.read(info) for info in infos}
+            copies = Counter(info.filename for info in zf.infolist())
+            last = {info.filename: info for info in zf.infolist()}  # the copy the benchmark reads
+            return _parse_members(str(path), last, lambda name: _read_entry(zf, last[name]),
+                                  sorted(n for n, k in copies.items() if k > 1))
     except FileNotFoundError:
         raise SubmissionError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise SubmissionError(f"{path}: a folder, not a zip file") from None
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as e:
         raise SubmissionError(f"{path}: not a readable zip file ({e})") from None
-    names = [info.filename for info in infos]
-    return _parse_members(str(path), members, sorted({n for n in names if names.count(n) > 1}))
 
 
 def submission_from_estimates(estimates: Mapping[str, Sequence[SubmissionEntry]],
                               source: str = "<memory>") -> Submission:
     """The Submission that `write_submission(estimates)` would give, without writing a file."""
     members = {f"pose_{scene}.txt": _scene_text(scene, list(est)).encode("utf-8") for scene, est in estimates.items()}
-    return _parse_members(source, members)
+    return _parse_members(source, members, lambda name: (members[name], None))
