@@ -21,6 +21,7 @@ from mapfree.data.images import read_image, resize_image
 from mapfree.depth_prior.frames import FrameRef
 from mapfree.depth_prior.meta import METRIC_DEPTH, RELATIVE_INVERSE_DEPTH
 from mapfree.depth_prior.teacher import Teacher
+from mapfree.errors import InputError
 
 
 def read_rgb(ref: FrameRef, size: tuple[int, int]) -> np.ndarray:
@@ -88,7 +89,7 @@ class DepthAnythingTeacher(Teacher):
         local = Path(weights).is_dir()
         config = AutoConfig.from_pretrained(weights, local_files_only=local)
         if config.model_type != "depth_anything":
-            raise ValueError(f"{weights}: a {config.model_type!r} model, not Depth Anything")
+            raise InputError(f"{weights}: a {config.model_type!r} model, not Depth Anything")
         self.weights = str(Path(weights).resolve()) if local else str(weights)
         self.model = DepthAnythingForDepthEstimation.from_pretrained(weights, local_files_only=local, dtype=dtype)
         self.model.to(device).eval()
