@@ -29,7 +29,7 @@ import torch
 from torch import Tensor
 
 from mapfree.geometry.procrustes import weighted_procrustes
-from mapfree.robust.result import RelativePose, distinct_count
+from mapfree.robust.result import RelativePose
 from mapfree.robust.sampling import sample_without_replacement
 
 RESIDUAL_BUFFER_ELEMENTS = 1 << 24
@@ -288,8 +288,8 @@ def procrustes_ransac(
     pts0, pts1 (N, 3) metres; weights (N,) >= 0 bias the minimal sets (uniform if None).
     Runs `rounds` x `hypotheses` hypotheses, each scored on all N matches, in float64.
     `generator` is a torch.Generator or an int seed. Matches with non-finite coordinates
-    or weights are ignored; with fewer than 3 usable or only degenerate ones, or no more distinct
-    inliers than a minimal set (repeated matches count once), the result is `RelativePose.failure`.
+    or weights are ignored; with fewer than 3 usable or only degenerate ones, the result is
+    `RelativePose.failure`.
     """
     P0 = torch.as_tensor(pts0, dtype=torch.float64)
     P1 = torch.as_tensor(pts1, dtype=torch.float64)
@@ -309,8 +309,6 @@ def procrustes_ransac(
 
     shape = (1, config.rounds, N)
     fit = _ransac(P0.expand(*shape, 3), P1.expand(*shape, 3), w.expand(shape), config, generator)
-    inliers = fit.inliers[0].numpy()
-    # A minimal set fits any min_set points exactly: only one more distinct inlier verifies the pose.
-    if not bool(fit.success[0]) or distinct_count(P0[inliers].numpy(), P1[inliers].numpy()) <= config.min_set:
+    if not bool(fit.success[0]):
         return RelativePose.failure(N)
-    return RelativePose.checked(fit.R[0].numpy(), fit.t[0].numpy(), inliers, float(fit.confidence[0]))
+    return RelativePose.checked(fit.R[0].numpy(), fit.t[0].numpy(), fit.inliers[0].numpy(), float(fit.confidence[0]))
