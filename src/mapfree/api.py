@@ -4,14 +4,20 @@
     result = mapfree.estimate_pose(model, "im0.jpg", "im1.jpg", K0, K1)
     result.R, result.t, result.confidence      # a MicKeyPose: a RelativePose with MicKey's outputs
 
-Images are RGB; they may be paths, (H, W, 3) uint8 arrays or (3, H, W) float tensors in [0, 1].
-MicKey crops them at the right/bottom to multiples of 14 (pixel coordinates and intrinsics are
-unchanged by that crop). Resizing follows the dataset loader (area averaging when shrinking,
-bilinear otherwise; :mod:`mapfree.data.preprocess`) with pixel-centre-correct intrinsics.
+Images are RGB; they may be paths, (H, W, 3) uint8 arrays (or float arrays in [0, 1]) or
+(3, H, W) float tensors in [0, 1]. Images and intrinsics are checked before the network runs
+(:func:`check_image`, :func:`check_intrinsics`): a wrong shape, dtype or value range, or a K that
+is not an upper-triangular pinhole matrix with positive focal lengths, is an InputError saying
+what was expected. An image without texture (pixel standard deviation under one grey level, e.g.
+all black) gives "no estimate". MicKey crops images at the right/bottom to multiples of 14
+(pixel coordinates and intrinsics are unchanged by that crop). Resizing follows the dataset
+loader (area averaging when shrinking, bilinear otherwise; :mod:`mapfree.data.preprocess`) with
+pixel-centre-correct intrinsics.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -21,12 +27,80 @@ from mapfree.data.errors import DataFormatError
 from mapfree.data.files import Intrinsics
 from mapfree.data.images import read_image
 from mapfree.data.preprocess import prepare_view
+from mapfree.errors import InputError
 from mapfree.geometry.camera import Camera
+from mapfree.models.backbone import PATCH_SIZE
 from mapfree.models.mickey import MicKey
 from mapfree.models.pose import MicKeyPose, mickey_poses
 from mapfree.robust.procrustes_ransac import ProcrustesRansacConfig
+from mapfree.robust.result import RelativePose
 
 ImageLike = str | Path | np.ndarray | torch.Tensor
+
+MIN_IMAGE_STD = 1.0 / 255.0
+"""Images whose pixel values vary less than one 8-bit grey level (std, in [0, 1] units) have no
+texture to match: their pairs are "no estimate"."""
+
+_RANGE_TOLERANCE = 1e-3
+"""Float images may exceed [0, 1] by this much (interpolation rounding)."""
+
+
+def check_intrinsics(K: np.ndarray | torch.Tensor, name: str = "K", batch: int | None = None) -> np.ndarray:
+    """K as float64 (3, 3) or (B, 3, 3) after checking it is a pinhole matrix [[fx, s, cx], [0, fy, cy], [0, 0, 1]].
+
+    InputError when the shape is wrong (or the batch differs from `batch`), a value is not finite,
+    a focal length is not positive, or the lower triangle is not [0, 0, 1] (e.g. a transposed K).
+    """
+    K = K.detach().cpu().numpy() if isinstance(K, torch.Tensor) else np.asarray(K)
+    if K.shape[-2:] != (3, 3) or K.ndim not in (2, 3) or (K.ndim == 3 and batch is not None and len(K) != batch):
+        expected = "(3, 3)" if batch is None else f"(3, 3) or ({batch}, 3, 3)"
+        raise InputError(f"{name} must be a {expected} intrinsics matrix, got shape {K.shape}")
+    if not np.issubdtype(K.dtype, np.number):
+        raise InputError(f"{name} must hold numbers, got dtype {K.dtype}")
+    K = K.astype(np.float64)
+    if not np.isfinite(K).all():
+        raise InputError(f"{name} holds non-finite values: {K.tolist()}")
+    if not (K[..., 0, 0] > 0).all() or not (K[..., 1, 1] > 0).all():
+        raise InputError(f"{name}: focal lengths K[0, 0] and K[1, 1] must be positive, got {K.tolist()}")
+    lower = np.stack([K[..., 1, 0], K[..., 2, 0], K[..., 2, 1], K[..., 2, 2] - 1.0], -1)
+    if np.abs(lower).max() > 1e-6:
+        raise InputError(f"{name} must be [[fx, s, cx], [0, fy, cy], [0, 0, 1]] (is it transposed?), got {K.tolist()}")
+    return K
+
+
+def check_image(image: np.ndarray | torch.Tensor, name: str = "image", batched: bool = False) -> None:
+    """InputError unless `image` is an (H, W, 3) uint8 or float array, or a (3, H, W) float tensor
+    ((B, 3, H, W) when `batched`), at least one 14x14 patch, float values finite and in [0, 1]."""
+    if isinstance(image, torch.Tensor):
+        channels_first = image.ndim == (4 if batched else 3) and image.shape[-3] == 3
+        expected = "(B, 3, H, W) float tensor" if batched else "(3, H, W) float tensor or (H, W, 3) array"
+        if not channels_first:
+            raise InputError(f"{name} must be a {expected}, got a tensor of shape {tuple(image.shape)}")
+        if not image.is_floating_point():
+            raise InputError(f"{name} must be a float tensor in [0, 1], got {image.dtype} (divide uint8 by 255)")
+        (h, w), low, high = image.shape[-2:], image.min().item(), image.max().item()
+    elif isinstance(image, np.ndarray) and not batched:
+        if image.ndim != 3 or image.shape[2] != 3:
+            raise InputError(f"{name} must be an (H, W, 3) RGB array, got shape {image.shape}")
+        if image.dtype != np.uint8 and not np.issubdtype(image.dtype, np.floating):
+            raise InputError(f"{name} must be uint8 (0-255) or float (0-1), got dtype {image.dtype}")
+        (h, w), low, high = image.shape[:2], float(image.min()), float(image.max())
+        if image.dtype == np.uint8:
+            low, high = low / 255.0, high / 255.0
+    else:
+        raise InputError(f"{name} must be a path, an (H, W, 3) array or a (3, H, W) tensor, got {type(image).__name__}")
+    if min(h, w) < PATCH_SIZE:
+        raise InputError(f"{name} is {w}x{h} pixels, smaller than one {PATCH_SIZE}x{PATCH_SIZE} patch")
+    if not (np.isfinite(low) and np.isfinite(high)):
+        raise InputError(f"{name} holds non-finite values")
+    if low < -_RANGE_TOLERANCE or high > 1.0 + _RANGE_TOLERANCE:
+        raise InputError(f"{name}: float images must lie in [0, 1], got values in [{low:g}, {high:g}] "
+                         "(pass uint8 pixels, or divide by 255)")
+
+
+def textured(images: torch.Tensor) -> torch.Tensor:
+    """(B,) whether each image of a (B, 3, H, W) batch varies by at least MIN_IMAGE_STD."""
+    return images.flatten(1).float().std(dim=1) >= MIN_IMAGE_STD
 
 
 def _as_array(image: ImageLike) -> np.ndarray | torch.Tensor:
@@ -57,8 +131,10 @@ def read_intrinsics_for(path: str | Path, image: str | Path) -> Intrinsics:
                 fx, fy, cx, cy, w, h = (float(v) for v in fields[1:])
             except ValueError:
                 raise DataFormatError(path, f"unparsable number in {fields[1:]}", lineno) from None
-            if not (np.isfinite([fx, fy, cx, cy]).all() and fx > 0 and fy > 0 and w >= 1 and h >= 1):
-                raise DataFormatError(path, "focal lengths must be positive and finite, image size positive", lineno)
+            if not (np.isfinite([fx, fy, cx, cy, w, h]).all() and fx > 0 and fy > 0 and w >= 1 and h >= 1
+                    and w == int(w) and h == int(h)):
+                raise DataFormatError(path, "focal lengths must be positive and finite, image size positive integers",
+                                      lineno)
             return Intrinsics(fx, fy, cx, cy, int(w), int(h))
     raise DataFormatError(path, f"no line for image {image.name!r}")
 
@@ -73,15 +149,30 @@ def estimate_poses(
     solver: ProcrustesRansacConfig | None = None,
     generator: torch.Generator | None = None,
 ) -> list[MicKeyPose]:
-    """Batched poses for (B, 3, H, W) image batches and (B, 3, 3) or (3, 3) intrinsics.
+    """Batched poses for (B, 3, H, W) float image batches in [0, 1] and (B, 3, 3) or (3, 3) intrinsics.
 
-    Both images of every pair go through the backbone in one batch when their sizes agree, and
-    the probabilistic Procrustes RANSAC (`solver`, default: the released settings) runs batched
-    over the pairs; `generator` (on the model's device) makes its sampling reproducible.
+    Inputs are checked first (InputError). Both images of every pair go through the backbone in
+    one batch when their sizes agree, and the probabilistic Procrustes RANSAC (`solver`, default:
+    the released settings) runs batched over the pairs; `generator` (on the model's device) makes
+    its sampling reproducible. A pair with an untextured image is "no estimate".
     """
+    check_image(images0, "images0", batched=True)
+    check_image(images1, "images1", batched=True)
+    if len(images0) != len(images1):
+        raise InputError(f"images0 and images1 must hold as many images, got {len(images0)} and {len(images1)}")
+    check_intrinsics(K0, "K0", len(images0))
+    check_intrinsics(K1, "K1", len(images1))
     device = model.device
     feats0, feats1, match_matrix = model(images0.to(device), images1.to(device))
-    return mickey_poses(feats0, feats1, match_matrix, K0, K1, solver, generator)
+    poses = mickey_poses(feats0, feats1, match_matrix, K0, K1, solver, generator)
+    usable = (textured(images0) & textured(images1)).tolist()
+    return [pose if ok else _no_estimate(pose) for pose, ok in zip(poses, usable)]
+
+
+def _no_estimate(pose: MicKeyPose) -> MicKeyPose:
+    """The pose with its estimate replaced by the failure value (MicKey's outputs kept)."""
+    failure = RelativePose.failure(len(pose.inliers))
+    return replace(pose, R=failure.R, t=failure.t, inliers=failure.inliers, confidence=failure.confidence)
 
 
 def estimate_pose(
@@ -99,8 +190,10 @@ def estimate_pose(
     `resize_to` = (W, H) resizes both images (and intrinsics) first, by the dataset's rule.
     """
     views = []
-    for image, K in ((image0, K0), (image1, K1)):
+    for i, (image, K) in enumerate(((image0, K0), (image1, K1))):
         image = _as_array(image)
+        check_image(image, f"image{i}")
+        check_intrinsics(K, f"K{i}")
         h, w = image.shape[-2:] if isinstance(image, torch.Tensor) else image.shape[:2]
         views.append(prepare_view(image, Camera(K, w, h), resize_to))
     (im0, camera0), (im1, camera1) = views

@@ -10,3 +10,8 @@ from __future__ import annotations
 
 class UserError(Exception):
     """An expected failure whose message tells the user what to fix."""
+
+
+class InputError(UserError, ValueError):
+    """A value, argument or file content the user gave is invalid; a ValueError, so callers that
+    catch ValueError keep working."""

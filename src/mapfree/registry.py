@@ -17,6 +17,8 @@ import difflib
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
+from mapfree.errors import InputError
+
 T = TypeVar("T")
 
 
@@ -41,7 +43,7 @@ class Registry(Generic[T]):
     def get(self, name: str) -> T:
         """The entry of `name`; ValueError listing the names (and the closest one) otherwise."""
         if name not in self._entries:
-            raise ValueError(self.unknown(name))
+            raise InputError(self.unknown(name))
         return self._entries[name]
 
     def unknown(self, name: str) -> str:

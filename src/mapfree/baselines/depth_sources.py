@@ -15,6 +15,7 @@ import numpy as np
 from mapfree.baselines.matches import to_numpy
 from mapfree.data.images import read_depth
 from mapfree.data.items import view
+from mapfree.errors import InputError
 
 if TYPE_CHECKING:
     from mapfree.baselines.mickey import MicKeyFeatures
@@ -111,7 +112,7 @@ class PriorDepth:
 
         self.store = PriorStore(root, split)
         if self.store.meta.quantity != METRIC_DEPTH:
-            raise ValueError(
+            raise InputError(
                 f"{root}: the depth-prior store holds {self.store.meta.quantity} ({self.store.meta.units}); "
                 f"metric poses need {METRIC_DEPTH} (use a metric teacher, e.g. Depth Anything V2 Metric)"
             )

@@ -19,7 +19,8 @@ import torch
 
 from mapfree.baselines.matches import Matches, to_uint8_gray, to_uint8_rgb
 from mapfree.data.items import views
-from mapfree.errors import UserError
+from mapfree.errors import InputError, UserError
+from mapfree.models.checkpoints import load_torch_file
 
 
 class MissingWeightsError(UserError, FileNotFoundError):
@@ -81,12 +82,15 @@ class LearnedMatcher:
 
 
 def load_weights(path: Path, key: str | None = None) -> dict[str, torch.Tensor]:
-    """A state dict from a checkpoint file (optionally nested under `key`), tensors only."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if key is not None:
+    """A state dict from a checkpoint file (optionally nested under `key`), tensors only; an
+    InputError naming the file when it is unreadable or not a state dict."""
+    state = load_torch_file(path)
+    if key is not None and isinstance(state, dict):
         if key not in state:
-            raise ValueError(f"{path}: checkpoint has no {key!r} entry (keys: {sorted(state)[:5]})")
+            raise InputError(f"{path}: checkpoint has no {key!r} entry (keys: {sorted(map(str, state))[:5]})")
         state = state[key]
+    if not isinstance(state, dict):
+        raise InputError(f"{path}: not a state dict of weights ({type(state).__name__})")
     return state
 
 
@@ -149,7 +153,7 @@ class DiskLightGlueMatcher(LearnedMatcher):
         missing = set(self.glue.load_state_dict(state, strict=False).missing_keys)
         missing &= {name for name, _ in self.glue.named_parameters()}
         if missing:
-            raise ValueError(f"{glue_path}: not LightGlue DISK weights, missing {sorted(missing)[:3]}")
+            raise InputError(f"{glue_path}: not LightGlue DISK weights, missing {sorted(missing)[:3]}")
         self.disk.eval().to(self.device)
         self.glue.eval().to(self.device)
 

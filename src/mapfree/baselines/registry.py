@@ -21,6 +21,7 @@ from mapfree.baselines.mickey import MicKeyFeatures, MicKeyMatcher
 from mapfree.baselines.pipeline import BaselineEstimator
 from mapfree.baselines.sift import SiftMatcher
 from mapfree.baselines.solvers import SOLVERS
+from mapfree.errors import InputError
 from mapfree.registry import Registry
 
 
@@ -46,7 +47,7 @@ class BaselineContext:
 
     def require_mickey(self) -> None:
         if self.load_mickey is None:
-            raise ValueError("the 'mickey' method, matcher and depth need a MicKey model: pass --checkpoint")
+            raise InputError("the 'mickey' method, matcher and depth need a MicKey model: pass --checkpoint")
 
     def mickey_model(self) -> Any:
         """The MicKey model, loaded on first use."""
@@ -62,7 +63,7 @@ class BaselineContext:
 
     def prior_depth(self) -> PriorDepth:
         if self.prior_root is None or self.split is None:
-            raise ValueError(
+            raise InputError(
                 "the 'prior' depth needs a depth-prior store: pass --prior-store (made by `mapfree depth-prior`)"
             )
         return PriorDepth(self.prior_root, self.split)
@@ -92,10 +93,10 @@ def parse_method(method: str) -> tuple[str, str, str]:
     parts = method.lower().split("+")
     if len(parts) != 3:
         choices = f"matchers {sorted(MATCHERS)}, depths {sorted(DEPTHS)}, solvers {sorted(SOLVERS)}"
-        raise ValueError(f"baseline methods are MATCHER+DEPTH+SOLVER, got {method!r}; {choices}")
+        raise InputError(f"baseline methods are MATCHER+DEPTH+SOLVER, got {method!r}; {choices}")
     for registry, name in zip((MATCHERS, DEPTHS, SOLVERS), parts):
         if name not in registry:
-            raise ValueError(f"in {method!r}: {registry.unknown(name)}")
+            raise InputError(f"in {method!r}: {registry.unknown(name)}")
     return parts[0], parts[1], parts[2]
 
 

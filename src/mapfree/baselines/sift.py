@@ -10,6 +10,7 @@ import numpy as np
 
 from mapfree.baselines.matches import Matches, to_uint8_gray
 from mapfree.data.items import views
+from mapfree.errors import InputError
 
 
 class SiftMatcher:
@@ -24,7 +25,7 @@ class SiftMatcher:
 
     def __init__(self, num_features: int = 4096, ratio: float = 0.8, root_sift: bool = True):
         if not 0 < ratio <= 1:
-            raise ValueError(f"ratio must lie in (0, 1], got {ratio}")
+            raise InputError(f"ratio must lie in (0, 1], got {ratio}")
         self.sift = cv2.SIFT_create(nfeatures=num_features)
         self.ratio = ratio
         self.root_sift = root_sift

@@ -4,6 +4,11 @@ Each subcommand lives in its own module `mapfree/cli/<name>.py` (underscores bec
 exposing `HELP`, `add_arguments(parser)` and `run(args) -> int`; modules are discovered, not
 listed. Command modules import only the standard library at import time and do their real
 imports inside `run`, so `mapfree evaluate` never pays for torch.
+
+Expected failures (a :class:`~mapfree.errors.UserError`, or a path the user named that is
+missing, of the wrong kind or not accessible) print one line and exit with code 2; anything
+else is a bug and keeps its traceback. `mapfree --debug COMMAND` shows the traceback of
+expected failures too.
 """
 
 from __future__ import annotations
@@ -14,6 +19,10 @@ import pkgutil
 import sys
 
 from mapfree.errors import UserError
+
+EXPECTED_FAILURES = (UserError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError,
+                     PermissionError)
+"""Exceptions a command reports as one line: user errors and problems with the paths a user named."""
 
 
 def command_modules() -> dict[str, str]:
@@ -28,6 +37,7 @@ def command_modules() -> dict[str, str]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mapfree",
                                      description="Map-free relocalization toolkit (MicKey + depth supervision).")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of expected errors too")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module_name in command_modules().items():
         module = importlib.import_module(module_name)
@@ -44,7 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (UserError, ValueError, OSError) as e:  # expected failures: one line, no traceback
+    except EXPECTED_FAILURES as e:
+        if args.debug:
+            raise
         print(f"mapfree {args.command}: error: {e}", file=sys.stderr)
         return 2
 

@@ -5,6 +5,26 @@ from __future__ import annotations
 import argparse
 
 
+def positive_int(text: str) -> int:
+    """An integer >= 1 (batch sizes, counts)."""
+    return _int_at_least(text, 1)
+
+
+def non_negative_int(text: str) -> int:
+    """An integer >= 0 (worker processes)."""
+    return _int_at_least(text, 0)
+
+
+def _int_at_least(text: str, low: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+    return value
+
+
 def parse_size(text: str) -> tuple[int, int]:
     """'WxH' to (W, H); at least one 14x14 MicKey patch."""
     try:

@@ -6,7 +6,8 @@ import argparse
 
 from mapfree.cli._baseline_args import add_baseline_arguments, baseline_context
 from mapfree.cli._model_args import resolve_device
-from mapfree.cli._types import parse_size
+from mapfree.cli._types import non_negative_int, parse_size, positive_int
+from mapfree.errors import InputError
 
 HELP = "Evaluate several methods (MicKey, MATCHER+DEPTH+SOLVER baselines) on one split and print a Table-1-style table."
 
@@ -31,8 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=None, help="keep each method's submission zip here (default: discarded)")
     parser.add_argument("--json", default=None, help="also write {method: metrics} to this JSON file")
     parser.add_argument("--seed", type=int, default=0, help="seed of the RANSAC sampling")
-    parser.add_argument("--workers", type=int, default=0, help="image loading processes")
-    parser.add_argument("--batch-size", type=int, default=1, help="pairs per MicKey forward pass")
+    parser.add_argument("--workers", type=non_negative_int, default=0, help="image loading processes")
+    parser.add_argument("--batch-size", type=positive_int, default=1, help="pairs per MicKey forward pass")
     parser.add_argument("--list-methods", action="store_true",
                         help="only list the matchers, depths and solvers, and what each one is missing here")
 
@@ -106,16 +107,14 @@ def run(args: argparse.Namespace) -> int:
         print(format_components(component_problems(baseline_context(args))))
         return 0
     if args.data_root is None:
-        raise ValueError("--data-root is required")
-    if args.batch_size < 1:
-        raise ValueError("--batch-size must be at least 1")
+        raise InputError("--data-root is required")
     methods = args.methods or [*TRUE_DEPTH_ROWS, *(MICKEY_ROWS if args.checkpoint else ())]
     for method in methods:  # fail on a typo before loading anything
         check_method(method)
     context = baseline_context(args)  # loads MicKey once, for the 'mickey' row and the mickey matcher/depth
     dataset = MapFreePairs(args.data_root, args.split, resize=args.resize)
     if len(dataset) == 0:
-        raise ValueError(f"no {args.split} pairs found under {args.data_root}")
+        raise InputError(f"no {args.split} pairs found under {args.data_root}")
     # Build every estimator first: a missing weight file or option fails before any long run.
     estimators = {m: build_estimator(m, context) for m in methods}
     rows, seconds = {}, {}

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 
-from mapfree.cli._types import parse_size
+from mapfree.cli._types import non_negative_int, parse_size, positive_int
+from mapfree.errors import InputError
 
 HELP = "Compute (or --verify) per-frame depth-prior targets on MicKey's 14x14 patch grid."
 
@@ -20,12 +21,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", help="Depth Anything checkpoint: a local folder (no network) or a Hub id")
     parser.add_argument("--resize", type=parse_size, default=None,
                         help="WxH the training loader resizes images to (default: native)")
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--batch-size", type=positive_int, default=16)
     parser.add_argument("--device", default="auto",
                         help="auto (GPU LOCAL_RANK if present, else CPU), cpu, cuda, cuda:N")
     parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"),
                         help="network precision (auto: fp16 on GPU, fp32 on CPU)")
-    parser.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="image-reading processes")
+    parser.add_argument("--workers", type=non_negative_int, default=min(8, os.cpu_count() or 1),
+                        help="image-reading processes")
     parser.add_argument("--dense", action="store_true", help="also store the full-resolution map (float16)")
     parser.add_argument("--seed", type=int, default=0, help="synthetic teachers: seed of the simulated errors")
     parser.add_argument("--rank", type=int, default=None, help="this process's shard (default: RANK from the launcher)")
@@ -42,9 +44,7 @@ def run(args: argparse.Namespace) -> int:
         print(report.summary())
         return 0 if report.complete else 1
     if args.teacher is None:
-        raise ValueError("--teacher is required unless --verify is given")
-    if args.batch_size < 1 or args.workers < 0:
-        raise ValueError("--batch-size must be >= 1 and --workers >= 0")
+        raise InputError("--teacher is required unless --verify is given")
 
     from mapfree.depth_prior.frames import Shard
     from mapfree.depth_prior.runner import compute_store

@@ -37,13 +37,12 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
-    from mapfree.api import estimate_poses, read_intrinsics_for
+    from mapfree.api import check_image, estimate_poses, read_intrinsics_for
     from mapfree.atomic import atomic_write
     from mapfree.data.errors import DataFormatError
     from mapfree.data.images import read_image
     from mapfree.data.preprocess import prepare_view
     from mapfree.geometry.camera import Camera
-    from mapfree.models.backbone import PATCH_SIZE
     from mapfree.models.mickey import MicKey
 
     dump = None if args.dump is None else Path(args.dump).with_name(Path(args.dump).name.removesuffix(".npz") + ".npz")
@@ -59,9 +58,7 @@ def run(args: argparse.Namespace) -> int:
             raise DataFormatError(args.intrinsics, f"{path} is {w}x{h} but its intrinsics are for "
                                                    f"{intr.width}x{intr.height} (use --resize to rescale both)")
         image, camera = prepare_view(image, Camera(intr.K, w, h), args.resize)
-        if min(image.shape[-2:]) < PATCH_SIZE:
-            raise DataFormatError(path, f"image is {image.shape[2]}x{image.shape[1]}, smaller than one "
-                                        f"{PATCH_SIZE}x{PATCH_SIZE} patch")
+        check_image(image, path)  # before the model loads
         images.append(image)
         Ks.append(camera.K)
 

@@ -6,7 +6,8 @@ import argparse
 
 from mapfree.cli._baseline_args import add_baseline_arguments, baseline_context
 from mapfree.cli._model_args import add_model_arguments, resolve_device
-from mapfree.cli._types import parse_size
+from mapfree.cli._types import non_negative_int, parse_size, positive_int
+from mapfree.errors import InputError
 
 HELP = "Run a pose estimator (default MicKey) over a Map-free split and write the benchmark submission zip."
 
@@ -24,8 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_arguments(parser, checkpoint_required=False)
     add_baseline_arguments(parser)
     parser.add_argument("--resize", type=parse_size, default=None, help="resize images to WxH before inference")
-    parser.add_argument("--batch-size", type=int, default=1, help="pairs per forward pass")
-    parser.add_argument("--workers", type=int, default=0, help="image loading processes")
+    parser.add_argument("--batch-size", type=positive_int, default=1, help="pairs per forward pass")
+    parser.add_argument("--workers", type=non_negative_int, default=0, help="image loading processes")
     parser.add_argument("--seed", type=int, default=0, help="seed of the RANSAC sampling")
 
 
@@ -39,15 +40,13 @@ def run(args: argparse.Namespace) -> int:
     from mapfree.inference import build_estimator, make_submission
     from mapfree.inference.submission import SUBMISSION_FILE
 
-    if args.batch_size < 1:
-        raise ValueError("--batch-size must be at least 1")
     if not args.overwrite:
         refuse_existing(Path(args.out) / SUBMISSION_FILE)
     torch.manual_seed(args.seed)
     args.device = resolve_device(args.device)
     dataset = MapFreePairs(args.data_root, args.split, resize=args.resize)
     if len(dataset) == 0:
-        raise ValueError(f"no {args.split} pairs found under {args.data_root}")
+        raise InputError(f"no {args.split} pairs found under {args.data_root}")
     estimator = build_estimator(args.method, baseline_context(args))
     path = make_submission(dataset, estimator, args.out, batch_size=args.batch_size, num_workers=args.workers)
     print(f"wrote {path} ({len(dataset)} pairs)")

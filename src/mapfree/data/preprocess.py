@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from mapfree.data.images import resize_view
+from mapfree.errors import InputError
 from mapfree.geometry.camera import Camera
 
 
@@ -20,7 +21,7 @@ def image_tensor(image: np.ndarray | torch.Tensor) -> torch.Tensor:
     if isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 3:
         scale = 255.0 if image.dtype == np.uint8 else 1.0
         return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / scale
-    raise ValueError(f"images must be (H, W, 3) RGB arrays or (3, H, W) tensors, got {tuple(image.shape)}")
+    raise InputError(f"images must be (H, W, 3) RGB arrays or (3, H, W) tensors, got {tuple(image.shape)}")
 
 
 def prepare_view(image: np.ndarray | torch.Tensor, camera: Camera,

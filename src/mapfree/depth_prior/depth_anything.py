@@ -22,7 +22,7 @@ from mapfree.data.images import read_image, resize_image
 from mapfree.depth_prior.frames import FrameRef
 from mapfree.depth_prior.meta import METRIC_DEPTH, RELATIVE_INVERSE_DEPTH
 from mapfree.depth_prior.teacher import Teacher
-from mapfree.errors import UserError
+from mapfree.errors import InputError, UserError
 
 
 class WeightsNotFoundError(UserError, FileNotFoundError):
@@ -108,8 +108,8 @@ class DepthAnythingTeacher(Teacher):
         weights, local = resolve_weights(weights)
         config = AutoConfig.from_pretrained(weights, local_files_only=local)
         if config.model_type != "depth_anything":
-            raise ValueError(f"{weights}: a {config.model_type!r} model, not Depth Anything")
-        self.weights = str(Path(weights).resolve()) if local else weights
+            raise InputError(f"{weights}: a {config.model_type!r} model, not Depth Anything")
+        self.weights = str(Path(weights).resolve()) if local else str(weights)
         self.model = DepthAnythingForDepthEstimation.from_pretrained(weights, local_files_only=local, dtype=dtype)
         self.model.to(device).eval()
         if device.type == "cuda":

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from mapfree.data.scenes import list_scenes
+from mapfree.errors import InputError
 
 T = TypeVar("T")
 
@@ -54,7 +55,7 @@ class Shard:
 
     def __post_init__(self) -> None:
         if self.world_size < 1 or not 0 <= self.rank < self.world_size:
-            raise ValueError(f"need 0 <= rank < world_size, got rank {self.rank} of {self.world_size}")
+            raise InputError(f"need 0 <= rank < world_size, got rank {self.rank} of {self.world_size}")
 
     def select(self, items: Sequence[T]) -> list[T]:
         return list(items[self.rank :: self.world_size])

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from mapfree.atomic import json_text, write_text_atomic
+from mapfree.errors import InputError
 
 FORMAT = "mapfree-depth-prior/1"
 RELATIVE_INVERSE_DEPTH = "relative_inverse_depth"
@@ -64,7 +65,7 @@ class PriorMeta:
             data.pop("units", None)
             return cls(**data)
         except (ValueError, TypeError) as e:
-            raise ValueError(f"{source}: not a depth-prior metadata file ({e})") from None
+            raise InputError(f"{source}: not a depth-prior metadata file ({e})") from None
 
 
 def read_meta(root: str | Path) -> PriorMeta:
@@ -87,6 +88,6 @@ def ensure_meta(root: str | Path, meta: PriorMeta) -> None:
         if existing != meta:
             old, new = asdict(existing), asdict(meta)
             diff = ", ".join(f"{k}: {old[k]!r} in store vs {new[k]!r} now" for k in old if old[k] != new[k])
-            raise ValueError(f"{path}: this store was made with other settings ({diff}); use another --out")
+            raise InputError(f"{path}: this store was made with other settings ({diff}); use another --out")
         return
     write_text_atomic(path, meta.to_json())

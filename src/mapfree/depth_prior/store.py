@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from mapfree.depth_prior.meta import PriorMeta, read_meta
-from mapfree.errors import UserError
+from mapfree.errors import InputError, UserError
 
 FRAME_SUFFIX = ".npz"
 TMP_SUFFIX = ".tmp"
@@ -74,13 +74,13 @@ def read_frame(path: Path, patch_size: int) -> tuple[np.ndarray, tuple[int, int]
         with np.load(path) as z:
             grid, size = z["grid"], tuple(int(v) for v in z["image_size"])
     except (OSError, KeyError, ValueError, zipfile.BadZipFile, EOFError) as e:
-        raise ValueError(f"{path}: unreadable depth-prior file ({type(e).__name__}: {e})") from None
+        raise InputError(f"{path}: unreadable depth-prior file ({type(e).__name__}: {e})") from None
     expected = (size[1] // patch_size, size[0] // patch_size)
     if grid.dtype != np.float32 or grid.shape != expected:
-        raise ValueError(f"{path}: grid is {grid.dtype} {grid.shape}, "
+        raise InputError(f"{path}: grid is {grid.dtype} {grid.shape}, "
                          f"expected float32 {expected} for {size[0]}x{size[1]}")
     if np.isinf(grid).any():
-        raise ValueError(f"{path}: grid holds infinite values")
+        raise InputError(f"{path}: grid holds infinite values")
     return grid, size
 
 
@@ -171,5 +171,5 @@ class PriorStore:
             raise MissingPriorError(f"{path}: no depth prior for {self.split}/{scene}/{frame}")
         with np.load(path) as z:
             if "dense" not in z.files:
-                raise LookupError(f"{path}: no dense map stored (the store was made without --dense)")
+                raise MissingPriorError(f"{path}: no dense map stored (the store was made without --dense)")
             return z["dense"]

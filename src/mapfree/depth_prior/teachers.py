@@ -10,6 +10,7 @@ import torch
 from mapfree.depth_prior.depth_anything import DepthAnythingTeacher
 from mapfree.depth_prior.synthetic import MonocularErrors, SyntheticTeacher
 from mapfree.depth_prior.teacher import Teacher
+from mapfree.errors import InputError
 from mapfree.registry import Registry
 
 TeacherFactory = Callable[[str | None, str, str, int], Teacher]
@@ -21,7 +22,7 @@ def resolve_device(name: str) -> torch.device:
     if name != "auto":
         device = torch.device(name)
         if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"--device {name}: CUDA is not available here")
+            raise InputError(f"--device {name}: CUDA is not available here")
         return device
     if torch.cuda.is_available():
         return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())
@@ -42,7 +43,7 @@ TEACHERS: Registry[TeacherFactory] = Registry("teacher")
 def depth_anything_teacher(weights: str | None, device: str, precision: str, seed: int) -> Teacher:
     """Any Depth Anything V1/V2, relative or metric, from `weights` (a local folder or a Hub id)."""
     if not weights:
-        raise ValueError("--weights is required for the depth-anything teacher (a local folder or a Hub id)")
+        raise InputError("--weights is required for the depth-anything teacher (a local folder or a Hub id)")
     dev = resolve_device(device)
     return DepthAnythingTeacher(weights, dev, resolve_dtype(precision, dev))
 
@@ -53,7 +54,7 @@ def synthetic_factory(metric: bool) -> TeacherFactory:
     def build(weights: str | None, device: str, precision: str, seed: int) -> Teacher:
         if weights:
             name = "synthetic-metric" if metric else "synthetic"
-            raise ValueError(f"the {name} teacher is made from rendered depth and takes no --weights")
+            raise InputError(f"the {name} teacher is made from rendered depth and takes no --weights")
         return SyntheticTeacher(metric=metric, errors=MonocularErrors(seed=seed))
 
     return build

@@ -15,6 +15,7 @@ from itertools import pairwise
 
 import numpy as np
 
+from mapfree.errors import InputError
 from mapfree.evaluation.metrics import FrameErrors, PRCurve, precision_recall
 
 BENCHMARK_IMAGE_WIDTH = 540
@@ -35,9 +36,9 @@ class Thresholds:
 
     def __post_init__(self) -> None:
         if not self.vcre_px:
-            raise ValueError("at least one VCRE threshold is needed")
+            raise InputError("at least one VCRE threshold is needed")
         if min(self.translation_m, self.rotation_deg, *self.vcre_px) <= 0:
-            raise ValueError("thresholds must be positive")
+            raise InputError("thresholds must be positive")
 
     @classmethod
     def for_image_width(cls, image_width: int) -> Thresholds:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from mapfree.data.scenes import list_scenes
+from mapfree.errors import InputError
 from mapfree.evaluation.aggregate import SceneResult, Thresholds, scene_result, summarize
 from mapfree.evaluation.groundtruth import SceneTruth, load_scene_truth
 from mapfree.evaluation.metrics import FrameErrors, PRCurve, frame_errors
@@ -89,7 +90,7 @@ def gather_scored_frames(submission: str | Path | Submission, data_root: str | P
     scored frame has a negative confidence, or no scored frame has an estimate.
     """
     if split == "test":
-        raise ValueError("test poses are hidden: evaluate on val, or check a test submission with check-submission")
+        raise InputError("test poses are hidden: evaluate on val, or check a test submission with check-submission")
     sub = submission if isinstance(submission, Submission) else read_submission(submission)
     issues = [] if issues is None else issues
     parts: list[tuple[SceneTruth, ScenePoses, np.ndarray, np.ndarray]] = []

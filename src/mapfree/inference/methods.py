@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from mapfree.errors import InputError
 from mapfree.registry import Registry
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ def check_method(method: str) -> None:
 
         parse_method(method)
     elif method not in METHODS:
-        raise ValueError(f"{METHODS.unknown(method)}, or a baseline MATCHER+DEPTH+SOLVER")
+        raise InputError(f"{METHODS.unknown(method)}, or a baseline MATCHER+DEPTH+SOLVER")
 
 
 def build_estimator(method: str, context: BaselineContext) -> Estimator:

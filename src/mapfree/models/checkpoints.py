@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from mapfree.atomic import atomic_files
+from mapfree.errors import InputError
 from mapfree.models.config import MicKeyConfig
 
 WEIGHTS_FILE = "model.safetensors"
@@ -103,24 +104,27 @@ def to_released_state_dict(state: dict[str, torch.Tensor], include_backbone: boo
     return {RELEASED_PREFIX + k: v for k, v in released.items()}
 
 
-def _torch_load(path: Path, map_location) -> object:
+def load_torch_file(path: Path, map_location="cpu") -> object:
+    """torch.load of a weights-only file; FileNotFoundError or an InputError naming the file
+    when it is missing, truncated, corrupt or holds Python objects."""
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # pickle errors come in many types; name the file
-        raise ValueError(
-            f"{path}: not a readable PyTorch checkpoint, or one holding Python objects that "
-            f"torch.load(weights_only=True) refuses ({type(e).__name__}: {str(e).splitlines()[0]})"
+        first_line = next(iter(str(e).splitlines()), "")
+        raise InputError(
+            f"{path}: not a readable PyTorch checkpoint (truncated or corrupt?), or one holding Python objects "
+            f"that torch.load(weights_only=True) refuses ({type(e).__name__}: {first_line})"
         ) from None
 
 
 def load_dinov2_state_dict(path: str | Path, map_location="cpu") -> dict[str, torch.Tensor]:
     """The original DINOv2 `*_pretrain.pth` state dict (flat, keys like `blocks.0.attn.qkv.weight`)."""
     path = Path(path)
-    state = _torch_load(path, map_location)
+    state = load_torch_file(path, map_location)
     if not isinstance(state, dict) or "pos_embed" not in state or "patch_embed.proj.weight" not in state:
-        raise ValueError(f"{path}: not a DINOv2 checkpoint (no pos_embed / patch_embed.proj.weight)")
+        raise InputError(f"{path}: not a DINOv2 checkpoint (no pos_embed / patch_embed.proj.weight)")
     return state
 
 
@@ -133,14 +137,14 @@ def find_dinov2_weights(size: str) -> Path | None:
 def read_released_checkpoint(path: str | Path, map_location="cpu") -> dict[str, torch.Tensor]:
     """Heads/matcher (and DINOv2 if present) of a released Lightning checkpoint, in our key names."""
     path = Path(path)
-    obj = _torch_load(path, map_location)
+    obj = load_torch_file(path, map_location)
     state = obj.get("state_dict", obj) if isinstance(obj, dict) else None
     if not isinstance(state, dict) or not any(str(k).startswith(RELEASED_PREFIX) for k in state):
-        raise ValueError(f"{path}: not a released MicKey checkpoint (no '{RELEASED_PREFIX}*' keys in its state_dict)")
+        raise InputError(f"{path}: not a released MicKey checkpoint (no '{RELEASED_PREFIX}*' keys in its state_dict)")
     try:
         return from_released_keys({k: v for k, v in state.items() if k.startswith(RELEASED_PREFIX)})
     except ValueError as e:
-        raise ValueError(f"{path}: {e}") from None
+        raise InputError(f"{path}: {e}") from None
 
 
 def save_weights(state: dict[str, torch.Tensor], config: MicKeyConfig, directory: str | Path,
@@ -168,7 +172,7 @@ def _read_safetensors(path: Path, device) -> dict[str, torch.Tensor]:
     try:
         return load_file(str(path), device=str(device))
     except (SafetensorError, OSError) as e:
-        raise ValueError(f"{path}: not a readable safetensors file ({e})") from None
+        raise InputError(f"{path}: not a readable safetensors file ({e})") from None
 
 
 @dataclass
@@ -194,6 +198,8 @@ def read_checkpoint(
     """
     checkpoint = Path(checkpoint)
     weights = checkpoint / WEIGHTS_FILE if checkpoint.is_dir() else checkpoint
+    if not weights.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {weights}")
     if not isinstance(config, MicKeyConfig):
         config_path = Path(config) if config is not None else weights.parent / CONFIG_FILE
         if not config_path.is_file():
@@ -223,9 +229,9 @@ def load_checkpoint_state(model: nn.Module, checkpoint: Checkpoint) -> None:
     try:
         missing, unexpected = model.load_state_dict(checkpoint.state, strict=False)
     except RuntimeError as e:  # shape mismatches
-        raise ValueError(f"{checkpoint.source} does not fit the configured model: {e}") from None
+        raise InputError(f"{checkpoint.source} does not fit the configured model: {e}") from None
     if missing or unexpected:
-        raise ValueError(
+        raise InputError(
             f"{checkpoint.source} does not fit the configured model ({config.backbone.kind} {config.backbone.size}): "
             f"missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
             f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}"

@@ -10,6 +10,7 @@ import yaml
 
 from mapfree.atomic import write_text_atomic
 from mapfree.configs.typed import build, to_plain
+from mapfree.errors import InputError
 
 DTYPES = ("float32", "float16", "bfloat16")
 
@@ -97,13 +98,13 @@ class MicKeyConfig:
         try:
             data = yaml.safe_load(path.read_text())
         except yaml.YAMLError as e:
-            raise ValueError(f"{path}: not valid YAML: {e}") from None
+            raise InputError(f"{path}: not valid YAML: {e}") from None
         if not isinstance(data, dict) or not ({"mickey", "MICKEY"} & data.keys()):
-            raise ValueError(f"{path}: expected a MicKey config with a top-level 'mickey' or 'MICKEY' section")
+            raise InputError(f"{path}: expected a MicKey config with a top-level 'mickey' or 'MICKEY' section")
         try:
             return build(cls, data["mickey"], "mickey") if "mickey" in data else from_released_yaml(data)
         except (KeyError, TypeError, ValueError) as e:
-            raise ValueError(f"{path}: {e}") from None
+            raise InputError(f"{path}: {e}") from None
 
 
 def from_released_yaml(data: dict[str, Any]) -> MicKeyConfig:
@@ -112,9 +113,9 @@ def from_released_yaml(data: dict[str, Any]) -> MicKeyConfig:
 
     m, matcher = data["MICKEY"], data.get("FEATURE_MATCHER", {})
     if m["DINOV2"].get("DOWN_FACTOR", PATCH_SIZE) != PATCH_SIZE:
-        raise ValueError(f"MICKEY.DINOV2.DOWN_FACTOR must be {PATCH_SIZE}")
+        raise InputError(f"MICKEY.DINOV2.DOWN_FACTOR must be {PATCH_SIZE}")
     if matcher.get("TYPE", "DualSoftmax") != "DualSoftmax":
-        raise ValueError(f"only the DualSoftmax matcher is supported, got {matcher['TYPE']!r}")
+        raise InputError(f"only the DualSoftmax matcher is supported, got {matcher['TYPE']!r}")
     kp, dsc = m["KP_HEADS"], m["DSC_HEAD"]
     dual = matcher.get("DUAL_SOFTMAX", {})
     return MicKeyConfig(

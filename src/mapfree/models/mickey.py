@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from mapfree.errors import InputError
 from mapfree.models.backbone import PATCH_SIZE, ConvBackbone, DinoV2
 from mapfree.models.checkpoints import load_checkpoint_state, read_checkpoint, save_weights
 from mapfree.models.config import MicKeyConfig
@@ -70,7 +71,7 @@ def crop_to_patches(images: torch.Tensor) -> torch.Tensor:
     """Drop right/bottom pixels so both sides are multiples of the patch size (pixels keep their coordinates)."""
     h, w = images.shape[-2:]
     if h < PATCH_SIZE or w < PATCH_SIZE:
-        raise ValueError(f"image of {w}x{h} pixels is smaller than one {PATCH_SIZE}x{PATCH_SIZE} patch")
+        raise InputError(f"image of {w}x{h} pixels is smaller than one {PATCH_SIZE}x{PATCH_SIZE} patch")
     return images[..., : h - h % PATCH_SIZE, : w - w % PATCH_SIZE]
 
 
@@ -130,7 +131,7 @@ class MicKey(nn.Module):
         coordinates of the given images. Differentiable w.r.t. the heads (and a CNN backbone).
         """
         if images.ndim != 4 or images.shape[1] != 3:
-            raise ValueError(f"images must be (B, 3, H, W), got {tuple(images.shape)}")
+            raise InputError(f"images must be (B, 3, H, W), got {tuple(images.shape)}")
         feats = self.backbone_features(crop_to_patches(images))
         offset_logits = self.offset_head(feats)
         score_logits = self.confidence_head(feats)

@@ -19,7 +19,7 @@ from scipy.optimize import least_squares
 from scipy.spatial.transform import Rotation
 
 from mapfree.geometry.camera import backproject
-from mapfree.robust.result import RelativePose, well_spread
+from mapfree.robust.result import RelativePose, distinct_count, well_spread
 
 
 @dataclass(frozen=True)
@@ -136,7 +136,7 @@ def solve_essential_metric(
     """Metric pose of camera 1 relative to camera 0 from matches (N, 2) and depths (N,) in metres.
 
     Depths are NaN (or <= 0) where unknown. The confidence is the number of scale inliers.
-    Too few matches, a degenerate configuration or no valid depth among the inliers give
+    Too few (distinct) matches, a degenerate configuration or no valid depth among the inliers give
     :meth:`RelativePose.failure`; nothing raises on bad geometry.
     """
     kpts0, kpts1 = np.asarray(kpts0, np.float64).reshape(-1, 2), np.asarray(kpts1, np.float64).reshape(-1, 2)
@@ -150,7 +150,8 @@ def solve_essential_metric(
         return RelativePose.failure(n)
     R, t_dir, pose_inliers = fit
     matched0, matched1 = kpts0[usable][pose_inliers], kpts1[usable][pose_inliers]
-    if not (well_spread(matched0, config.min_spread_px) and well_spread(matched1, config.min_spread_px)):
+    if (distinct_count(matched0, matched1) < config.min_inliers
+            or not (well_spread(matched0, config.min_spread_px) and well_spread(matched1, config.min_spread_px))):
         return RelativePose.failure(n)
     inliers = np.zeros(n, dtype=bool)
     inliers[np.flatnonzero(usable)[pose_inliers]] = True

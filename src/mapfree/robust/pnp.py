@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from mapfree.geometry.camera import backproject, project
-from mapfree.robust.result import RelativePose, well_spread
+from mapfree.robust.result import RelativePose, distinct_count, well_spread
 
 
 @dataclass(frozen=True)
@@ -41,8 +41,9 @@ def solve_pnp(
     """Metric pose of camera 1 relative to camera 0 from matches (N, 2) and image 0's depths (N,).
 
     `depth1` is accepted for a uniform solver signature and ignored. The confidence is the
-    number of inliers after refinement (reprojection error below the threshold); failures
-    give :meth:`RelativePose.failure`.
+    number of inliers after refinement (reprojection error below the threshold); fewer than
+    `min_inliers` distinct inliers, inliers on a line and other failures give
+    :meth:`RelativePose.failure`.
     """
     kpts0, kpts1 = np.asarray(kpts0, np.float64).reshape(-1, 2), np.asarray(kpts1, np.float64).reshape(-1, 2)
     K0, K1 = np.asarray(K0, np.float64), np.asarray(K1, np.float64)
@@ -73,6 +74,7 @@ def solve_pnp(
     err[ahead] = np.linalg.norm(project(X1[ahead], K1) - x1[ahead], axis=1)
     inliers = np.zeros(n, dtype=bool)
     inliers[np.flatnonzero(usable)[err < config.pixel_threshold]] = True
-    if inliers.sum() < config.min_inliers or not well_spread(kpts1[inliers], config.min_spread_px):
+    if (distinct_count(kpts0[inliers], d0[inliers], kpts1[inliers]) < config.min_inliers
+            or not well_spread(kpts1[inliers], config.min_spread_px)):
         return RelativePose.failure(n)
     return RelativePose.checked(R, t, inliers, float(inliers.sum()))

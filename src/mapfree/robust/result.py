@@ -40,6 +40,14 @@ class RelativePose:
         return cls(R, t, inliers, float(confidence))
 
 
+def distinct_count(*columns: np.ndarray) -> int:
+    """Number of distinct rows of the arrays (N, ...) side by side: a match repeated in the input
+    counts once, so duplicates never make a fit look supported."""
+    if not columns or len(columns[0]) == 0:
+        return 0
+    return len(np.unique(np.concatenate([np.reshape(c, (len(c), -1)) for c in columns], axis=1), axis=0))
+
+
 def well_spread(points: np.ndarray, min_std: float) -> bool:
     """Whether points (N, D) extend at least `min_std` along their thinnest principal direction.
 

@@ -28,6 +28,7 @@ from mapfree.data.items import PairItem, View, views
 from mapfree.depth_prior import MissingPriorError, PriorStore
 from mapfree.depth_prior.meta import METRIC_DEPTH
 from mapfree.depth_prior.patches import patch_average
+from mapfree.errors import InputError
 from mapfree.training.config import DataConfig, DepthConfig
 
 
@@ -57,7 +58,7 @@ class TrainingPairs(Dataset):
             rows, cols = image_size[1] // 14, image_size[0] // 14
             return torch.full((rows * cols,), float("nan"))
         if tuple(prior.image_size) != image_size:
-            raise ValueError(
+            raise InputError(
                 f"{self.store.path(scene, frame)}: prior made for {prior.image_size[0]}x{prior.image_size[1]} images, "
                 f"training on {image_size[0]}x{image_size[1]} (set data.resize to match the store's image_size)"
             )
@@ -78,7 +79,7 @@ class TrainingPairs(Dataset):
 def check_prior_quantity(quantity: str, loss: str, where: str) -> None:
     """Refuse a depth loss that does not fit the teacher's output (the seed's second defect)."""
     if loss in ("l2", "silog") and quantity != METRIC_DEPTH:
-        raise ValueError(f"{where}: depth.loss {loss!r} needs metric depth targets, "
+        raise InputError(f"{where}: depth.loss {loss!r} needs metric depth targets, "
                          f"the store holds {quantity!r}; use 'ssi'")
 
 
@@ -124,7 +125,7 @@ class MapFreeDataModule(pl.LightningDataModule):
         train = self._pairs("train", self.depth.gt_suffix if gt else None,
                             min_overlap=self.cfg.min_overlap, max_overlap=self.cfg.max_overlap)
         if len(train) == 0:
-            raise ValueError(f"{self.cfg.root}/train: no training pairs with overlap in "
+            raise InputError(f"{self.cfg.root}/train: no training pairs with overlap in "
                              f"[{self.cfg.min_overlap}, {self.cfg.max_overlap}]")
         self.train_set = TrainingPairs(train, self.depth)
         val = self._pairs("val", self.cfg.val_depth_suffix)

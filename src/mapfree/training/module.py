@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from mapfree.data.items import views
+from mapfree.errors import InputError
 from mapfree.models import MicKey, MicKeyConfig
 from mapfree.training.config import TrainConfig
 from mapfree.training.curriculum import topk_mask
@@ -68,7 +69,7 @@ class MicKeyTraining(pl.LightningModule):
         module = getattr(self.model, name, None)
         if not isinstance(module, torch.nn.Module):
             children = [n for n, _ in self.model.named_children()]
-            raise ValueError(f"optim.frozen: the model has no module {name!r}; it has {children}")
+            raise InputError(f"optim.frozen: the model has no module {name!r}; it has {children}")
         return module
 
     def train(self, mode: bool = True) -> MicKeyTraining:
@@ -110,7 +111,7 @@ class MicKeyTraining(pl.LightningModule):
             pred = torch.cat([feats0.depth, feats1.depth]).float()
             target = torch.cat([view["target"] for view in views(batch)]).to(pred)
             if target.shape != pred.shape:
-                raise ValueError(f"depth targets have {target.shape[-1]} patches per image, the model predicts "
+                raise InputError(f"depth targets have {target.shape[-1]} patches per image, the model predicts "
                                  f"{pred.shape[-1]} (grid {feats0.grid}): prior and training image sizes differ")
             out["depth"] = depth_loss(pred, target, cfg.depth.loss, silog_lambda=cfg.depth.silog_lambda)
             d = cfg.depth

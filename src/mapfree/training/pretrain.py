@@ -41,6 +41,7 @@ from mapfree.data.items import views
 from mapfree.data.preprocess import image_tensor
 from mapfree.data.scenes import list_scenes
 from mapfree.depth_prior.patches import patch_average
+from mapfree.errors import InputError
 from mapfree.geometry.homography import patch_targets, random_homographies
 from mapfree.geometry.reprojection import reprojected_patch_targets
 from mapfree.models.backbone import PATCH_SIZE
@@ -180,7 +181,7 @@ def pretraining_views(data_root: str | Path, split: str, cfg: PretrainConfig,
 
 def _require_cnn(config: MicKeyConfig) -> None:
     if config.backbone.kind != "cnn":
-        raise ValueError("feature pretraining is for the small CNN backbone; DINOv2 comes pretrained")
+        raise InputError("feature pretraining is for the small CNN backbone; DINOv2 comes pretrained")
 
 
 def pretrain_features(
