@@ -40,11 +40,16 @@ class MapFreePairs(Dataset):
         self.depth_suffix = depth_suffix
         self.scenes = {s.name: s for s in list_scenes(data_root, split)}
         self.pairs = list(pairs) if pairs is not None else split_pairs(data_root, split, min_overlap, max_overlap)
-        by_scene: dict[str, set[str]] = defaultdict(set)
-        for pair in self.pairs:
-            by_scene[pair.scene].update((pair.frame0, pair.frame1))
-        for name, frames in by_scene.items():
-            check_frame_images(self.scenes[name], sorted(frames))
+        self._check(self.pairs)
+
+    def _check(self, pairs: list[Pair]) -> None:
+        """Up front, before any image is decoded: every scene's files and the headers of the images of `pairs`."""
+        frames: dict[str, set[str]] = defaultdict(set)
+        for pair in pairs:
+            frames[pair.scene].update((pair.frame0, pair.frame1))
+        for name, scene in self.scenes.items():
+            scene.check_files()
+            check_frame_images(scene, sorted(frames[name]))
 
     def __len__(self) -> int:
         return len(self.pairs)
