@@ -26,10 +26,10 @@ def read_image(path: str | Path) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise DataFormatError(path, "image not found")
-    _check_complete(path)
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if bgr is None:
         raise DataFormatError(path, "image does not decode")
+    _check_complete(path)
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
