@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from mapfree.data.images import read_depth, read_image
+from mapfree.data.images import check_frame_images, check_image_size, read_depth, read_image
 from mapfree.data.items import PairItem, View
 from mapfree.data.preprocess import prepare_view
 from mapfree.data.scenes import Pair, Scene, list_scenes, split_pairs
@@ -40,15 +40,26 @@ class MapFreePairs(Dataset):
         self.depth_suffix = depth_suffix
         self.scenes = {s.name: s for s in list_scenes(data_root, split)}
         self.pairs = list(pairs) if pairs is not None else split_pairs(data_root, split, min_overlap, max_overlap)
+        self._check(self.pairs)
+
+    def _check(self, pairs: list[Pair]) -> None:
+        """Up front, before any image is decoded: every scene's files and the headers of the images of `pairs`."""
+        frames: dict[str, set[str]] = defaultdict(set)
+        for pair in pairs:
+            frames[pair.scene].update((pair.frame0, pair.frame1))
+        for name, scene in self.scenes.items():
+            scene.check_files()
+            check_frame_images(scene, sorted(frames[name]))
 
     def __len__(self) -> int:
         return len(self.pairs)
 
     def _view(self, scene: Scene, frame: str) -> View:
         """One frame of an item: the network input, its camera, the native camera and the depth."""
-        intrinsics = scene.intrinsics[frame]
+        intrinsics = scene.camera(frame)
         path = scene.image_path(frame)
         pixels = read_image(path)
+        check_image_size(path, (pixels.shape[1], pixels.shape[0]), (intrinsics.width, intrinsics.height))
         image, camera = prepare_view(pixels, Camera(intrinsics.K, pixels.shape[1], pixels.shape[0]), self.resize)
         native = Camera(intrinsics.K, intrinsics.width, intrinsics.height)
         view = View(image=image, K=_matrix(camera), size=_size(camera), K_full=_matrix(native), size_full=_size(native),

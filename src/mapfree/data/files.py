@@ -1,13 +1,14 @@
 """Readers and writers for `intrinsics.txt`, `poses.txt` and `overlaps.npz`.
 
-Readers validate every line: field count, finite numbers, frame names, non-zero quaternions,
-and raise :class:`DataFormatError` naming file and line. Lines starting with `#` and blank
-lines are ignored.
+Readers validate every line: UTF-8, field count, finite numbers, frame names, non-zero quaternions,
+unique frames, and at least one frame per file; they raise :class:`DataFormatError` naming file and
+line. Lines starting with `#` and blank lines are ignored. The dataset, `summary` and the evaluator's
+ground truth all read through :func:`read_intrinsics_table` and :func:`read_poses_table`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,42 +37,94 @@ class Intrinsics:
         return intrinsics_matrix(self.fx, self.fy, self.cx, self.cy)
 
 
-def _records(path: Path, n_fields: int) -> Iterator[tuple[int, str, np.ndarray]]:
-    """(line number, frame name, float values) for each data line of a whitespace table."""
+def read_text(path: Path) -> str:
+    """The text of a dataset file; DataFormatError naming the file (and line) if it is missing or not UTF-8."""
     if not path.is_file():
         raise DataFormatError(path, "file not found")
-    with open(path, encoding="utf-8") as f:
-        for lineno, raw in enumerate(f, start=1):
-            line = raw.strip()
-            if not line or line.startswith("#"):
-                continue
-            fields = line.split()
-            if len(fields) != n_fields + 1:
-                raise DataFormatError(path, f"expected {n_fields + 1} fields, got {len(fields)}", lineno)
-            try:
-                parse_frame_name(fields[0])
-            except ValueError as e:
-                raise DataFormatError(path, str(e), lineno) from None
-            try:
-                values = np.array([float(v) for v in fields[1:]])
-            except ValueError:
-                raise DataFormatError(path, f"unparsable number in {fields[1:]}", lineno) from None
-            if not np.all(np.isfinite(values)):
-                raise DataFormatError(path, "non-finite value (NaN or Inf)", lineno)
-            yield lineno, fields[0], values
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise DataFormatError(path, f"byte 0x{data[e.start]:02x} is not UTF-8", line) from None
+
+
+@dataclass(frozen=True)
+class Table:
+    """The data rows `frame v1 .. vn` of a dataset file and the line each row is on."""
+
+    path: Path
+    names: list[str]
+    values: np.ndarray  # (N, n) float64, all finite
+    lines: list[int]
+
+    def check(self, bad: np.ndarray, message: str) -> None:
+        """DataFormatError naming the line of the first row flagged in `bad` (N,)."""
+        if np.any(bad):
+            raise DataFormatError(self.path, message, self.lines[int(np.argmax(bad))])
+
+    def check_unique(self) -> None:
+        """DataFormatError naming the line of the first repeated frame name."""
+        if len(set(self.names)) != len(self.names):
+            first: dict[str, int] = {}
+            self.check(np.array([first.setdefault(n, i) != i for i, n in enumerate(self.names)]), "duplicate frame")
+
+
+def read_table(path: str | Path, n_values: int) -> Table:
+    """Validated rows of a whitespace table: field count, frame names, finite numbers, at least one row."""
+    path = Path(path)
+    names: list[str] = []
+    numbers: list[list[str]] = []
+    lines: list[int] = []
+    for lineno, raw in enumerate(read_text(path).splitlines(), start=1):
+        fields = raw.split()
+        if not fields or fields[0].startswith("#"):
+            continue
+        if len(fields) != n_values + 1:
+            raise DataFormatError(path, f"expected {n_values + 1} fields, got {len(fields)}", lineno)
+        try:
+            parse_frame_name(fields[0])
+        except ValueError as e:
+            raise DataFormatError(path, str(e), lineno) from None
+        names.append(fields[0])
+        numbers.append(fields[1:])
+        lines.append(lineno)
+    if not names:
+        raise DataFormatError(path, "no frames: the file is empty or holds only comments")
+    try:
+        values = np.array(numbers, dtype=np.float64)
+    except ValueError:
+        row = next(i for i, fields in enumerate(numbers) if not _all_numbers(fields))
+        raise DataFormatError(path, f"unparsable number in {numbers[row]}", lines[row]) from None
+    table = Table(path, names, values, lines)
+    table.check(~np.all(np.isfinite(values), axis=1), "non-finite value (NaN or Inf)")
+    return table
+
+
+def _all_numbers(fields: list[str]) -> bool:
+    try:
+        [float(v) for v in fields]
+    except ValueError:
+        return False
+    return True
+
+
+def read_intrinsics_table(path: str | Path) -> Table:
+    """`frame fx fy cx cy width height` rows with positive focal lengths and sizes, frames unique."""
+    table = read_table(path, 6)
+    v = table.values
+    size = v[:, 4:6]
+    table.check((v[:, 0] <= 0) | (v[:, 1] <= 0) | np.any((size < 1) | (size != np.round(size)), axis=1),
+                "focal lengths must be positive and image size positive integers")
+    table.check_unique()
+    return table
 
 
 def read_intrinsics(path: str | Path) -> dict[str, Intrinsics]:
     """`frame fx fy cx cy width height` lines to {frame: Intrinsics}."""
-    path = Path(path)
-    result: dict[str, Intrinsics] = {}
-    for lineno, name, v in _records(path, 6):
-        if v[0] <= 0 or v[1] <= 0 or v[4] < 1 or v[5] < 1 or v[4] != int(v[4]) or v[5] != int(v[5]):
-            raise DataFormatError(path, "focal lengths must be positive and image size positive integers", lineno)
-        if name in result:
-            raise DataFormatError(path, f"duplicate frame {name}", lineno)
-        result[name] = Intrinsics(v[0], v[1], v[2], v[3], int(v[4]), int(v[5]))
-    return result
+    table = read_intrinsics_table(path)
+    return {name: Intrinsics(fx, fy, cx, cy, int(w), int(h))
+            for name, (fx, fy, cx, cy, w, h) in zip(table.names, table.values)}
 
 
 def write_intrinsics(path: str | Path, intrinsics: dict[str, Intrinsics]) -> None:
@@ -82,22 +135,26 @@ def write_intrinsics(path: str | Path, intrinsics: dict[str, Intrinsics]) -> Non
             f.write(f"{name} {k.fx:.6f} {k.fy:.6f} {k.cx:.6f} {k.cy:.6f} {k.width} {k.height}\n")
 
 
-def read_poses(path: str | Path, allow_zero: bool = False) -> dict[str, np.ndarray]:
-    """`frame qw qx qy qz tx ty tz` lines to {frame: 4x4 world-to-camera}.
+def read_poses_table(path: str | Path, allow_zero: bool = False) -> Table:
+    """`frame qw qx qy qz tx ty tz` rows with non-zero quaternions, frames unique.
 
-    With `allow_zero`, all-zero lines (the hidden test poses) are omitted instead of rejected.
+    With `allow_zero`, all-zero lines (the hidden test poses) are dropped instead of rejected.
     """
-    path = Path(path)
-    result: dict[str, np.ndarray] = {}
-    for lineno, name, v in _records(path, 7):
-        if np.linalg.norm(v[:4]) < 1e-8:
-            if allow_zero and not np.any(v):
-                continue
-            raise DataFormatError(path, "zero-norm quaternion", lineno)
-        if name in result:
-            raise DataFormatError(path, f"duplicate frame {name}", lineno)
-        result[name] = compose_pose(quaternion_to_matrix(v[:4]), v[4:])
-    return result
+    table = read_table(path, 7)
+    zero = np.linalg.norm(table.values[:, :4], axis=1) < 1e-8
+    hidden = zero & np.all(table.values == 0, axis=1) if allow_zero else np.zeros_like(zero)
+    table.check(zero & ~hidden, "zero-norm quaternion")
+    table.check_unique()
+    if not np.any(hidden):
+        return table
+    keep = np.flatnonzero(~hidden)
+    return Table(table.path, [table.names[i] for i in keep], table.values[keep], [table.lines[i] for i in keep])
+
+
+def read_poses(path: str | Path, allow_zero: bool = False) -> dict[str, np.ndarray]:
+    """`frame qw qx qy qz tx ty tz` lines to {frame: 4x4 world-to-camera} (see :func:`read_poses_table`)."""
+    table = read_poses_table(path, allow_zero)
+    return {name: compose_pose(quaternion_to_matrix(v[:4]), v[4:]) for name, v in zip(table.names, table.values)}
 
 
 def write_poses(path: str | Path, poses: dict[str, np.ndarray | None]) -> None:
@@ -126,9 +183,12 @@ def read_overlaps(path: str | Path) -> Overlaps:
     if not path.is_file():
         raise DataFormatError(path, "file not found")
     try:
-        with np.load(path) as z:
-            idxs, overlaps = np.asarray(z["idxs"]), np.asarray(z["overlaps"], dtype=np.float64)
-    except (KeyError, ValueError, OSError) as e:
+        archive = np.load(path)
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise ValueError("a single array, not an .npz archive")
+        with archive:
+            idxs, overlaps = np.asarray(archive["idxs"]), np.asarray(archive["overlaps"], dtype=np.float64)
+    except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
         raise DataFormatError(path, f"not a valid overlaps file ({e})") from None
     if idxs.ndim != 2 or idxs.shape[1] != 4 or len(idxs) != len(overlaps):
         raise DataFormatError(path, f"idxs must be (N, 4) and overlaps (N,), got {idxs.shape} and {overlaps.shape}")

@@ -2,27 +2,86 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
+from PIL import Image
 
 from mapfree.data.errors import DataFormatError
 from mapfree.geometry.camera import Camera
+
+if TYPE_CHECKING:
+    from mapfree.data.scenes import Scene
 
 DEPTH_SCALE = 1000.0
 """Depth PNGs store uint16 millimetres; 0 means no depth."""
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """(H, W, 3) uint8 RGB; DataFormatError if the file is missing or does not decode."""
+    """(H, W, 3) uint8 RGB; DataFormatError if the file is missing, does not decode or is truncated."""
     path = Path(path)
     if not path.is_file():
         raise DataFormatError(path, "image not found")
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if bgr is None:
         raise DataFormatError(path, "image does not decode")
+    _check_complete(path)
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """(width, height) of an image as :func:`read_image` returns it, from its header only (no decoding).
+
+    DataFormatError if the file is missing, is not an image or is truncated.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataFormatError(path, "image not found")
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            rotated = image.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8)  # OpenCV applies the rotation
+    except (OSError, SyntaxError, ValueError) as e:
+        raise DataFormatError(path, f"not a readable image ({e})") from None
+    _check_complete(path)
+    return (height, width) if rotated else (width, height)
+
+
+def check_image_size(path: str | Path, size: tuple[int, int], expected: tuple[int, int]) -> None:
+    """DataFormatError naming the image and both sizes if its (width, height) is not the one `intrinsics.txt` states."""
+    if tuple(size) != tuple(expected):
+        raise DataFormatError(path, f"image is {size[0]}x{size[1]} but intrinsics.txt says {expected[0]}x{expected[1]}")
+
+
+def check_frame_images(scene: Scene, frames: Iterable[str]) -> None:
+    """Up-front check of frames' images from their headers: present, complete, of the size `intrinsics.txt` states."""
+    for frame in frames:
+        camera, path = scene.camera(frame), scene.image_path(frame)
+        check_image_size(path, image_size(path), (camera.width, camera.height))
+
+
+_EXIF_ORIENTATION = 0x0112
+
+
+def _check_complete(path: Path) -> None:
+    """DataFormatError if a JPEG file has no end-of-image marker after its last scan (decoders fill in grey).
+
+    Reads two bytes at either end; only a file that does not end with the marker (trailing bytes) is read whole.
+    """
+    with open(path, "rb") as f:
+        if f.read(2) != b"\xff\xd8":
+            return  # not a JPEG: the other decoders fail on truncation themselves
+        f.seek(-2, os.SEEK_END)
+        if f.read(2) == b"\xff\xd9":
+            return
+        f.seek(0)
+        data = f.read()
+    if data.find(b"\xff\xd9", data.rfind(b"\xff\xda")) < 0:  # entropy-coded data never holds 0xFFD9
+        raise DataFormatError(path, "truncated JPEG: no end-of-image marker after the last scan")
 
 
 def resize_image(image: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:

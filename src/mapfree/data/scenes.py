@@ -11,7 +11,7 @@ import numpy as np
 
 from mapfree.data.errors import DataFormatError
 from mapfree.data.files import Intrinsics, Overlaps, read_intrinsics, read_overlaps, read_poses
-from mapfree.data.frames import frame_name
+from mapfree.data.frames import frame_name, parse_frame_name
 
 SPLITS = ("train", "val", "test")
 REFERENCE_FRAME = "seq0/frame_00000.jpg"
@@ -69,13 +69,28 @@ class Scene:
 
     @cached_property
     def poses(self) -> dict[str, np.ndarray]:
-        """World-to-camera poses; empty for the hidden test split."""
+        """World-to-camera poses; required for train and val, empty for the hidden test split."""
         path = self.root / "poses.txt"
-        return read_poses(path, allow_zero=self.split == "test") if path.is_file() else {}
+        if self.split == "test":
+            return read_poses(path, allow_zero=True) if path.is_file() else {}
+        return read_poses(path)
 
     @cached_property
     def overlaps(self) -> Overlaps:
         return read_overlaps(self.root / "overlaps.npz")
+
+    def camera(self, frame: str) -> Intrinsics:
+        """The intrinsics of a frame; DataFormatError naming `intrinsics.txt` if it does not list the frame."""
+        try:
+            return self.intrinsics[frame]
+        except KeyError:
+            raise DataFormatError(self.root / "intrinsics.txt", f"no intrinsics for {frame}") from None
+
+    def check_files(self) -> None:
+        """Read and validate the text and overlap files the split needs; DataFormatError names the first bad one."""
+        _ = self.intrinsics, self.poses
+        if self.split == "train":
+            self.train_pairs()
 
     def frames(self) -> list[str]:
         """Frame names in intrinsics order (the order of the dataset's own listing)."""
@@ -112,6 +127,11 @@ class Scene:
         """Pairs listed in overlaps.npz whose overlap lies in [min_overlap, max_overlap]."""
         ov = self.overlaps
         keep = (ov.overlaps >= min_overlap) & (ov.overlaps <= max_overlap)
+        listed = {parse_frame_name(f) for f in self.intrinsics}
+        for i, (a, fa, b, fb) in enumerate(ov.idxs.tolist()):
+            if (a, fa) not in listed or (b, fb) not in listed:
+                raise DataFormatError(self.root / "overlaps.npz", f"pair #{i} ({frame_name(a, fa)}, "
+                                      f"{frame_name(b, fb)}) names a frame that intrinsics.txt does not list")
         return [
             Pair(self.name, frame_name(int(a), int(fa)), frame_name(int(b), int(fb)), float(o))
             for (a, fa, b, fb), o in zip(ov.idxs[keep], ov.overlaps[keep])

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mapfree.data.errors import DataFormatError
+from mapfree.data.images import check_frame_images
 from mapfree.data.scenes import SPLITS, list_scenes
 from mapfree.geometry.transforms import camera_center
 
@@ -15,13 +17,24 @@ def _folder_bytes(root: Path) -> int:
 
 
 def summarize(data_root: str | Path) -> dict:
-    """Per split: scenes, frames, benchmark or training pairs, overlap and camera statistics."""
+    """Per split: scenes, frames, benchmark or training pairs, overlap and camera statistics.
+
+    Every file training, submissions and evaluation read is validated on the way (images from their
+    headers only); DataFormatError names the first bad file.
+    """
     data_root = Path(data_root)
+    if not data_root.is_dir():
+        raise DataFormatError(data_root, "dataset folder not found")
+    if not any((data_root / split).is_dir() for split in SPLITS):
+        raise DataFormatError(data_root, f"not a Map-free dataset: no {', '.join(SPLITS)} folder")
     out: dict = {"root": str(data_root), "bytes": _folder_bytes(data_root), "splits": {}}
     for split in SPLITS:
         if not (data_root / split).is_dir():
             continue
         scenes = list_scenes(data_root, split)
+        for scene in scenes:  # what training, submissions and the evaluator would reject
+            scene.check_files()
+            check_frame_images(scene, scene.frames())
         frames = sum(len(s.intrinsics) for s in scenes)
         focal = [k.fx for s in scenes for k in s.intrinsics.values()]
         sizes = sorted({(k.width, k.height) for s in scenes for k in s.intrinsics.values()})

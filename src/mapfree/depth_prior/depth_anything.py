@@ -17,8 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mapfree.data.errors import DataFormatError
-from mapfree.data.images import read_image, resize_image
+from mapfree.data.images import check_image_size, read_image, resize_image
 from mapfree.depth_prior.frames import FrameRef
 from mapfree.depth_prior.meta import METRIC_DEPTH, RELATIVE_INVERSE_DEPTH
 from mapfree.depth_prior.teacher import Teacher
@@ -46,10 +45,7 @@ def resolve_weights(weights: str) -> tuple[str, bool]:
 def read_rgb(ref: FrameRef, size: tuple[int, int]) -> np.ndarray:
     """(H, W, 3) uint8 image resized like MicKey's loader; its native size must match the intrinsics."""
     image = read_image(ref.image_path)
-    if (image.shape[1], image.shape[0]) != ref.native_size:
-        w, h = ref.native_size
-        raise DataFormatError(ref.image_path,
-                              f"image is {image.shape[1]}x{image.shape[0]} but intrinsics.txt says {w}x{h}")
+    check_image_size(ref.image_path, (image.shape[1], image.shape[0]), ref.native_size)
     return resize_image(image, size)  # the loader's resize
 
 
