@@ -102,7 +102,11 @@ class DepthAnythingTeacher(Teacher):
         from transformers import AutoConfig, DepthAnythingForDepthEstimation
 
         weights, local = resolve_weights(weights)
-        config = AutoConfig.from_pretrained(weights, local_files_only=local)
+        try:
+            config = AutoConfig.from_pretrained(weights, local_files_only=local)
+        except OSError as e:  # not on the Hub, no network, or a folder without config.json
+            reason = " ".join(str(e).split())
+            raise WeightsNotFoundError(f"{weights}: cannot load Depth Anything weights ({reason})") from e
         if config.model_type != "depth_anything":
             raise InputError(f"{weights}: a {config.model_type!r} model, not Depth Anything")
         self.weights = str(Path(weights).resolve()) if local else str(weights)
