@@ -17,6 +17,7 @@ process of a distributed run takes a disjoint share of each epoch's draw.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sized
+from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
@@ -107,6 +108,33 @@ class ShardedSampler(Sampler[int]):
         return iter(indices[self.rank : stop : self.world_size])
 
 
+class ResumableLoader(DataLoader):
+    """A DataLoader that a resumed run iterates without shifting the global torch random stream.
+
+    Every new iterator draws the workers' base seed from the global torch generator; persistent
+    workers keep their first iterator, so an uninterrupted run draws once per loader. A resumed
+    run starts fresh loaders: those whose workers had started when the checkpoint was written
+    (`continues`) make their first iterator without drawing, so everything random after the
+    checkpoint (REINFORCE sets, validation RANSAC) sees the same numbers as without the interruption.
+    """
+
+    continues = False
+
+    @property
+    def started(self) -> bool:
+        """Whether persistent workers run (and the next epoch reuses them without drawing a seed)."""
+        return self._iterator is not None
+
+    def __iter__(self) -> Iterator:
+        if not self.continues or self.started:
+            return super().__iter__()
+        state = torch.get_rng_state()
+        try:
+            return super().__iter__()
+        finally:
+            torch.set_rng_state(state)
+
+
 class MapFreeDataModule(pl.LightningDataModule):
     """Scene-balanced training pairs and (optionally subsampled) benchmark validation pairs."""
 
@@ -115,6 +143,8 @@ class MapFreeDataModule(pl.LightningDataModule):
         self.cfg, self.depth, self.seed = data, depth, seed
         self.train_set: TrainingPairs | None = None
         self.val_set: TrainingPairs | None = None
+        self.loaders: dict[str, ResumableLoader] = {}
+        self.continuing: set[str] = set()
 
     def _pairs(self, split: str, depth_suffix: str | None, **kwargs) -> MapFreePairs:
         return MapFreePairs(self.cfg.root, split, resize=self.cfg.resize, depth_suffix=depth_suffix, **kwargs)
@@ -139,17 +169,35 @@ class MapFreeDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         inner = SceneBalancedSampler(self.train_set.pairs.pairs, self.cfg.pairs_per_scene, self.seed)
-        return self._loader(self.train_set, ShardedSampler(inner, *self._rank()), self.cfg.batch_size, drop_last=True)
+        if self.trainer is not None:
+            # a resumed fit makes its first iterator before it sets the epoch, and workers draw indices
+            # ahead: start at the epoch Lightning is about to set, not at 0
+            inner.set_epoch(self.trainer.fit_loop.epoch_progress.current.processed)
+        return self._loader("train", self.train_set, ShardedSampler(inner, *self._rank()), self.cfg.batch_size,
+                            drop_last=True)
 
     def val_dataloader(self) -> DataLoader:
         rank, world = self._rank()
-        return self._loader(self.val_set, ShardedSampler(self.val_set, rank, world, even=False),
+        return self._loader("val", self.val_set, ShardedSampler(self.val_set, rank, world, even=False),
                             self.cfg.val_batch_size)
 
-    def _loader(self, dataset: Dataset, sampler: Sampler, batch_size: int, drop_last: bool = False) -> DataLoader:
+    def _loader(self, name: str, dataset: Dataset, sampler: Sampler, batch_size: int,
+                drop_last: bool = False) -> DataLoader:
         workers = self.cfg.num_workers
-        return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers, drop_last=drop_last,
-                          persistent_workers=workers > 0, pin_memory=torch.cuda.is_available())
+        loader = ResumableLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
+                                 drop_last=drop_last, persistent_workers=workers > 0,
+                                 pin_memory=torch.cuda.is_available())
+        loader.continues = name in self.continuing
+        self.loaders[name] = loader
+        return loader
+
+    def state_dict(self) -> dict[str, Any]:
+        """Which loaders' persistent workers had started (see :class:`ResumableLoader`)."""
+        return {"started": sorted(name for name, loader in self.loaders.items() if loader.started)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.continuing = set(state_dict["started"])
 
 
-__all__ = ["MapFreeDataModule", "MissingPriorError", "ShardedSampler", "TrainingPairs", "check_prior_quantity"]
+__all__ = ["MapFreeDataModule", "MissingPriorError", "ResumableLoader", "ShardedSampler", "TrainingPairs",
+           "check_prior_quantity"]

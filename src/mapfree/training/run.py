@@ -14,7 +14,13 @@ import torch
 from pytorch_lightning.loggers import TensorBoardLogger
 
 from mapfree.models import MicKey
-from mapfree.training.callbacks import AtomicCheckpoint, ProgressBar, ValidationHistory, last_checkpoint
+from mapfree.training.callbacks import (
+    AtomicCheckpoint,
+    ProgressBar,
+    RandomStates,
+    ValidationHistory,
+    last_checkpoint,
+)
 from mapfree.training.config import TrainConfig
 from mapfree.training.data import MapFreeDataModule
 from mapfree.training.metric_names import best_metrics
@@ -110,7 +116,7 @@ def train(
     monitors = best_metrics(config.thresholds) if t.limit_val_batches != 0 else {}
     checkpoints = _checkpoints(ckpt_dir, monitors)
     history = ValidationHistory()
-    callbacks = [*checkpoints.values(), history, *extra_callbacks]
+    callbacks = [*checkpoints.values(), history, RandomStates(), *extra_callbacks]
     if t.progress_bar:
         callbacks.append(ProgressBar(refresh_rate=1))
     trainer = pl.Trainer(
