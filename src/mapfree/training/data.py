@@ -16,6 +16,7 @@ process of a distributed run takes a disjoint share of each epoch's draw.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterator, Sized
 from typing import Any
 
@@ -25,10 +26,12 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from mapfree.data.dataset import MapFreePairs, SceneBalancedSampler
+from mapfree.data.errors import DataFormatError
 from mapfree.data.items import PairItem, View, views
 from mapfree.depth_prior import MissingPriorError, PriorStore
 from mapfree.depth_prior.meta import METRIC_DEPTH
 from mapfree.depth_prior.patches import patch_average
+from mapfree.depth_prior.store import stored_frames
 from mapfree.training.config import DataConfig, DepthConfig
 
 
@@ -44,6 +47,8 @@ class TrainingPairs(Dataset):
         if self.depth is not None and self.depth.source == "prior":
             self.store = PriorStore(self.depth.prior_root, pairs.split)
             check_prior_quantity(self.store.meta.quantity, self.depth.loss, self.depth.prior_root)
+            if self.depth.missing == "error":
+                check_prior_coverage(self.store, pairs)
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -81,6 +86,43 @@ def check_prior_quantity(quantity: str, loss: str, where: str) -> None:
     if loss in ("l2", "silog") and quantity != METRIC_DEPTH:
         raise ValueError(f"{where}: depth.loss {loss!r} needs metric depth targets, "
                          f"the store holds {quantity!r}; use 'ssi'")
+
+
+def check_prior_coverage(store: PriorStore, pairs: MapFreePairs) -> None:
+    """MissingPriorError naming the store and a frame of `pairs` it has no file for (one listing per scene)."""
+    frames: dict[str, set[str]] = defaultdict(set)
+    for pair in pairs.pairs:
+        frames[pair.scene].update((pair.frame0, pair.frame1))
+    missing = [(scene, frame) for scene, wanted in sorted(frames.items())
+               for frame in sorted(wanted - stored_frames(store.root / store.split / scene)[0])]
+    if missing:
+        scene, frame = missing[0]
+        total = sum(len(wanted) for wanted in frames.values())
+        raise MissingPriorError(
+            f"{store.root}: no depth prior for {len(missing)} of the {total} {store.split} frames the training pairs "
+            f"use, e.g. {store.split}/{scene}/{frame} ({store.path(scene, frame)}); run `mapfree depth-prior` "
+            f"for this split (see {store.root / 'failures'}) or set depth.missing=mask"
+        )
+
+
+def check_validation_truth(pairs: MapFreePairs) -> None:
+    """DataFormatError naming the first file validation needs that a scene of `pairs` lacks: the poses,
+    and with a depth suffix every frame's depth map (checked before training, not after an epoch)."""
+    used: dict[str, set[str]] = defaultdict(set)
+    for pair in pairs.pairs:
+        used[pair.scene].update((pair.frame0, pair.frame1))
+    for name, frames in sorted(used.items()):
+        scene = pairs.scenes[name]
+        if not scene.poses:
+            raise DataFormatError(scene.root / "poses.txt", f"missing or empty: validation needs the "
+                                  f"ground-truth poses of every {pairs.split} scene")
+        if pairs.depth_suffix is None:
+            continue
+        for frame in sorted(frames):
+            path = scene.depth_path(frame, pairs.depth_suffix)
+            if not path.is_file():
+                raise DataFormatError(path, f"missing: data.val_depth_suffix={pairs.depth_suffix!r} needs "
+                                      f"the depth map of every validation frame")
 
 
 class ShardedSampler(Sampler[int]):
@@ -161,6 +203,7 @@ class MapFreeDataModule(pl.LightningDataModule):
         if self.cfg.val_max_pairs is not None and len(val) > self.cfg.val_max_pairs:
             keep = np.linspace(0, len(val) - 1, self.cfg.val_max_pairs).round().astype(int)
             val = self._pairs("val", self.cfg.val_depth_suffix, pairs=[val.pairs[i] for i in keep])
+        check_validation_truth(val)
         self.val_set = TrainingPairs(val, None, true_depth=self.cfg.val_depth_suffix is not None)
 
     def _rank(self) -> tuple[int, int]:
@@ -200,4 +243,4 @@ class MapFreeDataModule(pl.LightningDataModule):
 
 
 __all__ = ["MapFreeDataModule", "MissingPriorError", "ResumableLoader", "ShardedSampler", "TrainingPairs",
-           "check_prior_quantity"]
+           "check_prior_coverage", "check_prior_quantity", "check_validation_truth"]
