@@ -203,10 +203,8 @@ def test_missing_prior_is_an_error_or_masked(tiny_dataset, tmp_path):
     ensure_meta(store, PriorMeta(teacher="synthetic-metric", quantity=METRIC_DEPTH))
     cfg = tiny_config(tiny_dataset, tmp_path, depth={"enabled": True, "source": "prior", "prior_root": str(store),
                                                       "loss": "l2"})
-    dm = MapFreeDataModule(cfg.data, cfg.depth)
-    dm.setup()
-    with pytest.raises(MissingPriorError):
-        dm.train_set[0]
+    with pytest.raises(MissingPriorError):  # at setup, before any training
+        MapFreeDataModule(cfg.data, cfg.depth).setup()
     cfg.depth.missing = "mask"
     dm = MapFreeDataModule(cfg.data, cfg.depth)
     dm.setup()
