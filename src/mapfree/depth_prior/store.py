@@ -41,6 +41,12 @@ def write_frame(path: Path, grid: np.ndarray, image_size: tuple[int, int], dense
         raise
 
 
+def stored_frames(scene_dir: Path) -> set[str]:
+    """Frame names (`seqK/frame_NNNNN.jpg`) with a stored file under a scene folder (one listing, no reads)."""
+    return {f"{seq_dir.name}/{e.name.removesuffix(FRAME_SUFFIX)}.jpg" for seq_dir in scene_dir.glob("seq*")
+            for e in os.scandir(seq_dir) if e.name.endswith(FRAME_SUFFIX) and e.is_file()}
+
+
 def leftover_files(scene_dir: Path) -> list[Path]:
     """Temporary files that killed runs left under a scene folder."""
     return [Path(e.path) for seq_dir in scene_dir.glob("seq*") for e in os.scandir(seq_dir)

@@ -1,13 +1,16 @@
-"""Lightning callbacks: atomic checkpoints, the validation history and a quieter progress bar."""
+"""Lightning callbacks: atomic checkpoints, the validation history, random states and a quieter progress bar."""
 
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
 from typing import Any
 from weakref import proxy
 
+import numpy as np
 import pytorch_lightning as pl
+import torch
 from pytorch_lightning.callbacks import ModelCheckpoint, TQDMProgressBar
 
 TMP_SUFFIX = ".partial"
@@ -42,6 +45,39 @@ class ValidationHistory(pl.Callback):
         row = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
         row.update(epoch=float(trainer.current_epoch), step=float(trainer.global_step))
         self.history.append(row)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The rows so far go into every checkpoint, so a resumed run keeps the epochs before the interruption."""
+        return {"history": [dict(row) for row in self.history]}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.history = [dict(row) for row in state_dict["history"]]
+
+
+class RandomStates(pl.Callback):
+    """Checkpoints the global random states (python, NumPy, torch CPU and CUDA) and restores them on resume.
+
+    Everything random in training draws from them (REINFORCE sets and minimal sets, validation
+    RANSAC, the loaders' base seeds and so their workers' seeds), so a run resumed from a checkpoint
+    continues exactly as the uninterrupted run did after writing it.
+    """
+
+    def state_dict(self) -> dict[str, Any]:
+        kind, keys, *rest = np.random.get_state()  # keys as a tensor: checkpoints load with weights_only
+        return {
+            "python": random.getstate(),
+            "numpy": (kind, torch.from_numpy(keys), *rest),
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        random.setstate(state_dict["python"])
+        kind, keys, *rest = state_dict["numpy"]
+        np.random.set_state((kind, keys.numpy(), *rest))
+        torch.set_rng_state(state_dict["torch"])
+        if state_dict["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state_dict["cuda"])
 
 
 class ProgressBar(TQDMProgressBar):

@@ -16,7 +16,9 @@ process of a distributed run takes a disjoint share of each epoch's draw.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterator, Sized
+from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
@@ -24,10 +26,12 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from mapfree.data.dataset import MapFreePairs, SceneBalancedSampler
+from mapfree.data.errors import DataFormatError
 from mapfree.data.items import PairItem, View, views
 from mapfree.depth_prior import MissingPriorError, PriorStore
 from mapfree.depth_prior.meta import METRIC_DEPTH
 from mapfree.depth_prior.patches import patch_average
+from mapfree.depth_prior.store import stored_frames
 from mapfree.errors import InputError
 from mapfree.training.config import DataConfig, DepthConfig
 
@@ -44,6 +48,8 @@ class TrainingPairs(Dataset):
         if self.depth is not None and self.depth.source == "prior":
             self.store = PriorStore(self.depth.prior_root, pairs.split)
             check_prior_quantity(self.store.meta.quantity, self.depth.loss, self.depth.prior_root)
+            if self.depth.missing == "error":
+                check_prior_coverage(self.store, pairs)
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -83,6 +89,40 @@ def check_prior_quantity(quantity: str, loss: str, where: str) -> None:
                          f"the store holds {quantity!r}; use 'ssi'")
 
 
+def check_prior_coverage(store: PriorStore, pairs: MapFreePairs) -> None:
+    """MissingPriorError naming the store and a frame of `pairs` it has no file for (one listing per scene)."""
+    frames: dict[str, set[str]] = defaultdict(set)
+    for pair in pairs.pairs:
+        frames[pair.scene].update((pair.frame0, pair.frame1))
+    missing = [(scene, frame) for scene, wanted in sorted(frames.items())
+               for frame in sorted(wanted - stored_frames(store.root / store.split / scene))]
+    if missing:
+        scene, frame = missing[0]
+        total = sum(len(wanted) for wanted in frames.values())
+        raise MissingPriorError(
+            f"{store.root}: no depth prior for {len(missing)} of the {total} {store.split} frames the training pairs "
+            f"use, e.g. {store.split}/{scene}/{frame} ({store.path(scene, frame)}); run `mapfree depth-prior` "
+            f"for this split (see {store.root / 'failures'}) or set depth.missing=mask"
+        )
+
+
+def check_validation_truth(pairs: MapFreePairs) -> None:
+    """DataFormatError naming the first depth map validation needs that a scene of `pairs` lacks (checked
+    before training, not after an epoch; the dataset itself already refuses val scenes without poses)."""
+    if pairs.depth_suffix is None:
+        return
+    used: dict[str, set[str]] = defaultdict(set)
+    for pair in pairs.pairs:
+        used[pair.scene].update((pair.frame0, pair.frame1))
+    for name, frames in sorted(used.items()):
+        scene = pairs.scenes[name]
+        for frame in sorted(frames):
+            path = scene.depth_path(frame, pairs.depth_suffix)
+            if not path.is_file():
+                raise DataFormatError(path, f"missing: data.val_depth_suffix={pairs.depth_suffix!r} needs "
+                                      f"the depth map of every validation frame")
+
+
 class ShardedSampler(Sampler[int]):
     """Every `world_size`-th index of an inner sampler's draw (or of range(len(dataset))), from `rank`.
 
@@ -108,6 +148,33 @@ class ShardedSampler(Sampler[int]):
         return iter(indices[self.rank : stop : self.world_size])
 
 
+class ResumableLoader(DataLoader):
+    """A DataLoader that a resumed run iterates without shifting the global torch random stream.
+
+    Every new iterator draws the workers' base seed from the global torch generator; persistent
+    workers keep their first iterator, so an uninterrupted run draws once per loader. A resumed
+    run starts fresh loaders: those whose workers had started when the checkpoint was written
+    (`continues`) make their first iterator without drawing, so everything random after the
+    checkpoint (REINFORCE sets, validation RANSAC) sees the same numbers as without the interruption.
+    """
+
+    continues = False
+
+    @property
+    def started(self) -> bool:
+        """Whether persistent workers run (and the next epoch reuses them without drawing a seed)."""
+        return self._iterator is not None
+
+    def __iter__(self) -> Iterator:
+        if not self.continues or self.started:
+            return super().__iter__()
+        state = torch.get_rng_state()
+        try:
+            return super().__iter__()
+        finally:
+            torch.set_rng_state(state)
+
+
 class MapFreeDataModule(pl.LightningDataModule):
     """Scene-balanced training pairs and (optionally subsampled) benchmark validation pairs."""
 
@@ -116,6 +183,8 @@ class MapFreeDataModule(pl.LightningDataModule):
         self.cfg, self.depth, self.seed = data, depth, seed
         self.train_set: TrainingPairs | None = None
         self.val_set: TrainingPairs | None = None
+        self.loaders: dict[str, ResumableLoader] = {}
+        self.continuing: set[str] = set()
 
     def _pairs(self, split: str, depth_suffix: str | None, **kwargs) -> MapFreePairs:
         return MapFreePairs(self.cfg.root, split, resize=self.cfg.resize, depth_suffix=depth_suffix, **kwargs)
@@ -132,6 +201,7 @@ class MapFreeDataModule(pl.LightningDataModule):
         if self.cfg.val_max_pairs is not None and len(val) > self.cfg.val_max_pairs:
             keep = np.linspace(0, len(val) - 1, self.cfg.val_max_pairs).round().astype(int)
             val = self._pairs("val", self.cfg.val_depth_suffix, pairs=[val.pairs[i] for i in keep])
+        check_validation_truth(val)
         self.val_set = TrainingPairs(val, None, true_depth=self.cfg.val_depth_suffix is not None)
 
     def _rank(self) -> tuple[int, int]:
@@ -140,17 +210,35 @@ class MapFreeDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         inner = SceneBalancedSampler(self.train_set.pairs.pairs, self.cfg.pairs_per_scene, self.seed)
-        return self._loader(self.train_set, ShardedSampler(inner, *self._rank()), self.cfg.batch_size, drop_last=True)
+        if self.trainer is not None:
+            # a resumed fit makes its first iterator before it sets the epoch, and workers draw indices
+            # ahead: start at the epoch Lightning is about to set, not at 0
+            inner.set_epoch(self.trainer.fit_loop.epoch_progress.current.processed)
+        return self._loader("train", self.train_set, ShardedSampler(inner, *self._rank()), self.cfg.batch_size,
+                            drop_last=True)
 
     def val_dataloader(self) -> DataLoader:
         rank, world = self._rank()
-        return self._loader(self.val_set, ShardedSampler(self.val_set, rank, world, even=False),
+        return self._loader("val", self.val_set, ShardedSampler(self.val_set, rank, world, even=False),
                             self.cfg.val_batch_size)
 
-    def _loader(self, dataset: Dataset, sampler: Sampler, batch_size: int, drop_last: bool = False) -> DataLoader:
+    def _loader(self, name: str, dataset: Dataset, sampler: Sampler, batch_size: int,
+                drop_last: bool = False) -> DataLoader:
         workers = self.cfg.num_workers
-        return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers, drop_last=drop_last,
-                          persistent_workers=workers > 0, pin_memory=torch.cuda.is_available())
+        loader = ResumableLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
+                                 drop_last=drop_last, persistent_workers=workers > 0,
+                                 pin_memory=torch.cuda.is_available())
+        loader.continues = name in self.continuing
+        self.loaders[name] = loader
+        return loader
+
+    def state_dict(self) -> dict[str, Any]:
+        """Which loaders' persistent workers had started (see :class:`ResumableLoader`)."""
+        return {"started": sorted(name for name, loader in self.loaders.items() if loader.started)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.continuing = set(state_dict["started"])
 
 
-__all__ = ["MapFreeDataModule", "MissingPriorError", "ShardedSampler", "TrainingPairs", "check_prior_quantity"]
+__all__ = ["MapFreeDataModule", "MissingPriorError", "ResumableLoader", "ShardedSampler", "TrainingPairs",
+           "check_prior_coverage", "check_prior_quantity", "check_validation_truth"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
@@ -21,6 +22,7 @@ from mapfree.errors import InputError
 from mapfree.models import MicKey, MicKeyConfig
 from mapfree.training.config import TrainConfig
 from mapfree.training.curriculum import topk_mask
+from mapfree.training.errors import CheckpointError
 from mapfree.training.losses.depth import depth_loss, depth_weight
 from mapfree.training.losses.reinforce import ReinforceResult, reinforce_objective, vcre_pose_loss
 from mapfree.training.metric_names import best_metrics
@@ -34,9 +36,13 @@ BACKBONE_PREFIX = "model.backbone."
 def build_model(config: TrainConfig) -> MicKey:
     """A fresh MicKey from `config.model`, or the heads of `config.init.checkpoint` for fine-tuning."""
     if config.init.checkpoint:
-        # the architecture: init.config, else the `model` section, else the YAML beside the checkpoint
-        model = MicKey.from_pretrained(config.init.checkpoint, config.init.config or config.model,
-                                       config.init.dinov2_weights)
+        if not Path(config.init.checkpoint).exists():
+            raise CheckpointError(f"init.checkpoint: not found: {config.init.checkpoint}")
+        try:  # the architecture: init.config, else the `model` section, else the YAML beside the checkpoint
+            model = MicKey.from_pretrained(config.init.checkpoint, config.init.config or config.model,
+                                           config.init.dinov2_weights)
+        except (OSError, ValueError) as e:  # unreadable, corrupt or not fitting: name the setting
+            raise CheckpointError(f"init.checkpoint: {e}") from None
         return model.train()
     return MicKey(config.model or MicKeyConfig())
 

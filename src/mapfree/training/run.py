@@ -15,9 +15,16 @@ from pytorch_lightning.loggers import TensorBoardLogger
 
 from mapfree.atomic import OutputExistsError, write_json_atomic
 from mapfree.models import MicKey
-from mapfree.training.callbacks import AtomicCheckpoint, ProgressBar, ValidationHistory, last_checkpoint
+from mapfree.training.callbacks import (
+    AtomicCheckpoint,
+    ProgressBar,
+    RandomStates,
+    ValidationHistory,
+    last_checkpoint,
+)
 from mapfree.training.config import TrainConfig
 from mapfree.training.data import MapFreeDataModule
+from mapfree.training.errors import CheckpointError, DeviceError
 from mapfree.training.metric_names import best_metrics
 from mapfree.training.module import MicKeyTraining
 
@@ -81,10 +88,35 @@ def _resume_path(config: TrainConfig, ckpt_dir: Path) -> str | None:
         path = last_checkpoint(ckpt_dir)
         if path is None:
             log.info("no checkpoint in %s yet: starting from scratch", ckpt_dir)
-        return str(path) if path else None
-    if not Path(resume).is_file():
-        raise FileNotFoundError(f"trainer.resume: checkpoint not found: {resume}")
-    return resume
+            return None
+    elif not Path(resume).is_file():
+        raise CheckpointError(f"trainer.resume: checkpoint not found: {resume}")
+    else:
+        path = Path(resume)
+    return str(readable_checkpoint(path))
+
+
+def readable_checkpoint(path: Path) -> Path:
+    """`path` if it opens as a Lightning training checkpoint; CheckpointError naming it if truncated or corrupt.
+
+    Memory-mapped, so only the archive's index and the small pickled objects are read.
+    """
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as e:  # truncated zips, bad pickles and foreign files fail in many types
+        reason = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+        raise CheckpointError(f"trainer.resume: {path} is not a readable checkpoint (truncated or corrupt; "
+                              f"{reason})") from None
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint or "loops" not in checkpoint:
+        raise CheckpointError(f"trainer.resume: {path} is not a training checkpoint of `mapfree train`")
+    return path
+
+
+def check_accelerator(accelerator: str) -> None:
+    """DeviceError before any work when a GPU is asked for and none is usable."""
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise DeviceError(f"trainer.accelerator={accelerator}: no CUDA GPU is available here "
+                          f"(use trainer.accelerator=cpu or auto)")
 
 
 def _run_outputs(run_dir: Path) -> list[Path]:
@@ -125,6 +157,7 @@ def train(
     elif overrides:
         raise ValueError("overrides apply to a config file; edit the TrainConfig object instead")
     t = config.trainer
+    check_accelerator(t.accelerator)
     run_dir = Path(t.out_dir) / t.name
     ckpt_dir = run_dir / "checkpoints"
     _claim_run_dir(run_dir, t.resume, overwrite)
@@ -136,7 +169,7 @@ def train(
     monitors = best_metrics(config.thresholds) if t.limit_val_batches != 0 else {}
     checkpoints = _checkpoints(ckpt_dir, monitors)
     history = ValidationHistory()
-    callbacks = [*checkpoints.values(), history, *extra_callbacks]
+    callbacks = [*checkpoints.values(), history, RandomStates(), *extra_callbacks]
     if t.progress_bar:
         callbacks.append(ProgressBar(refresh_rate=1))
     trainer = pl.Trainer(
