@@ -18,6 +18,7 @@ import importlib
 import pkgutil
 import sys
 
+from mapfree import __version__
 from mapfree.errors import UserError
 
 EXPECTED_FAILURES = (UserError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError,
@@ -37,6 +38,7 @@ def command_modules() -> dict[str, str]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mapfree",
                                      description="Map-free relocalization toolkit (MicKey + depth supervision).")
+    parser.add_argument("--version", action="version", version=f"mapfree {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the traceback of expected errors too")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module_name in command_modules().items():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from mapfree.cli._baseline_args import add_baseline_arguments, baseline_context
+from mapfree.cli._extras import require
 from mapfree.cli._model_args import resolve_device
 from mapfree.cli._types import non_negative_int, parse_size, positive_int
 from mapfree.errors import InputError
@@ -88,6 +89,8 @@ def has_estimates(zip_path) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
+    require("baselines", "mapfree compare")
+
     import tempfile
     import time
     from pathlib import Path

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from mapfree.cli._extras import require
+
 HELP = ("Synthesise the benchmark, build depth priors, train MicKey with and without depth supervision, "
         "evaluate both and write a Table-1-style report.")
 
@@ -18,6 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    require("train", "mapfree demo")
+
     from mapfree.demo import FULL, QUICK, run_demo
 
     run_demo(args.out, QUICK if args.quick else FULL, seed=args.seed, overwrite=args.overwrite)

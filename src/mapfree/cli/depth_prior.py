@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from mapfree.cli._extras import require
 from mapfree.cli._types import non_negative_int, parse_size, positive_int
 from mapfree.errors import InputError
 
@@ -45,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
         return 0 if report.complete else 1
     if args.teacher is None:
         raise InputError("--teacher is required unless --verify is given")
+    require("depth", "mapfree depth-prior")
 
     from mapfree.depth_prior.frames import Shard
     from mapfree.depth_prior.runner import compute_store

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from mapfree.cli._extras import require
+
 HELP = "Score a submission zip on a val split with the Map-free benchmark's metrics (official key names)."
 
 
@@ -31,6 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.plots:
+        require("plots", "--plots")
+
     from mapfree.evaluation import Thresholds, evaluate_submission
     from mapfree.evaluation.report import format_issues, format_metrics, format_scenes, write_json
 

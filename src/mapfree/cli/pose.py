@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from mapfree.cli._extras import require
 from mapfree.cli._model_args import add_model_arguments, resolve_device
 from mapfree.cli._types import parse_size
 
@@ -34,6 +35,8 @@ def _refuse_existing_outputs(out: str | None, dump: Path | None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    require("baselines", "mapfree pose")
+
     import numpy as np
     import torch
 

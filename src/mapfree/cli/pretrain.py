@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from mapfree.cli._extras import require
+
 HELP = ("Pretrain a CNN MicKey's backbone and descriptors to match the training pairs (depth maps + poses) "
         "or homography warps of the training images (no poses).")
 
@@ -27,6 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    require("train", "mapfree pretrain")
+
     from mapfree.training.config import TrainConfig
     from mapfree.training.pretrain import PRETRAINED_MODULES, pretrain_model
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from mapfree.cli._baseline_args import add_baseline_arguments, baseline_context
+from mapfree.cli._extras import require
 from mapfree.cli._model_args import add_model_arguments, resolve_device
 from mapfree.cli._types import non_negative_int, parse_size, positive_int
 from mapfree.errors import InputError
@@ -31,6 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    require("baselines", "mapfree submit")
+
     from pathlib import Path
 
     import torch

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from mapfree.cli._extras import require
 from mapfree.cli._types import parse_size
 
 HELP = "Generate a synthetic Map-free-format dataset (train/val/test) with metric depth."
@@ -25,6 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.contact_sheet:
+        require("plots", "--contact-sheet")
+
     import time
 
     from mapfree.data.summary import format_summary, summarize
