@@ -12,7 +12,7 @@ HELP = ("Synthesise the benchmark, build depth priors, train MicKey with and wit
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="outputs/demo",
-                        help="output folder (default: outputs/demo); a non-empty one is refused unless --overwrite")
+                        help="output folder; a non-empty one is refused unless --overwrite")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier demo's outputs in --out")
     parser.add_argument("--quick", action="store_true", help="tiny budget (about a minute), for CI and a first look")
     parser.add_argument("--seed", type=int, default=0,
