@@ -72,7 +72,8 @@ def main() -> None:
     parser.add_argument("--weights-dir", default=None)
     parser.add_argument("--checkpoint", default=None, help="MicKey model for the mickey matcher/depth")
     args = parser.parse_args()
-    args.config = args.dinov2_weights = args.dtype = None
+    args.config = args.dinov2_weights = None
+    args.precision = "auto"
 
     with tempfile.TemporaryDirectory() as tmp:
         root = args.data_root

@@ -59,7 +59,8 @@ def test_covisibility_of_a_plane_seen_by_shifted_cameras():
 
 def test_synth_cli_writes_and_summarises(tmp_path: Path, capsys):
     assert main(["synth", str(tmp_path / "d"), "--train-scenes", "1", "--val-scenes", "1", "--test-scenes", "0",
-                 "--frames", "5", "--size", "56x70", "--workers", "1", "--contact-sheet", str(tmp_path / "s.png")]) == 0
+                 "--frames", "5", "--resize", "56x70", "--workers", "1",
+                 "--contact-sheet", str(tmp_path / "s.png")]) == 0
     out = capsys.readouterr().out
     assert "train:    1 scenes" in out and "56x70" in out
     assert (tmp_path / "s.png").stat().st_size > 0

@@ -5,10 +5,12 @@ exposing `HELP`, `add_arguments(parser)` and `run(args) -> int`; modules are dis
 listed. Command modules import only the standard library at import time and do their real
 imports inside `run`, so `mapfree evaluate` never pays for torch.
 
-Expected failures (a :class:`~mapfree.errors.UserError`, or a path the user named that is
-missing, of the wrong kind or not accessible) print one line and exit with code 2; anything
-else is a bug and keeps its traceback. `mapfree --debug COMMAND` shows the traceback of
-expected failures too.
+Exit codes, the same for every command (:data:`EXIT_CODES`): 0 success; 1 the command ran but
+found problems (check-submission, depth-prior --verify, failed depth-prior frames); 2 a user error:
+bad arguments, a :class:`~mapfree.errors.UserError` (a missing extra included), or a path the user
+named that is missing, of the wrong kind or not accessible, printed as one line; 130 interrupted.
+Anything else is a bug and keeps its traceback. `mapfree --debug COMMAND` shows the traceback of
+expected failures too. Every subcommand's `--help` shows the defaults.
 """
 
 from __future__ import annotations
@@ -18,11 +20,19 @@ import importlib
 import pkgutil
 import sys
 
+from mapfree import __version__
+from mapfree.cli._types import DefaultsHelpFormatter
 from mapfree.errors import UserError
 
 EXPECTED_FAILURES = (UserError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError,
                      PermissionError)
 """Exceptions a command reports as one line: user errors and problems with the paths a user named."""
+
+EXIT_CODES = """exit codes:
+  0    success
+  1    the command ran but found problems (check-submission, depth-prior --verify)
+  2    user error: bad arguments, files or values, a missing extra (one line; --debug for the traceback)
+  130  interrupted"""
 
 
 def command_modules() -> dict[str, str]:
@@ -35,13 +45,15 @@ def command_modules() -> dict[str, str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mapfree",
-                                     description="Map-free relocalization toolkit (MicKey + depth supervision).")
+    parser = argparse.ArgumentParser(prog="mapfree", epilog=EXIT_CODES,
+                                     description="Map-free relocalization toolkit (MicKey + depth supervision).",
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"mapfree {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the traceback of expected errors too")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module_name in command_modules().items():
         module = importlib.import_module(module_name)
-        cmd = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        cmd = sub.add_parser(name, help=module.HELP, description=module.HELP, formatter_class=DefaultsHelpFormatter)
         module.add_arguments(cmd)
         cmd.set_defaults(_run=module.run)
     return parser

@@ -7,18 +7,24 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from mapfree.cli._types import TORCH_DTYPES, add_precision_argument
+
 
 def add_model_arguments(parser: argparse.ArgumentParser, checkpoint_required: bool = True) -> None:
     group = parser.add_argument_group("model")
     group.add_argument("--checkpoint", required=checkpoint_required,
                        help="released MicKey .ckpt, or this project's model folder / model.safetensors")
     group.add_argument("--config", default=None,
-                       help="MicKey YAML (released or this project's; default: config.yaml next to the checkpoint)")
+                       help="MicKey YAML (released or this project's); omitted: config.yaml next to the checkpoint")
     group.add_argument("--dinov2-weights", default=None,
-                       help="original dinov2_vit*14_pretrain.pth (default: the torch hub cache)")
+                       help="original dinov2_vit*14_pretrain.pth; omitted: searched in the torch hub cache")
     group.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda, cuda:1, ...")
-    group.add_argument("--dtype", choices=("float32", "float16", "bfloat16"), default=None,
-                       help="backbone precision (default: the config's)")
+    add_precision_argument(group, "backbone precision (auto: the model config's)")
+
+
+def backbone_dtype(precision: str) -> str | None:
+    """`--precision` as MicKey's backbone dtype name; None ('auto') keeps the model config's."""
+    return TORCH_DTYPES.get(precision)
 
 
 def resolve_device(name: str) -> str:
@@ -53,4 +59,5 @@ def model_loader(args: argparse.Namespace) -> Callable[[], Any] | None:
         return None
     from mapfree.models.mickey import MicKey
 
-    return partial(MicKey.from_pretrained, args.checkpoint, args.config, args.dinov2_weights, args.device, args.dtype)
+    return partial(MicKey.from_pretrained, args.checkpoint, args.config, args.dinov2_weights, args.device,
+                   backbone_dtype(args.precision))

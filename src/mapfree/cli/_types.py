@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def positive_int(text: str) -> int:
@@ -34,3 +35,54 @@ def parse_size(text: str) -> tuple[int, int]:
     if w < 14 or h < 14:
         raise argparse.ArgumentTypeError("size must be at least 14x14")
     return w, h
+
+
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+"""The one precision vocabulary of every command (`--precision`); 'auto' is the command's own choice."""
+
+TORCH_DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+"""Precision name -> torch dtype name."""
+
+
+class DeprecatedAlias(argparse.Action):
+    """A hidden old spelling of an option: sets the new option's value and warns on stderr."""
+
+    def __init__(self, option_strings: list[str], dest: str, replacement: str, **kwargs) -> None:
+        super().__init__(option_strings, dest, help=argparse.SUPPRESS, **kwargs)
+        self.replacement = replacement
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        print(f"mapfree: warning: {option_string} is deprecated, use {self.replacement}", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+def _precision_from_dtype(text: str) -> str:
+    """The old `--dtype` values (float32, float16, bfloat16) as precision names."""
+    by_dtype = {dtype: name for name, dtype in TORCH_DTYPES.items()}
+    if text not in by_dtype:
+        raise argparse.ArgumentTypeError(f"invalid choice: {text!r} (choose from {', '.join(by_dtype)})")
+    return by_dtype[text]
+
+
+def add_precision_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup, help: str) -> None:
+    """`--precision {auto,fp32,fp16,bf16}` (default auto), and the deprecated `--dtype float16` spelling."""
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto", help=help)
+    parser.add_argument("--dtype", dest="precision", type=_precision_from_dtype, action=DeprecatedAlias,
+                        replacement="--precision fp32|fp16|bf16")
+
+
+def add_resize_argument(parser: argparse.ArgumentParser, help: str, default: str | None = None) -> None:
+    """`--resize WxH` (a string default is parsed too), and the deprecated `--size WxH` spelling."""
+    parser.add_argument("--resize", type=parse_size, default=default, metavar="WxH", help=help)
+    parser.add_argument("--size", dest="resize", type=parse_size, action=DeprecatedAlias, replacement="--resize WxH")
+
+
+class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows every option's default, except flags (False) and unset options (None), whose help says what happens."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default is None or action.default is False or action.default is argparse.SUPPRESS:
+            return action.help or ""
+        if isinstance(action.default, list):
+            return f"{action.help or ''} (default: {' '.join(map(str, action.default))})".strip()
+        return super()._get_help_string(action)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 
 from mapfree.cli._baseline_args import add_baseline_arguments, baseline_context
+from mapfree.cli._extras import require
 from mapfree.cli._model_args import resolve_device
-from mapfree.cli._types import non_negative_int, parse_size, positive_int
+from mapfree.cli._types import add_precision_argument, add_resize_argument, non_negative_int, positive_int
 from mapfree.errors import InputError
 
 HELP = "Evaluate several methods (MicKey, MATCHER+DEPTH+SOLVER baselines) on one split and print a Table-1-style table."
@@ -17,19 +18,19 @@ MICKEY_ROWS = ("mickey", "sift+mickey+emat", "sift+mickey+pnp", "sift+mickey+pro
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-root", help="Map-free dataset root (holds val/); required unless --list-methods")
-    parser.add_argument("--split", default="val", help="split with ground-truth poses (default val)")
+    parser.add_argument("--split", default="val", help="split with ground-truth poses")
     parser.add_argument("--methods", nargs="+", default=None, metavar="METHOD",
-                        help="'mickey' and/or MATCHER+DEPTH+SOLVER names (default: SIFT with true depth under "
+                        help="'mickey' and/or MATCHER+DEPTH+SOLVER names (omitted: SIFT with true depth under "
                              "each solver, plus MicKey and SIFT with MicKey depth when --checkpoint is given)")
     model = parser.add_argument_group("MicKey (for 'mickey' and the mickey matcher/depth)")
     model.add_argument("--checkpoint", default=None, help="released MicKey .ckpt, or this project's model folder")
-    model.add_argument("--config", default=None, help="MicKey YAML (default: config.yaml next to the checkpoint)")
+    model.add_argument("--config", default=None, help="MicKey YAML; omitted: config.yaml next to the checkpoint")
     model.add_argument("--dinov2-weights", default=None, help="original dinov2_vit*14_pretrain.pth")
-    model.add_argument("--dtype", choices=("float32", "float16", "bfloat16"), default=None, help="backbone precision")
+    add_precision_argument(model, "backbone precision (auto: the model config's)")
     add_baseline_arguments(parser)
     parser.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda, ...")
-    parser.add_argument("--resize", type=parse_size, default=None, help="resize images to WxH first")
-    parser.add_argument("--out", default=None, help="keep each method's submission zip here (default: discarded)")
+    add_resize_argument(parser, "resize images to WxH first")
+    parser.add_argument("--out", default=None, help="keep each method's submission zip here (omitted: discarded)")
     parser.add_argument("--json", default=None, help="also write {method: metrics} to this JSON file")
     parser.add_argument("--seed", type=int, default=0, help="seed of the RANSAC sampling")
     parser.add_argument("--workers", type=non_negative_int, default=0, help="image loading processes")
@@ -88,6 +89,8 @@ def has_estimates(zip_path) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
+    require("baselines", "mapfree compare")
+
     import tempfile
     import time
     from pathlib import Path

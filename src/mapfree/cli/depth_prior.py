@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 
-from mapfree.cli._types import non_negative_int, parse_size, positive_int
+from mapfree.cli._extras import require
+from mapfree.cli._types import add_precision_argument, add_resize_argument, non_negative_int, positive_int
 from mapfree.errors import InputError
 
 HELP = "Compute (or --verify) per-frame depth-prior targets on MicKey's 14x14 patch grid."
@@ -13,27 +14,27 @@ HELP = "Compute (or --verify) per-frame depth-prior targets on MicKey's 14x14 pa
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-root", required=True, help="Map-free-format dataset root (holds train/ val/ test/)")
-    parser.add_argument("--split", default="train", choices=("train", "val", "test"))
+    parser.add_argument("--split", default="train", choices=("train", "val", "test"), help="split to compute")
     parser.add_argument("--out", required=True, help="store folder (created; rerunning resumes)")
     parser.add_argument("--teacher", choices=("depth-anything", "synthetic", "synthetic-metric"),
                         help="depth-anything: V1/V2, relative or metric, as the weights say; "
                              "synthetic*: offline, from rendered depth")
-    parser.add_argument("--weights", help="Depth Anything checkpoint: a local folder (no network) or a Hub id")
-    parser.add_argument("--resize", type=parse_size, default=None,
-                        help="WxH the training loader resizes images to (default: native)")
-    parser.add_argument("--batch-size", type=positive_int, default=16)
+    parser.add_argument("--weights",
+                        help="Depth Anything checkpoint of the depth-anything teacher: a local folder (no network) "
+                             "or a Hub id")
+    add_resize_argument(parser, "WxH the training loader resizes images to (omitted: native size)")
+    parser.add_argument("--batch-size", type=positive_int, default=16, help="frames per network call")
     parser.add_argument("--device", default="auto",
                         help="auto (GPU LOCAL_RANK if present, else CPU), cpu, cuda, cuda:N")
-    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"),
-                        help="network precision (auto: fp16 on GPU, fp32 on CPU)")
+    add_precision_argument(parser, "network precision (auto: fp16 on GPU, fp32 on CPU)")
     parser.add_argument("--workers", type=non_negative_int, default=min(8, os.cpu_count() or 1),
                         help="image-reading processes")
     parser.add_argument("--dense", action="store_true", help="also store the full-resolution map (float16)")
     parser.add_argument("--seed", type=int, default=0, help="synthetic teachers: seed of the simulated errors")
-    parser.add_argument("--rank", type=int, default=None, help="this process's shard (default: RANK from the launcher)")
-    parser.add_argument("--world-size", type=int, default=None, help="number of shards (default: WORLD_SIZE)")
+    parser.add_argument("--rank", type=int, default=None, help="this process's shard (omitted: RANK from the launcher)")
+    parser.add_argument("--world-size", type=int, default=None, help="number of shards (omitted: WORLD_SIZE)")
     parser.add_argument("--verify", action="store_true", help="only check the store against the dataset")
-    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
         return 0 if report.complete else 1
     if args.teacher is None:
         raise InputError("--teacher is required unless --verify is given")
+    require("depth", "mapfree depth-prior")
 
     from mapfree.depth_prior.frames import Shard
     from mapfree.depth_prior.runner import compute_store

@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from mapfree.cli._extras import require
+from mapfree.cli._types import non_negative_int
+
 HELP = "Score a submission zip on a val split with the Map-free benchmark's metrics (official key names)."
 
 
@@ -23,14 +26,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", metavar="OUT.json", help="write metrics, per-scene rows and issues as JSON")
     parser.add_argument("--plots", metavar="DIR", help="save precision-recall curves and per-scene errors as PNG")
     parser.add_argument("--per-scene", action="store_true", help="also print the per-scene table")
-    parser.add_argument("--translation-threshold", type=number, default=0.25, metavar="M", help="metres (0.25)")
-    parser.add_argument("--rotation-threshold", type=number, default=5, metavar="DEG", help="degrees (5)")
+    parser.add_argument("--translation-threshold", type=number, default=0.25, metavar="M", help="metres")
+    parser.add_argument("--rotation-threshold", type=number, default=5, metavar="DEG", help="degrees")
     parser.add_argument("--vcre-thresholds", type=number, nargs="+", default=[90, 45], metavar="PX",
-                        help="pixels; the first one takes the official keys' place (90 45)")
-    parser.add_argument("--max-issues", type=int, default=20, help="skipped lines and warnings to print (20)")
+                        help="pixels; the first one takes the official keys' place")
+    parser.add_argument("--max-issues", type=non_negative_int, default=20, help="skipped lines and warnings to print")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.plots:
+        require("plots", "--plots")
+
     from mapfree.evaluation import Thresholds, evaluate_submission
     from mapfree.evaluation.report import format_issues, format_metrics, format_scenes, write_json
 

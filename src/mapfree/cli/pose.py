@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mapfree.cli._model_args import add_model_arguments, resolve_device
-from mapfree.cli._types import parse_size
+from mapfree.cli._extras import require
+from mapfree.cli._model_args import add_model_arguments, backbone_dtype, resolve_device
+from mapfree.cli._types import add_resize_argument
 
 HELP = "Estimate the metric pose of IMG1 relative to IMG0 with MicKey; optionally save figures and outputs."
 
@@ -17,8 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--intrinsics", required=True,
                         help="text file with lines 'name fx fy cx cy width height' naming both images")
     add_model_arguments(parser)
-    parser.add_argument("--resize", type=parse_size, default=None, help="resize both images to WxH first")
-    parser.add_argument("--out", default=None, help="folder for depth, confidence and match PNGs")
+    add_resize_argument(parser, "resize both images to WxH first")
+    parser.add_argument("--out", default=None, help="folder for depth, confidence and match PNGs (omitted: none)")
     parser.add_argument("--dump", default=None, help="save the network outputs and the pose to this .npz")
     parser.add_argument("--seed", type=int, default=0, help="seed of the RANSAC sampling")
     parser.add_argument("--overwrite", action="store_true", help="replace existing --out figures and --dump file")
@@ -34,6 +35,8 @@ def _refuse_existing_outputs(out: str | None, dump: Path | None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    require("baselines", "mapfree pose")
+
     import numpy as np
     import torch
 
@@ -63,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
         Ks.append(camera.K)
 
     device = resolve_device(args.device)
-    model = MicKey.from_pretrained(args.checkpoint, args.config, args.dinov2_weights, device, args.dtype)
+    model = MicKey.from_pretrained(args.checkpoint, args.config, args.dinov2_weights, device,
+                                   backbone_dtype(args.precision))
     generator = torch.Generator(device).manual_seed(args.seed)
     result = estimate_poses(model, images[0][None], images[1][None], Ks[0], Ks[1], generator=generator)[0]
 

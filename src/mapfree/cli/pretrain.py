@@ -4,29 +4,33 @@ from __future__ import annotations
 
 import argparse
 
+from mapfree.cli._extras import require
+from mapfree.cli._types import positive_int
+
 HELP = ("Pretrain a CNN MicKey's backbone and descriptors to match the training pairs (depth maps + poses) "
         "or homography warps of the training images (no poses).")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default="synthetic_cpu",
-                        help="training YAML or packaged config whose `model`, `data` and `pretrain` are used "
-                             "(default synthetic_cpu)")
+                        help="training YAML or packaged config whose `model`, `data` and `pretrain` are used")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a value of that config, e.g. --set data.root=DATA")
     parser.add_argument("--out", required=True, help="model folder to write (use it as init.checkpoint)")
-    parser.add_argument("--steps", type=int, default=None,
-                        help="optimiser steps (default: the config's pretrain section)")
+    parser.add_argument("--steps", type=positive_int, default=None,
+                        help="optimiser steps (omitted: the config's pretrain section)")
     parser.add_argument("--views", choices=("pairs", "homography"), default=None,
                         help="pairs: training pairs matched through their depth maps and poses; homography: warps of "
-                             "single images, for data without depth (default: the config's pretrain section)")
-    parser.add_argument("--batch-size", type=int, default=None,
-                        help="pairs, or images, per step (default: the config's pretrain section)")
+                             "single images, for data without depth (omitted: the config's pretrain section)")
+    parser.add_argument("--batch-size", type=positive_int, default=None,
+                        help="pairs, or images, per step (omitted: the config's pretrain section)")
     parser.add_argument("--seed", type=int, default=None,
-                        help="seeds the model, sampling and view changes (default: the config's pretrain section)")
+                        help="seeds the model, sampling and view changes (omitted: the config's pretrain section)")
 
 
 def run(args: argparse.Namespace) -> int:
+    require("train", "mapfree pretrain")
+
     from mapfree.training.config import TrainConfig
     from mapfree.training.pretrain import PRETRAINED_MODULES, pretrain_model
 

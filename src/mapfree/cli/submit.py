@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 
 from mapfree.cli._baseline_args import add_baseline_arguments, baseline_context
+from mapfree.cli._extras import require
 from mapfree.cli._model_args import add_model_arguments, resolve_device
-from mapfree.cli._types import non_negative_int, parse_size, positive_int
+from mapfree.cli._types import add_resize_argument, non_negative_int, positive_int
 from mapfree.errors import InputError
 
 HELP = "Run a pose estimator (default MicKey) over a Map-free split and write the benchmark submission zip."
@@ -16,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from mapfree.inference.methods import METHODS
 
     parser.add_argument("--data-root", required=True, help="Map-free dataset root (holds val/, test/)")
-    parser.add_argument("--split", choices=("val", "test"), required=True)
+    parser.add_argument("--split", choices=("val", "test"), required=True, help="split to pose")
     parser.add_argument("--out", required=True, help="output folder for submission.zip")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing submission.zip in --out")
     parser.add_argument("--method", default="mickey",
@@ -24,13 +25,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(e.g. sift+true+emat; see mapfree.baselines)")
     add_model_arguments(parser, checkpoint_required=False)
     add_baseline_arguments(parser)
-    parser.add_argument("--resize", type=parse_size, default=None, help="resize images to WxH before inference")
+    add_resize_argument(parser, "resize images to WxH before inference")
     parser.add_argument("--batch-size", type=positive_int, default=1, help="pairs per forward pass")
     parser.add_argument("--workers", type=non_negative_int, default=0, help="image loading processes")
     parser.add_argument("--seed", type=int, default=0, help="seed of the RANSAC sampling")
 
 
 def run(args: argparse.Namespace) -> int:
+    require("baselines", "mapfree submit")
+
     from pathlib import Path
 
     import torch

@@ -8,7 +8,7 @@ HELP = "Print scenes, frames, pairs, overlap and depth statistics of a Map-free-
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("data_root")
+    parser.add_argument("data_root", help="dataset folder holding train/, val/ and test/")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import argparse
 
-from mapfree.cli._types import parse_size
+from mapfree.cli._extras import require
+from mapfree.cli._types import add_resize_argument, non_negative_int, positive_int
 
 HELP = "Generate a synthetic Map-free-format dataset (train/val/test) with metric depth."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("out", help="output folder (created; a non-empty one is refused unless --overwrite)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--train-scenes", type=int, default=10)
-    parser.add_argument("--val-scenes", type=int, default=4)
-    parser.add_argument("--test-scenes", type=int, default=4)
-    parser.add_argument("--frames", type=int, default=40, help="frames per sequence")
-    parser.add_argument("--size", type=parse_size, default=(360, 480), help="WxH (Map-free: 540x720)")
-    parser.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of scenes, textures and trajectories")
+    parser.add_argument("--train-scenes", type=non_negative_int, default=10, help="scenes of the train split")
+    parser.add_argument("--val-scenes", type=non_negative_int, default=4, help="scenes of the val split")
+    parser.add_argument("--test-scenes", type=non_negative_int, default=4, help="scenes of the test split")
+    parser.add_argument("--frames", type=positive_int, default=40, help="frames per sequence")
+    add_resize_argument(parser, "frame size WxH (Map-free: 540x720)", default="360x480")
+    parser.add_argument("--workers", type=positive_int, default=None, help="processes (omitted: all cores)")
     parser.add_argument("--contact-sheet", default=None, metavar="PNG",
                         help="also save frames and depth maps of the first train scenes here (the README's figure)")
     parser.add_argument("--overwrite", action="store_true",
@@ -25,12 +26,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.contact_sheet:
+        require("plots", "--contact-sheet")
+
     import time
 
     from mapfree.data.summary import format_summary, summarize
     from mapfree.synth import SynthConfig, generate_dataset
 
-    config = SynthConfig(args.seed, args.train_scenes, args.val_scenes, args.test_scenes, args.frames, args.size)
+    config = SynthConfig(args.seed, args.train_scenes, args.val_scenes, args.test_scenes, args.frames, args.resize)
     start = time.perf_counter()
     generate_dataset(args.out, config, workers=args.workers, overwrite=args.overwrite)
     print(f"generated {args.out} in {time.perf_counter() - start:.1f} s")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from mapfree.cli._extras import require
+
 HELP = "Train MicKey with its VCRE REINFORCE loss (and depth supervision) from a YAML config."
 
 
@@ -27,6 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    require("train", "mapfree train")
+
     from mapfree.training import TrainConfig, train
 
     overrides = list(args.overrides)
