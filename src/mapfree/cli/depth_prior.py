@@ -15,10 +15,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-root", required=True, help="Map-free-format dataset root (holds train/ val/ test/)")
     parser.add_argument("--split", default="train", choices=("train", "val", "test"))
     parser.add_argument("--out", required=True, help="store folder (created; rerunning resumes)")
-    parser.add_argument("--teacher", choices=("depth-anything", "synthetic", "synthetic-metric"),
-                        help="depth-anything: V1/V2, relative or metric, as the weights say; "
-                             "synthetic*: offline, from rendered depth")
-    parser.add_argument("--weights", help="Depth Anything checkpoint: a local folder (no network) or a Hub id")
+    parser.add_argument("--teacher", choices=("depth-anything", "dpt", "synthetic", "synthetic-metric"),
+                        help="depth-anything: V1/V2, relative or metric, as the weights say; dpt: DPT-Large/Hybrid "
+                             "(relative) or a metric DPT (KITTI/NYU); synthetic*: offline, from rendered depth")
+    parser.add_argument("--weights", help="Depth Anything or DPT checkpoint: a local folder (no network) or a Hub id "
+                                          "(e.g. Intel/dpt-hybrid-midas)")
     parser.add_argument("--resize", type=parse_size, default=None,
                         help="WxH the training loader resizes images to (default: native)")
     parser.add_argument("--batch-size", type=positive_int, default=16)
