@@ -34,3 +34,12 @@ def parse_size(text: str) -> tuple[int, int]:
     if w < 14 or h < 14:
         raise argparse.ArgumentTypeError("size must be at least 14x14")
     return w, h
+
+
+def file_name_part(value: str) -> str:
+    """A depth suffix or correspondence-set name: letters, digits, '_', '.', '-' (it becomes part of file names)."""
+    from mapfree.data.correspondences import NAME_RE
+
+    if not NAME_RE.match(value) or value == "depth":
+        raise argparse.ArgumentTypeError(f"{value!r}: use letters, digits, '_', '.' or '-' (and not 'depth')")
+    return value

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from mapfree.cli._types import non_negative_int, parse_size, positive_int
+from mapfree.cli._types import file_name_part, non_negative_int, parse_size, positive_int
 from mapfree.errors import InputError
 
 HELP = "Compute (or --verify) per-frame depth-prior targets on MicKey's 14x14 patch grid."
@@ -34,6 +34,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rank", type=int, default=None, help="this process's shard (default: RANK from the launcher)")
     parser.add_argument("--world-size", type=int, default=None, help="number of shards (default: WORLD_SIZE)")
     parser.add_argument("--verify", action="store_true", help="only check the store against the dataset")
+    parser.add_argument("--export-png", metavar="SUFFIX", default=None, type=file_name_part,
+                        help="then write each frame's metric map as Map-free-style frame_NNNNN.SUFFIX.png (uint16 mm, "
+                             "0 = unknown) beside the frames, e.g. for `--method sift+file:SUFFIX+pnp`; needs --dense")
+    parser.add_argument("--export-root", default=None,
+                        help="with --export-png: write the PNGs under this folder (EXPORT_ROOT/SPLIT/SCENE/seqK/) "
+                             "instead of beside the frames")
     parser.add_argument("--no-progress", action="store_true")
 
 
@@ -55,11 +61,22 @@ def run(args: argparse.Namespace) -> int:
     if args.rank is not None or args.world_size is not None:
         shard = Shard(args.rank if args.rank is not None else shard.rank, args.world_size or shard.world_size)
     teacher = build_teacher(args.teacher, args.weights, args.device, args.precision, args.seed)
+    if args.export_png is not None:
+        from mapfree.depth_prior.export import check_exportable
+
+        check_exportable(teacher.quantity, args.dense, args.export_png)
+        if shard.world_size > 1:
+            raise InputError("--export-png runs in one process: export after the sharded run, without a launcher")
     report = compute_store(
         args.data_root, args.split, args.out, teacher, resize=args.resize, batch_size=args.batch_size,
         workers=args.workers, dense=args.dense, shard=shard, progress=not args.no_progress and shard.rank == 0,
     )
     print(report.summary())
+    if args.export_png is not None:
+        from mapfree.depth_prior.export import export_png
+
+        print(export_png(args.data_root, args.split, args.out, args.export_png, args.export_root)
+              .summary(args.export_png))
     if not report.failures and shard.rank == 0:
         print(f"check the whole store with: mapfree depth-prior --data-root {args.data_root} --split {args.split} "
               f"--out {args.out} --verify")
