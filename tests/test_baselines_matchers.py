@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from mapfree.baselines import learned
-from mapfree.baselines.depth_sources import PriorDepth, TrueDepth, sample_nearest, sample_patch_grid
+from mapfree.baselines.depth_sources import FileDepth, PriorDepth, sample_nearest, sample_patch_grid
 from mapfree.baselines.matches import Matches
 from mapfree.baselines.sift import SiftMatcher
 
@@ -83,7 +83,7 @@ def test_true_depth_matches_the_depth_file(tiny_dataset: Path) -> None:
     item = MapFreePairs(tiny_dataset, "val")[0]
     kpts = np.array([[10.0, 20.0], [50.0, 70.0]])
     expected = read_depth(tiny_dataset / "val" / item["scene"] / item["view1"]["frame"].replace(".jpg", ".depth.png"))
-    np.testing.assert_allclose(TrueDepth()(item, 1, kpts), expected[[20, 70], [10, 50]])
+    np.testing.assert_allclose(FileDepth()(item, 1, kpts), expected[[20, 70], [10, 50]])
 
 
 def make_store(

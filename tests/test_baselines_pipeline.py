@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mapfree.baselines.depth_sources import TrueDepth
+from mapfree.baselines.depth_sources import FileDepth
 from mapfree.baselines.pipeline import BaselineEstimator
 from mapfree.baselines.registry import BaselineContext, build_baseline, parse_method
 from mapfree.baselines.sift import SiftMatcher
@@ -33,7 +33,7 @@ def easy_pairs(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
                      workers=1)
     dataset = MapFreePairs(root, "train", min_overlap=EASY_OVERLAP)
     assert len(dataset) >= 8
-    matcher, depth = SiftMatcher(), TrueDepth()
+    matcher, depth = SiftMatcher(), FileDepth()
     pairs = []
     for item in dataset:
         m = matcher(item)
@@ -72,7 +72,7 @@ def test_estimator_without_matches_gives_none(easy_pairs: list[dict]) -> None:
     item = easy_pairs[0]["item"]
     query = dict(item["view1"], image=item["view1"]["image"] * 0)  # a black query: no keypoints, no estimate
     item = dict(item, view1=query)
-    estimator = BaselineEstimator(SiftMatcher(), TrueDepth(), SOLVERS.get("procrustes")())
+    estimator = BaselineEstimator(SiftMatcher(), FileDepth(), SOLVERS.get("procrustes")())
     assert estimator(item) is None
 
 
@@ -80,7 +80,7 @@ def test_true_depth_reads_missing_file_with_clear_error(easy_pairs: list[dict], 
     item = easy_pairs[0]["item"]
     item = dict(item, view0=dict(item["view0"], path=str(tmp_path / "seq0" / "frame_00000.jpg")))
     with pytest.raises(ValueError, match="frame_00000.depth.png"):
-        TrueDepth()(item, 0, np.zeros((1, 2)))
+        FileDepth()(item, 0, np.zeros((1, 2)))
 
 
 @pytest.mark.parametrize(

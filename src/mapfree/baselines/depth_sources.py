@@ -74,21 +74,26 @@ def image_size(item: Mapping[str, Any], side: int) -> tuple[int, int]:
     return int(w), int(h)
 
 
-class TrueDepth:
-    """The dataset's depth maps (`frame.{suffix}.png` next to each frame, uint16 mm).
+TRUE_DEPTH_SUFFIX = "depth"
+"""The suffix of the dataset's own (true) depth maps: `frame_NNNNN.depth.png`."""
 
-    Uses the view's `depth` when the dataset already loaded it, otherwise reads the file
-    beside the view's `path`, resized (nearest) to the view's image size.
+
+class FileDepth:
+    """Depth maps stored beside each frame as `frame_NNNNN.{suffix}.png` (uint16 mm, 0 = unknown).
+
+    `file:depth` (alias `true`) is the dataset's depth; Map-free also ships estimated depth as
+    `file:dptkitti` and `file:dptnyu`, and `mapfree depth-prior --export-png` writes any metric
+    prior this way. The map is resized (nearest) to the view's image size. For the true depth
+    the view's `depth` is used when the dataset already loaded it.
     """
 
-    name = "true"
-
-    def __init__(self, suffix: str = "depth"):
+    def __init__(self, suffix: str = TRUE_DEPTH_SUFFIX, name: str | None = None):
         self.suffix = suffix
+        self.name = name or f"file:{suffix}"
 
     def depth_map(self, item: Mapping[str, Any], side: int) -> np.ndarray:
         frame_view = view(item, side)
-        if "depth" in frame_view:
+        if self.suffix == TRUE_DEPTH_SUFFIX and "depth" in frame_view:
             return to_numpy(frame_view["depth"])
         frame = Path(frame_view["path"])
         return read_depth(frame.with_name(f"{frame.stem}.{self.suffix}.png"), image_size(item, side))

@@ -3,6 +3,10 @@
     estimator = build_baseline("sift+true+emat", BaselineContext())
     estimate = estimator(item)   # SubmissionEntry | None, like MicKey's estimator
 
+A component may take an argument after a colon: `file:dptkitti` (depth maps `frame_NNNNN.dptkitti.png`)
+and `npz:SIFT` (map-free-reloc's `correspondences_SIFT.npz`), as in `sift+file:dptkitti+pnp`. Names are
+case-insensitive, arguments are kept as given (they are parts of file names).
+
 Components are built on demand, so asking for SIFT never loads a network and a matcher whose
 weights are missing fails with a message naming the file.
 """
@@ -14,13 +18,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mapfree.baselines.depth_sources import DepthSource, MicKeyDepth, PriorDepth, TrueDepth
+from mapfree.baselines.depth_sources import TRUE_DEPTH_SUFFIX, DepthSource, FileDepth, MicKeyDepth, PriorDepth
 from mapfree.baselines.learned import DeDoDeMatcher, DiskLightGlueMatcher, LearnedMatcher, LoFTRMatcher, RoMaMatcher
 from mapfree.baselines.matches import Matcher
 from mapfree.baselines.mickey import MicKeyFeatures, MicKeyMatcher
 from mapfree.baselines.pipeline import BaselineEstimator
+from mapfree.baselines.precomputed import PrecomputedMatcher
 from mapfree.baselines.sift import SiftMatcher
 from mapfree.baselines.solvers import SOLVERS
+from mapfree.data.correspondences import NAME_RE
 from mapfree.errors import InputError
 from mapfree.registry import Registry
 
@@ -72,32 +78,60 @@ class BaselineContext:
 LEARNED_MATCHERS: tuple[type[LearnedMatcher], ...] = (LoFTRMatcher, DiskLightGlueMatcher, DeDoDeMatcher, RoMaMatcher)
 
 
-def learned_factory(cls: type[LearnedMatcher]) -> Callable[[BaselineContext], Matcher]:
-    return lambda context: cls(context.weights_dir, context.device)
+def learned_factory(cls: type[LearnedMatcher]) -> Callable[[BaselineContext, str], Matcher]:
+    return lambda context, arg: cls(context.weights_dir, context.device)
 
 
-MATCHERS: Registry[Callable[[BaselineContext], Matcher]] = Registry("matcher")
-MATCHERS.add("sift", lambda context: SiftMatcher())
+MATCHERS: Registry[Callable[[BaselineContext, str], Matcher]] = Registry("matcher")
+"""Matcher factories `(context, argument)`; the argument is "" for a component without one."""
+MATCHERS.add("sift", lambda context, arg: SiftMatcher())
 for learned in LEARNED_MATCHERS:
     MATCHERS.add(learned.name, learned_factory(learned))
-MATCHERS.add("mickey", lambda context: MicKeyMatcher(context.mickey_features()))
+MATCHERS.add("mickey", lambda context, arg: MicKeyMatcher(context.mickey_features()))
+MATCHERS.add("npz", lambda context, name: PrecomputedMatcher(name))
 
-DEPTHS: Registry[Callable[[BaselineContext], DepthSource]] = Registry("depth")
-DEPTHS.add("true", lambda context: TrueDepth())
-DEPTHS.add("prior", lambda context: context.prior_depth())
-DEPTHS.add("mickey", lambda context: MicKeyDepth(context.mickey_features()))
+DEPTHS: Registry[Callable[[BaselineContext, str], DepthSource]] = Registry("depth")
+DEPTHS.add("true", lambda context, arg: FileDepth(TRUE_DEPTH_SUFFIX, name="true"))
+DEPTHS.add("file", lambda context, suffix: FileDepth(suffix))
+DEPTHS.add("prior", lambda context, arg: context.prior_depth())
+DEPTHS.add("mickey", lambda context, arg: MicKeyDepth(context.mickey_features()))
+
+ARGUMENTS = {"npz": "NAME", "file": "SUFFIX"}
+"""Components that need an argument (`npz:NAME`, `file:SUFFIX`), and what it is called."""
+
+
+def split_component(component: str) -> tuple[str, str]:
+    """`name[:argument]` to (lower-case name, argument or "")."""
+    name, _, arg = component.partition(":")
+    return name.lower(), arg
+
+
+def check_component(registry: Registry[Any], component: str) -> None:
+    """InputError unless `component` is a registered name, with an argument exactly when it takes one."""
+    name, arg = split_component(component)
+    if name not in registry:
+        raise InputError(registry.unknown(name))
+    if name in ARGUMENTS and not NAME_RE.match(arg):
+        raise InputError(f"{registry.kind} '{name}' needs {name}:{ARGUMENTS[name]}, {ARGUMENTS[name]} made of "
+                         f"letters, digits, '_', '.' or '-' (e.g. file:dptkitti, npz:SIFT); got {component!r}")
+    if name not in ARGUMENTS and ":" in component:
+        raise InputError(f"{registry.kind} '{name}' takes no argument, got {component!r}")
 
 
 def parse_method(method: str) -> tuple[str, str, str]:
-    """`MATCHER+DEPTH+SOLVER` to its three names; ValueError listing the choices otherwise."""
-    parts = method.lower().split("+")
+    """`MATCHER+DEPTH+SOLVER` to its three components (names lower-cased, arguments kept);
+    InputError listing the choices otherwise."""
+    parts = method.split("+")
     if len(parts) != 3:
         choices = f"matchers {sorted(MATCHERS)}, depths {sorted(DEPTHS)}, solvers {sorted(SOLVERS)}"
         raise InputError(f"baseline methods are MATCHER+DEPTH+SOLVER, got {method!r}; {choices}")
-    for registry, name in zip((MATCHERS, DEPTHS, SOLVERS), parts):
-        if name not in registry:
-            raise InputError(f"in {method!r}: {registry.unknown(name)}")
-    return parts[0], parts[1], parts[2]
+    for registry, component in zip((MATCHERS, DEPTHS, SOLVERS), parts):
+        try:
+            check_component(registry, component)
+        except InputError as e:
+            raise InputError(f"in {method!r}: {e}") from None
+    matcher, depth, solver = (":".join(filter(None, split_component(part))) for part in parts)
+    return matcher, depth, solver
 
 
 def component_problems(context: BaselineContext) -> dict[str, dict[str, str | None]]:
@@ -113,8 +147,10 @@ def component_problems(context: BaselineContext) -> dict[str, dict[str, str | No
 
     matcher_checks = {cls.name: (lambda cls=cls: cls.locate(context.weights_dir)) for cls in LEARNED_MATCHERS}
     checks: dict[str, dict[str, Callable[[], Any]]] = {
-        "matchers": {"sift": lambda: None, **matcher_checks, "mickey": context.require_mickey},
-        "depths": {"true": lambda: None, "prior": context.prior_depth, "mickey": context.require_mickey},
+        "matchers": {"sift": lambda: None, **matcher_checks, "mickey": context.require_mickey,
+                     "npz:NAME": lambda: None},
+        "depths": {"true": lambda: None, "file:SUFFIX": lambda: None, "prior": context.prior_depth,
+                   "mickey": context.require_mickey},
         "solvers": {name: lambda: None for name in SOLVERS},
     }
     return {kind: {name: problem(check) for name, check in group.items()} for kind, group in checks.items()}
@@ -122,5 +158,6 @@ def component_problems(context: BaselineContext) -> dict[str, dict[str, str | No
 
 def build_baseline(method: str, context: BaselineContext) -> BaselineEstimator:
     """The pair estimator of a `MATCHER+DEPTH+SOLVER` method."""
-    matcher, depth, solver = parse_method(method)
-    return BaselineEstimator(MATCHERS.get(matcher)(context), DEPTHS.get(depth)(context), SOLVERS.get(solver)())
+    matcher, depth, solver = (split_component(part) for part in parse_method(method))
+    return BaselineEstimator(MATCHERS.get(matcher[0])(context, matcher[1]), DEPTHS.get(depth[0])(context, depth[1]),
+                             SOLVERS.get(solver[0])())

@@ -86,3 +86,12 @@ class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         if isinstance(action.default, list):
             return f"{action.help or ''} (default: {' '.join(map(str, action.default))})".strip()
         return super()._get_help_string(action)
+
+
+def file_name_part(value: str) -> str:
+    """A depth suffix or correspondence-set name: letters, digits, '_', '.', '-' (it becomes part of file names)."""
+    from mapfree.data.correspondences import NAME_RE
+
+    if not NAME_RE.match(value) or value == "depth":
+        raise argparse.ArgumentTypeError(f"{value!r}: use letters, digits, '_', '.' or '-' (and not 'depth')")
+    return value

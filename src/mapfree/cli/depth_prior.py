@@ -6,7 +6,13 @@ import argparse
 import os
 
 from mapfree.cli._extras import require
-from mapfree.cli._types import add_precision_argument, add_resize_argument, non_negative_int, positive_int
+from mapfree.cli._types import (
+    add_precision_argument,
+    add_resize_argument,
+    file_name_part,
+    non_negative_int,
+    positive_int,
+)
 from mapfree.errors import InputError
 
 HELP = "Compute (or --verify) per-frame depth-prior targets on MicKey's 14x14 patch grid."
@@ -16,12 +22,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-root", required=True, help="Map-free-format dataset root (holds train/ val/ test/)")
     parser.add_argument("--split", default="train", choices=("train", "val", "test"), help="split to compute")
     parser.add_argument("--out", required=True, help="store folder (created; rerunning resumes)")
-    parser.add_argument("--teacher", choices=("depth-anything", "synthetic", "synthetic-metric"),
-                        help="depth-anything: V1/V2, relative or metric, as the weights say; "
-                             "synthetic*: offline, from rendered depth")
-    parser.add_argument("--weights",
-                        help="Depth Anything checkpoint of the depth-anything teacher: a local folder (no network) "
-                             "or a Hub id")
+    parser.add_argument("--teacher", choices=("depth-anything", "dpt", "synthetic", "synthetic-metric"),
+                        help="depth-anything: V1/V2, relative or metric, as the weights say; dpt: DPT-Large/Hybrid "
+                             "(relative) or a metric DPT (KITTI/NYU); synthetic*: offline, from rendered depth")
+    parser.add_argument("--weights", help="Depth Anything or DPT checkpoint of the depth-anything/dpt teacher: a local "
+                                          "folder (no network) or a Hub id (e.g. Intel/dpt-hybrid-midas)")
     add_resize_argument(parser, "WxH the training loader resizes images to (omitted: native size)")
     parser.add_argument("--batch-size", type=positive_int, default=16, help="frames per network call")
     parser.add_argument("--device", default="auto",
@@ -34,6 +39,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rank", type=int, default=None, help="this process's shard (omitted: RANK from the launcher)")
     parser.add_argument("--world-size", type=int, default=None, help="number of shards (omitted: WORLD_SIZE)")
     parser.add_argument("--verify", action="store_true", help="only check the store against the dataset")
+    parser.add_argument("--export-png", metavar="SUFFIX", default=None, type=file_name_part,
+                        help="then write each frame's metric map as Map-free-style frame_NNNNN.SUFFIX.png (uint16 mm, "
+                             "0 = unknown) beside the frames, e.g. for `--method sift+file:SUFFIX+pnp`; needs --dense")
+    parser.add_argument("--export-root", default=None,
+                        help="with --export-png: write the PNGs under this folder (EXPORT_ROOT/SPLIT/SCENE/seqK/) "
+                             "instead of beside the frames")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -56,11 +67,22 @@ def run(args: argparse.Namespace) -> int:
     if args.rank is not None or args.world_size is not None:
         shard = Shard(args.rank if args.rank is not None else shard.rank, args.world_size or shard.world_size)
     teacher = build_teacher(args.teacher, args.weights, args.device, args.precision, args.seed)
+    if args.export_png is not None:
+        from mapfree.depth_prior.export import check_exportable
+
+        check_exportable(teacher.quantity, args.dense, args.export_png)
+        if shard.world_size > 1:
+            raise InputError("--export-png runs in one process: export after the sharded run, without a launcher")
     report = compute_store(
         args.data_root, args.split, args.out, teacher, resize=args.resize, batch_size=args.batch_size,
         workers=args.workers, dense=args.dense, shard=shard, progress=not args.no_progress and shard.rank == 0,
     )
     print(report.summary())
+    if args.export_png is not None:
+        from mapfree.depth_prior.export import export_png
+
+        print(export_png(args.data_root, args.split, args.out, args.export_png, args.export_root)
+              .summary(args.export_png))
     if not report.failures and shard.rank == 0:
         print(f"check the whole store with: mapfree depth-prior --data-root {args.data_root} --split {args.split} "
               f"--out {args.out} --verify")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from mapfree.cli._extras import require
-from mapfree.cli._types import add_resize_argument, non_negative_int, positive_int
+from mapfree.cli._types import add_resize_argument, file_name_part, non_negative_int, positive_int
 
 HELP = "Generate a synthetic Map-free-format dataset (train/val/test) with metric depth."
 
@@ -21,6 +21,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=positive_int, default=None, help="processes (omitted: all cores)")
     parser.add_argument("--contact-sheet", default=None, metavar="PNG",
                         help="also save frames and depth maps of the first train scenes here (the README's figure)")
+    parser.add_argument("--estimated-depth", nargs="+", default=[], metavar="SUFFIX", type=file_name_part,
+                        help="also write frame_NNNNN.SUFFIX.png beside every frame, like Map-free's dptkitti/dptnyu: "
+                             "the synthetic-metric teacher's depth (rendered depth with monocular errors)")
+    parser.add_argument("--correspondences", nargs="+", default=[], metavar="NAME", type=file_name_part,
+                        help="also write map-free-reloc's correspondences_NAME.npz in every val/test scene "
+                             "(true correspondences with 0.5 px noise), for the npz:NAME matcher")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace the train/val/test splits of a non-empty OUT (other files are kept)")
 
@@ -34,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
     from mapfree.data.summary import format_summary, summarize
     from mapfree.synth import SynthConfig, generate_dataset
 
-    config = SynthConfig(args.seed, args.train_scenes, args.val_scenes, args.test_scenes, args.frames, args.resize)
+    config = SynthConfig(args.seed, args.train_scenes, args.val_scenes, args.test_scenes, args.frames, args.resize,
+                         tuple(args.estimated_depth), tuple(args.correspondences))
     start = time.perf_counter()
     generate_dataset(args.out, config, workers=args.workers, overwrite=args.overwrite)
     print(f"generated {args.out} in {time.perf_counter() - start:.1f} s")

@@ -1,4 +1,5 @@
-"""Depth Anything V1/V2 (relative or metric) through Hugging Face `transformers`, batched on the device.
+"""`transformers` depth-estimation teachers, batched on the device: the shared base
+(`TransformersDepthTeacher`) and Depth Anything V1/V2 (relative or metric); DPT is in `dpt`.
 
 The checkpoint's own preprocessing settings (`preprocessor_config.json`: target size, keep the
 aspect ratio, sides multiple of 14, normalisation) are applied in torch on the device instead
@@ -9,6 +10,7 @@ cannot overshoot) to the image MicKey sees.
 from __future__ import annotations
 
 import os
+from abc import abstractmethod
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -61,16 +63,18 @@ class InputSpec:
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
 
-    @classmethod
-    def from_pretrained(cls, weights: str, local_files_only: bool) -> InputSpec:
+    def from_pretrained(self, weights: str, local_files_only: bool) -> InputSpec:
+        """The checkpoint's settings, with this spec's values where it has none."""
         from transformers import ImageProcessingMixin
 
         try:
             config, _ = ImageProcessingMixin.get_image_processor_dict(weights, local_files_only=local_files_only)
         except OSError:
-            return cls()
+            return self
         size = config.get("size") or {}
-        default = cls()
+        if isinstance(size, int):
+            size = {"height": size, "width": size}
+        default, cls = self, type(self)
         return cls(
             int(size.get("height", default.height)),
             int(size.get("width", default.width)),
@@ -92,31 +96,43 @@ class InputSpec:
         return snap(sh * height), snap(sw * width)
 
 
-class DepthAnythingTeacher(Teacher):
-    """`DepthAnythingForDepthEstimation` from a local folder (no network) or a Hub id."""
+class TransformersDepthTeacher(Teacher):
+    """A `transformers` depth-estimation model from a local folder (no network) or a Hub id.
 
-    name = "depth-anything"
+    Subclasses name the model type and class, the preprocessing defaults of checkpoints without a
+    `preprocessor_config.json`, whether a checkpoint is metric, and how its output becomes the map.
+    """
+
     reader = staticmethod(read_rgb)
+    label: str
+    """The model family in messages."""
+    model_type: str
+    """`model_type` of the checkpoints' config.json."""
+    model_class: str
+    """The `transformers` class that loads them."""
+    default_spec: InputSpec = InputSpec()
 
     def __init__(self, weights: str, device: torch.device, dtype: torch.dtype = torch.float32):
-        from transformers import AutoConfig, DepthAnythingForDepthEstimation
+        import transformers
+        from transformers import AutoConfig
 
         weights, local = resolve_weights(weights)
         try:
             config = AutoConfig.from_pretrained(weights, local_files_only=local)
         except OSError as e:  # not on the Hub, no network, or a folder without config.json
             reason = " ".join(str(e).split())
-            raise WeightsNotFoundError(f"{weights}: cannot load Depth Anything weights ({reason})") from e
-        if config.model_type != "depth_anything":
-            raise InputError(f"{weights}: a {config.model_type!r} model, not Depth Anything")
+            raise WeightsNotFoundError(f"{weights}: cannot load {self.label} weights ({reason})") from e
+        if config.model_type != self.model_type:
+            raise InputError(f"{weights}: a {config.model_type!r} model, not {self.label}")
         self.weights = str(Path(weights).resolve()) if local else str(weights)
-        self.model = DepthAnythingForDepthEstimation.from_pretrained(weights, local_files_only=local, dtype=dtype)
+        model_class = getattr(transformers, self.model_class)
+        self.model = model_class.from_pretrained(weights, local_files_only=local, dtype=dtype)
         self.model.to(device).eval()
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # the decoder's convolutions see one input size per dataset
         self.dtype = dtype
-        self.spec = InputSpec.from_pretrained(weights, local)
-        self.metric = config.depth_estimation_type == "metric"
+        self.spec = self.default_spec.from_pretrained(weights, local)
+        self.metric = self.is_metric(config)
         self.quantity = METRIC_DEPTH if self.metric else RELATIVE_INVERSE_DEPTH
         self._device = device
         self._mean = torch.tensor(self.spec.mean, device=device).view(1, 3, 1, 1)
@@ -126,15 +142,16 @@ class DepthAnythingTeacher(Teacher):
     def device(self) -> torch.device:
         return self._device
 
+    @abstractmethod
+    def is_metric(self, config: Any) -> bool:
+        """Whether the checkpoint of `config` predicts metres (else relative inverse depth)."""
+
+    def output(self, predicted: torch.Tensor) -> torch.Tensor:
+        """The model's (B, h, w) float32 `predicted_depth` as this teacher's quantity (default: as is)."""
+        return predicted
+
     def config(self) -> dict[str, Any]:
-        c = self.model.config
-        return {
-            "depth_estimation_type": c.depth_estimation_type,
-            "max_depth": c.max_depth if self.metric else None,
-            "backbone_hidden_size": c.backbone_config.hidden_size,
-            "backbone_layers": c.backbone_config.num_hidden_layers,
-            "input": asdict(self.spec),
-        }
+        return {"input": asdict(self.spec)}
 
     @torch.inference_mode()
     def predict(self, batch: torch.Tensor) -> torch.Tensor:
@@ -145,5 +162,27 @@ class DepthAnythingTeacher(Teacher):
         if size != (h, w):
             x = F.interpolate(x, size, mode="bicubic", align_corners=False, antialias=True).clamp_(0.0, 1.0)
         x = (x - self._mean) / self._std
-        depth = self.model(pixel_values=x.to(self.dtype)).predicted_depth.float()
+        depth = self.output(self.model(pixel_values=x.to(self.dtype)).predicted_depth.float())
         return F.interpolate(depth[:, None], (h, w), mode="bilinear", align_corners=False)[:, 0]
+
+
+class DepthAnythingTeacher(TransformersDepthTeacher):
+    """`DepthAnythingForDepthEstimation`, V1 or V2; metric when its config says `depth_estimation_type: metric`."""
+
+    name = "depth-anything"
+    label = "Depth Anything"
+    model_type = "depth_anything"
+    model_class = "DepthAnythingForDepthEstimation"
+
+    def is_metric(self, config: Any) -> bool:
+        return config.depth_estimation_type == "metric"
+
+    def config(self) -> dict[str, Any]:
+        c = self.model.config
+        return {
+            "depth_estimation_type": c.depth_estimation_type,
+            "max_depth": c.max_depth if self.metric else None,
+            "backbone_hidden_size": c.backbone_config.hidden_size,
+            "backbone_layers": c.backbone_config.num_hidden_layers,
+            **super().config(),
+        }

@@ -7,7 +7,8 @@ from collections.abc import Callable
 
 import torch
 
-from mapfree.depth_prior.depth_anything import DepthAnythingTeacher
+from mapfree.depth_prior.depth_anything import DepthAnythingTeacher, TransformersDepthTeacher
+from mapfree.depth_prior.dpt import DPTTeacher
 from mapfree.depth_prior.synthetic import MonocularErrors, SyntheticTeacher
 from mapfree.depth_prior.teacher import Teacher
 from mapfree.errors import InputError
@@ -39,13 +40,22 @@ def resolve_dtype(precision: str, device: torch.device) -> torch.dtype:
 TEACHERS: Registry[TeacherFactory] = Registry("teacher")
 
 
-@TEACHERS.register("depth-anything")
-def depth_anything_teacher(weights: str | None, device: str, precision: str, seed: int) -> Teacher:
-    """Any Depth Anything V1/V2, relative or metric, from `weights` (a local folder or a Hub id)."""
-    if not weights:
-        raise InputError("--weights is required for the depth-anything teacher (a local folder or a Hub id)")
-    dev = resolve_device(device)
-    return DepthAnythingTeacher(weights, dev, resolve_dtype(precision, dev))
+def transformers_factory(cls: type[TransformersDepthTeacher]) -> TeacherFactory:
+    """A `transformers` teacher from `weights` (a local folder or a Hub id), on the device and precision asked."""
+
+    def build(weights: str | None, device: str, precision: str, seed: int) -> Teacher:
+        if not weights:
+            raise InputError(f"--weights is required for the {cls.name} teacher (a local folder or a Hub id)")
+        dev = resolve_device(device)
+        return cls(weights, dev, resolve_dtype(precision, dev))
+
+    return build
+
+
+TEACHERS.add("depth-anything", transformers_factory(DepthAnythingTeacher))
+"""Any Depth Anything V1/V2, relative or metric."""
+TEACHERS.add("dpt", transformers_factory(DPTTeacher))
+"""DPT-Large / Hybrid (relative inverse depth) or a metric DPT (see `mapfree.depth_prior.dpt`)."""
 
 
 def synthetic_factory(metric: bool) -> TeacherFactory:

@@ -2,13 +2,16 @@
 
 Layout, per split and scene: `intrinsics.txt`, `poses.txt` (world-to-camera; val/test
 relative to the reference frame, test all zeros), `seq0/frame_00000.jpg`, `seq1/...`, a
-`frame_NNNNN.depth.png` (uint16 mm) beside every frame, and `overlaps.npz` for train.
+`frame_NNNNN.depth.png` (uint16 mm) beside every frame, and `overlaps.npz` for train. Optionally
+map-free-reloc's extra assets: estimated depth `frame_NNNNN.SUFFIX.png` beside every frame and, in
+val/test scenes, `correspondences_NAME.npz` (see :mod:`mapfree.synth.assets`).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import zlib
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,12 +22,14 @@ from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from mapfree.atomic import atomic_dir, refuse_existing
+from mapfree.data.correspondences import correspondences_path
 from mapfree.data.files import Intrinsics, Overlaps, write_intrinsics, write_overlaps, write_poses
 from mapfree.data.frames import frame_name
 from mapfree.data.images import write_depth
 from mapfree.geometry.camera import intrinsics_matrix, scale_intrinsics
 from mapfree.geometry.covisibility import covisibility_matrix
 from mapfree.geometry.transforms import invert_pose
+from mapfree.synth.assets import write_estimated_depth, write_scene_correspondences
 from mapfree.synth.places import make_place
 from mapfree.synth.render import Lighting, render
 from mapfree.synth.trajectories import walk
@@ -44,6 +49,10 @@ class SynthConfig:
     test_scenes: int = 4
     frames: int = 40
     size: tuple[int, int] = (360, 480)
+    estimated_depth: tuple[str, ...] = ()
+    """Suffixes of estimated-depth PNGs to write beside every frame (e.g. `dptkitti`)."""
+    correspondences: tuple[str, ...] = ()
+    """Names of `correspondences_NAME.npz` files (noisy true correspondences) to write in val/test scenes."""
 
 
 def _lighting(rng: np.random.Generator) -> Lighting:
@@ -82,7 +91,7 @@ def generate_scene(out_dir: Path, split: str, index: int, config: SynthConfig) -
     # rendered into a hidden sibling and renamed into place when complete: a killed run leaves no
     # scene folder that reads as a scene (listings take `s*` folders only)
     with atomic_dir(out_dir / split / f"s{index:05d}") as scene_dir:
-        poses, intrinsics, depths, names = {}, {}, [], []
+        poses, intrinsics, depths, names, full_depths = {}, {}, [], [], {}
         for seq, seq_poses in sequences.items():
             (scene_dir / f"seq{seq}").mkdir(parents=True, exist_ok=True)
             light = _lighting(rng)
@@ -92,11 +101,22 @@ def generate_scene(out_dir: Path, split: str, index: int, config: SynthConfig) -
                 cv2.imwrite(str(scene_dir / name), cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
                             [cv2.IMWRITE_JPEG_QUALITY, 92])
                 write_depth(scene_dir / name.replace(".jpg", ".depth.png"), depth)
+                for suffix in config.estimated_depth:
+                    write_estimated_depth(scene_dir / name.replace(".jpg", f".{suffix}.png"), depth,
+                                          f"s{index:05d}/{name}", config.seed)
+                if split != "train" and config.correspondences:
+                    full_depths[name] = depth
                 poses[name] = T
                 intrinsics[name] = Intrinsics(K[0, 0], K[1, 1], K[0, 2], K[1, 2], width, height)
                 depths.append(depth[OVERLAP_STEP // 2 :: OVERLAP_STEP, OVERLAP_STEP // 2 :: OVERLAP_STEP])
                 names.append((seq, i))
         write_intrinsics(scene_dir / "intrinsics.txt", intrinsics)
+        reference = frame_name(0, 0)
+        for corr_name in config.correspondences if split != "train" else ():
+            corr_rng = np.random.default_rng([config.seed, SPLIT_IDS[split], index, zlib.crc32(corr_name.encode())])
+            write_scene_correspondences(
+                correspondences_path(scene_dir, corr_name), (full_depths[reference], poses[reference]),
+                [(full_depths[n], poses[n]) for n in poses if n.startswith("seq1/")], K, corr_rng)
         if split == "train":
             _write_overlaps(scene_dir / "overlaps.npz", np.stack(depths), K, np.stack(list(poses.values())), names)
             write_poses(scene_dir / "poses.txt", poses)
