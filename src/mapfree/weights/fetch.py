@@ -24,7 +24,6 @@ from urllib.error import URLError
 from urllib.parse import urlparse
 
 from mapfree.errors import InputError
-from mapfree.models.checkpoints import load_torch_file
 from mapfree.weights.catalog import CATALOG, HF, URL, ZIP, WeightsEntry
 from mapfree.weights.errors import DownloadError, MissingWeightsError, fetch_command
 
@@ -168,6 +167,8 @@ def _fetched(entry: WeightsEntry, folder: Path, progress: bool) -> Iterator[Path
 
 
 def _check_loads(entry: WeightsEntry, path: Path) -> None:
+    from mapfree.models.checkpoints import load_torch_file  # imports the models package, which imports this
+
     try:
         load_torch_file(path)
     except InputError as e:
