@@ -167,7 +167,7 @@ def test_a_missing_local_path_is_never_a_repo_id(value: str, monkeypatch):
     import huggingface_hub
 
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", lambda *a, **k: pytest.fail("went to the Hub"))
-    with pytest.raises(WeightsNotFoundError, match="no such file or folder"):
+    with pytest.raises(WeightsNotFoundError, match="checkpoint not found"):
         MicKey.from_pretrained(value)
 
 

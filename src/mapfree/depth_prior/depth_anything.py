@@ -29,7 +29,7 @@ from mapfree.weights.local import resolve_local_or_repo
 def resolve_weights(weights: str) -> tuple[str, bool]:
     """(what to load, whether it is local) by the shared rule of `mapfree.weights.local`; Depth Anything
     weights are a folder (or a Hub id), never a file."""
-    source, local = resolve_local_or_repo(weights, "folder")
+    source, local = resolve_local_or_repo(weights, "no such folder")
     if local and not Path(source).is_dir():
         raise WeightsNotFoundError(f"{weights}: a file; Depth Anything weights are a folder holding config.json")
     return source, local

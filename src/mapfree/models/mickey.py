@@ -217,7 +217,7 @@ class MicKey(nn.Module):
         the original `dinov2_vit*14_pretrain.pth` (searched in the torch hub cache when omitted);
         `backbone_dtype` ("float32", "float16", "bfloat16") overrides the configured precision.
         """
-        checkpoint, local = resolve_local_or_repo(path_or_repo_id)
+        checkpoint, local = resolve_local_or_repo(path_or_repo_id, "checkpoint not found")
         if not local:
             names = (WEIGHTS_FILE,) if config is not None else (WEIGHTS_FILE, CONFIG_FILE)
             checkpoint = hub_files(checkpoint, names, revision, cache_dir, local_files_only)[0]

@@ -22,13 +22,13 @@ def looks_like_path(value: str) -> bool:
             or value.lower().endswith(WEIGHTS_SUFFIXES))
 
 
-def resolve_local_or_repo(value: str | os.PathLike, what: str = "file or folder") -> tuple[str, bool]:
+def resolve_local_or_repo(value: str | os.PathLike, missing: str = "no such file or folder") -> tuple[str, bool]:
     """(what to load, whether it is local). A `Path` is always local; a missing local path is a
-    one-line WeightsNotFoundError saying "no such {what}"."""
+    one-line WeightsNotFoundError "{value}: {missing} (a local path; ...)"."""
     path = Path(value).expanduser()
     if path.exists():
         return str(path), True
     text = os.fspath(value)
     if isinstance(value, os.PathLike) or looks_like_path(text):
-        raise WeightsNotFoundError(f"{text}: no such {what} (a local path; a Hugging Face Hub id is org/name)")
+        raise WeightsNotFoundError(f"{text}: {missing} (a local path; a Hugging Face Hub id is org/name)")
     return text, False
