@@ -13,6 +13,7 @@ from mapfree.baselines import learned
 from mapfree.baselines.depth_sources import FileDepth, PriorDepth, sample_nearest, sample_patch_grid
 from mapfree.baselines.matches import Matches
 from mapfree.baselines.sift import SiftMatcher
+from mapfree.weights.catalog import CATALOG
 
 
 def textured_image(rng: np.random.Generator, size: tuple[int, int] = (320, 240)) -> np.ndarray:
@@ -141,13 +142,15 @@ def empty_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     [(learned.LoFTRMatcher, "loftr_outdoor.ckpt"), (learned.DiskLightGlueMatcher, "depth-save.pth"),
      (learned.DeDoDeMatcher, "dedode_detector_L.pth")],
 )
-def test_missing_weights_message_names_file_folders_and_url(matcher, missing: str, empty_hub: Path,
+def test_missing_weights_message_names_file_folders_and_fetch_command(matcher, missing: str, empty_hub: Path,
                                                             tmp_path: Path) -> None:
     with pytest.raises(learned.MissingWeightsError) as err:
         matcher(weights_dir=tmp_path / "mine")
     message = str(err.value)
     assert missing in message and str(tmp_path / "mine") in message and str(empty_hub) in message
-    assert "https://" in message and matcher.name in message
+    assert "`mapfree weights download " in message and matcher.name in message and "\n" not in message
+    entry = next(f.entry for f in matcher.files if f.name == missing)
+    assert CATALOG.get(entry).source.startswith("https://")
 
 
 def test_missing_romatch_package_is_named() -> None:

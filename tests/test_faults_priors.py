@@ -145,9 +145,17 @@ def test_a_missing_local_weights_folder_is_one_line_and_never_the_hub(tiny_datas
                   "is org/name)\n"
 
 
-def test_an_org_name_id_still_goes_to_the_hub(tiny_dataset: Path, tmp_path: Path, hub_calls: list, capsys) -> None:
+@pytest.mark.parametrize("offline, cache_only", [(None, False), ("huggingface.co:443 unreachable", True)])
+def test_an_org_name_id_still_goes_to_the_hub(tiny_dataset: Path, tmp_path: Path, hub_calls: list, capsys,
+                                              monkeypatch: pytest.MonkeyPatch, offline: str | None,
+                                              cache_only: bool) -> None:
+    """A Hub id goes to the Hub; with no connection only to its cache, and the error names the fetch command."""
+    from mapfree.depth_prior import depth_anything
+
+    monkeypatch.setattr(depth_anything, "hub_offline", lambda: offline)
     code = _cli("--data-root", str(tiny_dataset), "--split", "test", "--out", str(tmp_path / "prior"),
                 "--teacher", "depth-anything", "--weights", "depth-anything/Depth-Anything-V2-Small-hf",
                 "--device", "cpu")
-    assert code == 2 and hub_calls == [("depth-anything/Depth-Anything-V2-Small-hf", False)]
-    assert capsys.readouterr().err.count("\n") == 1
+    assert code == 2 and hub_calls == [("depth-anything/Depth-Anything-V2-Small-hf", cache_only)]
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "`mapfree weights download depth-anything-v2-small`" in err

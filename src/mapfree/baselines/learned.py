@@ -1,9 +1,10 @@
 """Learned matchers from kornia (LoFTR, DISK + LightGlue, DeDoDe) and RoMa (`romatch`).
 
-Nothing is downloaded: each matcher names the weight files it needs and looks for them in
+Nothing is downloaded here: each matcher names the weight files it needs and looks for them in
 `weights_dir` (when given) and in torch's hub cache (`$TORCH_HOME/hub/checkpoints`, where
-kornia keeps its downloads). A missing file or package raises :class:`MissingWeightsError` or
-:class:`MissingPackageError` naming it, the folders searched and where to get it.
+kornia keeps its downloads and `mapfree weights download` puts them). A missing file or package
+raises :class:`MissingWeightsError` or :class:`MissingPackageError` naming it, the folders searched
+and the command that fetches it.
 """
 
 from __future__ import annotations
@@ -21,10 +22,8 @@ from mapfree.baselines.matches import Matches, to_uint8_gray, to_uint8_rgb
 from mapfree.data.items import views
 from mapfree.errors import InputError, UserError
 from mapfree.models.checkpoints import load_torch_file
-
-
-class MissingWeightsError(UserError, FileNotFoundError):
-    """A matcher's weight file is in none of the folders searched."""
+from mapfree.weights.errors import MissingWeightsError, fetch_command
+from mapfree.weights.fetch import hub_checkpoints
 
 
 class MissingPackageError(UserError, FileNotFoundError):
@@ -34,16 +33,12 @@ class MissingPackageError(UserError, FileNotFoundError):
 
 @dataclass(frozen=True)
 class WeightFile:
-    """A weight file a matcher needs: its file name, where it is published, and other names
-    it may have on disk (e.g. the name kornia gives it in the hub cache)."""
+    """A weight file a matcher needs: its file name, its `mapfree weights` catalogue entry, and other
+    names it may have on disk (e.g. the name kornia gives it in the hub cache)."""
 
     name: str
-    url: str
+    entry: str
     aliases: tuple[str, ...] = ()
-
-
-def hub_checkpoints() -> Path:
-    return Path(torch.hub.get_dir()) / "checkpoints"
 
 
 def find_weights(weights: WeightFile, weights_dir: str | Path | None, matcher: str) -> Path:
@@ -56,7 +51,7 @@ def find_weights(weights: WeightFile, weights_dir: str | Path | None, matcher: s
     searched = ", ".join(str(f) for f in folders)
     raise MissingWeightsError(
         f"matcher {matcher!r} needs the weights file {weights.name!r}, not found in {searched}: "
-        f"download it from {weights.url} into a folder and pass that folder as --weights-dir"
+        f"run `{fetch_command(weights.entry)}` (or pass a folder holding it as --weights-dir)"
     )
 
 
@@ -107,7 +102,7 @@ class LoFTRMatcher(LearnedMatcher):
     """kornia's LoFTR (outdoor weights: Map-free scenes are outdoors), on grayscale images."""
 
     name = "loftr"
-    files = (WeightFile("loftr_outdoor.ckpt", "https://huggingface.co/kornia/loftr/resolve/main/loftr_outdoor.ckpt"),)
+    files = (WeightFile("loftr_outdoor.ckpt", "loftr-outdoor"),)
 
     def __init__(self, weights_dir: str | Path | None = None, device: str = "cpu"):
         from kornia.feature import LoFTR
@@ -130,13 +125,9 @@ class DiskLightGlueMatcher(LearnedMatcher):
 
     name = "disk-lightglue"
     files = (
-        WeightFile("depth-save.pth", "https://raw.githubusercontent.com/cvlab-epfl/disk/master/depth-save.pth"),
-        # kornia's hub cache keeps LightGlue's DISK weights under the alias.
-        WeightFile(
-            "disk_lightglue.pth",
-            "https://github.com/cvg/LightGlue/releases/download/v0.1_arxiv/disk_lightglue.pth",
-            aliases=("disk_lightglue_v0-1_arxiv-pth",),
-        ),
+        WeightFile("depth-save.pth", "disk-depth"),
+        # kornia's hub cache (and `mapfree weights download`) keeps LightGlue's DISK weights under the alias.
+        WeightFile("disk_lightglue.pth", "lightglue-disk", aliases=("disk_lightglue_v0-1_arxiv-pth",)),
     )
 
     def __init__(self, weights_dir: str | Path | None = None, device: str = "cpu", max_keypoints: int = 2048):
@@ -192,14 +183,8 @@ class DeDoDeMatcher(LearnedMatcher):
 
     name = "dedode"
     files = (
-        WeightFile(
-            "dedode_detector_L.pth",
-            "https://github.com/Parskatt/DeDoDe/releases/download/dedode_pretrained_models/dedode_detector_L.pth",
-        ),
-        WeightFile(
-            "dedode_descriptor_B.pth",
-            "https://github.com/Parskatt/DeDoDe/releases/download/dedode_pretrained_models/dedode_descriptor_B.pth",
-        ),
+        WeightFile("dedode_detector_L.pth", "dedode-detector-l"),
+        WeightFile("dedode_descriptor_B.pth", "dedode-descriptor-b"),
     )
 
     def __init__(self, weights_dir: str | Path | None = None, device: str = "cpu", max_keypoints: int = 5000):
@@ -232,13 +217,8 @@ class RoMaMatcher(LearnedMatcher):
     name = "roma"
     package = "romatch"
     files = (
-        WeightFile(
-            "roma_outdoor.pth", "https://github.com/Parskatt/storage/releases/download/romatch/roma_outdoor.pth"
-        ),
-        WeightFile(
-            "dinov2_vitl14_pretrain.pth",
-            "https://dl.fbaipublicfiles.com/dinov2/dinov2_vitl14/dinov2_vitl14_pretrain.pth",
-        ),
+        WeightFile("roma_outdoor.pth", "roma-outdoor"),
+        WeightFile("dinov2_vitl14_pretrain.pth", "dinov2-vitl14"),
     )
 
     def __init__(self, weights_dir: str | Path | None = None, device: str = "cpu", num_matches: int = 5000):

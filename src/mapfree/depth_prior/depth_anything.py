@@ -9,7 +9,6 @@ cannot overshoot) to the image MicKey sees.
 
 from __future__ import annotations
 
-import os
 from abc import abstractmethod
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,25 +22,19 @@ from mapfree.data.images import check_image_size, read_image, resize_image
 from mapfree.depth_prior.frames import FrameRef
 from mapfree.depth_prior.meta import METRIC_DEPTH, RELATIVE_INVERSE_DEPTH
 from mapfree.depth_prior.teacher import Teacher
-from mapfree.errors import InputError, UserError
-
-
-class WeightsNotFoundError(UserError, FileNotFoundError):
-    """Depth Anything weights given as a local path where there is no folder."""
+from mapfree.errors import InputError
+from mapfree.weights.errors import MissingWeightsError, WeightsNotFoundError, fetch_command
+from mapfree.weights.fetch import fetch_name, hub_offline
+from mapfree.weights.local import resolve_local_or_repo
 
 
 def resolve_weights(weights: str) -> tuple[str, bool]:
-    """(what to load, whether it is local): an existing folder is local; a value that looks like a path (starts
-    with `.`, `/` or `~`, holds more than one `/` or an OS separator) must be one; only a bare `org/name`
-    (or `name`) goes to the Hugging Face Hub."""
-    path = Path(weights).expanduser()
-    if path.is_dir():
-        return str(path), True
-    if path.exists():
-        raise WeightsNotFoundError(f"{weights}: a file; Depth Anything weights are a folder holding config.json")
-    if weights.startswith((".", "/", "~")) or weights.count("/") > 1 or (os.sep != "/" and os.sep in weights):
-        raise WeightsNotFoundError(f"{weights}: no such folder (a local path; a Hugging Face Hub id is org/name)")
-    return weights, False
+    """(what to load, whether it is local) by the shared rule of `mapfree.weights.local`; Depth Anything
+    weights are a folder (or a Hub id), never a file."""
+    source, local = resolve_local_or_repo(weights, "no such folder")
+    if local and not Path(source).is_dir():
+        raise WeightsNotFoundError(f"{weights}: a file; these weights are a folder holding config.json")
+    return source, local
 
 
 def read_rgb(ref: FrameRef, size: tuple[int, int]) -> np.ndarray:
@@ -117,21 +110,25 @@ class TransformersDepthTeacher(Teacher):
         from transformers import AutoConfig
 
         weights, local = resolve_weights(weights)
+        cache_only = local or hub_offline() is not None
         try:
-            config = AutoConfig.from_pretrained(weights, local_files_only=local)
+            config = AutoConfig.from_pretrained(weights, local_files_only=cache_only)
         except OSError as e:  # not on the Hub, no network, or a folder without config.json
             reason = " ".join(str(e).split())
-            raise WeightsNotFoundError(f"{weights}: cannot load {self.label} weights ({reason})") from e
+            if local:
+                raise WeightsNotFoundError(f"{weights}: cannot load {self.label} weights ({reason})") from e
+            raise MissingWeightsError(f"{weights}: cannot load {self.label} weights ({reason}); run "
+                                      f"`{fetch_command(fetch_name(weights))}` where the network is available") from e
         if config.model_type != self.model_type:
             raise InputError(f"{weights}: a {config.model_type!r} model, not {self.label}")
         self.weights = str(Path(weights).resolve()) if local else str(weights)
         model_class = getattr(transformers, self.model_class)
-        self.model = model_class.from_pretrained(weights, local_files_only=local, dtype=dtype)
+        self.model = model_class.from_pretrained(weights, local_files_only=cache_only, dtype=dtype)
         self.model.to(device).eval()
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # the decoder's convolutions see one input size per dataset
         self.dtype = dtype
-        self.spec = self.default_spec.from_pretrained(weights, local)
+        self.spec = self.default_spec.from_pretrained(weights, cache_only)
         self.metric = self.is_metric(config)
         self.quantity = METRIC_DEPTH if self.metric else RELATIVE_INVERSE_DEPTH
         self._device = device

@@ -23,6 +23,8 @@ from torch import nn
 from mapfree.atomic import atomic_files
 from mapfree.errors import InputError
 from mapfree.models.config import MicKeyConfig
+from mapfree.weights.catalog import dinov2_entry
+from mapfree.weights.errors import MissingWeightsError, fetch_command
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.yaml"
@@ -214,9 +216,11 @@ def read_checkpoint(
     if config.backbone.kind == "dinov2" and not any(k.startswith("backbone.") for k in state):
         path = Path(dinov2_weights) if dinov2_weights is not None else find_dinov2_weights(config.backbone.size)
         if path is None:
-            raise FileNotFoundError(
-                f"{weights} has no backbone weights: pass the original dinov2_{config.backbone.size}_pretrain.pth "
-                f"(e.g. --dinov2-weights) or put it in {Path(torch.hub.get_dir()) / 'checkpoints'}"
+            size = config.backbone.size
+            raise MissingWeightsError(
+                f"{weights} has no backbone weights and dinov2_{size}_pretrain.pth is not in "
+                f"{Path(torch.hub.get_dir()) / 'checkpoints'}: run `{fetch_command(dinov2_entry(size))}` "
+                "or pass the file (--dinov2-weights)"
             )
         state.update({f"backbone.{k}": v for k, v in load_dinov2_state_dict(path, map_location).items()})
         return Checkpoint(config, state, f"{weights} + {path}")

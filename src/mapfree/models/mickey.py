@@ -8,6 +8,7 @@ correspondence probability matrix sampled by the pose solver.
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,10 +17,18 @@ from torch import nn
 
 from mapfree.errors import InputError
 from mapfree.models.backbone import PATCH_SIZE, ConvBackbone, DinoV2
-from mapfree.models.checkpoints import load_checkpoint_state, read_checkpoint, save_weights
+from mapfree.models.checkpoints import (
+    CONFIG_FILE,
+    WEIGHTS_FILE,
+    load_checkpoint_state,
+    read_checkpoint,
+    save_weights,
+)
 from mapfree.models.config import MicKeyConfig
 from mapfree.models.heads import PatchHead
 from mapfree.models.matcher import DualSoftmaxMatcher
+from mapfree.weights.fetch import hub_files
+from mapfree.weights.local import resolve_local_or_repo
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -189,18 +198,29 @@ class MicKey(nn.Module):
     @classmethod
     def from_pretrained(
         cls,
-        checkpoint: str | Path,
+        path_or_repo_id: str | Path,
         config: str | Path | MicKeyConfig | None = None,
         dinov2_weights: str | Path | None = None,
         map_location: str | torch.device = "cpu",
         backbone_dtype: str | None = None,
+        *,
+        revision: str | None = None,
+        local_files_only: bool = False,
+        cache_dir: str | Path | None = None,
     ) -> MicKey:
-        """Load a released MicKey Lightning checkpoint (+ its YAML) or a checkpoint of this project.
+        """Load a released MicKey Lightning checkpoint (+ its YAML), a folder of this project, or a Hugging
+        Face Hub repo id holding this project's `model.safetensors` + `config.yaml`.
 
-        `config` defaults to `config.yaml` next to the checkpoint; `dinov2_weights` is the
-        original `dinov2_vit*14_pretrain.pth` (searched in the torch hub cache when omitted);
+        A local path that is not there is a one-line error, never a repo id (see `mapfree.weights.local`).
+        `revision`, `local_files_only` and `cache_dir` apply to repo ids (`HF_HUB_OFFLINE` implies
+        `local_files_only`). `config` defaults to `config.yaml` next to the checkpoint; `dinov2_weights` is
+        the original `dinov2_vit*14_pretrain.pth` (searched in the torch hub cache when omitted);
         `backbone_dtype` ("float32", "float16", "bfloat16") overrides the configured precision.
         """
+        checkpoint, local = resolve_local_or_repo(path_or_repo_id, "checkpoint not found")
+        if not local:
+            names = (WEIGHTS_FILE,) if config is not None else (WEIGHTS_FILE, CONFIG_FILE)
+            checkpoint = hub_files(checkpoint, names, revision, cache_dir, local_files_only)[0]
         loaded = read_checkpoint(checkpoint, config, dinov2_weights, map_location, backbone_dtype)
         model = cls(loaded.config)
         load_checkpoint_state(model, loaded)
@@ -212,3 +232,16 @@ class MicKey(nn.Module):
         keep_backbone = not self.frozen_backbone if include_backbone is None else include_backbone
         return save_weights(self.state_dict(), self.config, directory, keep_backbone)
 
+    def push_to_hub(self, repo_id: str, commit_message: str = "Upload MicKey", private: bool | None = None,
+                    token: str | None = None, revision: str | None = None,
+                    include_backbone: bool | None = None) -> str:
+        """Upload a :meth:`save_pretrained` folder to a Hub model repo (created if needed); returns the commit URL."""
+        from huggingface_hub import HfApi
+
+        api = HfApi(token=token)
+        api.create_repo(repo_id, private=private, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="mickey-") as folder:
+            self.save_pretrained(folder, include_backbone)
+            info = api.upload_folder(repo_id=repo_id, folder_path=folder, commit_message=commit_message,
+                                     revision=revision)
+        return str(info)

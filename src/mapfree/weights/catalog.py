@@ -1,0 +1,97 @@
+"""Every published weights file mapfree can use, with where it comes from and where it is cached.
+
+Three kinds of source:
+
+- `url`: one file fetched with `torch.hub.download_url_to_file` into the torch hub cache
+  (`torch.hub.get_dir()/checkpoints`), under the name the library that reads it looks for
+  (the MicKey reference and kornia both call `torch.hub.load_state_dict_from_url`);
+- `zip`: an archive fetched the same way and unpacked into a folder of that cache;
+- `hf`: a Hugging Face Hub model repo fetched with `huggingface_hub.snapshot_download` into the
+  Hugging Face cache, where `transformers`' `from_pretrained` finds it.
+
+`sha256` is set only where the publisher states the file's hash; no source here does, so every
+entry says "none published" and a download is checked by loading it instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mapfree.registry import Registry
+
+URL, ZIP, HF = "url", "zip", "hf"
+
+MICKEY_ZIP = "https://storage.googleapis.com/niantic-lon-static/research/mickey/assets/mickey_weights.zip"
+DINOV2_URL = "https://dl.fbaipublicfiles.com/dinov2/dinov2_{size}/dinov2_{size}_pretrain.pth"
+KORNIA_HF = "https://huggingface.co/kornia/{repo}/resolve/main/{file}"
+
+
+@dataclass(frozen=True)
+class WeightsEntry:
+    """One downloadable set of weights.
+
+    `target` is the file name (`url`) or folder name (`zip`) in the torch hub checkpoints folder;
+    `files` are what a `zip` entry must hold once unpacked; `sha256` the published hash, if any.
+    """
+
+    name: str
+    kind: str
+    source_type: str
+    source: str
+    description: str
+    target: str | None = None
+    files: tuple[str, ...] = ()
+    sha256: str | None = None
+
+    @property
+    def checksum(self) -> str:
+        return f"sha256 {self.sha256}" if self.sha256 else "none published"
+
+
+CATALOG: Registry[WeightsEntry] = Registry("weights")
+
+
+def add(entry: WeightsEntry) -> None:
+    CATALOG.add(entry.name, entry)
+
+
+def dinov2_entry(size: str) -> str:
+    """The catalogue name of DINOv2 `size` ("vitl14", ...)."""
+    return f"dinov2-{size}"
+
+
+add(WeightsEntry("mickey", "mickey", ZIP, MICKEY_ZIP,
+                 "released MicKey weights (mickey.ckpt, mickey_sc.ckpt) + config.yaml; Niantic non-commercial licence",
+                 target="mickey", files=("mickey.ckpt", "config.yaml")))
+for _size, _label in (("vits14", "ViT-S/14"), ("vitb14", "ViT-B/14"), ("vitl14", "ViT-L/14"), ("vitg14", "ViT-G/14")):
+    add(WeightsEntry(dinov2_entry(_size), "dinov2", URL, DINOV2_URL.format(size=_size),
+                     f"DINOv2 {_label} backbone (MicKey uses ViT-L)", target=f"dinov2_{_size}_pretrain.pth"))
+_SIZES = ("small", "base", "large")
+for _size in _SIZES:
+    add(WeightsEntry(f"depth-anything-v1-{_size}", "depth-anything", HF, f"LiheYoung/depth-anything-{_size}-hf",
+                     f"Depth Anything V1 {_size}, relative inverse depth"))
+for _size in _SIZES:
+    add(WeightsEntry(f"depth-anything-v2-{_size}", "depth-anything", HF,
+                     f"depth-anything/Depth-Anything-V2-{_size.capitalize()}-hf",
+                     f"Depth Anything V2 {_size}, relative inverse depth" + ("" if _size == "small" else "; CC-BY-NC")))
+for _scene in ("indoor", "outdoor"):
+    for _size in _SIZES:
+        add(WeightsEntry(f"depth-anything-v2-metric-{_scene}-{_size}", "depth-anything", HF,
+                         f"depth-anything/Depth-Anything-V2-Metric-{_scene.capitalize()}-{_size.capitalize()}-hf",
+                         f"Depth Anything V2 {_size}, metric depth ({_scene})"))
+add(WeightsEntry("dpt-large", "dpt", HF, "Intel/dpt-large", "DPT-Large (MiDaS 3.0), relative inverse depth"))
+add(WeightsEntry("dpt-hybrid-midas", "dpt", HF, "Intel/dpt-hybrid-midas",
+                 "DPT-Hybrid (MiDaS 3.0), relative inverse depth"))
+for _name, _repo, _file, _target, _what in (
+    ("loftr-outdoor", "loftr", "loftr_outdoor.ckpt", "loftr_outdoor.ckpt", "LoFTR outdoor (kornia)"),
+    ("disk-depth", "disk", "depth-save.pth", "depth-save.pth", "DISK depth weights (kornia)"),
+    ("lightglue-disk", "lightglue", "disk_lightglue.pth", "disk_lightglue_v0-1_arxiv-pth",
+     "LightGlue for DISK (kornia)"),
+    ("dedode-detector-l", "dedode", "dedode_detector_L.pth", "dedode_detector_L.pth", "DeDoDe L detector (kornia)"),
+    ("dedode-descriptor-b", "dedode", "dedode_descriptor_B.pth", "dedode_descriptor_B.pth",
+     "DeDoDe B descriptor (kornia)"),
+):
+    add(WeightsEntry(_name, "matcher", URL, KORNIA_HF.format(repo=_repo, file=_file), _what, target=_target))
+add(WeightsEntry("roma-outdoor", "matcher", URL,
+                 "https://github.com/Parskatt/storage/releases/download/romatch/roma_outdoor.pth",
+                 "RoMa outdoor (romatch; also needs dinov2-vitl14)", target="roma_outdoor.pth"))
