@@ -79,6 +79,9 @@ def test_training_curves_of_a_quick_run_are_not_blank(tmp_path):
     assert all(len(ax.get_lines()) == 2 for ax in fig.axes)
     empty = plot_training_curves({"a": [], "b": []}, 28.0, tmp_path / "empty.png")
     assert all(not ax.get_lines() and "no validation ran" in ax.texts[0].get_text() for ax in empty.axes)
+    no_depth = plot_training_curves({"a": [{k: v for k, v in one[0].items() if "depth" not in k}]}, 28.0,
+                                    tmp_path / "no_depth.png")
+    assert "no finite value" in no_depth.axes[2].texts[0].get_text() and len(no_depth.axes[0].get_lines()) == 1
 
 
 def test_camera_figure_draws_three_cameras_with_errors(tmp_path):

@@ -33,23 +33,24 @@ def plot_training_curves(histories: dict[str, list[dict[str, float]]], vcre_px: 
     after every validation, per run. An axis with nothing to draw says so; one with a single
     validation per run says that too."""
     keys = [(f"val/{vcre_metric(vcre_px)}", f"val VCRE AUC ({vcre_px:g} px)", (-0.02, 1.02)),
-            (f"val/{POSE_AUC}", "val pose AUC", (-0.02, 1.02)), ("val/depth_abs_rel", "val depth AbsRel", (0, None))]
+            (f"val/{POSE_AUC}", "val pose AUC", (-0.02, 1.02)), ("val/depth_abs_rel", "val depth AbsRel", None)]
     fig = Figure(figsize=(13, 3.8), layout="constrained")
     for ax, (key, title, ylim) in zip(fig.subplots(1, len(keys)), keys):
-        counts, last = [], 1.0
+        counts, last, top = [], 1.0, 1.0
         for k, (name, history) in enumerate(histories.items()):
             rows = [r for r in history if key in r]
             counts.append(len(rows))
             if rows:  # distinct, shrinking markers: equal values stay visible
                 ax.plot([r["step"] for r in rows], [r[key] for r in rows], marker="os^D"[k % 4], ms=9 - 2 * (k % 4),
                         label=name)
-                last = max(last, rows[-1]["step"])
+                last, top = max(last, rows[-1]["step"]), max(top, *(r[key] for r in rows))
         ax.set(title=title, xlabel="training step", xlim=(0, 1.08 * last))
-        ax.set_ylim(*ylim)
+        ax.set_ylim(*(ylim or (0, 1.1 * top)))
         ax.grid(alpha=0.3)
         if max(counts, default=0) == 0:
-            ax.text(0.5, 0.5, "no validation ran\n(training ended before the first\n"
-                    "trainer.check_val_every_n_epoch)", ha="center", va="center", transform=ax.transAxes)
+            why = ("validation logged no finite value\nof this metric" if any(histories.values()) else
+                   "no validation ran\n(training ended before the first\ntrainer.check_val_every_n_epoch)")
+            ax.text(0.5, 0.5, why, ha="center", va="center", transform=ax.transAxes)
             continue
         ax.legend(fontsize=8, loc="best")
         if max(counts) == 1:
