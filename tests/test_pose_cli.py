@@ -15,6 +15,7 @@ from mapfree.data.images import read_image
 from mapfree.data.preprocess import prepare_view
 from mapfree.geometry.camera import Camera
 from mapfree.models import MicKey, MicKeyConfig
+from mapfree.viz.pair import PAIR_FIGURES
 from mickey_weights import seeded_state, small_released_config, write_released_files
 
 TOY = Path("/work/shared/data/toy_example")
@@ -54,9 +55,9 @@ def test_pose_prints_pose_writes_figures_and_dump(toy, tiny_model, tmp_path, cap
     assert rc == 0
     printed = capsys.readouterr().out
     assert "R =" in printed and "t =" in printed and "confidence =" in printed
-    for name in ("depth0", "depth1", "confidence0", "confidence1", "matches"):
-        image = cv2.imread(str(tmp_path / "fig" / f"{name}.png"))
-        assert image is not None and image.shape[0] == 360
+    for name in PAIR_FIGURES:  # matches, depth/confidence, cameras in 3D
+        image = cv2.imread(str(tmp_path / "fig" / name))
+        assert image is not None and image.shape[1] >= 1000
     d = np.load(dump)
     n = 19 * 25  # 270x360 -> 266x350 -> 19 x 25 patches
     assert d["kpts0"].shape == (n, 2) and d["depth1"].shape == (n,) and d["dsc0"].shape == (n, 32)

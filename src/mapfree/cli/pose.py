@@ -19,7 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="text file with lines 'name fx fy cx cy width height' naming both images")
     add_model_arguments(parser)
     add_resize_argument(parser, "resize both images to WxH first")
-    parser.add_argument("--out", default=None, help="folder for depth, confidence and match PNGs (omitted: none)")
+    parser.add_argument("--out", default=None,
+                        help="folder for the match, depth/confidence and 3D camera PNGs (omitted: none)")
     parser.add_argument("--dump", default=None, help="save the network outputs and the pose to this .npz")
     parser.add_argument("--seed", type=int, default=0, help="seed of the RANSAC sampling")
     parser.add_argument("--overwrite", action="store_true", help="replace existing --out figures and --dump file")
@@ -28,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _refuse_existing_outputs(out: str | None, dump: Path | None) -> None:
     """Before any work: the figures of --out and the --dump file are replaced only with --overwrite."""
     from mapfree.atomic import refuse_existing
-    from mapfree.viz.matches import PAIR_FIGURES
+    from mapfree.viz.pair import PAIR_FIGURES
 
     for path in [*(Path(out) / name for name in PAIR_FIGURES if out is not None), *([dump] if dump else [])]:
         refuse_existing(path)
@@ -77,15 +78,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"confidence = {result.confidence:.2f}{'' if result.valid else '  (no estimate)'}")
     f0, f1 = result.features0, result.features1
     if args.out is not None:
-        from mapfree.viz.matches import save_pair_figures
+        from mapfree.viz.pair import save_pair_figures
 
         rgb = [(im.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8) for im in images]
-        kpts0, kpts1 = f0.kpts[0].cpu().numpy(), f1.kpts[0].cpu().numpy()
-        i, j = result.inlier_matches.T
-        paths = save_pair_figures(args.out, rgb[0], rgb[1], f0.depth_map[0, 0].cpu().numpy(),
-                                  f1.depth_map[0, 0].cpu().numpy(), f0.scr[0].reshape(f0.grid).cpu().numpy(),
-                                  f1.scr[0].reshape(f1.grid).cpu().numpy(), kpts0[i], kpts1[j],
-                                  result.inlier_scores)
+        paths = save_pair_figures(args.out, result, rgb[0], rgb[1], Ks[0], Ks[1])
         print("wrote " + ", ".join(str(p) for p in paths))
     if args.dump is not None:
         outputs = {

@@ -15,12 +15,13 @@ from mapfree.atomic import refuse_existing
 from mapfree.baselines import BaselineContext, build_baseline
 from mapfree.data.dataset import MapFreePairs
 from mapfree.data.items import views
-from mapfree.demo.depth_eval import frames_with_depth, predicted_depth_accuracy
+from mapfree.demo.depth_eval import DepthFrame, frames_with_depth, predicted_depth_accuracy
 from mapfree.demo.figures import plot_depth_maps, plot_precision_recall, plot_training_curves
 from mapfree.demo.report import POSE, MethodRow, text_table, write_report, write_results
 from mapfree.demo.trivial import mean_training_translation, write_trivial_submission
 from mapfree.depth_prior.patches import patch_average
 from mapfree.depth_prior.runner import compute_store
+from mapfree.depth_prior.synthetic import MonocularErrors, simulate
 from mapfree.depth_prior.teachers import build_teacher
 from mapfree.evaluation.aggregate import ROTATION_KEY, TRANSLATION_KEY, VCRE_KEY, Thresholds
 from mapfree.evaluation.evaluate import Evaluation, evaluate_submission
@@ -30,7 +31,8 @@ from mapfree.models import MicKey
 from mapfree.synth import SynthConfig, generate_dataset
 from mapfree.training import TrainConfig, train
 from mapfree.training.pretrain import PretrainConfig, pretrain_model
-from mapfree.viz.matches import matches_image, write_png
+from mapfree.viz.depth import DepthRow
+from mapfree.viz.pair import pair_cameras, pair_matches
 
 
 @dataclass(frozen=True)
@@ -53,8 +55,10 @@ QUICK = DemoBudget(
     "quick",
     SynthConfig(seed=0, train_scenes=3, val_scenes=2, test_scenes=0, frames=10, size=(168, 224)),
     PretrainConfig(steps=10, batch_size=4),
-    ("trainer.max_epochs=2", "data.pairs_per_scene=8"),
+    ("trainer.max_epochs=2", "data.pairs_per_scene=8", "trainer.check_val_every_n_epoch=2"),
 )
+"""The quick budget validates once, after its last epoch: the training curves get a point per run,
+and training (hence every number) is that of no validation, which draws from the same random stream."""
 CONFIG, DEPTH_CONFIG = "synthetic_cpu", "synthetic_cpu_depth"
 """Both runs start from the pretrained features and keep them frozen (`optim.frozen` in the config);
 the second adds depth supervision from the metric teacher's store, with the scale-invariant log loss,
@@ -177,20 +181,20 @@ def run_demo(out_dir: str | Path = "outputs/demo", budget: DemoBudget = FULL, se
     pretrain_model(TrainConfig.load(CONFIG, _data_overrides(data)), features, replace(budget.pretrain, seed=seed))
 
     _step(f"3/6 depth priors from the '{TEACHER}' teacher into {priors}", start)
-    report = compute_store(data, "train", priors, build_teacher(TEACHER, seed=seed), batch_size=8, workers=0)
+    teacher = build_teacher(TEACHER, seed=seed)
+    report = compute_store(data, "train", priors, teacher, batch_size=8, workers=0)
     print(report.summary())
     if report.failures:
         raise RuntimeError(f"{len(report.failures)} depth priors failed; see {report.failures_file}")
 
     val = MapFreePairs(data, "val")
     frames = frames_with_depth(data, "val", None)
-    truths = [patch_average(depth).numpy() for _, depth in frames]
     rows: list[MethodRow] = []
     diagnostics: list[MethodRow] = []
     evaluations: dict[str, Evaluation] = {}
     histories: dict[str, list[dict[str, float]]] = {}
     depth_grids: dict[str, list[np.ndarray]] = {}
-    match_figures: dict[str, Path] = {}
+    pair_figures: dict[str, Path] = {}
 
     thresholds = Thresholds.for_image_width(budget.synth.size[0])
     translation = mean_training_translation(data)
@@ -212,7 +216,7 @@ def run_demo(out_dir: str | Path = "outputs/demo", budget: DemoBudget = FULL, se
         rows.append(MethodRow(name, evaluations[name].metrics, accuracy.abs_rel, accuracy.delta1,
                               time.perf_counter() - run_start, {"train_steps": result.global_step,
                                                                 "skipped_steps": result.skipped_steps}))
-        match_figures[name] = _match_figure(estimator, val[0], out / "figures" / f"matches_{slug}.png")
+        pair_figures.update(_pair_figures(name, model, val[0], out / "figures", slug))
         diagnostics.append(_true_depth_row(name, model, val, data, out / "submissions" / f"{slug}_true_depth.zip",
                                            thresholds, seed))
 
@@ -223,13 +227,13 @@ def run_demo(out_dir: str | Path = "outputs/demo", budget: DemoBudget = FULL, se
     figures = {
         "Precision-recall on val": plot_precision_recall(
             evaluations, thresholds.vcre_label(thresholds.vcre_px[0]), figures_dir / "precision_recall.png"),
-        "Validation during training": plot_training_curves(histories, thresholds.vcre_px[0],
-                                                           figures_dir / "training_curves.png"),
-        "Predicted patch depth vs truth": plot_depth_maps(
-            [(frames[k][0].permute(1, 2, 0).numpy() * 255).astype(np.uint8) for k in shown], [truths[k] for k in shown],
-            {name: [grids[k] for k in shown] for name, grids in depth_grids.items()}, figures_dir / "depth_maps.png"),
-        **{f"Inlier matches, {name}": path for name, path in match_figures.items()},
+        "Validation during training": figures_dir / "training_curves.png",
+        "Predicted patch depth vs truth": figures_dir / "depth_maps.png",
+        **pair_figures,
     }
+    plot_training_curves(histories, thresholds.vcre_px[0], figures["Validation during training"])
+    plot_depth_maps([_depth_row(frames[k], teacher.errors, {name: grids[k] for name, grids in depth_grids.items()})
+                     for k in shown], figures["Predicted patch depth vs truth"])
     findings = _findings(rows, diagnostics, thresholds)
     context = {
         "budget": budget.name, "dataset": f"{budget.synth.train_scenes} train / {budget.synth.val_scenes} val scenes, "
@@ -260,17 +264,29 @@ def _remove_demo_outputs(out: Path) -> None:
             path.unlink(missing_ok=True)
 
 
-def _match_figure(estimator: MicKeyEstimator, item: dict, path: Path) -> Path:
-    """Inlier correspondences of one val pair, coloured by correspondence probability."""
+def _depth_row(frame: DepthFrame, errors: MonocularErrors, predictions: dict[str, np.ndarray]) -> DepthRow:
+    """A val frame's true patch depth, the teacher's patch prior for it and the models' predictions."""
+    prior = simulate(frame.depth.numpy(), True, errors, frame.key)
+    depths = {"true depth": patch_average(frame.depth).numpy(),
+              "teacher prior": patch_average(torch.from_numpy(prior)).numpy(), **predictions}
+    return DepthRow((frame.image.permute(1, 2, 0).numpy() * 255).astype(np.uint8), depths, "true depth",
+                    label=frame.key)
+
+
+def _pair_figures(name: str, model: MicKey, item: dict, out: Path, slug: str) -> dict[str, Path]:
+    """One val pair's correspondences (inliers by probability) and its cameras in 3D: reference, truth, estimate."""
     from mapfree.api import estimate_poses
 
     view0, view1 = views(item)
-    result = estimate_poses(estimator.model, view0["image"][None], view1["image"][None], view0["K"], view1["K"],
+    result = estimate_poses(model, view0["image"][None], view1["image"][None], view0["K"], view1["K"],
                             generator=torch.Generator().manual_seed(0))[0]
-    kpts0 = result.features0.kpts[0].cpu().numpy()
-    kpts1 = result.features1.kpts[0].cpu().numpy()
-    i0, i1 = result.inlier_matches.T
     to_rgb = lambda image: (image.permute(1, 2, 0).numpy() * 255).astype(np.uint8)  # noqa: E731
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return write_png(path, matches_image(to_rgb(view0["image"]), to_rgb(view1["image"]), kpts0[i0], kpts1[i1],
-                                         result.inlier_scores))
+    T = item["T_0to1"].double().numpy()
+    title = f"{name}: val pair {item['scene']}, {view0['frame']} -> {view1['frame']}"
+    matches, cameras = out / f"matches_{slug}.png", out / f"cameras_{slug}.png"
+    out.mkdir(parents=True, exist_ok=True)
+    pair_matches(result, to_rgb(view0["image"]), to_rgb(view1["image"]), matches, title)
+    sizes = [(v["image"].shape[-1], v["image"].shape[-2]) for v in (view0, view1)]
+    pair_cameras(result, view0["K"].double().numpy(), view1["K"].double().numpy(), *sizes, cameras,
+                 (T[:3, :3], T[:3, 3]), title)
+    return {f"Matches, {name}": matches, f"Cameras, {name}": cameras}

@@ -1,96 +1,65 @@
-"""PNG visualisations of MicKey outputs: per-patch depth and confidence maps, and matches."""
+"""Match figures for papers, and the figures `mapfree pose --out` writes for one pair."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
+from matplotlib.collections import LineCollection
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
-from mapfree.atomic import imwrite_atomic
+from mapfree.atomic import save_figure_atomic
 
-
-def colorize(values: np.ndarray, cmap: str, vmin: float | None = None, vmax: float | None = None,
-             invalid: np.ndarray | None = None) -> np.ndarray:
-    """(h, w) values to (h, w, 3) uint8 RGB through a matplotlib colormap; `invalid` pixels black."""
-    import matplotlib
-
-    values = np.asarray(values, dtype=np.float64)
-    valid = np.isfinite(values) if invalid is None else np.isfinite(values) & ~invalid
-    if not valid.any():
-        return np.zeros((*values.shape, 3), np.uint8)
-    lo = np.min(values[valid]) if vmin is None else vmin
-    hi = np.max(values[valid]) if vmax is None else vmax
-    scaled = np.clip((values - lo) / max(hi - lo, 1e-12), 0, 1)
-    rgb = (matplotlib.colormaps[cmap](np.where(valid, scaled, 0))[..., :3] * 255).astype(np.uint8)
-    rgb[~valid] = 0
-    return rgb
+MATCH_CMAP, OUTLIER_COLOR = "viridis", "tab:red"
 
 
-def upsample_patches(rgb: np.ndarray, size: tuple[int, int], patch: int = 14) -> np.ndarray:
-    """(h, w, 3) patch colours to an image of `size` = (W, H): 14x14 blocks from the top-left, black beyond."""
-    out = np.zeros((size[1], size[0], 3), np.uint8)
-    blocks = np.repeat(np.repeat(rgb, patch, axis=0), patch, axis=1)[: size[1], : size[0]]
-    out[: blocks.shape[0], : blocks.shape[1]] = blocks
-    return out
-
-
-def depth_image(depth: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Per-patch depth (h, w) in metres as a colour map of the image `size` = (W, H); near is bright.
-
-    Non-positive depths (below 1 mm), which cannot be right, are drawn black.
-    """
-    rgb = colorize(depth, "magma_r", vmin=0.0,
-                   vmax=float(np.nanpercentile(depth, 98)) if np.isfinite(depth).any() else 1.0,
-                   invalid=~(depth > 1e-3))
-    return upsample_patches(rgb, size)
-
-
-def confidence_image(image: np.ndarray, confidence: np.ndarray, alpha: float = 0.6) -> np.ndarray:
-    """Per-patch confidence (h, w) as a heat map blended over the (H, W, 3) uint8 image."""
-    heat = colorize(confidence, "inferno", vmin=0.0)
-    heat = upsample_patches(heat, (image.shape[1], image.shape[0]))
-    return cv2.addWeighted(image, 1 - alpha, heat, alpha, 0)
-
-
-def matches_image(image0: np.ndarray, image1: np.ndarray, pts0: np.ndarray, pts1: np.ndarray,
-                  weights: np.ndarray | None = None, max_lines: int = 300) -> np.ndarray:
-    """Images side by side with lines between matched pixels, coloured by weight (strongest on top)."""
+def side_by_side(image0: np.ndarray, image1: np.ndarray, gap: int) -> tuple[np.ndarray, int]:
+    """Both (H, W, 3) uint8 images on one white canvas, `gap` pixels apart; returns it and image1's x offset."""
     h = max(image0.shape[0], image1.shape[0])
-    canvas = np.zeros((h, image0.shape[1] + image1.shape[1], 3), np.uint8)
+    offset = image0.shape[1] + gap
+    canvas = np.full((h, offset + image1.shape[1], 3), 255, np.uint8)
     canvas[: image0.shape[0], : image0.shape[1]] = image0
-    canvas[: image1.shape[0], image0.shape[1]:] = image1
-    if len(pts0) == 0:
-        return canvas
-    weights = np.ones(len(pts0)) if weights is None else np.asarray(weights, dtype=np.float64)
-    order = np.argsort(weights)[-max_lines:]
-    colours = colorize(weights[order][None], "viridis")[0]
-    offset = np.array([image0.shape[1], 0])
-    for i, colour in zip(order, colours):
-        a = tuple(int(v) for v in np.round(pts0[i]))
-        b = tuple(int(v) for v in np.round(pts1[i] + offset))
-        c = tuple(int(v) for v in colour)
-        cv2.line(canvas, a, b, c, 1, cv2.LINE_AA)
-        cv2.circle(canvas, a, 2, c, -1, cv2.LINE_AA)
-        cv2.circle(canvas, b, 2, c, -1, cv2.LINE_AA)
-    return canvas
+    canvas[: image1.shape[0], offset:] = image1
+    return canvas, offset
 
 
-PAIR_FIGURES = ("depth0.png", "depth1.png", "confidence0.png", "confidence1.png", "matches.png")
-"""The files `save_pair_figures` writes, in its order."""
+def plot_matches(image0: np.ndarray, image1: np.ndarray, pts0: np.ndarray, pts1: np.ndarray, scores: np.ndarray,
+                 inliers: np.ndarray, path: str | Path, title: str = "", width_px: int = 1200, dpi: int = 120,
+                 gap: int = 8, max_outliers: int = 150) -> Figure:
+    """Matches (N, 2) pixel pairs between the images: inliers coloured by `scores` (colour bar), outliers thin red.
 
-
-def write_png(path: str | Path, rgb: np.ndarray) -> Path:
-    return imwrite_atomic(path, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-
-
-def save_pair_figures(out_dir: str | Path, image0: np.ndarray, image1: np.ndarray, depth0: np.ndarray,
-                      depth1: np.ndarray, scr0: np.ndarray, scr1: np.ndarray, pts0: np.ndarray, pts1: np.ndarray,
-                      weights: np.ndarray | None = None) -> list[Path]:
-    """Write `PAIR_FIGURES` (depth0/1, confidence0/1, matches); maps are (h, w) patch grids."""
-    out = Path(out_dir)
-    images = (depth_image(depth0, (image0.shape[1], image0.shape[0])),
-              depth_image(depth1, (image1.shape[1], image1.shape[0])),
-              confidence_image(image0, scr0), confidence_image(image1, scr1),
-              matches_image(image0, image1, pts0, pts1, weights))
-    return [write_png(out / name, image) for name, image in zip(PAIR_FIGURES, images)]
+    The title gives the inlier and match counts; the strongest inliers are drawn on top, over at
+    most `max_outliers` outliers (an even spread of them; the legend says how many are drawn).
+    """
+    scores, inliers = np.asarray(scores, dtype=np.float64), np.asarray(inliers, dtype=bool)
+    canvas, offset = side_by_side(image0, image1, gap)
+    ends = np.stack([pts0, pts1 + [offset, 0]], axis=1) if len(pts0) else np.zeros((0, 2, 2))
+    width_in = width_px / dpi
+    fig = Figure(figsize=(width_in, width_in * canvas.shape[0] / canvas.shape[1] * 0.85 + 1.3), layout="constrained")
+    ax = fig.add_subplot()
+    ax.imshow(canvas)
+    ax.set_axis_off()
+    outliers = ends[~inliers]
+    drawn = outliers[np.unique(np.linspace(0, len(outliers) - 1, min(len(outliers), max_outliers)).astype(int))]
+    ax.add_collection(LineCollection(drawn, colors=OUTLIER_COLOR, linewidths=0.6, alpha=0.45))
+    order = np.argsort(scores[inliers])
+    shown = scores[inliers] if inliers.any() else scores
+    norm = Normalize(*(np.nanmin(shown), np.nanmax(shown)) if len(shown) else (0.0, 1.0))
+    lines = LineCollection(ends[inliers][order], cmap=MATCH_CMAP, norm=norm, linewidths=1.3)
+    lines.set_array(scores[inliers][order])
+    ax.add_collection(lines)
+    if inliers.any():
+        dots = ends[inliers][order].reshape(-1, 2)
+        ax.scatter(*dots.T, c=np.repeat(scores[inliers][order], 2), cmap=MATCH_CMAP, norm=norm, s=6, zorder=3)
+    fig.colorbar(lines, ax=ax, location="right", shrink=0.8, label="match probability (inliers)")
+    outlier_label = f"outlier ({len(outliers)}" + (f", {len(drawn)} drawn)" if len(drawn) < len(outliers) else ")")
+    ax.legend(handles=[Line2D([], [], color=lines.cmap(0.7), lw=2, label=f"inlier ({inliers.sum()})"),
+                       Line2D([], [], color=OUTLIER_COLOR, lw=1, label=outlier_label)],
+              loc="upper center", bbox_to_anchor=(0.5, 0.0), ncols=2, frameon=False)
+    share = f" ({inliers.mean():.0%})" if len(inliers) else ""
+    counts = f"{inliers.sum()} inliers of {len(inliers)} sampled matches{share}"
+    ax.set_title(f"{title}\n{counts}" if title else counts)
+    save_figure_atomic(fig, path, dpi=dpi)
+    return fig
