@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/mapfree demo --out outputs/demo
+	$(VENV)/bin/mapfree demo --out outputs/demo --overwrite
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
