@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from mapfree.data.errors import DataFormatError
-from mapfree.data.frames import parse_frame_name
+from mapfree.data.frames import all_frame_names, parse_frame_name
 from mapfree.geometry.camera import intrinsics_matrix
 from mapfree.geometry.rotations import matrix_to_quaternion, quaternion_to_matrix
 from mapfree.geometry.transforms import compose_pose
@@ -71,31 +71,32 @@ class Table:
 
 
 def read_table(path: str | Path, n_values: int) -> Table:
-    """Validated rows of a whitespace table: field count, frame names, finite numbers, at least one row."""
+    """Validated rows of a whitespace table: field count, frame names, finite numbers, at least one row.
+
+    Names and numbers are checked in one pass over all rows; only a file that fails is searched
+    for its first bad line, so reading the half a million lines of a split stays cheap.
+    """
     path = Path(path)
-    names: list[str] = []
-    numbers: list[list[str]] = []
-    lines: list[int] = []
-    for lineno, raw in enumerate(read_text(path).splitlines(), start=1):
-        fields = raw.split()
-        if not fields or fields[0].startswith("#"):
-            continue
+    rows = [(lineno, fields) for lineno, raw in enumerate(read_text(path).splitlines(), start=1)
+            if (fields := raw.split()) and not fields[0].startswith("#")]
+    if not rows:
+        raise DataFormatError(path, "no frames: the file is empty or holds only comments")
+    for lineno, fields in rows:
         if len(fields) != n_values + 1:
             raise DataFormatError(path, f"expected {n_values + 1} fields, got {len(fields)}", lineno)
-        try:
-            parse_frame_name(fields[0])
-        except ValueError as e:
-            raise DataFormatError(path, str(e), lineno) from None
-        names.append(fields[0])
-        numbers.append(fields[1:])
-        lines.append(lineno)
-    if not names:
-        raise DataFormatError(path, "no frames: the file is empty or holds only comments")
+    names = [fields[0] for _, fields in rows]
+    lines = [lineno for lineno, _ in rows]
+    if not all_frame_names(names):
+        for lineno, name in zip(lines, names):
+            try:
+                parse_frame_name(name)
+            except ValueError as e:
+                raise DataFormatError(path, str(e), lineno) from None
     try:
-        values = np.array(numbers, dtype=np.float64)
+        values = np.array([float(v) for _, fields in rows for v in fields[1:]]).reshape(len(rows), n_values)
     except ValueError:
-        row = next(i for i, fields in enumerate(numbers) if not _all_numbers(fields))
-        raise DataFormatError(path, f"unparsable number in {numbers[row]}", lines[row]) from None
+        lineno, fields = next((lineno, fields) for lineno, fields in rows if not _all_numbers(fields[1:]))
+        raise DataFormatError(path, f"unparsable number in {fields[1:]}", lineno) from None
     table = Table(path, names, values, lines)
     table.check(~np.all(np.isfinite(values), axis=1), "non-finite value (NaN or Inf)")
     return table

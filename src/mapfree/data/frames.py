@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import re
 
-_FRAME_RE = re.compile(r"^seq(\d+)/frame_(\d{5,})\.jpg$")
+FRAME_PATTERN = r"seq(\d+)/frame_(\d{5,})\.jpg"
+"""A Map-free frame path: sequence and frame number (at least five digits)."""
+_FRAME_RE = re.compile(f"^{FRAME_PATTERN}$")
+_FRAME_LINES_RE = re.compile(f"(?:{FRAME_PATTERN}\n)*")
+
+
+def all_frame_names(names: list[str]) -> bool:
+    """Whether every name is a Map-free frame name (one regex pass over all of them, for long files)."""
+    return _FRAME_LINES_RE.fullmatch("".join(f"{n}\n" for n in names)) is not None
 
 
 def parse_frame_name(name: str) -> tuple[int, int]:
