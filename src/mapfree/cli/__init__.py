@@ -11,6 +11,10 @@ bad arguments, a :class:`~mapfree.errors.UserError` (a missing extra included), 
 named that is missing, of the wrong kind or not accessible, printed as one line; 130 interrupted.
 Anything else is a bug and keeps its traceback. `mapfree --debug COMMAND` shows the traceback of
 expected failures too. Every subcommand's `--help` shows the defaults.
+
+Results go to stdout; diagnostics go through `logging` to stderr, at the level `--quiet`
+(warnings and errors only, no progress bars) or `--verbose` (DEBUG, Lightning's info included)
+choose (:func:`mapfree.logs.configure`).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import importlib
 import pkgutil
 import sys
 
-from mapfree import __version__
+from mapfree import __version__, logs
 from mapfree.cli._types import DefaultsHelpFormatter
 from mapfree.errors import UserError
 
@@ -50,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"mapfree {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the traceback of expected errors too")
+    verbosity = parser.add_mutually_exclusive_group()
+    verbosity.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const="quiet", default="normal",
+                           help="warnings and errors only, no progress bars (results still go to stdout)")
+    verbosity.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const="verbose",
+                           help="debug messages too, Lightning's included")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module_name in command_modules().items():
         module = importlib.import_module(module_name)
@@ -61,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    logs.configure(args.verbosity)
     try:
         return int(args._run(args) or 0)
     except KeyboardInterrupt:

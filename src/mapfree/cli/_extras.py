@@ -11,6 +11,8 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "baselines": ("torch", "safetensors", "kornia", "scipy", "matplotlib"),
     "depth": ("torch", "transformers"),
     "train": ("torch", "pytorch_lightning", "tensorboard", "kornia", "safetensors", "scipy", "matplotlib"),
+    "wandb": ("wandb",),
+    "mlflow": ("mlflow",),
 }
 """The modules each extra of pyproject.toml installs (tests/test_packaging.py keeps the two in step)."""
 

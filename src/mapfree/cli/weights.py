@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from mapfree import logs
+
 HELP = ("List the published weights mapfree can use (name, kind, source, cache location, present or not) "
         "or download one into the cache its library reads (torch hub or Hugging Face).")
 
@@ -34,6 +36,6 @@ def run(args: argparse.Namespace) -> int:
             print("\t".join((e.name, e.kind, e.source, e.checksum, str(s.location), "yes" if s.present else "no")))
         return 0
     entry = entry_for(args.name)
-    path = download(entry, args.cache_dir, progress=sys.stderr.isatty())
+    path = download(entry, args.cache_dir, progress=logs.progress(sys.stderr.isatty()))
     print(f"{entry.name}: {path}")
     return 0

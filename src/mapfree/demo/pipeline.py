@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import time
 from dataclasses import asdict, dataclass, replace
@@ -33,6 +34,8 @@ from mapfree.training import TrainConfig, train
 from mapfree.training.pretrain import PretrainConfig, pretrain_model
 from mapfree.viz.depth import DepthRow
 from mapfree.viz.pair import pair_cameras, pair_matches
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,7 @@ DEMO_OUTPUTS = ("data", "pretrained_features", "priors", "runs", "submissions", 
 
 
 def _step(message: str, start: float) -> None:
-    print(f"\n== [{time.perf_counter() - start:5.0f} s] {message}", flush=True)
+    log.info("== [%5.0f s] %s", time.perf_counter() - start, message)
 
 
 def _data_overrides(data: Path) -> list[str]:
@@ -183,7 +186,7 @@ def run_demo(out_dir: str | Path = "outputs/demo", budget: DemoBudget = FULL, se
     _step(f"3/6 depth priors from the '{TEACHER}' teacher into {priors}", start)
     teacher = build_teacher(TEACHER, seed=seed)
     report = compute_store(data, "train", priors, teacher, batch_size=8, workers=0)
-    print(report.summary())
+    log.info(report.summary())
     if report.failures:
         raise RuntimeError(f"{len(report.failures)} depth priors failed; see {report.failures_file}")
 

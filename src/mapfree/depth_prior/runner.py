@@ -17,6 +17,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from mapfree import logs
 from mapfree.depth_prior.failures import FailureLog, failures_path
 from mapfree.depth_prior.frames import FrameRef, Shard, list_frames
 from mapfree.depth_prior.meta import PriorMeta, ensure_meta
@@ -166,8 +167,8 @@ def compute_store(
             except OSError as e:
                 log.add(ref, f"write failed: {e}")
 
-    bar = tqdm(total=len(todo), unit="frame", desc=f"depth-prior {split} [{teacher.name}]", disable=not progress,
-               dynamic_ncols=True)
+    bar = tqdm(total=len(todo), unit="frame", desc=f"depth-prior {split} [{teacher.name}]",
+               disable=not logs.progress(progress), dynamic_ncols=True)
     try:
         with ThreadPoolExecutor(max_workers=4) as pool:
             for groups, errors in loader:

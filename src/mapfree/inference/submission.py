@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from mapfree import logs
 from mapfree.evaluation.submission import SubmissionEntry, write_submission
 
 if TYPE_CHECKING:
@@ -62,7 +63,7 @@ def make_submission(
                         collate_fn=_keep_items)
     estimates: dict[str, list[SubmissionEntry]] = defaultdict(list, {s: [] for s in getattr(dataset, "scenes", {})})
     missing = 0
-    with tqdm(total=len(dataset), desc="poses", unit="pair", disable=not progress) as bar:
+    with tqdm(total=len(dataset), desc="poses", unit="pair", disable=not logs.progress(progress)) as bar:
         for items in loader:
             results = batched(items) if batched else [estimator(items[0])]
             for item, result in zip(items, results):

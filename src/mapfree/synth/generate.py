@@ -21,6 +21,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
+from mapfree import logs
 from mapfree.atomic import atomic_dir, refuse_existing
 from mapfree.data.correspondences import correspondences_path
 from mapfree.data.files import Intrinsics, Overlaps, write_intrinsics, write_overlaps, write_poses
@@ -168,7 +169,7 @@ def generate_dataset(out_dir: str | Path, config: SynthConfig, workers: int | No
         for i in range(n)
     ]
     workers = workers or min(len(jobs), os.cpu_count() or 1)
-    bar = tqdm(total=len(jobs), desc="synth scenes", unit="scene")
+    bar = tqdm(total=len(jobs), desc="synth scenes", unit="scene", disable=not logs.progress())
     if workers <= 1:
         for job in jobs:
             _generate_job(job)

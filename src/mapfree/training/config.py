@@ -130,6 +130,8 @@ class OptimConfig:
     """Model modules kept as they start (no gradient, fixed BatchNorm statistics), e.g.
     [backbone, descriptor_head] after `mapfree pretrain` (a DINOv2 backbone is always frozen)."""
 
+LoggerName = Literal["tensorboard", "csv", "wandb", "mlflow"]
+
 
 @dataclass
 class TrainerConfig:
@@ -149,6 +151,10 @@ class TrainerConfig:
     limit_val_batches: float | int = 1.0
     log_every_n_steps: int = 10
     image_log_every_n_steps: int = 200
+    logger: LoggerName | list[LoggerName] = "tensorboard"
+    """Experiment logger(s): tensorboard (`RUN/tb/`), csv (`RUN/csv/metrics.csv`), wandb or mlflow (extras of
+    the same name; see :mod:`mapfree.training.loggers`); a list for several, [] for none. A learning-rate
+    monitor logs `lr-*` to them."""
     progress_bar: bool = True
     resume: str | None = None
     """`last` (the run's last checkpoint, if any) or a checkpoint path."""

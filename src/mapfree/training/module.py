@@ -23,11 +23,12 @@ from mapfree.models import MicKey, MicKeyConfig
 from mapfree.training.config import TrainConfig
 from mapfree.training.curriculum import topk_mask
 from mapfree.training.errors import CheckpointError
+from mapfree.training.loggers import log_image, shows_images
 from mapfree.training.losses.depth import depth_loss, depth_weight
 from mapfree.training.losses.reinforce import ReinforceResult, reinforce_objective, vcre_pose_loss
 from mapfree.training.metric_names import best_metrics
 from mapfree.training.metrics import ValidationAccumulator
-from mapfree.training.visualize import map_panel, to_chw
+from mapfree.training.visualize import map_panel
 
 log = logging.getLogger(__name__)
 BACKBONE_PREFIX = "model.backbone."
@@ -200,11 +201,12 @@ class MicKeyTraining(pl.LightningModule):
 
     # ------------------------------------------------------------------ logging and checkpoints
     def _log_panel(self, tag: str, image: Tensor, feats: Any, target: Tensor | None, metric: bool = True) -> None:
-        experiment = getattr(self.logger, "experiment", None)
-        if self.trainer.sanity_checking or not self.trainer.is_global_zero or not hasattr(experiment, "add_image"):
+        loggers = [logger for logger in self.loggers if shows_images(logger)]
+        if self.trainer.sanity_checking or not self.trainer.is_global_zero or not loggers:
             return
         panel = map_panel(image, feats.grid, feats.depth[0], feats.scr[0], target, metric)
-        experiment.add_image(tag, to_chw(panel), global_step=self.global_step)
+        for logger in loggers:
+            log_image(logger, tag, panel, self.global_step)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Leave a frozen backbone's weights out (they come from the pretrained file)."""

@@ -34,6 +34,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 from tqdm import tqdm
 
+from mapfree import logs
 from mapfree.atomic import write_json_atomic
 from mapfree.data.dataset import MapFreePairs
 from mapfree.data.images import read_image, resize_image
@@ -203,7 +204,7 @@ def pretrain_features(
     optimizer = torch.optim.Adam(params, lr=cfg.lr)
     model.train()
     history = []
-    with tqdm(loader, desc="pretrain features", unit="step", disable=not progress) as bar:
+    with tqdm(loader, desc="pretrain features", unit="step", disable=not logs.progress(progress)) as bar:
         for batch in bar:
             loss, accuracy = step(model, batch, cfg, generator)
             optimizer.zero_grad(set_to_none=True)

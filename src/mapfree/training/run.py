@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.loggers import TensorBoardLogger
+from pytorch_lightning.callbacks import LearningRateMonitor
 
+from mapfree import logs
 from mapfree.atomic import OutputExistsError, write_json_atomic
 from mapfree.models import MicKey
 from mapfree.training.callbacks import (
@@ -25,6 +26,7 @@ from mapfree.training.callbacks import (
 from mapfree.training.config import TrainConfig
 from mapfree.training.data import MapFreeDataModule
 from mapfree.training.errors import CheckpointError, DeviceError
+from mapfree.training.loggers import LOG_DIRS, build_loggers
 from mapfree.training.metric_names import best_metrics
 from mapfree.training.module import MicKeyTraining
 
@@ -120,9 +122,9 @@ def check_accelerator(accelerator: str) -> None:
 
 
 def _run_outputs(run_dir: Path) -> list[Path]:
-    """What an earlier run left in `run_dir`: checkpoints, `history.json`, `model-*` folders, TensorBoard logs."""
+    """What an earlier run left in `run_dir`: checkpoints, `history.json`, `model-*` folders, logger folders."""
     found = sorted((run_dir / "checkpoints").glob("*.ckpt")) + sorted(run_dir.glob("model-*"))
-    return found + [p for p in (run_dir / "history.json", run_dir / "tb") if p.exists()]
+    return found + [p for p in (run_dir / "history.json", *map(run_dir.joinpath, LOG_DIRS)) if p.exists()]
 
 
 def _claim_run_dir(run_dir: Path, resume: str | None, overwrite: bool) -> None:
@@ -147,8 +149,9 @@ def train(
     """Train MicKey as configured; returns checkpoints and the validation history.
 
     Outputs go to `trainer.out_dir/trainer.name/`: `config.yaml`, `checkpoints/` (`last.ckpt`,
-    `best-vcre.ckpt`, `best-pose.ckpt`: Lightning files for resuming), TensorBoard logs in
-    `tb/`, `history.json`, and the networks as `model-last/`, `model-best-vcre/`, `model-best-pose/`.
+    `best-vcre.ckpt`, `best-pose.ckpt`: Lightning files for resuming), the `trainer.logger` logs
+    (TensorBoard's in `tb/` by default, with the learning rate), `history.json`, and the networks as
+    `model-last/`, `model-best-vcre/`, `model-best-pose/`.
     A folder holding an earlier run is refused unless `trainer.resume` is set or `overwrite`,
     which deletes the earlier run's outputs first.
     """
@@ -159,6 +162,8 @@ def train(
     t = config.trainer
     check_accelerator(t.accelerator)
     run_dir = Path(t.out_dir) / t.name
+    loggers = build_loggers(t.logger, t.name, run_dir)
+    log.debug("training into %s, logging to %s", run_dir, ", ".join(type(lg).__name__ for lg in loggers) or "nothing")
     ckpt_dir = run_dir / "checkpoints"
     _claim_run_dir(run_dir, t.resume, overwrite)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -170,22 +175,27 @@ def train(
     checkpoints = _checkpoints(ckpt_dir, monitors)
     history = ValidationHistory()
     callbacks = [*checkpoints.values(), history, RandomStates(), *extra_callbacks]
-    if t.progress_bar:
+    if loggers:
+        callbacks.append(LearningRateMonitor(logging_interval="step"))
+    progress_bar = logs.progress(t.progress_bar)
+    if progress_bar:
         callbacks.append(ProgressBar(refresh_rate=1))
     trainer = pl.Trainer(
         accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes, strategy=t.strategy,
         precision=t.precision, max_epochs=t.max_epochs, max_steps=t.max_steps, deterministic=t.deterministic,
         val_check_interval=t.val_check_interval, check_val_every_n_epoch=t.check_val_every_n_epoch,
         limit_val_batches=t.limit_val_batches, log_every_n_steps=t.log_every_n_steps,
-        logger=TensorBoardLogger(str(run_dir), name="tb", version=""), callbacks=callbacks,
-        enable_progress_bar=t.progress_bar, use_distributed_sampler=False, num_sanity_val_steps=0,
-        enable_model_summary=False,
+        logger=loggers or False, callbacks=callbacks, enable_progress_bar=progress_bar, use_distributed_sampler=False,
+        num_sanity_val_steps=0, enable_model_summary=False,
     )
     if trainer.is_global_zero:
         config.save(run_dir / "config.yaml")
     with warnings.catch_warnings():
         if config.optim.frozen:  # frozen modules stay in eval mode on purpose
             warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode at the start of training")
+        # Lightning's own use of a torch API torch deprecated; nothing a user can act on
+        warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+                                category=FutureWarning)
         trainer.fit(module, datamodule=data, ckpt_path=_resume_path(config, ckpt_dir))
 
     result = TrainResult(
