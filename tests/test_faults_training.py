@@ -47,10 +47,14 @@ def run_outputs(run_dir: Path) -> tuple[dict[str, torch.Tensor], list[dict[str, 
 @pytest.mark.parametrize("val_check_interval", [1.0, 0.5], ids=["epoch-end", "mid-epoch"])
 def test_killed_training_resumes_to_the_same_bits(tiny_dataset, tmp_path, workers, val_check_interval):
     """SIGKILL a real `mapfree train` once its first `last.ckpt` exists; `--resume` must end where an
-    uninterrupted run ends: every weight, every metric and the whole `history.json`. With validation
-    twice an epoch (as `mickey.yaml`) that checkpoint is written mid-epoch, after the first of 2 batches."""
+    uninterrupted run ends: every weight, every metric and the whole `history.json` (with the curriculum
+    and the depth warm-up, which follow the epoch and the step). With validation twice an epoch (as
+    `mickey.yaml`) that checkpoint is written mid-epoch, after the first of 2 batches."""
     trainer = {"max_epochs": EPOCHS, "val_check_interval": val_check_interval}
-    config = tiny_config(tiny_dataset, tmp_path, trainer=trainer, data={"num_workers": workers})
+    curriculum = {"enabled": True, "start": 0.5, "step": 0.5, "end": 1.0}  # keeps 1, then 2 of the 2 pairs
+    depth = {"enabled": True, "source": "gt", "loss": "l2", "warmup_steps": 4}  # ramps over the resumed steps
+    config = tiny_config(tiny_dataset, tmp_path, trainer=trainer, data={"num_workers": workers},
+                         curriculum=curriculum, depth=depth)
     config = config.save(tmp_path / "cfg.yaml")
     args = ["train", "--config", str(config)]
     whole = mapfree(*args, "--set", "trainer.name=whole")
