@@ -44,11 +44,18 @@ def run_outputs(run_dir: Path) -> tuple[dict[str, torch.Tensor], list[dict[str, 
 
 
 @pytest.mark.parametrize("workers", [0, 1])
-def test_killed_training_resumes_to_the_same_bits(tiny_dataset, tmp_path, workers):
+@pytest.mark.parametrize("val_check_interval", [1.0, 0.5], ids=["epoch-end", "mid-epoch"])
+def test_killed_training_resumes_to_the_same_bits(tiny_dataset, tmp_path, workers, val_check_interval):
     """SIGKILL a real `mapfree train` once its first `last.ckpt` exists; `--resume` must end where an
-    uninterrupted run ends: every weight, every metric and the whole `history.json`."""
-    config = tiny_config(tiny_dataset, tmp_path, trainer={"max_epochs": EPOCHS},
-                         data={"num_workers": workers}).save(tmp_path / "cfg.yaml")
+    uninterrupted run ends: every weight, every metric and the whole `history.json` (with the curriculum
+    and the depth warm-up, which follow the epoch and the step). With validation twice an epoch (as
+    `mickey.yaml`) that checkpoint is written mid-epoch, after the first of 2 batches."""
+    trainer = {"max_epochs": EPOCHS, "val_check_interval": val_check_interval}
+    curriculum = {"enabled": True, "start": 0.5, "step": 0.5, "end": 1.0}  # keeps 1, then 2 of the 2 pairs
+    depth = {"enabled": True, "source": "gt", "loss": "l2", "warmup_steps": 4}  # ramps over the resumed steps
+    config = tiny_config(tiny_dataset, tmp_path, trainer=trainer, data={"num_workers": workers},
+                         curriculum=curriculum, depth=depth)
+    config = config.save(tmp_path / "cfg.yaml")
     args = ["train", "--config", str(config)]
     whole = mapfree(*args, "--set", "trainer.name=whole")
     killed = mapfree(*args, "--set", "trainer.name=killed", start_new_session=True)
@@ -59,7 +66,10 @@ def test_killed_training_resumes_to_the_same_bits(tiny_dataset, tmp_path, worker
     os.killpg(killed.pid, signal.SIGKILL)  # the run and its loader workers
     killed.communicate()
     assert killed.returncode == -signal.SIGKILL
-    assert torch.load(ckpt, weights_only=False)["epoch"] < EPOCHS - 1  # killed before the end
+    loops = torch.load(ckpt, weights_only=False)["loops"]["fit_loop"]
+    assert loops["epoch_progress"]["current"]["completed"] < EPOCHS - 1  # killed before the end
+    trained = loops["epoch_loop.batch_progress"]["current"]["completed"]
+    assert trained == (1 if val_check_interval < 1 else 2)  # of 2 batches an epoch: mid-epoch or at its end
     finished(mapfree(*args, "--set", "trainer.name=killed", "--resume"))
     finished(whole)
 
@@ -67,7 +77,8 @@ def test_killed_training_resumes_to_the_same_bits(tiny_dataset, tmp_path, worker
     resumed_weights, resumed_history = run_outputs(tmp_path / "killed")
     assert weights.keys() == resumed_weights.keys()
     assert all(torch.equal(weights[k], resumed_weights[k]) for k in weights)
-    assert [int(row["epoch"]) for row in history] == list(range(EPOCHS))
+    per_epoch = round(1 / val_check_interval)
+    assert [int(row["epoch"]) for row in history] == [e for e in range(EPOCHS) for _ in range(per_epoch)]
     assert resumed_history == history  # every metric, bit for bit (JSON floats round-trip)
 
 

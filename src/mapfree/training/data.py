@@ -17,7 +17,7 @@ process of a distributed run takes a disjoint share of each epoch's draw.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Sized
+from collections.abc import Callable, Iterator, Sized
 from typing import Any
 
 import numpy as np
@@ -133,6 +133,7 @@ class ShardedSampler(Sampler[int]):
 
     def __init__(self, inner: Sampler[int] | Sized, rank: int = 0, world_size: int = 1, even: bool = True):
         self.inner, self.rank, self.world_size, self.even = inner, rank, world_size, even
+        self.skip = 0  # leading indices the next iteration leaves out (a run resumed mid-epoch)
 
     def set_epoch(self, epoch: int) -> None:
         if hasattr(self.inner, "set_epoch"):
@@ -145,29 +146,50 @@ class ShardedSampler(Sampler[int]):
     def __iter__(self) -> Iterator[int]:
         indices = list(iter(self.inner)) if isinstance(self.inner, Sampler) else list(range(len(self.inner)))
         stop = len(self) * self.world_size if self.even else len(indices)
-        return iter(indices[self.rank : stop : self.world_size])
+        start, self.skip = self.skip, 0
+        return iter(indices[self.rank : stop : self.world_size][start:])
 
 
 class ResumableLoader(DataLoader):
-    """A DataLoader that a resumed run iterates without shifting the global torch random stream.
+    """A DataLoader that a resumed run iterates from where the interrupted one stood.
 
     Every new iterator draws the workers' base seed from the global torch generator; persistent
-    workers keep their first iterator, so an uninterrupted run draws once per loader. A resumed
-    run starts fresh loaders: those whose workers had started when the checkpoint was written
-    (`continues`) make their first iterator without drawing, so everything random after the
-    checkpoint (REINFORCE sets, validation RANSAC) sees the same numbers as without the interruption.
+    workers keep their first iterator, so an uninterrupted run draws once per loader (without
+    workers, once per epoch). A resumed run starts fresh loaders: those whose workers had started
+    when the checkpoint was written (`continues`), and a training loader resumed mid-epoch, make
+    their first iterator without drawing, so everything random after the checkpoint (REINFORCE
+    sets, validation RANSAC) sees the same numbers as without the interruption.
+
+    The training loader is stateful for Lightning: `trained` counts the current epoch's batches
+    that took their step (not those the loader or its workers fetched ahead); Lightning keeps it in
+    every checkpoint and hands it back to a run resumed mid-epoch, whose first iterator then
+    continues the epoch's draw (a :class:`ShardedSampler`) after those batches.
     """
 
     continues = False
+
+    def __init__(self, *args: Any, trained: Callable[[], int] = lambda: 0, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.trained = trained
 
     @property
     def started(self) -> bool:
         """Whether persistent workers run (and the next epoch reuses them without drawing a seed)."""
         return self._iterator is not None
 
+    def state_dict(self) -> dict[str, int]:
+        return {"batches": self.trained()}
+
+    def load_state_dict(self, state_dict: dict[str, int]) -> None:
+        """Called by Lightning only on a mid-epoch restart, before the first iterator."""
+        batches = state_dict["batches"]
+        self.sampler.skip = batches * self.batch_size
+        self.continues |= batches > 0  # the epoch's iterator, and its seed, were made before the checkpoint
+
     def __iter__(self) -> Iterator:
         if not self.continues or self.started:
             return super().__iter__()
+        self.continues = False
         state = torch.get_rng_state()
         try:
             return super().__iter__()
@@ -215,19 +237,22 @@ class MapFreeDataModule(pl.LightningDataModule):
             # ahead: start at the epoch Lightning is about to set, not at 0
             inner.set_epoch(self.trainer.fit_loop.epoch_progress.current.processed)
         return self._loader("train", self.train_set, ShardedSampler(inner, *self._rank()), self.cfg.batch_size,
-                            drop_last=True)
+                            drop_last=True, trained=self._trained_batches)
+
+    def _trained_batches(self) -> int:
+        """Batches of the current epoch that took their step; 0 once all have (the next batch starts an epoch)."""
+        trainer = self.trainer
+        return trainer.fit_loop.epoch_loop.batch_progress.current.processed % trainer.num_training_batches
 
     def val_dataloader(self) -> DataLoader:
         rank, world = self._rank()
         return self._loader("val", self.val_set, ShardedSampler(self.val_set, rank, world, even=False),
                             self.cfg.val_batch_size)
 
-    def _loader(self, name: str, dataset: Dataset, sampler: Sampler, batch_size: int,
-                drop_last: bool = False) -> DataLoader:
+    def _loader(self, name: str, dataset: Dataset, sampler: Sampler, batch_size: int, **kwargs: Any) -> DataLoader:
         workers = self.cfg.num_workers
         loader = ResumableLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
-                                 drop_last=drop_last, persistent_workers=workers > 0,
-                                 pin_memory=torch.cuda.is_available())
+                                 persistent_workers=workers > 0, pin_memory=torch.cuda.is_available(), **kwargs)
         loader.continues = name in self.continuing
         self.loaders[name] = loader
         return loader
