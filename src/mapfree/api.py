@@ -31,7 +31,7 @@ from mapfree.errors import InputError
 from mapfree.geometry.camera import Camera
 from mapfree.models.backbone import PATCH_SIZE
 from mapfree.models.mickey import MicKey
-from mapfree.models.pose import MicKeyPose, mickey_poses
+from mapfree.models.pose import MicKeyPose, mickey_poses, solve_mickey_poses
 from mapfree.robust.procrustes_ransac import ProcrustesRansacConfig
 from mapfree.robust.result import RelativePose
 
@@ -164,7 +164,8 @@ def estimate_poses(
     check_intrinsics(K1, "K1", len(images1))
     device = model.device
     feats0, feats1, match_matrix = model(images0.to(device), images1.to(device))
-    poses = mickey_poses(feats0, feats1, match_matrix, K0, K1, solver, generator)
+    fit = solve_mickey_poses(feats0, feats1, match_matrix, K0, K1, solver, generator)
+    poses = mickey_poses(fit, feats0, feats1, match_matrix)
     usable = (textured(images0) & textured(images1)).tolist()
     return [pose if ok else _no_estimate(pose) for pose, ok in zip(poses, usable)]
 

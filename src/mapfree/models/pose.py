@@ -71,17 +71,8 @@ def solve_mickey_poses(
     return mickey_pose_solver(pts0, pts1, match_matrix.scores.float(), solver or ProcrustesRansacConfig(), generator)
 
 
-def mickey_poses(
-    feats0: Features,
-    feats1: Features,
-    match_matrix: MatchMatrix,
-    K0: Intrinsics,
-    K1: Intrinsics,
-    solver: ProcrustesRansacConfig | None = None,
-    generator: torch.Generator | None = None,
-) -> list[MicKeyPose]:
-    """:func:`solve_mickey_poses` as one MicKeyPose per pair."""
-    fit = solve_mickey_poses(feats0, feats1, match_matrix, K0, K1, solver, generator)
+def mickey_poses(fit: RansacOutput, feats0: Features, feats1: Features, match_matrix: MatchMatrix) -> list[MicKeyPose]:
+    """The batched output of :func:`solve_mickey_poses` as one MicKeyPose per pair, with what produced it."""
     B = len(feats0.kpts)
     poses = []
     for b, (f0, f1) in enumerate(zip(feats0.split([1] * B), feats1.split([1] * B))):
