@@ -111,12 +111,6 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
     return Path(path)
 
 
-def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
-    with atomic_write(path, "wb") as f:
-        f.write(data)
-    return Path(path)
-
-
 def strict_json(value: Any) -> Any:
     """`value` with non-finite floats (also NumPy scalars and arrays) as None and NumPy types as Python ones."""
     if isinstance(value, dict):
@@ -145,16 +139,6 @@ def save_figure_atomic(fig: Any, path: str | Path, **savefig_kwargs: Any) -> Pat
     """`fig.savefig(path)` (a Matplotlib figure) through a temporary file."""
     with atomic_path(path) as tmp:
         fig.savefig(tmp, **savefig_kwargs)
-    return Path(path)
-
-
-def imwrite_atomic(path: str | Path, image: np.ndarray, params: tuple[int, ...] = ()) -> Path:
-    """`cv2.imwrite` (format from the suffix) through a temporary file; OSError when OpenCV cannot write."""
-    import cv2
-
-    with atomic_path(path) as tmp:
-        if not cv2.imwrite(str(tmp), image, list(params)):
-            raise OSError(f"{path}: OpenCV could not write the image")
     return Path(path)
 
 

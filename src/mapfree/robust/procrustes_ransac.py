@@ -83,10 +83,6 @@ class RansacOutput:
     match_scores: Tensor
     inliers: Tensor
 
-    @property
-    def num_inliers(self) -> Tensor:
-        return self.inliers.sum(-1)
-
     def __getitem__(self, index: int | slice | Tensor) -> RansacOutput:
         """The result of one pair (fields without the batch dimension) or of a sub-batch."""
         return RansacOutput(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
