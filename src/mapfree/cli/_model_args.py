@@ -28,28 +28,15 @@ def backbone_dtype(precision: str) -> str | None:
 
 
 def resolve_device(name: str) -> str:
-    """'auto' to 'cuda' when a GPU is visible, else 'cpu'; other names checked against this machine.
-
-    An unknown name or a CUDA device that is not there is an InputError naming the option.
-    """
+    """'auto' to 'cuda' when a GPU is visible, else 'cpu'; other names checked against this machine
+    (:func:`mapfree.devices.checked_device`)."""
     import torch
 
-    from mapfree.errors import InputError
+    from mapfree.devices import checked_device
 
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise InputError(f"--device {name}: not a device name (auto, cpu, cuda, cuda:1, ...)") from None
-    if device.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if count == 0:
-            raise InputError(f"--device {name}: no CUDA GPU is available here (use --device cpu)")
-        if device.index is not None and device.index >= count:
-            raise InputError(f"--device {name}: this machine has {count} CUDA GPU(s), cuda:0 to cuda:{count - 1}")
-    elif device.type != "cpu":
-        raise InputError(f"--device {name}: only cpu and cuda devices are supported")
+    checked_device(name)
     return name
 
 

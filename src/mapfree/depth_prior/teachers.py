@@ -11,6 +11,7 @@ from mapfree.depth_prior.depth_anything import DepthAnythingTeacher, Transformer
 from mapfree.depth_prior.dpt import DPTTeacher
 from mapfree.depth_prior.synthetic import MonocularErrors, SyntheticTeacher
 from mapfree.depth_prior.teacher import Teacher
+from mapfree.devices import checked_device
 from mapfree.errors import InputError
 from mapfree.registry import Registry
 
@@ -21,10 +22,7 @@ TeacherFactory = Callable[[str | None, str, str, int], Teacher]
 def resolve_device(name: str) -> torch.device:
     """'auto' is this rank's GPU (`LOCAL_RANK`) when there is one, else the CPU."""
     if name != "auto":
-        device = torch.device(name)
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise InputError(f"--device {name}: CUDA is not available here")
-        return device
+        return checked_device(name)
     if torch.cuda.is_available():
         return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())
     return torch.device("cpu")
