@@ -7,7 +7,7 @@ from mapfree.geometry.camera import intrinsics_matrix
 from mapfree.geometry.transforms import look_at
 from mapfree.synth.render import Lighting, pixel_footprint, render, sample_filtered, sample_wrapped
 from mapfree.synth.textures import mipmap
-from mapfree.synth.world import Rectangle, World
+from mapfree.synth.world import Rectangle, Sky, World
 
 
 def _checkerboard(side: int) -> np.ndarray:
@@ -45,7 +45,7 @@ def test_a_far_fine_texture_renders_as_its_average_not_as_noise():
     """A wall of one-texel checks 40 m away: each pixel covers dozens of checks, so it shows grey."""
     wall = Rectangle(np.array([0.0, 40.0, 0.0], np.float32), np.array([1.0, 0, 0], np.float32),
                      np.array([0, 0, 1.0], np.float32), 20.0, 20.0, 0)
-    world = World([wall], [_checkerboard(256)], centre=np.zeros(3), sky_colour=np.zeros(3, np.float32),
+    world = World([wall], [_checkerboard(256)], centre=np.zeros(3), sky=Sky(np.zeros(3, np.float32), np.zeros(3, np.float32), np.zeros((0, 4), np.float32)),
                   texels_per_metre=64.0)
     K = intrinsics_matrix(50.0, 50.0, 15.5, 15.5)
     T = look_at(np.zeros(3), np.array([0.0, 40.0, 0.0]))

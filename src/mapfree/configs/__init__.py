@@ -24,7 +24,7 @@ def config_path(name_or_path: str | Path) -> Path:
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") or path.exists():
         return path
-    packaged = CONFIG_DIR / f"{path.name}.yaml"
+    packaged = CONFIG_DIR / f"{path.as_posix()}.yaml"  # `study/synthetic` names a file in a subfolder
     if not packaged.is_file():
         raise FileNotFoundError(f"no config {str(name_or_path)!r}: give a YAML path or one of {', '.join(available())}")
     return packaged

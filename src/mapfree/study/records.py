@@ -71,3 +71,31 @@ class RunRecord:
     depth: DepthSums | None = None
     references: dict[str, dict[str, ScenePoses]] | None = None
     """Reference rows of this run (e.g. `teacher depth`, `true depth`): the same matches solved with other depths."""
+
+
+def _arrays_to_lists(poses: dict[str, ScenePoses]) -> dict[str, dict]:
+    return {scene: {"translation": p.translation.tolist(), "rotation": p.rotation.tolist(), "vcre": p.vcre.tolist(),
+                    "confidence": p.confidence.tolist(), "missing": p.missing} for scene, p in poses.items()}
+
+
+def _lists_to_arrays(data: dict[str, dict]) -> dict[str, ScenePoses]:
+    return {scene: ScenePoses(*(np.asarray(p[k], np.float64) for k in ("translation", "rotation", "vcre",
+                                                                         "confidence")), int(p["missing"]))
+            for scene, p in data.items()}
+
+
+def record_to_json(record: RunRecord) -> dict:
+    """Plain data of a record (its file in the study folder marks the run as finished)."""
+    depth = None if record.depth is None else {
+        "scene": record.depth.scene.tolist(), "values": {k: v.tolist() for k, v in record.depth.values.items()}}
+    references = {name: _arrays_to_lists(p) for name, p in (record.references or {}).items()}
+    return {"arm": record.arm, "seed": record.seed, "poses": _arrays_to_lists(record.poses), "depth": depth,
+            "references": references}
+
+
+def record_from_json(data: dict) -> RunRecord:
+    depth = data.get("depth")
+    sums = None if depth is None else DepthSums(np.asarray(depth["scene"], dtype=object),
+                                                {k: np.asarray(v, np.float64) for k, v in depth["values"].items()})
+    return RunRecord(data["arm"], int(data["seed"]), _lists_to_arrays(data["poses"]), sums,
+                     {name: _lists_to_arrays(p) for name, p in data.get("references", {}).items()})

@@ -54,6 +54,9 @@ class SynthConfig:
     """Suffixes of estimated-depth PNGs to write beside every frame (e.g. `dptkitti`)."""
     correspondences: tuple[str, ...] = ()
     """Names of `correspondences_NAME.npz` files (noisy true correspondences) to write in val/test scenes."""
+    test_truth: bool = False
+    """Write the test split's true poses (relative to the reference, like val) instead of the hidden zeros:
+    for a held-out evaluation whose truth the caller keeps apart (`mapfree study`)."""
 
 
 def _lighting(rng: np.random.Generator) -> Lighting:
@@ -121,7 +124,7 @@ def generate_scene(out_dir: Path, split: str, index: int, config: SynthConfig) -
         if split == "train":
             _write_overlaps(scene_dir / "overlaps.npz", np.stack(depths), K, np.stack(list(poses.values())), names)
             write_poses(scene_dir / "poses.txt", poses)
-        elif split == "val":
+        elif split == "val" or config.test_truth:
             T_ref_inv = invert_pose(poses[frame_name(0, 0)])
             write_poses(scene_dir / "poses.txt", {n: T @ T_ref_inv for n, T in poses.items()})
         else:

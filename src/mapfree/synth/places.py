@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from mapfree.synth.textures import make_texture
-from mapfree.synth.world import Box, Rectangle, Sphere, World
+from mapfree.synth.world import Box, Rectangle, Sky, Sphere, World
 
 _UP = np.array([0.0, 0.0, 1.0])
 TEXELS_PER_METRE = 64.0
@@ -41,8 +41,8 @@ def make_place(rng: np.random.Generator, n_objects: tuple[int, int] = (5, 9)) ->
             if hasattr(p, name):
                 setattr(p, name, np.asarray(getattr(p, name), dtype=np.float32))
     textures = [_surface_texture(rng, p.surface_size) for p in prims]
-    sky = np.array([0.55, 0.7, 0.9], np.float32) * rng.uniform(0.8, 1.1)
-    return World(prims, textures, centre=np.array([0.0, 0.0, 1.0]), sky_colour=sky, texels_per_metre=TEXELS_PER_METRE)
+    return World(prims, textures, centre=np.array([0.0, 0.0, 1.0]), sky=Sky.random(rng),
+                 texels_per_metre=TEXELS_PER_METRE)
 
 
 def _surface_texture(rng: np.random.Generator, size_metres: tuple[float, float]) -> np.ndarray:

@@ -98,7 +98,8 @@ def render(
         owner[closer] = i
 
     colour = np.empty((n, 3), np.float32)
-    colour[:] = world.sky_colour
+    sky = owner < 0
+    colour[sky] = world.sky.colour(dirs[sky])
     for i, prim in enumerate(world.primitives):
         sel = np.flatnonzero(owner == i)
         if len(sel) == 0:

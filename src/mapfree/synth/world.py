@@ -156,6 +156,40 @@ class Sphere:
 Primitive = Rectangle | Box | Sphere
 
 
+@dataclass(frozen=True)
+class Sky:
+    """The sky as photographs show it: a colour by direction only (it is at infinity), brighter and paler
+    towards the horizon, with soft clouds; never a flat colour that every sky patch shares.
+
+    `clouds` (K, 4) rows (azimuth frequency, elevation frequency, phase, amplitude) of smooth waves whose
+    positive part whitens the sky.
+    """
+
+    horizon: np.ndarray
+    zenith: np.ndarray
+    clouds: np.ndarray
+
+    @classmethod
+    def random(cls, rng: np.random.Generator, n_waves: int = 6) -> Sky:
+        zenith = np.array([0.35, 0.55, 0.9], np.float32) * rng.uniform(0.8, 1.1)
+        horizon = np.array([0.75, 0.82, 0.92], np.float32) * rng.uniform(0.9, 1.05)
+        waves = np.stack([rng.integers(1, 7, n_waves).astype(float), rng.uniform(2.0, 9.0, n_waves),
+                          rng.uniform(0, 2 * np.pi, n_waves), rng.uniform(0.0, 0.12, n_waves)], -1)
+        return cls(horizon, zenith, waves.astype(np.float32))
+
+    def colour(self, dirs: np.ndarray) -> np.ndarray:
+        """(N, 3) colours of world ray directions (N, 3), z up."""
+        unit = dirs / np.linalg.norm(dirs, axis=-1, keepdims=True)
+        elevation = np.arcsin(np.clip(unit[:, 2], -1, 1))
+        azimuth = np.arctan2(unit[:, 1], unit[:, 0])
+        blend = np.clip(elevation / 0.8, 0, 1)[:, None]
+        base = self.horizon + (self.zenith - self.horizon) * np.sqrt(blend)
+        f_az, f_el, phase, amplitude = self.clouds.T
+        waves = np.sin(azimuth[:, None] * f_az + elevation[:, None] * f_el + phase) * amplitude
+        cloud = np.clip(waves.sum(-1), 0, None)[:, None]
+        return (base + (1 - base) * np.clip(cloud * 2, 0, 0.8)).astype(np.float32)
+
+
 @dataclass
 class World:
     """A place: primitives, their textures, and the scene centre the cameras look at."""
@@ -163,7 +197,7 @@ class World:
     primitives: list[Primitive]
     textures: list[np.ndarray]
     centre: np.ndarray
-    sky_colour: np.ndarray
+    sky: Sky
     texels_per_metre: float = 64.0
 
     @cached_property

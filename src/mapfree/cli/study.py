@@ -1,0 +1,42 @@
+"""`mapfree study --out DIR [--quick] [--seeds N] [--arms NAME,...]`: does depth supervision improve MicKey?"""
+
+from __future__ import annotations
+
+import argparse
+
+from mapfree.cli._extras import require
+
+HELP = ("The seed's experiment as a controlled study: MicKey trained without and with depth supervision (several "
+        "losses and teachers, a placebo and an oracle), the same data, features, budget and seeds, evaluated on a "
+        "held-out test split with paired bootstrap confidence intervals; writes study.json and report.md.")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", default="outputs/study",
+                        help="output folder; rerunning the same study there resumes it (finished runs are reused)")
+    parser.add_argument("--config", default=None,
+                        help="a study YAML, or a packaged one: synthetic (default), quick, mapfree (the real dataset)")
+    parser.add_argument("--quick", action="store_true", help="the tiny packaged study `quick` (a few minutes)")
+    parser.add_argument("--seeds", type=int, default=None, help="train seeds 0..N-1 instead of the config's seeds")
+    parser.add_argument("--arms", default=None,
+                        help="comma-separated arms to run besides the control `none` (default: every arm)")
+    parser.add_argument("--workers", type=int, default=None, help="training runs at once (default: the config's)")
+    parser.add_argument("--overwrite", action="store_true", help="replace a different study already in --out")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                        help="study config overrides, e.g. synth.test_scenes=40 bootstrap=5000")
+
+
+def run(args: argparse.Namespace) -> int:
+    require("train", "mapfree study")
+
+    from mapfree.errors import InputError
+    from mapfree.study import StudyConfig, run_study
+    from mapfree.study.pipeline import select
+
+    if args.quick and args.config:
+        raise InputError("--quick is the packaged `quick` study: give either --quick or --config")
+    overrides = list(args.overrides) + ([f"workers={args.workers}"] if args.workers is not None else [])
+    config = StudyConfig.load(args.config or ("quick" if args.quick else "synthetic"), overrides)
+    arms = [a.strip() for a in args.arms.split(",") if a.strip()] if args.arms else None
+    run_study(select(config, arms, args.seeds), args.out, overwrite=args.overwrite)
+    return 0

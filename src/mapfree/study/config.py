@@ -1,0 +1,106 @@
+"""A study as data: the benchmark, the shared pretraining, the teachers, the arms and their budget.
+
+Packaged studies live in `mapfree/configs/study/` (`synthetic`, `quick`, `mapfree`) and load by
+name like training configurations, `base:` and `key=value` overrides included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from mapfree.configs import loader
+from mapfree.configs.typed import ConfigError, to_plain
+from mapfree.synth import SynthConfig
+from mapfree.training.config import PretrainConfig
+
+Target = Literal["none", "relative", "metric", "seed-8bit", "true"]
+"""What an arm's depth loss compares with: nothing, the relative or the metric teacher's store,
+the relative teacher's output as the seed's 8-bit PNGs, or the rendered true depth (the oracle)."""
+
+
+@dataclass
+class TeacherConfig:
+    """A depth-prior teacher (`mapfree depth-prior --teacher NAME --weights W`)."""
+
+    name: str
+    weights: str | None = None
+    device: str = "auto"
+    precision: str = "auto"
+    batch_size: int = 8
+
+
+@dataclass
+class ArmConfig:
+    """One arm: a name, what it stands for, its depth target and its deltas to the training config."""
+
+    name: str
+    description: str
+    target: Target = "none"
+    overrides: list[str] = field(default_factory=list)
+
+
+@dataclass
+class StudyConfig:
+    """Everything a study varies is an arm; everything else is shared by all arms and seeds."""
+
+    train_config: str = "synthetic_cpu"
+    """The training configuration every arm starts from."""
+    train_overrides: list[str] = field(default_factory=list)
+    """The budget shared by every run (epochs, pairs per scene, ...)."""
+    synth: SynthConfig | None = None
+    """Generate the benchmark (with a held-out test split) into the study folder; None: use `data_root`."""
+    data_root: str | None = None
+    test_split: Literal["val", "test"] = "test"
+    """The split every reported number comes from; on the real Map-free data, whose test poses are
+    hidden, the public val split (then nothing may be tuned on it)."""
+    truth_root: str | None = None
+    """Where the test split's truth lives; None: the synthesised held-out root, or `data_root`."""
+    resize: tuple[int, int] | None = None
+    """(W, H) of the training images and priors; None: the dataset's native frames."""
+    pretrain: PretrainConfig | None = None
+    """Feature pretraining shared by all runs (the CPU stand-in for DINOv2); None: the backbone is pretrained."""
+    relative_teacher: TeacherConfig = field(default_factory=lambda: TeacherConfig("synthetic"))
+    metric_teacher: TeacherConfig = field(default_factory=lambda: TeacherConfig("synthetic-metric"))
+    arms: list[ArmConfig] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    workers: int = 2
+    """Training runs at once, one thread each."""
+    bootstrap: int = 2000
+    """Paired bootstrap resamples of the test scenes."""
+
+    def __post_init__(self) -> None:
+        if (self.synth is None) == (self.data_root is None):
+            raise ConfigError("a study needs exactly one of `synth` (generate the benchmark) and `data_root`")
+        names = [arm.name for arm in self.arms]
+        if "none" not in names:
+            raise ConfigError("a study needs the `none` arm: every effect is measured against it")
+        if len(set(names)) != len(names):
+            raise ConfigError(f"arm names must be unique, got {names}")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ConfigError(f"seeds must be distinct and at least one, got {self.seeds}")
+
+    def arm(self, name: str) -> ArmConfig:
+        for arm in self.arms:
+            if arm.name == name:
+                return arm
+        raise ConfigError(f"no arm {name!r}; this study has {', '.join(a.name for a in self.arms)}")
+
+    def select_arms(self, names: Iterable[str]) -> None:
+        """Keep only the named arms (`none` always stays: it is the control)."""
+        chosen = {"none", *names}
+        for name in chosen:
+            self.arm(name)
+        self.arms = [arm for arm in self.arms if arm.name in chosen]
+
+    @classmethod
+    def load(cls, path: str | Path, overrides: Iterable[str] = ()) -> StudyConfig:
+        """A study YAML (or a packaged one by name: `synthetic`, `quick`, `mapfree`) with overrides."""
+        packaged = Path("study") / str(path)
+        name = packaged if not Path(path).suffix and not Path(path).exists() else path
+        return loader.load(cls, name, overrides)
+
+    def to_dict(self) -> dict:
+        return to_plain(self)

@@ -1,0 +1,207 @@
+"""`run_study`: benchmark -> shared pretraining -> teachers' priors -> arms x seeds -> statistics -> report.
+
+Every stage reuses what an earlier, interrupted call of the same study left in the folder: the
+benchmark, the pretrained features, the stored priors and the finished runs; the run that was
+interrupted resumes from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+
+from mapfree.atomic import OutputExistsError, write_text_atomic
+from mapfree.demo.trivial import mean_training_translation, write_trivial_submission
+from mapfree.depth_prior.runner import compute_store
+from mapfree.depth_prior.teachers import build_teacher
+from mapfree.errors import InputError
+from mapfree.evaluation.aggregate import Thresholds
+from mapfree.evaluation.evaluate import evaluate_submission
+from mapfree.study.config import StudyConfig, TeacherConfig
+from mapfree.study.heldout import synthesise_study_benchmark
+from mapfree.study.records import RunRecord, ScenePoses, pose_records
+from mapfree.study.runs import RunJob, TestSplit, load_record, run_one
+from mapfree.training import TrainConfig
+from mapfree.training.pretrain import pretrain_model
+
+log = logging.getLogger(__name__)
+
+CONFIG_FILE = "study_config.yaml"
+"""The study's configuration as run; a later call into the same folder must ask for the same study."""
+SEED_ENCODING = "seed-8bit"
+
+
+@dataclass
+class StudyData:
+    """Where the study's inputs are: the dataset, the test truth, the pretrained features and the priors."""
+
+    data_root: Path
+    truth_root: Path
+    features: Path | None
+    priors: dict[str, Path]
+    """Training-split stores by target (`relative`, `metric`, `seed-8bit`)."""
+    teacher_test_store: Path | None
+
+
+def _claim_folder(out: Path, config: StudyConfig, overwrite: bool) -> None:
+    """The folder holds this study (resumed), nothing, or, with `overwrite`, anything (then replaced)."""
+    path = out / CONFIG_FILE
+    text = config_yaml(config)
+    if path.is_file() and path.read_text() != text and not overwrite:
+        raise OutputExistsError(f"{out} holds a different study ({path}); choose another --out, or pass "
+                                "--overwrite to replace it")
+    if not path.is_file() and out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise OutputExistsError(f"{out} is not empty and holds no study; choose another --out or pass --overwrite")
+    if overwrite and out.is_dir():
+        import shutil
+
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, text)
+
+
+def config_yaml(config: StudyConfig) -> str:
+    import yaml
+
+    return yaml.safe_dump(config.to_dict(), sort_keys=False)
+
+
+def _base_overrides(config: StudyConfig, data: StudyData) -> list[str]:
+    width = config.resize[0] if config.resize else None
+    overrides = [f"data.root={data.data_root}", f"data.resize={list(config.resize) if config.resize else 'null'}",
+                 *config.train_overrides]
+    if width:
+        overrides.append(f"validation.image_width={width}")
+    if data.features is not None:
+        overrides.append(f"init.checkpoint={data.features}")
+    return overrides
+
+
+def _teacher(spec: TeacherConfig, seed: int = 0, depth_root: Path | None = None):
+    return build_teacher(spec.name, spec.weights, spec.device, spec.precision, seed=seed, depth_root=depth_root)
+
+
+def _stores(config: StudyConfig, out: Path, data_root: Path, truth_root: Path) -> tuple[dict[str, Path], Path | None]:
+    """The teachers' priors of the train frames each arm needs, and the metric teacher's of the test frames."""
+    targets = {arm.target for arm in config.arms}
+    priors: dict[str, Path] = {}
+    jobs = [("relative", config.relative_teacher, None), ("metric", config.metric_teacher, None),
+            (SEED_ENCODING, config.relative_teacher, SEED_ENCODING)]
+    for target, spec, encoding in jobs:
+        if target not in targets:
+            continue
+        priors[target] = out / "priors" / target
+        report = compute_store(data_root, "train", priors[target], _teacher(spec), config.resize,
+                               batch_size=spec.batch_size, workers=0, encoding=encoding)
+        _check(report)
+    test_store = out / "priors" / f"metric-{config.test_split}"
+    depth_root = truth_root if config.synth is not None else None
+    report = compute_store(data_root, config.test_split, test_store, _teacher(config.metric_teacher,
+                           depth_root=depth_root), config.resize, batch_size=config.metric_teacher.batch_size,
+                           workers=0)
+    _check(report)
+    return priors, test_store
+
+
+def _check(report) -> None:
+    log.info(report.summary())
+    if report.failures:
+        raise InputError(f"{len(report.failures)} depth priors failed; see {report.failures_file}")
+
+
+def prepare(config: StudyConfig, out: Path) -> StudyData:
+    """Benchmark, pretrained features and priors, each made once and reused."""
+    if config.synth is not None:
+        data_root, truth_root = synthesise_study_benchmark(out, config.synth)
+    else:
+        data_root = Path(config.data_root)
+        truth_root = Path(config.truth_root or config.data_root)
+    features = None
+    if config.pretrain is not None:
+        features = out / "pretrained_features"
+        if not (features / "pretrain_history.json").is_file():
+            base = TrainConfig.load(config.train_config, [f"data.root={data_root}",
+                                                          f"data.resize={list(config.resize) if config.resize else 'null'}"])
+            pretrain_model(base, features, config.pretrain)
+    priors, test_store = _stores(config, out, data_root, truth_root)
+    return StudyData(data_root, truth_root, features, priors, test_store)
+
+
+def _arm_overrides(config: StudyConfig, arm_name: str, data: StudyData) -> tuple[str, ...]:
+    arm = config.arm(arm_name)
+    overrides = _base_overrides(config, data)
+    if arm.target in data.priors:
+        overrides.append(f"depth.prior_root={data.priors[arm.target]}")
+    return (*overrides, *arm.overrides)
+
+
+def thresholds(config: StudyConfig, data: StudyData) -> Thresholds:
+    """The benchmark's thresholds scaled to the width of the test frames (fixed before any run)."""
+    return TrainConfig.load(config.train_config, _base_overrides(config, data)).thresholds
+
+
+def run_jobs(config: StudyConfig, out: Path, data: StudyData) -> list[RunJob]:
+    has_depth = config.synth is not None
+    test = TestSplit(str(data.data_root), str(data.truth_root), config.test_split, config.resize,
+                     thresholds(config, data), str(data.teacher_test_store) if data.teacher_test_store else None,
+                     has_depth)
+    return [RunJob(arm.name, seed, config.train_config, _arm_overrides(config, arm.name, data),
+                   str(out / "runs" / arm.name), str(out / "records" / f"{arm.name}-seed{seed}.json"), test)
+            for seed in config.seeds for arm in config.arms]
+
+
+def _single_thread() -> None:
+    torch.set_num_threads(1)
+    torch.set_num_interop_threads(1)
+
+
+def execute(jobs: list[RunJob], workers: int) -> list[RunRecord]:
+    """Run every job (finished ones are read back), `workers` at a time; a progress line per run."""
+    start = time.perf_counter()
+    done = 0
+    todo = [job for job in jobs if load_record(job.record_file) is None]
+    if len(todo) < len(jobs):
+        log.info("%d of %d runs already finished: reusing them", len(jobs) - len(todo), len(jobs))
+    done = len(jobs) - len(todo)
+
+    def line(summary: dict) -> None:
+        nonlocal done
+        done += 1
+        log.info("[%2d/%d] %-15s seed %d: %s in %.0f s (%.0f s elapsed)", done, len(jobs), summary["arm"],
+                 summary["seed"], "read back" if summary["reused"] else "trained and evaluated", summary["seconds"],
+                 time.perf_counter() - start)
+
+    if workers <= 1 or len(todo) <= 1:
+        for job in todo:
+            line(run_one(job))
+    else:
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(min(workers, len(todo)), mp_context=context, initializer=_single_thread) as pool:
+            for future in as_completed([pool.submit(run_one, job) for job in todo]):
+                line(future.result())
+    return [load_record(job.record_file) for job in jobs]
+
+
+def trivial_row(config: StudyConfig, data: StudyData, thresholds: Thresholds, out: Path) -> dict[str, ScenePoses]:
+    """R = I and the mean training translation for every query: the floor every arm must clear."""
+    translation = mean_training_translation(data.data_root)
+    zip_path = write_trivial_submission(data.data_root, config.test_split, translation, out / "trivial.zip")
+    return pose_records(evaluate_submission(zip_path, data.truth_root, config.test_split, thresholds))
+
+
+def select(config: StudyConfig, arms: list[str] | None, seeds: int | None) -> StudyConfig:
+    """The study restricted to some arms (the control stays) and to the first `seeds` seeds."""
+    config = replace(config)
+    if arms:
+        config.select_arms(arms)
+    if seeds is not None:
+        if seeds < 1:
+            raise InputError("--seeds must be at least 1")
+        config.seeds = list(range(seeds))
+    return config
