@@ -20,6 +20,7 @@ from mapfree.cli import main
 from mapfree.data.files import Intrinsics, write_intrinsics, write_poses
 from mapfree.data.frames import frame_name
 from mapfree.data.scenes import REFERENCE_FRAME, benchmark_frames, list_scenes
+from mapfree.errors import InputError
 from mapfree.evaluation import SubmissionEntry, SubmissionError, Thresholds, evaluate_submission, write_submission
 from mapfree.evaluation.check import check_submission
 from mapfree.evaluation.submission import submission_from_estimates
@@ -163,8 +164,28 @@ def test_evaluation_aborts_where_the_official_code_does(root, tmp_path):
         evaluate_submission(zip_with(text.encode("utf-16")), root)
     with pytest.raises(SubmissionError, match="no valid pose estimate"):
         evaluate_submission(zip_with(b"# nothing\n"), root)
-    with pytest.raises(ValueError, match="hidden"):
+    with pytest.raises(InputError, match=r"test/s00010/poses.txt: the poses of test scene s00010 are hidden"):
         evaluate_submission(zip_with(text.encode()), root, "test")
+
+
+def test_test_split_is_scored_against_a_root_holding_its_truth(root, tmp_path):
+    truth = tmp_path / "truth"
+    for scene in list_scenes(root, "val"):
+        shutil.copytree(scene.root, truth / "test" / scene.name)
+    sub = submission_from_estimates(estimates_for(root, np.random.default_rng(9), noise=0.2, drop=0.1))
+    on_test, on_val = evaluate_submission(sub, truth, "test"), evaluate_submission(sub, root)
+    assert on_test.metrics == on_val.metrics and 0 < on_val.metrics["AUC @ VCRE < 90px"] < 1
+    assert [s.scene for s in on_test.scenes] == list(FIRST_QUERY)
+
+
+def test_cli_evaluate_on_the_hidden_test_split_is_one_clear_line(root, tmp_path, capsys):
+    scene = list_scenes(root, "test")[0]
+    path = write_submission(tmp_path / "t.zip", {scene.name: [
+        SubmissionEntry(f, np.eye(3), np.zeros(3), 1.0) for f in scene.benchmark_queries()]})
+    assert main(["evaluate", str(path), "--data-root", str(root), "--split", "test"]) == 2
+    err = capsys.readouterr().err
+    assert f"{scene.root / 'poses.txt'}: the poses of test scene {scene.name} are hidden" in err
+    assert "Traceback" not in err
 
 
 def test_cli_evaluate_writes_json_and_plots(root, tmp_path, capsys):

@@ -1,10 +1,14 @@
-"""Evaluate a submission against a val split with the Map-free benchmark's rules.
+"""Evaluate a submission against a split's ground truth with the Map-free benchmark's rules.
 
 Scene by scene, as the official code: the scored frames are every 5th frame number of
 `poses.txt` (:func:`mapfree.data.scenes.benchmark_frames`); a scored frame without an estimate
 is a failure; a scene without a pose file counts *all* its frame numbers as failures (the
 official code returns before subsampling); pose files of scenes outside the split are ignored
 with a warning. The errors of all frames are then computed in one vectorised pass.
+
+Any split with ground truth can be scored: the val split, or the test split of a root that
+holds its true poses. A scene whose poses are hidden (the all-zero lines the benchmark writes
+for its test split) is refused with an error naming its pose file.
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from mapfree.data.scenes import list_scenes
+from mapfree.data.errors import DataFormatError
+from mapfree.data.files import read_table
+from mapfree.data.scenes import Scene, list_scenes
 from mapfree.errors import InputError
 from mapfree.evaluation.aggregate import SceneResult, Thresholds, scene_result, summarize
 from mapfree.evaluation.groundtruth import SceneTruth, load_scene_truth
@@ -82,21 +88,36 @@ def _scene_rows(truth: SceneTruth, poses: ScenePoses) -> tuple[np.ndarray, np.nd
     return found, rows[found]
 
 
+def _load_truth(scene: Scene) -> SceneTruth:
+    """The scene's ground truth; InputError naming its pose file if every pose is hidden (all zeros).
+
+    The hidden file is only inspected once the truth failed to load, so valid scenes are read once.
+    """
+    try:
+        return load_scene_truth(scene.root)
+    except DataFormatError:
+        path = scene.root / "poses.txt"
+        if np.all(read_table(path, 7).values == 0):
+            raise InputError(f"{path}: the poses of {scene.split} scene {scene.name} are hidden (all zeros): "
+                             "evaluate on val or against a root holding the true test poses, or check a test "
+                             "submission with check-submission") from None
+        raise
+
+
 def gather_scored_frames(submission: str | Path | Submission, data_root: str | Path, split: str = "val",
                          issues: list[Issue] | None = None) -> ScoredFrames:
     """Match a submission to the scored frames of a split; scene-level warnings go to `issues`.
 
     Raises SubmissionError where the official evaluation aborts: a scene's file is not UTF-8, a
-    scored frame has a negative confidence, or no scored frame has an estimate.
+    scored frame has a negative confidence, or no scored frame has an estimate; InputError where
+    a scene's poses are hidden (the benchmark's test split).
     """
-    if split == "test":
-        raise InputError("test poses are hidden: evaluate on val, or check a test submission with check-submission")
     sub = submission if isinstance(submission, Submission) else read_submission(submission)
     issues = [] if issues is None else issues
     parts: list[tuple[SceneTruth, ScenePoses, np.ndarray, np.ndarray]] = []
     absent: dict[str, int] = {}
     for scene in list_scenes(data_root, split):
-        truth = load_scene_truth(scene.root)
+        truth = _load_truth(scene)
         if scene.name in sub.unreadable:
             raise SubmissionError(str(sub.unreadable[scene.name]))
         poses = sub.scenes.get(scene.name)
@@ -137,7 +158,7 @@ def gather_scored_frames(submission: str | Path | Submission, data_root: str | P
 
 def evaluate_submission(submission: str | Path | Submission, data_root: str | Path, split: str = "val",
                         thresholds: Thresholds | None = None) -> Evaluation:
-    """Score a submission zip (or a parsed :class:`Submission`) on the val split of `data_root`.
+    """Score a submission zip (or a parsed :class:`Submission`) on a split of `data_root` with ground truth.
 
     Raises SubmissionError where the official evaluation aborts (see :func:`gather_scored_frames`).
     """
