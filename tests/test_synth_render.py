@@ -9,6 +9,8 @@ from mapfree.synth.render import Lighting, pixel_footprint, render, sample_filte
 from mapfree.synth.textures import mipmap
 from mapfree.synth.world import Rectangle, Sky, World
 
+BLACK_SKY = Sky(np.zeros(3, np.float32), np.zeros(3, np.float32), np.zeros((0, 4), np.float32))
+
 
 def _checkerboard(side: int) -> np.ndarray:
     """(side, side, 3) one-texel black and white checks: all detail, mean grey 0.5."""
@@ -45,7 +47,7 @@ def test_a_far_fine_texture_renders_as_its_average_not_as_noise():
     """A wall of one-texel checks 40 m away: each pixel covers dozens of checks, so it shows grey."""
     wall = Rectangle(np.array([0.0, 40.0, 0.0], np.float32), np.array([1.0, 0, 0], np.float32),
                      np.array([0, 0, 1.0], np.float32), 20.0, 20.0, 0)
-    world = World([wall], [_checkerboard(256)], centre=np.zeros(3), sky=Sky(np.zeros(3, np.float32), np.zeros(3, np.float32), np.zeros((0, 4), np.float32)),
+    world = World([wall], [_checkerboard(256)], centre=np.zeros(3), sky=BLACK_SKY,
                   texels_per_metre=64.0)
     K = intrinsics_matrix(50.0, 50.0, 15.5, 15.5)
     T = look_at(np.zeros(3), np.array([0.0, 40.0, 0.0]))
@@ -54,3 +56,17 @@ def test_a_far_fine_texture_renders_as_its_average_not_as_noise():
     assert np.allclose(depth, 40.0, rtol=0.2)
     grey = image.astype(np.float32) / 255
     assert abs(grey.mean() - 0.5) < 0.03 and grey.std() < 0.05
+
+
+def test_sky_is_a_function_of_direction_and_not_one_flat_colour():
+    """At infinity the sky looks the same along a direction from anywhere, and it varies across the view
+    (a gradient and clouds), so no two distant sky patches are identical as on a flat colour."""
+    sky = Sky.random(np.random.default_rng(3))
+    dirs = np.random.default_rng(0).normal(size=(500, 3)).astype(np.float32)
+    dirs[:, 2] = np.abs(dirs[:, 2])
+    np.testing.assert_allclose(sky.colour(dirs), sky.colour(dirs * 7.0), atol=1e-6)
+    colours = sky.colour(dirs)
+    assert colours.min() >= 0 and colours.max() <= 1
+    assert colours.std(axis=0).max() > 0.03
+    up, horizon = sky.colour(np.array([[0, 0, 1.0], [1.0, 0, 0.01]], np.float32))
+    assert up[2] > up[0] and np.abs(up - horizon).max() > 0.05

@@ -72,10 +72,13 @@ def config_yaml(config: StudyConfig) -> str:
     return yaml.safe_dump(config.to_dict(), sort_keys=False)
 
 
+def _data_overrides(config: StudyConfig, data_root: Path) -> list[str]:
+    return [f"data.root={data_root}", f"data.resize={list(config.resize) if config.resize else 'null'}"]
+
+
 def _base_overrides(config: StudyConfig, data: StudyData) -> list[str]:
     width = config.resize[0] if config.resize else None
-    overrides = [f"data.root={data.data_root}", f"data.resize={list(config.resize) if config.resize else 'null'}",
-                 *config.train_overrides]
+    overrides = [*_data_overrides(config, data.data_root), *config.train_overrides]
     if width:
         overrides.append(f"validation.image_width={width}")
     if data.features is not None:
@@ -126,8 +129,7 @@ def prepare(config: StudyConfig, out: Path) -> StudyData:
     if config.pretrain is not None:
         features = out / "pretrained_features"
         if not (features / "pretrain_history.json").is_file():
-            base = TrainConfig.load(config.train_config, [f"data.root={data_root}",
-                                                          f"data.resize={list(config.resize) if config.resize else 'null'}"])
+            base = TrainConfig.load(config.train_config, _data_overrides(config, data_root))
             pretrain_model(base, features, config.pretrain)
     priors, test_store = _stores(config, out, data_root, truth_root)
     return StudyData(data_root, truth_root, features, priors, test_store)
