@@ -6,7 +6,7 @@ import numpy as np
 
 from mapfree.study.records import DepthSums, RunRecord, ScenePoses
 
-DEPTH_RATIOS = {"abs_rel": ("abs_rel_sum", "valid"), "delta1": ("delta1_hits", "valid")}
+DEPTH_RATIOS = {"depth/abs_rel": ("abs_rel_sum", "valid"), "depth/delta1": ("delta1_hits", "valid")}
 """The depth metrics of fake runs: per-frame sums of |d - d*| / d*, of d<1.25 hits, and valid counts."""
 
 

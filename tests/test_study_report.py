@@ -57,7 +57,7 @@ def test_headline_follows_the_thresholds():
     keys = headline(THRESHOLDS)
     assert keys[0] == PRIMARY == primary_metric(THRESHOLDS)
     assert {"Precision @ VCRE < 20.0px", "Precision @ VCRE < 40.0px", f"AUC @ {THRESHOLDS.pose_label}"} <= set(keys)
-    assert {"abs_rel", "delta1", "Average Median Translation Error"} <= set(keys)
+    assert {"depth/abs_rel", "depth/delta1", "Average Median Translation Error"} <= set(keys)
     assert headline(Thresholds())[0] == "AUC @ VCRE < 90px"
     assert metric_label(PRIMARY) == "VCRE AUC @ 40.0px"
 

@@ -97,7 +97,8 @@ def test_directions_of_benchmark_and_depth_keys_and_unknown_keys_raise():
     assert higher_is_better(primary_metric(THRESHOLDS)) and higher_is_better(COVERAGE_KEY)
     assert higher_is_better(f"Precision @ {THRESHOLDS.pose_label}")
     assert not any(map(higher_is_better, (TRANSLATION_KEY, ROTATION_KEY, VCRE_KEY)))
-    assert not higher_is_better("abs_rel_median_scaled") and higher_is_better("delta1_affine")
+    assert not higher_is_better("depth/abs_rel_scaled") and higher_is_better("depth/delta1_weighted")
+    assert higher_is_better("depth/sky_fraction") is None
     with pytest.raises(KeyError, match="sq_rel"):
         higher_is_better("sq_rel")
 
@@ -137,7 +138,7 @@ def test_errors_lowered_by_a_constant_lower_every_median_error_by_it():
 
 def mean_metric_runs(rng: np.random.Generator, scenes: list[str], delta: float, frames: int = 4,
                      spread: float = 3.0, noise: float = 0.3) -> tuple[RunRecord, RunRecord]:
-    """(treatment, control) whose depth metric "delta1" is a mean over frames; scene levels (sd `spread`)
+    """(treatment, control) whose depth metric "depth/delta1" is a mean over frames; scene levels (sd `spread`)
     are shared, the treatment's per-scene difference is `delta` plus noise (sd `noise`)."""
     level = np.repeat(rng.normal(0.0, spread, len(scenes)), frames)
     gain = np.repeat(rng.normal(delta, noise, len(scenes)), frames)
@@ -151,7 +152,7 @@ def mean_metric_runs(rng: np.random.Generator, scenes: list[str], delta: float, 
     return record("t", treatment), record("c", control)
 
 
-MEAN = DepthMetrics({"delta1": ("sum", "count")})
+MEAN = DepthMetrics({"depth/delta1": ("sum", "count")})
 
 
 def test_the_interval_covers_a_known_difference_about_95_percent_of_the_time():
@@ -161,7 +162,7 @@ def test_the_interval_covers_a_known_difference_about_95_percent_of_the_time():
     for repetition in range(200):
         treatment, control = mean_metric_runs(rng, scenes, delta)
         low, high = paired_effects([treatment], [control], scenes, MEAN, n_resamples=1000, seed=repetition)[
-            "delta1"].ci95
+            "depth/delta1"].ci95
         covered += low <= delta <= high
     assert 0.90 <= covered / 200 <= 0.99
 
@@ -170,13 +171,13 @@ def test_both_arms_are_scored_on_the_same_resampled_scenes():
     """Scene levels shared by the arms cancel: the paired interval is far narrower than an unpaired one."""
     scenes = [f"s{i}" for i in range(30)]
     treatment, control = mean_metric_runs(np.random.default_rng(0), scenes, 0.4, spread=3.0, noise=0.1)
-    effect = paired_effects([treatment], [control], scenes, MEAN, n_resamples=2000, seed=5)["delta1"]
+    effect = paired_effects([treatment], [control], scenes, MEAN, n_resamples=2000, seed=5)["depth/delta1"]
     same = resample_scenes(len(scenes), 2000, seed=5)
-    paired = (resampled_metrics([treatment], scenes, MEAN, same)["delta1"]
-              - resampled_metrics([control], scenes, MEAN, same)["delta1"])
+    paired = (resampled_metrics([treatment], scenes, MEAN, same)["depth/delta1"]
+              - resampled_metrics([control], scenes, MEAN, same)["depth/delta1"])
     assert effect.ci95 == tuple(np.percentile(paired, [2.5, 97.5]))
-    unpaired = (resampled_metrics([treatment], scenes, MEAN, same)["delta1"]
-                - resampled_metrics([control], scenes, MEAN, resample_scenes(len(scenes), 2000, seed=6))["delta1"])
+    unpaired = (resampled_metrics([treatment], scenes, MEAN, same)["depth/delta1"]
+                - resampled_metrics([control], scenes, MEAN, resample_scenes(len(scenes), 2000, seed=6))["depth/delta1"])
     low, high = np.percentile(unpaired, [2.5, 97.5])
     assert effect.ci95[1] - effect.ci95[0] < 0.2 * (high - low)
     assert effect.verdict == "better" and low < 0 < high
@@ -187,23 +188,23 @@ def test_metric_undefined_on_too_many_resamples_has_no_interval():
     with 4 of 10 in 1 - 0.6^10 = 99.4%."""
 
     def needs_key(runs: list[RunRecord], scenes: list[str]) -> dict[str, float | None]:
-        return {"delta1": float(len(scenes)) if any(s.startswith("key") for s in scenes) else None}
+        return {"depth/delta1": float(len(scenes)) if any(s.startswith("key") for s in scenes) else None}
 
     run = [RunRecord("a", 0, {})]
     for keys, expected in ((1, (None, "undefined")), (4, ((0.0, 0.0), "no detectable difference"))):
         scenes = [f"key{i}" if i < keys else f"s{i}" for i in range(10)]
-        effect = paired_effects(run, run, scenes, needs_key, n_resamples=300)["delta1"]
+        effect = paired_effects(run, run, scenes, needs_key, n_resamples=300)["depth/delta1"]
         assert (effect.mean, effect.ci95, effect.verdict) == (0.0, *expected)
 
 
 def test_mean_and_std_over_seeds():
     def by_seed(runs: list[RunRecord], scenes: list[str]) -> dict[str, float | None]:
-        return {"delta1": float(runs[0].seed), "abs_rel": None if runs[0].seed == 3 else 1.0}
+        return {"depth/delta1": float(runs[0].seed), "depth/abs_rel": None if runs[0].seed == 3 else 1.0}
 
     three = [RunRecord("a", seed, {}) for seed in (1, 2, 3)]
-    assert mean_std_over_seeds(three, by_seed, SCENES) == {"delta1": (2.0, 1.0), "abs_rel": (1.0, 0.0)}
-    assert mean_std_over_seeds(three[:1], by_seed, SCENES) == {"delta1": (1.0, None), "abs_rel": (1.0, None)}
-    assert mean_std_over_seeds(three[2:], by_seed, SCENES)["abs_rel"] == (None, None)
+    assert mean_std_over_seeds(three, by_seed, SCENES) == {"depth/delta1": (2.0, 1.0), "depth/abs_rel": (1.0, 0.0)}
+    assert mean_std_over_seeds(three[:1], by_seed, SCENES) == {"depth/delta1": (1.0, None), "depth/abs_rel": (1.0, None)}
+    assert mean_std_over_seeds(three[2:], by_seed, SCENES)["depth/abs_rel"] == (None, None)
 
 
 def test_compare_arms_gives_each_arm_its_seeds_and_effects_vs_none():

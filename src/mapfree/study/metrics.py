@@ -26,7 +26,10 @@ from mapfree.evaluation.aggregate import (
     summarize,
 )
 from mapfree.evaluation.metrics import FrameErrors
+from mapfree.study.depth_metrics import DEPTH_BETTER
 from mapfree.study.records import RunRecord, ScenePoses
+
+DEPTH_PREFIX = "depth/"
 
 Metrics = dict[str, float | None]
 CountsTable = Callable[[np.ndarray], dict[str, np.ndarray]]
@@ -34,10 +37,6 @@ CountsTable = Callable[[np.ndarray], dict[str, np.ndarray]]
 
 LOWER_IS_BETTER = (TRANSLATION_KEY, ROTATION_KEY, VCRE_KEY)
 HIGHER_IS_BETTER_PREFIXES = ("AUC @ ", "Precision @ ")
-DEPTH_DIRECTIONS: dict[str, bool] = {"abs_rel": False, "delta1": True}
-"""{fragment of a depth metric key: whether higher is better}. A key takes the direction of the
-fragments it contains (`abs_rel_median_scaled`: lower); the depth metrics' module adds its own."""
-
 _ERROR_NAMES = {TRANSLATION_KEY: "translation", ROTATION_KEY: "rotation", VCRE_KEY: "vcre"}
 
 
@@ -46,26 +45,28 @@ def primary_metric(thresholds: Thresholds) -> str:
     return f"AUC @ {thresholds.vcre_label(thresholds.vcre_px[0])}"
 
 
-def higher_is_better(key: str) -> bool:
-    """The direction of a benchmark key or a declared depth key; KeyError for anything else."""
+def higher_is_better(key: str) -> bool | None:
+    """The direction of a benchmark or depth key (None: a description with no better side, such as the share
+    of keypoints on sky); KeyError for anything else."""
     if key.startswith(HIGHER_IS_BETTER_PREFIXES) or key == COVERAGE_KEY:
         return True
     if key in LOWER_IS_BETTER:
         return False
-    directions = {higher for fragment, higher in DEPTH_DIRECTIONS.items() if fragment in key}
-    if len(directions) != 1:
-        why = "conflicting directions" if directions else "no direction declared"
-        raise KeyError(f"metric {key!r}: {why} (declare it in mapfree.study.metrics.DEPTH_DIRECTIONS)")
-    return directions.pop()
+    if key not in DEPTH_BETTER:
+        raise KeyError(f"metric {key!r}: no direction declared (benchmark keys, or mapfree.study.depth_metrics)")
+    better = DEPTH_BETTER[key]
+    return None if better is None else better == "higher"
 
 
 def metric_label(key: str) -> str:
     """A short name with its unit for tables and plots (`AUC @ VCRE < 40.0px` -> `VCRE AUC @ 40.0px`)."""
     fixed = {TRANSLATION_KEY: "median translation error (m)", ROTATION_KEY: "median rotation error (deg)",
              VCRE_KEY: "median reprojection error (px)", COVERAGE_KEY: "estimated fraction of frames",
-             "abs_rel": "depth AbsRel", "delta1": "depth δ<1.25"}
+             }
     if key in fixed:
         return fixed[key]
+    if key.startswith(DEPTH_PREFIX):
+        return "keypoint depth " + key.removeprefix(DEPTH_PREFIX).replace("_", " ").replace("delta1", "δ<1.25")
     match = re.fullmatch(r"(AUC|Precision) @ (VCRE < (?P<px>.+)px|Pose Error < \((?P<pose>.+)\))", key)
     if match is None:
         return key

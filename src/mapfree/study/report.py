@@ -27,7 +27,7 @@ from mapfree.study.forest import plot_forest
 from mapfree.study.metrics import metric_label
 from mapfree.study.stats import CONTROL, MIN_DEFINED, VERDICTS, ArmResult, Effect
 
-DEPTH_HEADLINE = ("abs_rel", "delta1")
+DEPTH_HEADLINE = ("depth/abs_rel", "depth/delta1", "depth/abs_rel_scaled")
 TEACHER_KEYS = ("abs_rel", "delta1", "abs_rel_median_scaled")
 TOP_KEYS = ("split", "primary_metric", "teachers", "arms", "references", "context")
 ARM_KEYS = ("name", "description", "runs", "mean_std", "effect_vs_none")

@@ -36,7 +36,7 @@ RESAMPLE_CHUNK = 250
 
 MetricFn = Callable[[Sequence[RunRecord], Sequence[str]], Mapping[str, float | None]]
 """metric_fn(runs, scenes) -> {key: value}: the runs' metrics on a multiset of scenes, seeds pooled."""
-Direction = Callable[[str], bool]
+Direction = Callable[[str], bool | None]
 
 
 @runtime_checkable
@@ -163,8 +163,9 @@ def effects_vs_control(arms: Mapping[str, Sequence[RunRecord]], scenes: Sequence
         absent = sorted(full_c.keys() - full.keys())
         if absent:
             raise KeyError(f"arm {name!r} lacks metric(s) {absent} that {control!r} has")
-        out[name] = {key: _effect((full[key], full_c[key]), (samples[key], samples_c[key]), higher_is_better(key))
-                     for key in full_c}
+        # descriptions without a better side (e.g. the share of keypoints on sky) get no effect
+        out[name] = {key: _effect((full[key], full_c[key]), (samples[key], samples_c[key]), higher)
+                     for key in full_c if (higher := higher_is_better(key)) is not None}
     return out
 
 
