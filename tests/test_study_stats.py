@@ -177,7 +177,8 @@ def test_both_arms_are_scored_on_the_same_resampled_scenes():
               - resampled_metrics([control], scenes, MEAN, same)["depth/delta1"])
     assert effect.ci95 == tuple(np.percentile(paired, [2.5, 97.5]))
     unpaired = (resampled_metrics([treatment], scenes, MEAN, same)["depth/delta1"]
-                - resampled_metrics([control], scenes, MEAN, resample_scenes(len(scenes), 2000, seed=6))["depth/delta1"])
+                - resampled_metrics([control], scenes, MEAN,
+                                    resample_scenes(len(scenes), 2000, seed=6))["depth/delta1"])
     low, high = np.percentile(unpaired, [2.5, 97.5])
     assert effect.ci95[1] - effect.ci95[0] < 0.2 * (high - low)
     assert effect.verdict == "better" and low < 0 < high
@@ -203,7 +204,8 @@ def test_mean_and_std_over_seeds():
 
     three = [RunRecord("a", seed, {}) for seed in (1, 2, 3)]
     assert mean_std_over_seeds(three, by_seed, SCENES) == {"depth/delta1": (2.0, 1.0), "depth/abs_rel": (1.0, 0.0)}
-    assert mean_std_over_seeds(three[:1], by_seed, SCENES) == {"depth/delta1": (1.0, None), "depth/abs_rel": (1.0, None)}
+    one = {"depth/delta1": (1.0, None), "depth/abs_rel": (1.0, None)}
+    assert mean_std_over_seeds(three[:1], by_seed, SCENES) == one
     assert mean_std_over_seeds(three[2:], by_seed, SCENES)["depth/abs_rel"] == (None, None)
 
 
