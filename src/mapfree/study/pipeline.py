@@ -19,6 +19,7 @@ import torch
 from mapfree.atomic import OutputExistsError, write_text_atomic
 from mapfree.demo.trivial import mean_training_translation, write_trivial_submission
 from mapfree.depth_prior.runner import compute_store
+from mapfree.depth_prior.teacher import Teacher
 from mapfree.depth_prior.teachers import build_teacher
 from mapfree.errors import InputError
 from mapfree.evaluation.aggregate import Thresholds
@@ -86,8 +87,11 @@ def _base_overrides(config: StudyConfig, data: StudyData) -> list[str]:
     return overrides
 
 
-def _teacher(spec: TeacherConfig, seed: int = 0, depth_root: Path | None = None):
-    return build_teacher(spec.name, spec.weights, spec.device, spec.precision, seed=seed, depth_root=depth_root)
+def study_teacher(spec: TeacherConfig, truth_root: Path | None = None) -> Teacher:
+    """A study's teacher; on held-out frames (`truth_root`) a synthetic one reads the rendered depth kept there,
+    as a network would read the image."""
+    depth_root = truth_root if spec.name.startswith("synthetic") else None
+    return build_teacher(spec.name, spec.weights, spec.device, spec.precision, depth_root=depth_root)
 
 
 def _stores(config: StudyConfig, out: Path, data_root: Path, truth_root: Path) -> tuple[dict[str, Path], Path | None]:
@@ -100,14 +104,12 @@ def _stores(config: StudyConfig, out: Path, data_root: Path, truth_root: Path) -
         if target not in targets:
             continue
         priors[target] = out / "priors" / target
-        report = compute_store(data_root, "train", priors[target], _teacher(spec), config.resize,
+        report = compute_store(data_root, "train", priors[target], study_teacher(spec), config.resize,
                                batch_size=spec.batch_size, workers=0, encoding=encoding)
         _check(report)
     test_store = out / "priors" / f"metric-{config.test_split}"
-    depth_root = truth_root if config.synth is not None else None
-    report = compute_store(data_root, config.test_split, test_store, _teacher(config.metric_teacher,
-                           depth_root=depth_root), config.resize, batch_size=config.metric_teacher.batch_size,
-                           workers=0)
+    report = compute_store(data_root, config.test_split, test_store, study_teacher(config.metric_teacher, truth_root),
+                           config.resize, batch_size=config.metric_teacher.batch_size, workers=0)
     _check(report)
     return priors, test_store
 

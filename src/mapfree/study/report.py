@@ -57,7 +57,7 @@ def build_study_json(primary: str, arms: Sequence[ArmResult], teachers: Mapping[
     bootstrap = {"resamples": n_resamples, "seed": bootstrap_seed, "unit": "test scene", "paired": True,
                  "interval": "percentile 2.5-97.5", "min_defined": MIN_DEFINED}
     return strict_json({
-        "split": "test",
+        "split": "test",  # the held-out split's role; context.test_split names its folder (Map-free: val)
         "primary_metric": primary,
         "teachers": {name: dict(values) for name, values in teachers.items()},
         "arms": [{"name": arm.name, "description": arm.description,

@@ -1,0 +1,101 @@
+"""`run_study(config, out)`: the whole study, from an empty (or interrupted) folder to study.json and report.md."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from mapfree.study.config import StudyConfig
+from mapfree.study.depth_metrics import DEPTH_RATIOS
+from mapfree.study.metrics import (
+    CombinedMetrics,
+    DepthMetrics,
+    PoseMetrics,
+    pose_metrics,
+    primary_metric,
+    reference_metrics,
+)
+from mapfree.study.pipeline import _claim_folder, execute, prepare, run_jobs, thresholds, trivial_row
+from mapfree.study.records import RunRecord
+from mapfree.study.report import build_study_json, headline, verdict_line, write_study
+from mapfree.study.stats import CONTROL, Arm, compare_arms
+from mapfree.study.teachers import teacher_accuracies
+
+log = logging.getLogger(__name__)
+
+BOOTSTRAP_SEED = 0
+PLACEBO = "seed-published"
+
+
+def _step(message: str, start: float) -> None:
+    log.info("== [%5.0f s] %s", time.perf_counter() - start, message)
+
+
+def placebo_check(records: list[RunRecord]) -> str | None:
+    """Whether the placebo arm reproduced the control seed by seed (it must: it changes no weight)."""
+    placebo = {r.seed: r for r in records if r.arm == PLACEBO}
+    control = {r.seed: r for r in records if r.arm == CONTROL}
+    if not placebo:
+        return None
+    same = [seed for seed in placebo if seed in control and _same_poses(placebo[seed], control[seed])]
+    return (f"{PLACEBO} reproduced {CONTROL} exactly for {len(same)} of {len(placebo)} seeds "
+            f"(identical per-frame errors and confidences)")
+
+
+def _same_poses(a: RunRecord, b: RunRecord) -> bool:
+    import numpy as np
+
+    return a.poses.keys() == b.poses.keys() and all(
+        np.array_equal(getattr(a.poses[s], f), getattr(b.poses[s], f))
+        for s in a.poses for f in ("translation", "rotation", "vcre", "confidence"))
+
+
+def run_study(config: StudyConfig, out_dir: str | Path, overwrite: bool = False) -> dict[str, Any]:
+    """Run (or resume) the study into `out_dir`; returns study.json's content."""
+    start = time.perf_counter()
+    out = Path(out_dir)
+    _claim_folder(out, config, overwrite)
+    _step("1/5 benchmark, shared feature pretraining and the teachers' priors", start)
+    data = prepare(config, out)
+    th = thresholds(config, data)
+    primary = primary_metric(th)
+    log.info("primary metric, fixed before the runs: %s", primary)
+
+    _step("2/5 the teachers' own accuracy on the held-out frames", start)
+    teachers = teacher_accuracies(config, data) if config.synth is not None else {}
+
+    jobs = run_jobs(config, out, data)
+    _step(f"3/5 {len(jobs)} runs ({len(config.arms)} arms x {len(config.seeds)} seeds), {config.workers} at a time",
+          start)
+    records = execute(jobs, config.workers)
+
+    _step("4/5 statistics: paired bootstrap over the test scenes", start)
+    scenes = sorted(records[0].poses)
+    metric = PoseMetrics(th) if records[0].depth is None else CombinedMetrics(
+        (PoseMetrics(th), DepthMetrics(DEPTH_RATIOS)))
+    by_arm = {arm.name: [r for r in records if r.arm == arm.name] for arm in config.arms}
+    results = compare_arms([Arm(arm.name, arm.description, by_arm[arm.name]) for arm in config.arms], scenes,
+                           metric, config.bootstrap, BOOTSTRAP_SEED)
+    trivial = RunRecord("trivial", 0, trivial_row(config, data, th, out / "runs"))
+    references = {"trivial (R = I, mean train t)": pose_metrics([trivial], scenes, th),
+                  **reference_metrics(by_arm, scenes, th)}
+
+    _step("5/5 report", start)
+    n_pairs = sum(len(p.translation) + p.missing for p in records[0].poses.values())
+    context = {"test_scenes": len(scenes), "test_pairs": n_pairs, "seeds": config.seeds,
+               "image_size": "x".join(map(str, config.resize or (config.synth.size if config.synth else ("native",)))),
+               "test_split": config.test_split, "train_config": config.train_config,
+               "train_budget": ", ".join(config.train_overrides),
+               "teachers": f"relative {config.relative_teacher.name}, metric {config.metric_teacher.name}",
+               "placebo_check": placebo_check(records), "wall_time_s": round(time.perf_counter() - start)}
+    keys = [k for k in headline(th) if records[0].depth is not None or not k.startswith("depth/")]
+    study = build_study_json(primary, results, teachers, references, context, keys, config.bootstrap,
+                             BOOTSTRAP_SEED)
+    paths = write_study(out, study)
+    for arm in study["arms"]:
+        if arm["name"] != CONTROL:
+            print(verdict_line(study, arm))
+    print(f"\nreport: {paths['report']}   numbers: {paths['study']}   total {context['wall_time_s']} s")
+    return study
