@@ -22,9 +22,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-root", required=True, help="Map-free-format dataset root (holds train/ val/ test/)")
     parser.add_argument("--split", default="train", choices=("train", "val", "test"), help="split to compute")
     parser.add_argument("--out", required=True, help="store folder (created; rerunning resumes)")
-    parser.add_argument("--teacher", choices=("depth-anything", "dpt", "synthetic", "synthetic-metric"),
+    parser.add_argument("--teacher",
+                        choices=("depth-anything", "dpt", "synthetic", "synthetic-metric", "synthetic-near-truth"),
                         help="depth-anything: V1/V2, relative or metric, as the weights say; dpt: DPT-Large/Hybrid "
-                             "(relative) or a metric DPT (KITTI/NYU); synthetic*: offline, from rendered depth")
+                             "(relative) or a metric DPT (KITTI/NYU); synthetic*: offline, from rendered depth with "
+                             "errors like Depth Anything's (synthetic: relative, synthetic-metric: metres) or nearly "
+                             "none (synthetic-near-truth: metres)")
     parser.add_argument("--weights", help="Depth Anything or DPT checkpoint of the depth-anything/dpt teacher: a local "
                                           "folder (no network) or a Hub id (e.g. Intel/dpt-hybrid-midas)")
     add_resize_argument(parser, "WxH the training loader resizes images to (omitted: native size)")
@@ -35,6 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=non_negative_int, default=min(8, os.cpu_count() or 1),
                         help="image-reading processes")
     parser.add_argument("--dense", action="store_true", help="also store the full-resolution map (float16)")
+    parser.add_argument("--encoding", choices=("seed-8bit",), default=None,
+                        help="relative teachers: store the seed paper's targets instead, each map min-max normalised "
+                             "to 0-255, truncated to 8 bits and divided by 255 before patch averaging")
     parser.add_argument("--seed", type=int, default=0, help="synthetic teachers: seed of the simulated errors")
     parser.add_argument("--rank", type=int, default=None, help="this process's shard (omitted: RANK from the launcher)")
     parser.add_argument("--world-size", type=int, default=None, help="number of shards (omitted: WORLD_SIZE)")
@@ -76,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
     report = compute_store(
         args.data_root, args.split, args.out, teacher, resize=args.resize, batch_size=args.batch_size,
         workers=args.workers, dense=args.dense, shard=shard, progress=not args.no_progress and shard.rank == 0,
+        encoding=args.encoding,
     )
     print(report.summary())
     if args.export_png is not None:

@@ -13,9 +13,12 @@ from mapfree.errors import InputError
 FORMAT = "mapfree-depth-prior/1"
 RELATIVE_INVERSE_DEPTH = "relative_inverse_depth"
 METRIC_DEPTH = "metric_depth"
+SEED_8BIT_RELATIVE = "seed_8bit_relative"
+"""A relative teacher's map as the seed paper used it: per frame min-max to 0-255, truncated to uint8, / 255."""
 UNITS = {
     RELATIVE_INVERSE_DEPTH: "affine-invariant inverse depth (unknown scale and shift)",
     METRIC_DEPTH: "m",
+    SEED_8BIT_RELATIVE: "relative inverse depth min-max normalised per frame, 8-bit truncated, divided by 255",
 }
 META_FILE = "prior.json"
 

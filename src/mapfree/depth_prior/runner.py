@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import time
 from collections import defaultdict, deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,10 +21,11 @@ from tqdm import tqdm
 from mapfree import logs
 from mapfree.depth_prior.failures import FailureLog, failures_path
 from mapfree.depth_prior.frames import FrameRef, Shard, list_frames
-from mapfree.depth_prior.meta import PriorMeta, ensure_meta
+from mapfree.depth_prior.meta import RELATIVE_INVERSE_DEPTH, SEED_8BIT_RELATIVE, PriorMeta, ensure_meta
 from mapfree.depth_prior.patches import patch_average
 from mapfree.depth_prior.store import frame_file, frame_problem, leftover_files, write_frame
 from mapfree.depth_prior.teacher import Reader, Teacher
+from mapfree.errors import InputError
 
 
 @dataclass
@@ -138,11 +140,16 @@ def compute_store(
     shard: Shard | None = None,
     progress: bool = True,
     min_valid_fraction: float = 0.5,
+    encoding: str | None = None,
 ) -> RunReport:
-    """Fill this rank's share of `out` for a split; frames already stored are skipped."""
+    """Fill this rank's share of `out` for a split; frames already stored are skipped.
+
+    `encoding` (see `ENCODINGS`, relative teachers only) turns each dense map into another target
+    before patch averaging; the store's quantity says which.
+    """
     start = time.perf_counter()
     out, shard = Path(out), shard or Shard()
-    meta = PriorMeta(teacher.name, teacher.quantity, teacher.weights, resize,
+    meta = PriorMeta(teacher.name, encoded_quantity(teacher, encoding), teacher.weights, resize,
                      min_valid_fraction=min_valid_fraction, dense=dense, teacher_config=teacher.config())
     ensure_meta(out, meta)
     assigned = shard.select(list_frames(data_root, split))
@@ -176,7 +183,8 @@ def compute_store(
                     log.add(todo[index], error)
                 for indices, stacked in groups:
                     size = (stacked.shape[2], stacked.shape[1])  # (width, height) of the maps
-                    for index, result in zip(indices, _targets(teacher, stacked, dense, min_valid_fraction)):
+                    results = _targets(teacher, stacked, dense, min_valid_fraction, encoding)
+                    for index, result in zip(indices, results):
                         ref = todo[index]
                         if isinstance(result, str):
                             log.add(ref, result)
@@ -193,8 +201,37 @@ def compute_store(
                      time.perf_counter() - start, pending.broken, repaired)
 
 
+def encoded_quantity(teacher: Teacher, encoding: str | None) -> str:
+    """What a store of `teacher`'s maps under `encoding` holds; InputError for an encoding that does not apply."""
+    if encoding is None:
+        return teacher.quantity
+    if encoding not in ENCODINGS:
+        raise InputError(f"unknown encoding {encoding!r}; choose one of {sorted(ENCODINGS)}")
+    if teacher.quantity != RELATIVE_INVERSE_DEPTH:
+        raise InputError(f"encoding {encoding!r} is for relative teachers; the {teacher.name} teacher gives "
+                         f"{teacher.quantity}")
+    return ENCODINGS[encoding][0]
+
+
+def seed_8bit(maps: torch.Tensor) -> torch.Tensor:
+    """(B, H, W) relative maps as the seed's targets: per frame (x - min) / (max - min) * 255 truncated to an
+    integer (what saving an 8-bit grayscale PNG of Depth Anything's output does), divided by 255 (what the
+    seed's loader compared with metric depth). A constant map has no range: NaN."""
+    maps = maps.float()
+    low = maps.flatten(1).amin(1)[:, None, None]
+    high = maps.flatten(1).amax(1)[:, None, None]
+    levels = torch.floor((maps - low) / (high - low) * 255.0)
+    return levels / 255.0
+
+
+ENCODINGS: dict[str, tuple[str, Callable[[torch.Tensor], torch.Tensor]]] = {
+    "seed-8bit": (SEED_8BIT_RELATIVE, seed_8bit),
+}
+"""Encodings of a relative teacher's dense maps before patch averaging: name -> (store quantity, encoder)."""
+
+
 def _targets(
-    teacher: Teacher, stacked: torch.Tensor, dense: bool, min_valid_fraction: float
+    teacher: Teacher, stacked: torch.Tensor, dense: bool, min_valid_fraction: float, encoding: str | None = None
 ) -> list[tuple[np.ndarray, np.ndarray | None] | str]:
     """Per frame of a batch: (grid, dense map or None), or the reason it has no target."""
     batch = stacked.to(teacher.device, non_blocking=True)
@@ -202,18 +239,21 @@ def _targets(
         maps = teacher.predict(batch)
     except (RuntimeError, ValueError) as e:  # CUDA out of memory is a RuntimeError
         return [f"{teacher.name} failed on this batch: {e}"] * len(stacked)
-    grids = patch_average(maps, min_valid_fraction).cpu().numpy()
     broken = torch.isinf(maps).flatten(1).any(1)
     if not teacher.allows_missing:
         broken |= torch.isnan(maps).flatten(1).any(1)
     broken = broken.cpu().numpy()
+    if encoding is not None:
+        maps = ENCODINGS[encoding][1](maps)
+    grids = patch_average(maps, min_valid_fraction).cpu().numpy()
     maps_np = maps.half().cpu().numpy() if dense else None
     results: list[tuple[np.ndarray, np.ndarray | None] | str] = []
     for i, grid in enumerate(grids):
         if broken[i]:
             results.append(f"{teacher.name} predicted non-finite values")
         elif not np.isfinite(grid).any():
-            results.append("no patch has enough valid depth")
+            results.append("no patch has enough valid depth" if encoding is None
+                           else f"no {encoding} target: the map is constant (no range to normalise)")
         else:
             results.append((grid, maps_np[i] if dense else None))
     return results

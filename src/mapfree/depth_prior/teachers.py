@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
 
 import torch
 
 from mapfree.depth_prior.depth_anything import DepthAnythingTeacher, TransformersDepthTeacher
 from mapfree.depth_prior.dpt import DPTTeacher
-from mapfree.depth_prior.synthetic import MonocularErrors, SyntheticTeacher
+from mapfree.depth_prior.synthetic import CALIBRATED, NEAR_TRUTH, MonocularErrors, SyntheticTeacher
 from mapfree.depth_prior.teacher import Teacher
 from mapfree.devices import checked_device
 from mapfree.errors import InputError
 from mapfree.registry import Registry
 
-TeacherFactory = Callable[[str | None, str, str, int], Teacher]
-"""(weights, device, precision, seed) -> teacher."""
+TeacherFactory = Callable[[str | None, str, str, int, Path | None], Teacher]
+"""(weights, device, precision, seed, depth_root) -> teacher."""
 
 
 def resolve_device(name: str) -> torch.device:
@@ -41,7 +43,9 @@ TEACHERS: Registry[TeacherFactory] = Registry("teacher")
 def transformers_factory(cls: type[TransformersDepthTeacher]) -> TeacherFactory:
     """A `transformers` teacher from `weights` (a local folder or a Hub id), on the device and precision asked."""
 
-    def build(weights: str | None, device: str, precision: str, seed: int) -> Teacher:
+    def build(weights: str | None, device: str, precision: str, seed: int, depth_root: Path | None) -> Teacher:
+        if depth_root is not None:
+            raise InputError(f"the {cls.name} teacher predicts from the images; a depth root is for synthetic teachers")
         if not weights:
             raise InputError(f"--weights is required for the {cls.name} teacher (a local folder or a Hub id)")
         dev = resolve_device(device)
@@ -56,23 +60,33 @@ TEACHERS.add("dpt", transformers_factory(DPTTeacher))
 """DPT-Large / Hybrid (relative inverse depth) or a metric DPT (see `mapfree.depth_prior.dpt`)."""
 
 
-def synthetic_factory(metric: bool) -> TeacherFactory:
-    """`synthetic` / `synthetic-metric`: rendered depth with monocular errors, no weights."""
+def synthetic_factory(name: str, metric: bool, errors: MonocularErrors) -> TeacherFactory:
+    """A teacher made from rendered depth with the errors of `errors` (its seed set per build), no weights."""
 
-    def build(weights: str | None, device: str, precision: str, seed: int) -> Teacher:
+    def build(weights: str | None, device: str, precision: str, seed: int, depth_root: Path | None) -> Teacher:
         if weights:
-            name = "synthetic-metric" if metric else "synthetic"
             raise InputError(f"the {name} teacher is made from rendered depth and takes no --weights")
-        return SyntheticTeacher(metric=metric, errors=MonocularErrors(seed=seed))
+        return SyntheticTeacher(metric, replace(errors, seed=seed), name, depth_root)
 
     return build
 
 
-TEACHERS.add("synthetic", synthetic_factory(metric=False))
-TEACHERS.add("synthetic-metric", synthetic_factory(metric=True))
+SYNTHETIC_TEACHERS = {
+    "synthetic": (False, CALIBRATED),
+    "synthetic-metric": (True, CALIBRATED),
+    "synthetic-near-truth": (True, NEAR_TRUTH),
+}
+"""Name -> (metric, error model): `synthetic` and `synthetic-metric` err like Depth Anything (relative,
+metric); `synthetic-near-truth` is the earlier, near-perfect metric model."""
+for _name, (_metric, _errors) in SYNTHETIC_TEACHERS.items():
+    TEACHERS.add(_name, synthetic_factory(_name, _metric, _errors))
 
 
 def build_teacher(name: str, weights: str | None = None, device: str = "auto", precision: str = "auto",
-                  seed: int = 0) -> Teacher:
-    """A teacher by name (see `TEACHERS`); ValueError naming the choices for an unknown one."""
-    return TEACHERS.get(name)(weights, device, precision, seed)
+                  seed: int = 0, depth_root: str | Path | None = None) -> Teacher:
+    """A teacher by name (see `TEACHERS`); ValueError naming the choices for an unknown one.
+
+    `depth_root` (synthetic teachers only): a Map-free-layout root whose `SPLIT/SCENE/seqK/frame_NNNNN.depth.png`
+    is read instead of the depth beside each frame, e.g. held-out test truth kept apart from the dataset.
+    """
+    return TEACHERS.get(name)(weights, device, precision, seed, None if depth_root is None else Path(depth_root))

@@ -29,7 +29,7 @@ from mapfree.data.dataset import MapFreePairs, SceneBalancedSampler
 from mapfree.data.errors import DataFormatError
 from mapfree.data.items import PairItem, View, views
 from mapfree.depth_prior import MissingPriorError, PriorStore
-from mapfree.depth_prior.meta import METRIC_DEPTH
+from mapfree.depth_prior.meta import METRIC_DEPTH, RELATIVE_INVERSE_DEPTH
 from mapfree.depth_prior.patches import patch_average
 from mapfree.depth_prior.store import stored_frames
 from mapfree.errors import InputError
@@ -83,10 +83,14 @@ class TrainingPairs(Dataset):
 
 
 def check_prior_quantity(quantity: str, loss: str, where: str) -> None:
-    """Refuse a depth loss that does not fit the teacher's output (the seed's second defect)."""
+    """Refuse a depth loss that does not fit the teacher's output (the seed's second defect); `seed_mse`
+    takes anything, the seed's own 8-bit targets included."""
     if loss in ("l2", "silog") and quantity != METRIC_DEPTH:
         raise InputError(f"{where}: depth.loss {loss!r} needs metric depth targets, "
-                         f"the store holds {quantity!r}; use 'ssi'")
+                         f"the store holds {quantity!r}; use 'ssi' (relative) or 'seed_mse' (the seed's)")
+    if loss == "ssi" and quantity != RELATIVE_INVERSE_DEPTH:
+        raise InputError(f"{where}: depth.loss 'ssi' needs relative inverse depth targets, "
+                         f"the store holds {quantity!r}; use 'silog' or 'l2' (metric) or 'seed_mse' (the seed's)")
 
 
 def check_prior_coverage(store: PriorStore, pairs: MapFreePairs) -> None:

@@ -1,0 +1,129 @@
+"""The synthetic teachers err like Depth Anything (published figures, see `mapfree.depth_prior.synthetic`),
+deterministically in (seed, frame), and can read their true depth from a separate root."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mapfree.data.images import read_depth
+from mapfree.depth_prior import PriorStore
+from mapfree.depth_prior.accuracy import measure_teacher, synthetic_calibration
+from mapfree.depth_prior.frames import FrameRef, list_frames
+from mapfree.depth_prior.patches import patch_average
+from mapfree.depth_prior.runner import compute_store
+from mapfree.depth_prior.synthetic import NEAR_TRUTH, SyntheticTeacher, simulate
+from mapfree.depth_prior.teachers import build_teacher
+from mapfree.errors import InputError
+from mapfree.synth import SynthConfig, generate_dataset
+
+
+@pytest.fixture(scope="module")
+def frames(tmp_path_factory: pytest.TempPathFactory) -> list[FrameRef]:
+    """40 frames at 240x320, the benchmark's CPU size (the bleeding is in pixels: the size matters)."""
+    root = tmp_path_factory.mktemp("calibration")
+    generate_dataset(root, SynthConfig(seed=1, train_scenes=2, val_scenes=0, test_scenes=0, frames=10,
+                                       size=(240, 320)), workers=1)
+    return list_frames(root, "train")
+
+
+@pytest.fixture(scope="module")
+def calibration(frames: list[FrameRef]) -> dict[str, dict]:
+    """Every synthetic teacher's accuracy, and the relative kind of the near-truth model's."""
+    figures = synthetic_calibration(frames[0].scene_root.parents[1], "train")
+    figures["relative near truth"] = measure_teacher(SyntheticTeacher(False, NEAR_TRUTH), frames)
+    return figures
+
+
+def test_relative_teacher_is_as_accurate_as_depth_anything_on_eth3d(calibration: dict[str, dict]) -> None:
+    rel = calibration["synthetic"]
+    assert rel["frames"] == 40 and rel["abs_rel"] is None and rel["delta1"] is None  # no metric depth
+    assert 0.10 <= rel["abs_rel_affine"] <= 0.15 and 0.85 <= rel["delta1_affine"] <= 0.92
+    # The unknown shift is an error a scale alone cannot fix.
+    assert rel["abs_rel_median_scaled"] > rel["abs_rel_affine"]
+    assert calibration["relative near truth"]["abs_rel_affine"] < 0.10  # the earlier model: kinder than any
+
+
+def test_metric_teacher_lies_between_virtual_kitti_and_diode_outdoor(calibration: dict[str, dict]) -> None:
+    metric = calibration["synthetic-metric"]
+    assert metric["abs_rel_affine"] is None
+    assert 0.25 <= metric["abs_rel"] <= 0.45 and 0.35 <= metric["delta1"] <= 0.6
+    assert 0.10 <= metric["abs_rel_median_scaled"] <= 0.15
+    near = calibration["synthetic-near-truth"]
+    assert near["abs_rel"] < 0.15 and near["delta1"] > 0.85 and near["abs_rel_median_scaled"] < 0.08
+
+
+def _log_log_slopes(name: str, frames: list[FrameRef]) -> np.ndarray:
+    """Per frame, the slope of log(predicted patch depth) against log(true patch depth): 1 without a bias
+    that grows with distance."""
+    teacher = build_teacher(name)
+    slopes = []
+    for ref in frames:
+        pred = patch_average(teacher.predict(torch.from_numpy(teacher.reader(ref, ref.native_size))[None]))[0]
+        truth = patch_average(torch.from_numpy(read_depth(ref.depth_path)))
+        both = torch.isfinite(pred) & torch.isfinite(truth)
+        slopes.append(np.polyfit(np.log(truth[both].numpy()), np.log(pred[both].numpy()), 1)[0])
+    return np.array(slopes)
+
+
+def test_metric_errors_do_not_average_out_over_frames(frames: list[FrameRef]) -> None:
+    # Far depths come out too near in every frame (no per-frame scale fixes that); the near-truth
+    # model's slopes scatter around 1.
+    assert np.all(_log_log_slopes("synthetic-metric", frames) < 0.95)
+    assert abs(np.mean(_log_log_slopes("synthetic-near-truth", frames)) - 1) < 0.03
+
+
+def test_errors_depend_only_on_seed_and_frame() -> None:
+    rng = np.random.default_rng(0)
+    depth = rng.uniform(1.0, 30.0, (60, 45)).astype(np.float32)
+    depth[:10] = np.nan  # sky
+    for name, metric in (("synthetic", False), ("synthetic-metric", True)):
+        errors = build_teacher(name, seed=3).errors
+        first = simulate(depth, metric, errors, "s00000/seq1/frame_00004.jpg")
+        np.testing.assert_array_equal(first, simulate(depth.copy(), metric, errors, "s00000/seq1/frame_00004.jpg"))
+        assert not np.allclose(first[10:], simulate(depth, metric, errors, "s00000/seq1/frame_00005.jpg")[10:])
+        other_seed = build_teacher(name, seed=4).errors
+        assert not np.allclose(first[10:], simulate(depth, metric, other_seed, "s00000/seq1/frame_00004.jpg")[10:])
+        if metric:
+            assert np.isnan(first[:10]).all() and np.isfinite(first[10:]).all()
+        else:  # sky is the frame's minimum: zero inverse depth, i.e. the unknown shift
+            assert np.all(first[:10] == first.min()) and np.all(first[10:] > first.min())
+
+
+def _without_depth(dataset: Path, tmp_path: Path, split: str) -> tuple[Path, Path]:
+    """A copy of a split with its depth maps moved to a separate Map-free-layout root."""
+    data, truth = tmp_path / "data", tmp_path / "truth"
+    shutil.copytree(dataset / split, data / split)
+    for png in sorted((data / split).glob("*/seq*/*.depth.png")):
+        target = truth / png.relative_to(data)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        png.rename(target)
+    return data, truth
+
+
+def test_depth_root_replaces_the_depth_beside_the_frames(tiny_dataset: Path, tmp_path: Path) -> None:
+    data, truth = _without_depth(tiny_dataset, tmp_path, "test")
+    beside = compute_store(tiny_dataset, "test", tmp_path / "beside", build_teacher("synthetic-metric"), workers=0,
+                           progress=False)
+    apart = compute_store(data, "test", tmp_path / "apart", build_teacher("synthetic-metric", depth_root=truth),
+                          workers=0, progress=False)
+    assert not beside.failures and not apart.failures and apart.written == beside.written > 0
+    a, b = PriorStore(tmp_path / "apart", "test"), PriorStore(tmp_path / "beside", "test")
+    assert a.meta.teacher_config["depth_root"] == str(truth.resolve())
+    for ref in list_frames(data, "test"):
+        np.testing.assert_array_equal(a.load(ref.scene, ref.frame).values, b.load(ref.scene, ref.frame).values)
+    missing = compute_store(data, "test", tmp_path / "missing", build_teacher("synthetic"), workers=0, progress=False)
+    assert missing.written == 0 and all("depth map not found" in f["error"] for f in missing.failures)
+    held_out = measure_teacher(build_teacher("synthetic", depth_root=truth), list_frames(data, "test"),
+                               depth_root=truth)
+    assert held_out["frames"] == len(list_frames(data, "test")) and held_out["abs_rel_affine"] < 0.3
+
+
+@pytest.mark.parametrize("name", ["depth-anything", "dpt"])
+def test_network_teachers_refuse_a_depth_root(name: str, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=f"the {name} teacher predicts from the images"):
+        build_teacher(name, str(tmp_path / "weights"), "cpu", depth_root=tmp_path)
