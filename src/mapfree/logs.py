@@ -23,6 +23,7 @@ LIGHTNING = ("lightning", "lightning_fabric", "pytorch_lightning")
 """Top-level names of Lightning's loggers (which set their own level, INFO, when imported)."""
 
 _progress_bars = True
+_verbosity: Verbosity = "normal"
 
 
 class _Stderr(logging.StreamHandler):
@@ -49,7 +50,8 @@ class _Console(logging.Filter):
 
 def configure(verbosity: Verbosity = "normal") -> None:
     """Route `logging` and Python warnings to stderr at `verbosity`; show progress bars unless quiet."""
-    global _progress_bars
+    global _progress_bars, _verbosity
+    _verbosity = verbosity
     verbose = verbosity == "verbose"
     handler = _Stderr()
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s" if verbose else "%(message)s"))
@@ -64,3 +66,8 @@ def configure(verbosity: Verbosity = "normal") -> None:
 def progress(wanted: bool = True) -> bool:
     """Whether to draw a progress bar the caller `wanted`: never under `--quiet`."""
     return wanted and _progress_bars
+
+
+def verbosity() -> Verbosity:
+    """The verbosity :func:`configure` last set (worker processes take it over, quieter)."""
+    return _verbosity

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from mapfree import logs
 from mapfree.atomic import OutputExistsError, write_text_atomic
 from mapfree.demo.trivial import mean_training_translation, write_trivial_submission
 from mapfree.depth_prior.runner import compute_store
@@ -78,7 +79,7 @@ def _data_overrides(config: StudyConfig, data_root: Path) -> list[str]:
 
 
 def _base_overrides(config: StudyConfig, data: StudyData) -> list[str]:
-    width = config.resize[0] if config.resize else None
+    width = config.resize[0] if config.resize else config.synth.size[0] if config.synth else None
     overrides = [*_data_overrides(config, data.data_root), *config.train_overrides]
     if width:
         overrides.append(f"validation.image_width={width}")
@@ -160,9 +161,12 @@ def run_jobs(config: StudyConfig, out: Path, data: StudyData) -> list[RunJob]:
             for seed in config.seeds for arm in config.arms]
 
 
-def _single_thread() -> None:
+def _worker_setup(verbosity: logs.Verbosity) -> None:
+    """One thread per run (runs are the unit of parallelism); warnings only, no progress bars, unless verbose:
+    the parent prints a line per finished run."""
     torch.set_num_threads(1)
     torch.set_num_interop_threads(1)
+    logs.configure("verbose" if verbosity == "verbose" else "quiet")
 
 
 def execute(jobs: list[RunJob], workers: int) -> list[RunRecord]:
@@ -182,11 +186,17 @@ def execute(jobs: list[RunJob], workers: int) -> list[RunRecord]:
                  time.perf_counter() - start)
 
     if workers <= 1 or len(todo) <= 1:
-        for job in todo:
-            line(run_one(job))
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # as in a worker: a run's result does not depend on where it ran
+        try:
+            for job in todo:
+                line(run_one(job))
+        finally:
+            torch.set_num_threads(threads)
     else:
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(min(workers, len(todo)), mp_context=context, initializer=_single_thread) as pool:
+        with ProcessPoolExecutor(min(workers, len(todo)), mp_context=context, initializer=_worker_setup,
+                                 initargs=(logs.verbosity(),)) as pool:
             for future in as_completed([pool.submit(run_one, job) for job in todo]):
                 line(future.result())
     return [load_record(job.record_file) for job in jobs]

@@ -1,0 +1,120 @@
+"""`mapfree study` end to end at CI size: structure, the placebo, resuming, refusals, the held-out split."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mapfree.cli import main
+from mapfree.data.files import read_poses_table
+from mapfree.data.scenes import list_scenes
+from mapfree.study.report import validate_study_json
+
+CI_SIZE = ["synth.train_scenes=2", "synth.val_scenes=1", "synth.test_scenes=3", "synth.frames=6",
+           "synth.size=[112, 140]", "pretrain.steps=2", "pretrain.batch_size=2", "bootstrap=100",
+           "train_overrides=[trainer.max_epochs=1, data.pairs_per_scene=3, data.batch_size=2, data.num_workers=0, "
+           "solver.rounds=2, solver.hypotheses=20, solver.samples=64, trainer.check_val_every_n_epoch=1, "
+           "data.val_max_pairs=2]"]
+ARMS = "seed-published,ssi-relative,oracle"
+
+
+def study(out: Path, *extra: str) -> int:
+    return main(["study", "--quick", "--out", str(out), "--arms", ARMS, "--workers", "2", *CI_SIZE, *extra])
+
+
+def strict(text: str) -> dict:
+    def refuse(name: str):
+        raise ValueError(f"non-strict JSON constant {name}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest.fixture(scope="module")
+def quick_study(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("study")
+    assert study(out) == 0
+    return out
+
+
+@pytest.mark.slow
+def test_study_json_has_the_promised_structure(quick_study):
+    d = strict((quick_study / "study.json").read_text())
+    assert validate_study_json(d) == []
+    assert d["split"] == "test" and d["primary_metric"] == "AUC @ VCRE < 18.7px"  # 90 px scaled to 112 px
+    assert [arm["name"] for arm in d["arms"]] == ["none", "seed-published", "ssi-relative", "oracle"]
+    for teacher in d["teachers"].values():
+        assert {"abs_rel", "delta1", "abs_rel_median_scaled"} <= teacher.keys()
+    for arm in d["arms"]:
+        assert [run["seed"] for run in arm["runs"]] == [0]
+        metrics = arm["runs"][0]["metrics"]
+        assert {d["primary_metric"], "Average Median Reprojection Error", "depth/abs_rel", "depth/delta1_weighted",
+                "depth/border_abs_rel", "depth/sky_confidence"} <= metrics.keys()
+        if arm["name"] == "none":
+            assert not arm["effect_vs_none"]
+        else:
+            effect = arm["effect_vs_none"][d["primary_metric"]]
+            assert effect["verdict"] in ("better", "worse", "no detectable difference")
+    assert any(name.startswith("trivial") for name in d["references"])
+    assert {"none: teacher depth", "none: true depth"} <= d["references"].keys()
+    report = (quick_study / "report.md").read_text()
+    assert "seed-published vs none on VCRE AUC @ 18.7px" in report and (quick_study / "forest.png").is_file()
+
+
+@pytest.mark.slow
+def test_the_placebo_arm_reproduces_the_control_exactly(quick_study):
+    arms = {arm["name"]: arm for arm in strict((quick_study / "study.json").read_text())["arms"]}
+    assert arms["seed-published"]["runs"][0]["metrics"] == arms["none"]["runs"][0]["metrics"]
+    effect = arms["seed-published"]["effect_vs_none"]
+    assert all(e["mean"] in (0.0, None) and e["verdict"] in ("no detectable difference", "undefined")
+               for e in effect.values())
+    # ... while an arm whose depth loss has a gradient trains other weights
+    assert arms["ssi-relative"]["runs"][0]["metrics"] != arms["none"]["runs"][0]["metrics"]
+
+
+@pytest.mark.slow
+def test_test_truth_is_held_apart_from_what_the_pipeline_reads(quick_study):
+    for scene in list_scenes(quick_study / "data", "test"):
+        assert not list(scene.root.rglob("*.depth.png"))
+        assert not read_poses_table(scene.root / "poses.txt", allow_zero=True).names  # every pose hidden
+    truth = list_scenes(quick_study / "heldout", "test")
+    assert len(truth) == 3 and list(truth[0].root.rglob("*.depth.png"))
+
+
+@pytest.mark.slow
+def test_rerun_reuses_finished_runs_and_an_interrupted_one_gives_the_same_result(quick_study, tmp_path):
+    before = strict((quick_study / "study.json").read_text())
+    record = quick_study / "records" / "ssi-relative-seed0.json"
+    record.unlink()  # as if killed after training, before its evaluation was written
+    assert study(quick_study) == 0
+    after = strict((quick_study / "study.json").read_text())
+    assert [a["runs"] for a in after["arms"]] == [a["runs"] for a in before["arms"]]
+    assert record.is_file()
+
+
+@pytest.mark.slow
+def test_a_different_study_in_the_same_folder_is_refused(quick_study, capsys):
+    assert study(quick_study, "bootstrap=101") == 2
+    assert "holds a different study" in capsys.readouterr().err
+
+
+def test_study_arguments_are_checked(tmp_path, capsys):
+    assert main(["study", "--quick", "--out", str(tmp_path), "--arms", "nonsense"]) == 2
+    assert "no arm 'nonsense'" in capsys.readouterr().err
+    assert main(["study", "--quick", "--out", str(tmp_path), "--seeds", "0"]) == 2
+    assert main(["study", "--quick", "--out", str(tmp_path), "synth.test_scenes=abc"]) == 2
+    assert not any(tmp_path.iterdir())
+
+
+def test_packaged_studies_load_and_the_real_one_needs_no_synthesis():
+    from mapfree.study import StudyConfig
+
+    full = StudyConfig.load("synthetic")
+    assert len(full.seeds) >= 3 and {a.name for a in full.arms} == {
+        "none", "seed-published", "seed-intended", "ssi-relative", "silog-metric", "oracle"}
+    real = StudyConfig.load("mapfree")
+    assert real.synth is None and real.test_split == "val" and real.pretrain is None
+    assert "oracle" not in {a.name for a in real.arms}
+    assert np.all([a.target != "true" for a in real.arms])
