@@ -23,7 +23,7 @@ data: {root: data/mapfree, resize: null, batch_size: 8, val_batch_size: 8, num_w
        min_overlap: 0.0, max_overlap: 1.0}
 loss: {num_sets: 20, set_size: 512, num_hypotheses: 20, min_set: 8, refine_steps: 4, refine_threshold: 0.15,
        score_threshold: 0.3, score_temperature: 20.0, null_hypothesis: true, outlier_ratio: 0.35, null_loss: 0.8,
-       clip_px: 80.0}
+       clip_px: null}
 curriculum: {enabled: true, start: 0.3, end: 0.8, step: 0.05}
 solver: {rounds: 20, hypotheses: 100, samples: 2048, refinements: 4, inlier_threshold: 0.15, soft_threshold: 0.3}
 optim: {lr: 1.0e-4, eps: 1.0e-6, grad_clip: 5.0}

@@ -16,12 +16,13 @@ from mapfree.training.curriculum import TopKCurriculum, topk_mask
 from mapfree.training.losses.depth import depth_loss, depth_weight, per_image_depth_loss
 from mapfree.training.losses.reinforce import (
     ReinforceConfig,
+    batch_pose_loss,
     reinforce_objective,
     sample_sets,
     score_function_term,
     vcre_pose_loss,
 )
-from mapfree.training.losses.vcre import reprojection_error, symmetric_vcre, vcre_loss
+from mapfree.training.losses.vcre import reprojection_error, soft_clip_px, symmetric_vcre, vcre_loss
 
 K = torch.tensor([[300.0, 0.0, 120.0], [0.0, 300.0, 160.0], [0.0, 0.0, 1.0]], dtype=torch.float64)
 SIZE = torch.tensor([240.0, 320.0], dtype=torch.float64)
@@ -97,6 +98,20 @@ def test_vcre_through_procrustes_gradcheck():
     assert torch.autograd.gradcheck(f, (depth0.clone().requires_grad_(), Y.clone().requires_grad_()))
 
 
+def test_soft_clip_scales_with_the_image_width():
+    """None: MicKey's 80 px at Map-free's 540 px width, scaled like the validation thresholds."""
+    widths = torch.tensor([240.0, 540.0])
+    assert torch.allclose(soft_clip_px(None, widths), torch.tensor([80.0 * 240 / 540, 80.0]))
+    assert soft_clip_px(50.0, widths) == 50.0  # an explicit value is kept
+    T = pose([0.05, -0.1, 0.02], [0.4, -0.1, 0.3])
+    R, t = T[:3, :3], T[:3, 3] + torch.tensor([0.2, 0.0, 0.0], dtype=torch.float64)
+    err = symmetric_vcre(R, t, T, K, K, SIZE, SIZE)
+    size = SIZE[None]  # 240 px wide
+    for clip_px, expected in ((None, 80.0 * 240 / 540), (80.0, 80.0)):
+        loss = vcre_pose_loss(T[None], K[None], K[None], size, size, clip_px)(R[None, None, None], t[None, None, None])
+        assert loss.item() == pytest.approx(math.tanh(err.item() / expected), rel=1e-9)
+
+
 # ---------------------------------------------------------------------------------------- REINFORCE
 def test_score_function_estimator_matches_exact_gradient():
     """On a 3 x 3 probability matrix with sets of 2 draws, the estimator's mean is the exact
@@ -144,8 +159,9 @@ def test_reinforce_objective_direct_gradient_fixes_depth_scale():
     d1 = d1.clone().requires_grad_()
     g = torch.Generator().manual_seed(3)
     res = reinforce_objective(probs, kpts0, kpts1, d0, d1, K0, K0, loss_fn, cfg, g)
-    assert res.valid.all() and torch.allclose(res.objective.detach(), res.expected_loss)
-    res.objective.sum().backward()
+    assert res.valid.all() and torch.equal(res.direct.detach(), res.expected_loss)
+    assert (res.score_function == 0).all()  # a surrogate: gradient only
+    batch_pose_loss(res, res.valid).backward()
     assert d1.grad.abs().sum() > 0 and (d1.grad.sum(-1) > 0).all()  # depths too large: push them down
     stepped = (d1 - 0.2 * d1.grad / d1.grad.abs().max()).detach()
     after = reinforce_objective(probs, kpts0, kpts1, d0, stepped, K0, K0, loss_fn, cfg,
@@ -163,7 +179,7 @@ def test_reinforce_objective_rewards_correct_matches():
     cfg = ReinforceConfig(num_sets=16, set_size=24, num_hypotheses=8, min_set=4)
     res = reinforce_objective(logits.exp(), kpts0, kpts1, d0, d1, K0, K0, vcre_pose_loss(T, K0, K0, size, size), cfg,
                               torch.Generator().manual_seed(0))
-    res.objective.sum().backward()
+    batch_pose_loss(res, res.valid).backward()
     right = torch.eye(N, dtype=torch.bool)
     wrong = torch.roll(right, 7, dims=1)
     assert logits.grad[:, right].sum() < 0 < logits.grad[:, wrong].sum()  # descent raises right, lowers wrong
@@ -176,7 +192,39 @@ def test_reinforce_objective_invalid_probabilities_are_masked():
     cfg = ReinforceConfig(num_sets=2, set_size=16, num_hypotheses=4, min_set=4)
     res = reinforce_objective(probs, kpts0, kpts1, d0, d1, K0, K0, vcre_pose_loss(T, K0, K0, size, size), cfg)
     assert res.valid.tolist() == [True, False]
-    assert res.objective[1].item() == 0.0 and torch.isfinite(res.objective[0])
+    assert res.direct[1].item() == res.score_function[1].item() == 0.0 and torch.isfinite(res.direct[0])
+
+
+def _mixed_pairs(B: int):
+    """Toy pairs whose probability matrix puts half its mass on wrong matches (set losses vary)."""
+    probs, kpts0, kpts1, d0, d1, K0, T = _toy_pairs(B=B, depth_scale=1.2)
+    N = probs.shape[-1]
+    probs = (0.5 * torch.eye(N) + 0.5 * torch.roll(torch.eye(N), 7, dims=1)).expand(B, N, N).clone()
+    return probs, kpts0, kpts1, d0, d1, K0, T
+
+
+def test_batch_pose_loss_sums_reinforce_over_kept_pairs_and_averages_the_direct_term():
+    """MicKey's weighting: each kept pair's REINFORCE estimate enters whole (a sum over pairs), the
+    direct gradient to keypoints and depths is a mean over the kept pairs; dropped pairs give nothing."""
+    probs, kpts0, kpts1, d0, d1, K0, T = _mixed_pairs(B=3)
+    probs.requires_grad_()
+    d1 = d1.clone().requires_grad_()
+    size = SIZE.float().expand(3, 2)
+    cfg = ReinforceConfig(num_sets=6, set_size=24, num_hypotheses=8, min_set=4)
+    res = reinforce_objective(probs, kpts0, kpts1, d0, d1, K0, K0, vcre_pose_loss(T, K0, K0, size, size), cfg,
+                              torch.Generator().manual_seed(0))
+    # pairs share no input, so these are the per-pair estimates side by side
+    (estimates,) = torch.autograd.grad(res.score_function.sum(), probs, retain_graph=True)
+    (direct,) = torch.autograd.grad(res.direct.sum(), d1, retain_graph=True)
+    assert torch.autograd.grad(res.direct.sum(), probs, retain_graph=True, allow_unused=True)[0] is None
+    keep = torch.tensor([True, False, True])
+    assert (estimates[keep].flatten(1).abs().amax(1) > 0).all() and (direct[keep].abs().amax(1) > 0).all()
+
+    loss = batch_pose_loss(res, keep)
+    grad_probs, grad_depth = torch.autograd.grad(loss, [probs, d1])
+    assert torch.allclose(grad_probs, estimates * keep[:, None, None], rtol=1e-6, atol=0)
+    assert torch.allclose(grad_depth, direct * keep[:, None] / 2, rtol=1e-6, atol=0)
+    assert loss.item() == pytest.approx(res.expected_loss[keep].mean().item(), rel=1e-6)
 
 
 def test_reinforce_config_rejects_impossible_sizes():

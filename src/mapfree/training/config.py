@@ -54,9 +54,13 @@ class DepthConfig:
     prior_root: str | None = None
     gt_suffix: str = "depth"
     missing: str = "error"
-    """A frame without a target: `error` stops training, `mask` trains it without depth loss."""
+    """A frame without a prior: `error` stops training, `mask` trains it without depth loss, `zeros` gives it
+    an all-zero target (the seed's published loader; it teaches depth 0, never use it but to reproduce that)."""
     loss: str = "ssi"
     weight: float = 1.0
+    gradient: bool = True
+    """False reproduces the seed's published code: the depth loss is added to the logged total as a value
+    without gradient, so it changes no weight (a run trains the same bits as with depth disabled)."""
     warmup_steps: int = 0
     start_step: int = 0
     silog_lambda: float = 0.5
@@ -67,8 +71,8 @@ class DepthConfig:
             raise ValueError(f"depth.loss must be one of {DEPTH_LOSSES}, got {self.loss!r}")
         if self.source not in ("prior", "gt"):
             raise ValueError(f"depth.source must be 'prior' or 'gt', got {self.source!r}")
-        if self.missing not in ("error", "mask"):
-            raise ValueError(f"depth.missing must be 'error' or 'mask', got {self.missing!r}")
+        if self.missing not in ("error", "mask", "zeros"):
+            raise ValueError(f"depth.missing must be 'error', 'mask' or 'zeros', got {self.missing!r}")
         if self.enabled and self.source == "prior" and not self.prior_root:
             raise ValueError("depth.source 'prior' needs depth.prior_root (a `mapfree depth-prior` store)")
 
@@ -190,6 +194,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if not self.pose_loss and not self.depth.enabled:
             raise ValueError("nothing to train: pose_loss is false and depth.enabled is false")
+        if not self.pose_loss and not self.depth.gradient:
+            raise ValueError("nothing to train: pose_loss is false and depth.gradient is false")
 
     @property
     def thresholds(self) -> Thresholds:

@@ -4,7 +4,8 @@ Each item is a :class:`mapfree.data.items.PairItem` (whose views carry the frame
 cameras `K_full`/`size_full`, where MicKey measures its VCRE loss) plus
 
 - with depth supervision, each view's `target` (N,) patch targets on MicKey's grid (NaN = none)
-  from a depth-prior store or from the dataset's own depth maps;
+  from a depth-prior store or from the dataset's own depth maps; a frame the store lacks is an
+  error, all NaN or all zeros (`depth.missing`);
 - `scene_index`: the scene's position in the split (stable across processes);
 - with validation depth, each view's `true_depth` (N,) patch means of the true depth.
 
@@ -59,10 +60,10 @@ class TrainingPairs(Dataset):
         if self.depth.source == "gt":
             return patch_average(view["depth"], self.depth.min_valid_fraction).flatten()
         frame = view["frame"]
-        prior = self.store.get(scene, frame) if self.depth.missing == "mask" else self.store.load(scene, frame)
+        prior = self.store.load(scene, frame) if self.depth.missing == "error" else self.store.get(scene, frame)
         if prior is None:
             rows, cols = image_size[1] // 14, image_size[0] // 14
-            return torch.full((rows * cols,), float("nan"))
+            return torch.full((rows * cols,), 0.0 if self.depth.missing == "zeros" else float("nan"))
         if tuple(prior.image_size) != image_size:
             raise InputError(
                 f"{self.store.path(scene, frame)}: prior made for {prior.image_size[0]}x{prior.image_size[1]} images, "

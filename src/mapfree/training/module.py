@@ -25,7 +25,7 @@ from mapfree.training.curriculum import topk_mask
 from mapfree.training.errors import CheckpointError
 from mapfree.training.loggers import log_image, shows_images
 from mapfree.training.losses.depth import depth_loss, depth_weight
-from mapfree.training.losses.reinforce import ReinforceResult, reinforce_objective, vcre_pose_loss
+from mapfree.training.losses.reinforce import ReinforceResult, batch_pose_loss, reinforce_objective, vcre_pose_loss
 from mapfree.training.metric_names import best_metrics
 from mapfree.training.metrics import ValidationAccumulator
 from mapfree.training.visualize import map_panel
@@ -100,20 +100,22 @@ class MicKeyTraining(pl.LightningModule):
             )
 
     def compute_losses(self, batch: dict[str, Any]) -> dict[str, Tensor]:
-        """Forward both images and return `total` plus the terms it is made of (for logging)."""
+        """Forward both images and return `total` plus the terms it is made of (for logging), and
+        `_trained`: the part of `total` that carries gradients (all of it unless depth.gradient is false)."""
         feats0, feats1, matches = self.model(*(view["image"] for view in views(batch)))
         cfg = self.config
         out: dict[str, Tensor] = {}
-        total = feats0.depth.new_zeros(())
+        trained = feats0.depth.new_zeros(())  # what the backward pass differentiates
+        logged_only = feats0.depth.new_zeros(())
         if cfg.pose_loss:
             res = self.pose_objective(batch, feats0, feats1, matches)
             keep = topk_mask(res.expected_loss, cfg.curriculum.fraction(self.current_epoch), res.valid)
-            out["pose"] = (res.objective * keep).sum() / keep.sum().clamp_min(1)
+            out["pose"] = batch_pose_loss(res, keep)
             out["expected_vcre_loss"] = torch.where(res.valid, res.expected_loss, torch.nan).nanmean()
             out["null_weight"] = res.null_weight.mean()
             out["inlier_ratio"] = res.inlier_ratio.mean()
             out["invalid_pairs"] = (~res.valid).sum().float()
-            total = total + out["pose"]
+            trained = trained + out["pose"]
         if cfg.depth.enabled:
             pred = torch.cat([feats0.depth, feats1.depth]).float()
             target = torch.cat([view["target"] for view in views(batch)]).to(pred)
@@ -123,9 +125,14 @@ class MicKeyTraining(pl.LightningModule):
             out["depth"] = depth_loss(pred, target, cfg.depth.loss, silog_lambda=cfg.depth.silog_lambda)
             d = cfg.depth
             weight = depth_weight(self.global_step, d.weight, d.warmup_steps, d.start_step)
-            out["depth_weight"] = total.new_tensor(weight)
-            total = total + out["depth_weight"] * out["depth"]
-        out["total"] = total
+            out["depth_weight"] = trained.new_tensor(weight)
+            weighted = out["depth_weight"] * out["depth"]
+            if d.gradient:
+                trained = trained + weighted
+            else:  # the seed's published code: the value is logged, no gradient reaches a weight
+                logged_only = weighted.detach()
+        out["total"] = trained + logged_only
+        out["_trained"] = trained
         out["_features"] = (feats0, feats1)
         return out
 
@@ -136,8 +143,8 @@ class MicKeyTraining(pl.LightningModule):
         buffers = [(b, b.detach().clone()) for b in self.model.buffers() if b.is_floating_point()]
         out = self.compute_losses(batch)
         opt.zero_grad(set_to_none=True)
-        self.manual_backward(out["total"])
-        finite = gradients_finite(self.model) and bool(torch.isfinite(out["total"].detach()))
+        self.manual_backward(out["_trained"])
+        finite = gradients_finite(self.model) and bool(torch.isfinite(out["_trained"].detach()))
         scaler = getattr(self.trainer.precision_plugin, "scaler", None)
         if finite or scaler is not None:
             opt.step()  # an fp16 GradScaler skips non-finite steps itself and lowers its scale

@@ -12,9 +12,11 @@ The loss must fit what the teacher produces:
 - ``silog``: metric teachers, scale-invariant log loss mean(d^2) - lambda mean(d)^2 with
   d = log(pred) - log(target) (lambda = 0 is plain log-L2, 1 fully scale-invariant).
 - ``seed_mse``: the seed paper's plain MSE between prediction and target whatever the target
-  is (kept only to reproduce its comparison; with gradients, unlike the seed's code).
+  is, zeros included (the seed compared with the all-zero targets of missing files, see
+  ``depth.missing=zeros``); kept only to reproduce its comparison. Its code also dropped the
+  gradient, which is ``depth.gradient=false``, not part of this loss.
 
-Targets that are NaN, infinite or non-positive (for metric losses) are masked out; images
+Targets that are NaN or infinite are masked out, and for the metric losses non-positive ones; images
 with too few valid patches contribute nothing. Predicted depths are raw head outputs that
 may be <= 0, so logarithms and inverses use a softplus floor that keeps a gradient.
 """

@@ -14,6 +14,8 @@ The result is a per-pair objective whose *value* is the expected loss over the s
 - the direct gradient of the set losses w.r.t. the 3D keypoints (pixel keypoints and depths)
   through the differentiable Procrustes fit and the soft inlier scores.
 
+How the per-pair terms make a batch's loss is :func:`batch_pose_loss` (MicKey's weighting).
+
 Sets are drawn with replacement so that a set's log-probability is the sum over its draws,
 which makes the estimator exactly unbiased (tests check it against an enumerated expectation).
 The hypotheses' minimal sets are drawn by the detached probabilities, a fixed proposal inside
@@ -34,7 +36,7 @@ from torch import Tensor
 from mapfree.geometry.camera import backproject
 from mapfree.geometry.procrustes import weighted_procrustes
 from mapfree.robust.sampling import sample_without_replacement
-from mapfree.training.losses.vcre import SOFT_CLIP_PX, vcre_loss
+from mapfree.training.losses.vcre import soft_clip_px, vcre_loss
 
 PoseLoss = Callable[[Tensor, Tensor], Tensor]
 """(R (B, S, H, 3, 3), t (B, S, H, 3)) -> per-hypothesis loss (B, S, H)."""
@@ -58,7 +60,9 @@ class ReinforceConfig:
     null_hypothesis: bool = True
     outlier_ratio: float = 0.35
     null_loss: float = 0.8
-    clip_px: float = SOFT_CLIP_PX
+    clip_px: float | None = None
+    """Soft clip of the VCRE, pixels; None: MicKey's 80 px at Map-free's 540 px width, scaled to the
+    width of the images the VCRE is measured in (see :func:`mapfree.training.losses.vcre.soft_clip_px`)."""
 
     def __post_init__(self) -> None:
         if self.min_set < 3 or self.set_size < self.min_set:
@@ -71,14 +75,18 @@ class ReinforceConfig:
 class ReinforceResult:
     """Per-pair outputs of :func:`reinforce_objective`.
 
-    objective: (B,) differentiable; its value is `expected_loss`, its gradient the estimator.
-    expected_loss: (B,) detached mean loss over the sampled sets (the curriculum ranks by it).
+    direct: (B,) differentiable mean loss over the sampled sets; its gradient is the direct one
+        (keypoints and depths through Procrustes and the soft scores), none reaches the probabilities.
+    score_function: (B,) zero-valued surrogate whose gradient is the pair's REINFORCE estimate
+        w.r.t. its correspondence probabilities (mean over its sets).
+    expected_loss: (B,) `direct`, detached (the curriculum ranks by it).
     valid: (B,) False where the probability matrix could not be sampled (NaN, negative, all zero).
     null_weight: (B,) mean softmax weight of the null hypothesis (how often nothing is trusted).
     inlier_ratio: (B,) mean soft inlier ratio of the best hypothesis of each set.
     """
 
-    objective: Tensor
+    direct: Tensor
+    score_function: Tensor
     expected_loss: Tensor
     valid: Tensor
     null_weight: Tensor
@@ -221,10 +229,10 @@ def reinforce_objective(
     log_p = drawn.clamp_min(tiny).log() - flat.sum(-1).clamp_min(tiny).log()[:, None, None]
     reinforce = score_function_term(log_p, losses)
     direct = losses.mean(1)
-    objective = direct + reinforce - reinforce.detach()
-    zero = torch.zeros_like(objective)
+    zero = torch.zeros_like(direct)
     return ReinforceResult(
-        objective=torch.where(valid, objective, zero),
+        direct=torch.where(valid, direct, zero),
+        score_function=torch.where(valid, reinforce - reinforce.detach(), zero),
         expected_loss=direct.detach(),
         valid=valid,
         null_weight=null_w.mean(1),
@@ -232,19 +240,37 @@ def reinforce_objective(
     )
 
 
+def batch_pose_loss(res: ReinforceResult, keep: Tensor) -> Tensor:
+    """The pose loss of a batch from its per-pair terms and the (B,) pairs the curriculum keeps.
+
+    Weighted as MicKey weights it: the direct term (keypoints, depths) is the mean over the kept
+    pairs of each pair's mean over its sets, while the REINFORCE gradients are added up over the
+    kept pairs, each pair's estimate being a mean over its sets (MicKey writes the per-pair
+    gradients into the probability matrix and back-propagates them as they are, with no division
+    by the number of pairs). So the REINFORCE term is not down-weighted by the batch size against
+    the direct term and the depth loss. MicKey's baseline is the mean loss of all the pair's sets;
+    ours leaves the set itself out, which scales each pair's estimate by S / (S - 1) for S sets
+    (see :func:`score_function_term`). The value is the mean expected loss of the kept pairs.
+    """
+    kept = keep.to(res.direct.dtype)
+    return (res.direct * kept).sum() / kept.sum().clamp_min(1) + (res.score_function * kept).sum()
+
+
 def vcre_pose_loss(
-    T_gt: Tensor, K0: Tensor, K1: Tensor, size0: Tensor, size1: Tensor, clip_px: float = SOFT_CLIP_PX
+    T_gt: Tensor, K0: Tensor, K1: Tensor, size0: Tensor, size1: Tensor, clip_px: float | None = None
 ) -> PoseLoss:
     """Soft-clipped symmetric VCRE of (B, S, H) hypotheses against each pair's true pose.
 
     T_gt (B, 4, 4); K0/K1 (B, 3, 3) and size0/size1 (B, 2) = (W, H) of the images the VCRE is
-    measured in (MicKey uses the original-resolution intrinsics).
+    measured in (MicKey uses the original-resolution intrinsics). `clip_px` None scales MicKey's
+    clip to the pair's mean image width (the two frames of a Map-free pair share one size).
     """
+    clip = soft_clip_px(clip_px, (size0[:, 0] + size1[:, 0]).to(T_gt.dtype) / 2)
+
+    def b(x: Tensor | float) -> Tensor | float:
+        return x[:, None, None] if isinstance(x, Tensor) else x
 
     def loss(R: Tensor, t: Tensor) -> Tensor:
-        def b(x: Tensor) -> Tensor:
-            return x[:, None, None]
-
-        return vcre_loss(R, t, b(T_gt), b(K0), b(K1), b(size0), b(size1), clip_px)
+        return vcre_loss(R, t, b(T_gt), b(K0), b(K1), b(size0), b(size1), b(clip))
 
     return loss

@@ -4,7 +4,9 @@ The Map-free benchmark's VCRE places a 7 x 4 x 7 grid of virtual points (0.3 m s
 centred in x/y, z from 1.8 m) in front of a camera and measures how far their projections
 move when the true pose is replaced by the estimate. The loss averages the error seen from
 both cameras of a pair and soft-clips it with tanh(err / 80 px), so hopeless hypotheses
-saturate instead of dominating the gradient.
+saturate instead of dominating the gradient. MicKey's 80 px are pixels of Map-free's
+540-px-wide frames; on other widths the clip scales with the width (:func:`soft_clip_px`), as
+the validation thresholds do, so it saturates at the same fraction of the image.
 """
 
 from __future__ import annotations
@@ -12,10 +14,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from mapfree.evaluation.aggregate import BENCHMARK_IMAGE_WIDTH
+
 GRID_SHAPE = (7, 4, 7)
 GRID_STEP = 0.3
 GRID_Z_OFFSET = 1.8
 SOFT_CLIP_PX = 80.0
+"""MicKey's soft clip, pixels of Map-free's BENCHMARK_IMAGE_WIDTH-px-wide frames."""
 MIN_DEPTH = 1e-3
 """Points closer than this (or behind the camera) project as if at this depth, then get clamped."""
 
@@ -27,6 +32,14 @@ def virtual_grid(device: torch.device | str | None = None, dtype: torch.dtype = 
     y = (torch.arange(ny, dtype=dtype, device=device) - (ny - 1) / 2) * GRID_STEP
     z = torch.arange(nz, dtype=dtype, device=device) * GRID_STEP + GRID_Z_OFFSET
     return torch.stack(torch.meshgrid(x, y, z, indexing="ij"), -1).reshape(-1, 3)
+
+
+def soft_clip_px(clip_px: float | None, width: Tensor) -> float | Tensor:
+    """The soft clip for VCRE measured in `width`-px-wide images: `clip_px` when given, else
+    MicKey's SOFT_CLIP_PX scaled from Map-free's frame width to `width` (any shape)."""
+    if clip_px is not None:
+        return clip_px
+    return SOFT_CLIP_PX * width / BENCHMARK_IMAGE_WIDTH
 
 
 def _project_clamped(points: Tensor, K: Tensor, size: Tensor) -> Tensor:
@@ -82,8 +95,9 @@ def vcre_loss(
     K1: Tensor,
     size0: Tensor,
     size1: Tensor,
-    clip_px: float | None = SOFT_CLIP_PX,
+    clip_px: float | Tensor | None = SOFT_CLIP_PX,
 ) -> Tensor:
-    """Symmetric VCRE soft-clipped to [0, 1) by tanh(err / clip_px); `clip_px=None` returns pixels."""
+    """Symmetric VCRE soft-clipped to [0, 1) by tanh(err / clip_px) (a tensor broadcasts against the
+    leading dimensions); `clip_px=None` returns pixels."""
     err = symmetric_vcre(R, t, T_gt, K0, K1, size0, size1)
     return err if clip_px is None else torch.tanh(err / clip_px)
