@@ -32,15 +32,18 @@ def strict(text: str) -> dict:
     return json.loads(text, parse_constant=refuse)
 
 
-@pytest.fixture(scope="module")
-def quick_study(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("study")
-    assert study(out) == 0
-    return out
-
-
 @pytest.mark.slow
-def test_study_json_has_the_promised_structure(quick_study):
+def test_quick_study_end_to_end(tmp_path, capsys):
+    """One CI-sized study (one test, so parallel test workers never run it twice), checked in turn."""
+    assert study(tmp_path) == 0
+    check_structure(tmp_path)
+    check_placebo(tmp_path)
+    check_truth_held_apart(tmp_path)
+    check_resume(tmp_path)
+    check_refusal(tmp_path, capsys)
+
+
+def check_structure(quick_study: Path) -> None:
     d = strict((quick_study / "study.json").read_text())
     assert validate_study_json(d) == []
     assert d["split"] == "test" and d["primary_metric"] == "AUC @ VCRE < 18.7px"  # 90 px scaled to 112 px
@@ -63,8 +66,7 @@ def test_study_json_has_the_promised_structure(quick_study):
     assert "seed-published vs none on VCRE AUC @ 18.7px" in report and (quick_study / "forest.png").is_file()
 
 
-@pytest.mark.slow
-def test_the_placebo_arm_reproduces_the_control_exactly(quick_study):
+def check_placebo(quick_study: Path) -> None:
     arms = {arm["name"]: arm for arm in strict((quick_study / "study.json").read_text())["arms"]}
     assert arms["seed-published"]["runs"][0]["metrics"] == arms["none"]["runs"][0]["metrics"]
     effect = arms["seed-published"]["effect_vs_none"]
@@ -74,8 +76,7 @@ def test_the_placebo_arm_reproduces_the_control_exactly(quick_study):
     assert arms["ssi-relative"]["runs"][0]["metrics"] != arms["none"]["runs"][0]["metrics"]
 
 
-@pytest.mark.slow
-def test_test_truth_is_held_apart_from_what_the_pipeline_reads(quick_study):
+def check_truth_held_apart(quick_study: Path) -> None:
     for scene in list_scenes(quick_study / "data", "test"):
         assert not list(scene.root.rglob("*.depth.png"))
         assert not read_poses_table(scene.root / "poses.txt", allow_zero=True).names  # every pose hidden
@@ -83,19 +84,19 @@ def test_test_truth_is_held_apart_from_what_the_pipeline_reads(quick_study):
     assert len(truth) == 3 and list(truth[0].root.rglob("*.depth.png"))
 
 
-@pytest.mark.slow
-def test_rerun_reuses_finished_runs_and_an_interrupted_one_gives_the_same_result(quick_study, tmp_path):
+def check_resume(quick_study: Path) -> None:
+    """A rerun reuses finished runs; a run whose record is gone (killed before its evaluation was written)
+    is evaluated again from its trained model and gives the same numbers."""
     before = strict((quick_study / "study.json").read_text())
     record = quick_study / "records" / "ssi-relative-seed0.json"
-    record.unlink()  # as if killed after training, before its evaluation was written
+    record.unlink()
     assert study(quick_study) == 0
     after = strict((quick_study / "study.json").read_text())
     assert [a["runs"] for a in after["arms"]] == [a["runs"] for a in before["arms"]]
     assert record.is_file()
 
 
-@pytest.mark.slow
-def test_a_different_study_in_the_same_folder_is_refused(quick_study, capsys):
+def check_refusal(quick_study: Path, capsys) -> None:
     assert study(quick_study, "bootstrap=101") == 2
     assert "holds a different study" in capsys.readouterr().err
 
