@@ -119,3 +119,41 @@ def test_packaged_studies_load_and_the_real_one_needs_no_synthesis():
     assert real.synth is None and real.test_split == "val" and real.pretrain is None
     assert "oracle" not in {a.name for a in real.arms}
     assert np.all([a.target != "true" for a in real.arms])
+
+
+@pytest.mark.slow
+def test_real_data_path_runs_on_released_layouts(tiny_dataset, tmp_path):
+    """The `mapfree` study (the real dataset's recipe) by configuration alone: an existing Map-free-layout
+    dataset, its val split as the held-out split, no pretraining, Depth Anything teachers from local folders
+    and MicKey in the released layout (DINOv2 .pth + Lightning checkpoint + YAML); everything random and tiny."""
+    from mapfree.depth_prior.random_model import save_random_depth_anything
+    from mickey_weights import small_released_config, write_released_files
+
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    ckpt, cfg, dino, _ = write_released_files(weights, small_released_config(), seed=1)
+    relative = save_random_depth_anything(weights / "da_relative", input_size=56)
+    metric = save_random_depth_anything(weights / "da_metric", metric=True, input_size=56)
+    train_yaml = tmp_path / "released_tiny.yaml"
+    train_yaml.write_text(
+        "base: mickey\n"
+        f"init: {{checkpoint: {ckpt}, config: {cfg}, dinov2_weights: {dino}}}\n"
+        "trainer: {accelerator: cpu, devices: 1, strategy: auto, max_epochs: 1, log_every_n_steps: 1}\n"
+        "data: {batch_size: 2, val_batch_size: 2, num_workers: 0, pairs_per_scene: 2, val_max_pairs: 2}\n"
+        "loss: {num_sets: 2, set_size: 16, num_hypotheses: 4, min_set: 3}\n"
+        "solver: {rounds: 1, hypotheses: 8, samples: 32}\n")
+    out = tmp_path / "study"
+    rc = main(["study", "--config", "mapfree", "--out", str(out), "--arms", "seed-published,ssi-relative,silog-metric",
+               f"data_root={tiny_dataset}", f"train_config={train_yaml}", "train_overrides=[]",
+               f"relative_teacher={{name: depth-anything, weights: {relative}, device: cpu, batch_size: 2}}",
+               f"metric_teacher={{name: depth-anything, weights: {metric}, device: cpu, batch_size: 2}}",
+               "bootstrap=50"])
+    assert rc == 0
+    d = strict((out / "study.json").read_text())
+    assert validate_study_json(d) == [] and d["context"]["test_split"] == "val"
+    assert d["teachers"] == {}  # no depth maps on the real dataset: nothing to measure a teacher against
+    arms = {arm["name"]: arm for arm in d["arms"]}
+    assert arms["seed-published"]["runs"][0]["metrics"] == arms["none"]["runs"][0]["metrics"]
+    assert not any(key.startswith("depth/") for key in arms["none"]["runs"][0]["metrics"])
+    assert "none: teacher depth" in d["references"] and "none: true depth" not in d["references"]
+    assert not (out / "data").exists() and not (out / "pretrained_features").exists()

