@@ -1,64 +1,62 @@
-"""`mapfree demo` end to end on a tiny budget: every artefact is written and every number is real."""
+"""`mapfree demo` is the study restricted to the control and `silog-metric`: its arguments, and a CI-size run
+whose report says what it rests on and shows its figures."""
 
-import json
-import math
-from pathlib import Path
+from __future__ import annotations
 
-import numpy as np
+from dataclasses import replace
+
+import cv2
 import pytest
 
-from mapfree.demo import DemoBudget, run_demo
-from mapfree.demo.report import MethodRow, markdown_table
-from mapfree.demo.trivial import mean_training_translation, write_trivial_submission
-from mapfree.evaluation import evaluate_submission
+from mapfree.cli import main
+from mapfree.cli.demo import demo_config
+from mapfree.data.scenes import split_pairs
 from mapfree.evaluation.aggregate import Thresholds
-from mapfree.synth import SynthConfig
-from mapfree.training.pretrain import PretrainConfig
+from mapfree.study import StudyConfig, run_study
+from mapfree.study.figures import run_curves
+from mapfree.study.runs import load_record
+from test_study import CI_SIZE
 
-TINY = DemoBudget(
-    "test",
-    SynthConfig(seed=1, train_scenes=2, val_scenes=1, test_scenes=0, frames=6, size=(112, 140)),
-    PretrainConfig(steps=2, batch_size=2),
-    ("trainer.max_epochs=1", "data.pairs_per_scene=2", "data.batch_size=2", "solver.rounds=2",
-     "solver.hypotheses=20", "solver.samples=64"),
-)
+
+def test_demo_arguments_choose_the_study_its_arms_and_seed(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr("mapfree.study.run_study",
+                        lambda config, out, overwrite=False: calls.append((config, out, overwrite)))
+    assert main(["demo", "--out", str(tmp_path / "full"), "--seed", "3"]) == 0
+    assert main(["demo", "--quick", "--out", str(tmp_path / "quick"), "--overwrite"]) == 0
+    (full, full_out, full_overwrite), (quick, quick_out, quick_overwrite) = calls
+    assert (full_out, full_overwrite, quick_out, quick_overwrite) == (str(tmp_path / "full"), False,
+                                                                      str(tmp_path / "quick"), True)
+    for config, seed in ((full, 3), (quick, 0)):
+        assert [arm.name for arm in config.arms] == ["none", "silog-metric"]
+        assert config.seeds == [seed] and config.pretrain.seed == seed
+    synthetic, packaged_quick = StudyConfig.load("synthetic"), StudyConfig.load("quick")
+    assert full.synth == replace(synthetic.synth, test_scenes=32) and full.train_overrides == synthetic.train_overrides
+    assert full.pretrain == replace(synthetic.pretrain, seed=3)
+    assert full.workers == 2 and full.arm("silog-metric") == synthetic.arm("silog-metric")
+    assert quick.synth == packaged_quick.synth and quick.train_overrides == packaged_quick.train_overrides
 
 
 @pytest.mark.slow
-def test_demo_writes_report_results_and_figures(tmp_path: Path):
-    results = run_demo(tmp_path, TINY)
-    names = [m["name"] for m in results["methods"]]
-    assert names == ["Trivial (R = I, mean train t)", "MicKey", "MicKey + depth supervision"]
-    for method in results["methods"][1:]:
-        assert math.isfinite(method["depth_abs_rel"]) and 0 <= method["depth_delta1"] <= 1
-        assert method["train_steps"] == 2 and method["seconds"] > 0
-    diagnostics = results["diagnostics"]
-    assert [d["name"] for d in diagnostics] == [f"{n}: its matches + true depth" for n in names[1:]]
-    for row in diagnostics:
-        assert (row["metrics"]["Estimates for % of frames"] >= 0
-                and math.isfinite(row["metrics"]["Average Median Rotation Error"]))
-    saved = json.loads((tmp_path / "results.json").read_text())
-    assert saved == results
-    assert (tmp_path / "pretrained_features" / "model.safetensors").is_file()
+def test_demo_at_ci_size_reports_its_pairs_and_figures(tmp_path):
+    study = run_study(demo_config(quick=True, seed=1, overrides=[*CI_SIZE, "workers=1"]), tmp_path)
+    assert [(arm["name"], [run["seed"] for run in arm["runs"]]) for arm in study["arms"]] == [
+        ("none", [1]), ("silog-metric", [1])]
+    pairs = len(split_pairs(tmp_path / "heldout", "test"))
+    assert study["context"]["test_pairs"] == pairs > 0
     report = (tmp_path / "report.md").read_text()
-    assert "| MicKey + depth supervision |" in report
-    assert "| MicKey + depth supervision: its matches + true depth |" in report
-    for line in report.splitlines():
-        if line.startswith("!["):
-            assert (tmp_path / line.split("](")[1].rstrip(")")).is_file()
-
-
-def test_trivial_baseline_uses_identity_and_mean_translation(tiny_dataset, tmp_path: Path):
-    t = mean_training_translation(tiny_dataset)
-    assert t.shape == (3,) and np.all(np.isfinite(t))
-    zip_path = write_trivial_submission(tiny_dataset, "val", t, tmp_path / "trivial.zip")
-    evaluation = evaluate_submission(zip_path, tiny_dataset, "val", Thresholds.for_image_width(112))
-    assert evaluation.metrics["Estimates for % of frames"] == 1.0
-
-
-def test_thresholds_scale_with_image_width_and_table_shows_them():
-    thresholds = Thresholds.for_image_width(270)
-    assert thresholds.vcre_px == (45.0, 22.5)
-    row = MethodRow("m", {"AUC @ VCRE < 45.0px": 0.5, "Precision @ VCRE < 45.0px": 0.25}, seconds=3.0)
-    table = markdown_table([row], thresholds)
-    assert "| m | 0.500 | 25.0% |" in table and table.rstrip().endswith("| 3 |")
+    assert f"- test pairs (scored query frames): {pairs}" in report
+    assert "(3 test scenes x 1 seeds)" in report and "ddof=1 over the seeds (none for one seed)" in report
+    links = [line.split("](")[1].rstrip(")") for line in report.splitlines() if line.startswith("![")]
+    assert sorted(links) == sorted(["forest.png", "figures/training_curves.png", "figures/precision_recall.png",
+                                    "figures/matches_none.png", "figures/cameras_none.png",
+                                    "figures/matches_silog-metric.png", "figures/cameras_silog-metric.png",
+                                    "figures/pair_depth.png"])
+    for link in links:
+        image = cv2.imread(str(tmp_path / link))
+        assert image is not None and image.shape[1] >= 1000
+    # the precision-recall figure's curves are the ones whose areas study.json reports
+    primary, arm = study["primary_metric"], study["arms"][1]
+    record = load_record(tmp_path / "records" / "silog-metric-seed1.json")
+    curve = run_curves(record, Thresholds.for_image_width(112))[primary.removeprefix("AUC @ ")]
+    assert curve.auc == pytest.approx(arm["runs"][0]["metrics"][primary])

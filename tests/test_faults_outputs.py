@@ -14,17 +14,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mapfree.atomic import OutputExistsError, UnsafeOutputError, append_text, json_text
+from mapfree.atomic import UnsafeOutputError, append_text, json_text, write_json_atomic
 from mapfree.cli import main
+from mapfree.cli.demo import demo_config
 from mapfree.data.scenes import list_scenes
-from mapfree.demo.report import MethodRow, write_results
-from mapfree.demo.trivial import write_trivial_submission
 from mapfree.depth_prior.failures import FailureLog
 from mapfree.depth_prior.frames import FrameRef
 from mapfree.evaluation.evaluate import evaluate_submission
 from mapfree.evaluation.report import write_json
 from mapfree.evaluation.submission import SubmissionEntry, write_submission
 from mapfree.models import MicKey, MicKeyConfig
+from mapfree.study import run as study_run
+from mapfree.study.pipeline import config_yaml
+from mapfree.study.trivial import write_trivial_submission
 from mapfree.synth import SynthConfig, generate_dataset
 from mapfree.synth import generate as synth_generate
 from mapfree.training import TrainConfig
@@ -127,12 +129,10 @@ def test_failure_log_and_json_output_do_not_write_through_symlinks(evaluation, t
 
 
 def test_results_and_evaluate_json_are_strict(evaluation, tmp_path):
-    row = MethodRow("m", {"AUC": np.float32("nan"), "n": np.int64(3)}, seconds=float("inf"))
-    path = write_results(tmp_path, [row], {"scale": np.array([1.0, np.nan])})
-    data = strict_loads(path.read_text())
-    assert data["methods"][0]["metrics"] == {"AUC": None, "n": 3}
-    assert data["methods"][0]["depth_abs_rel"] is None and data["methods"][0]["seconds"] is None
-    assert data["context"]["scale"] == [1.0, None]
+    results = {"metrics": {"AUC": np.float32("nan"), "n": np.int64(3)}, "seconds": float("inf"),
+               "scale": np.array([1.0, np.nan])}
+    data = strict_loads(write_json_atomic(tmp_path / "study.json", results).read_text())  # as write_study writes
+    assert data == {"metrics": {"AUC": None, "n": 3}, "seconds": None, "scale": [1.0, None]}
     strict_loads(write_json(evaluation, tmp_path / "ev.json").read_text())
     with pytest.raises(TypeError):  # anything else that is not JSON fails loudly
         json_text({"x": object()})
@@ -209,19 +209,23 @@ def test_submit_pose_and_demo_refuse_existing_outputs(tiny_dataset, tmp_path, ca
                  "--dump", str(tmp_path / "dump")]) == 2
     assert "dump.npz already exists" in capsys.readouterr().err and dump.read_bytes() == b"earlier"
 
-    with pytest.raises(OutputExistsError, match="--overwrite"):
-        from mapfree.demo import QUICK, run_demo
+    before = {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()}
+    assert main(["demo", "--quick", "--out", str(tmp_path)]) == 2
+    assert "not empty and holds no study" in capsys.readouterr().err
+    assert {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()} == before
 
-        run_demo(tmp_path, QUICK)
-    assert zip_path.is_file()
 
+def test_demo_refuses_a_different_study_and_overwrite_replaces_the_folder(tmp_path, monkeypatch, capsys):
+    (tmp_path / "runs" / "none" / "seed0").mkdir(parents=True)
+    (tmp_path / "study_config.yaml").write_text("another study\n")
+    assert main(["demo", "--quick", "--out", str(tmp_path)]) == 2
+    assert "holds a different study" in capsys.readouterr().err
+    assert (tmp_path / "study_config.yaml").read_text() == "another study\n" and (tmp_path / "runs").is_dir()
 
-def test_demo_overwrite_removes_only_its_own_outputs(tmp_path, monkeypatch):
-    from mapfree.demo import QUICK, pipeline
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
 
-    (tmp_path / "runs" / "mickey" / "checkpoints").mkdir(parents=True)
-    (tmp_path / "keep.txt").write_text("mine")
-    monkeypatch.setattr(pipeline, "generate_dataset", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
-    with pytest.raises(KeyboardInterrupt):
-        pipeline.run_demo(tmp_path, QUICK, overwrite=True)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
+    monkeypatch.setattr(study_run, "prepare", interrupted)
+    assert main(["demo", "--quick", "--out", str(tmp_path), "--overwrite"]) == 130
+    assert [p.name for p in tmp_path.iterdir()] == ["study_config.yaml"]  # nothing of the earlier study is left
+    assert (tmp_path / "study_config.yaml").read_text() == config_yaml(demo_config(quick=True))

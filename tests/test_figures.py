@@ -1,4 +1,5 @@
-"""The paper figures: sizes, shared depth scale, counts in titles, non-blank curves, three cameras."""
+"""The paper figures: sizes, shared depth scale, counts in titles, non-blank curves, three cameras, and the
+study's precision-recall curves drawn as the AUCs it reports."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ import cv2
 import numpy as np
 import pytest
 
-from mapfree.demo.figures import plot_training_curves
+from mapfree.evaluation.aggregate import Thresholds
+from mapfree.study.figures import plot_precision_recall, plot_training_curves
+from mapfree.study.metrics import PoseMetrics
 from mapfree.viz.cameras import CameraPose, plot_cameras, pose_errors
 from mapfree.viz.depth import DepthRow, plot_depth_panels, relative_error
 from mapfree.viz.matches import plot_matches
+from study_fakes import fake_run
 
 K = np.array([[50.0, 0, 28], [0, 50.0, 21], [0, 0, 1]])
 
@@ -101,3 +105,23 @@ def test_camera_figure_draws_three_cameras_with_errors(tmp_path):
     np.testing.assert_allclose(hi - lo, (hi - lo)[0])  # equal aspect
     np.testing.assert_allclose(truth.center, -R.T @ t)
     np.testing.assert_allclose(truth.frustum(1.0)[1], R.T @ (np.linalg.inv(K) @ [0, 0, 1] - t))
+
+
+def test_precision_recall_figure_draws_each_arms_study_auc(tmp_path):
+    scenes = [f"s{i:05d}" for i in range(4)]
+    records = [fake_run("none", 0, scenes), fake_run("silog-metric", 0, scenes, scale=0.6)]
+    thresholds = Thresholds()
+    fig = plot_precision_recall(records, thresholds, tmp_path / "pr.png")
+    assert png_size(tmp_path / "pr.png")[0] >= 1000
+    estimates, missing = 4 * 6, 2  # fake_run: 6 estimates per scene, 2 missing in the first
+    assert f"{estimates + missing} scored query frames in 4 scenes, seed 0" in fig._suptitle.get_text()
+    for ax, label in zip(fig.axes, (thresholds.pose_label, thresholds.vcre_label(90))):
+        metrics = [PoseMetrics(thresholds)([record], scenes)[f"AUC @ {label}"] for record in records]
+        assert ax.get_title() == label
+        assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+            f"{record.arm} (AUC {auc:.3f})" for record, auc in zip(records, metrics)]
+        for line, auc in zip(ax.get_lines(), metrics):
+            recall, precision = line.get_xdata(), line.get_ydata()
+            assert recall[-1] == pytest.approx(estimates / (estimates + missing))
+            assert np.sum(np.diff(recall) * precision[1:]) == pytest.approx(auc)  # each step at its own precision
+    assert len({tuple(line.get_ydata()) for line in fig.axes[1].get_lines()}) == 2

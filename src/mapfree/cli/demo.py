@@ -1,28 +1,49 @@
-"""`mapfree demo [--out DIR] [--quick]`: the seed's experiment end to end, offline, on CPU."""
+"""`mapfree demo [--out DIR] [--quick] [--seed N] [--overwrite]`: the study in ten minutes, offline, on CPU."""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from mapfree.cli._extras import require
 
-HELP = ("Synthesise the benchmark, build depth priors, train MicKey with and without depth supervision, "
-        "evaluate both and write a Table-1-style report.")
+if TYPE_CHECKING:
+    from mapfree.study import StudyConfig
+
+HELP = ("A first look at the study (`mapfree study`): MicKey trained without depth supervision (`none`) and with "
+        "the metric teacher's (`silog-metric`), one seed, evaluated on a held-out synthetic test split; writes "
+        "study.json, report.md and its figures.")
+
+ARMS = ["silog-metric"]
+"""The arm the demo runs beside the control `none`."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="outputs/demo",
-                        help="output folder; a non-empty one is refused unless --overwrite")
-    parser.add_argument("--overwrite", action="store_true", help="replace an earlier demo's outputs in --out")
-    parser.add_argument("--quick", action="store_true", help="tiny budget (about a minute), for CI and a first look")
+                        help="output folder; rerunning the same demo there resumes it, a different study there is "
+                             "refused unless --overwrite")
+    parser.add_argument("--overwrite", action="store_true", help="replace whatever --out holds")
+    parser.add_argument("--quick", action="store_true",
+                        help="the packaged `quick` study instead of `demo` (a few minutes, for CI and a first look)")
     parser.add_argument("--seed", type=int, default=0,
-                        help="seeds feature pretraining, both trainings, the depth teacher and the RANSAC sampling")
+                        help="seeds the feature pretraining, both trainings and their RANSAC sampling (the benchmark "
+                             "and the teachers stay the same)")
+
+
+def demo_config(quick: bool = False, seed: int = 0, overrides: Iterable[str] = ()) -> StudyConfig:
+    """The packaged study `demo` (or `quick`) restricted to `none` and :data:`ARMS`, trained with `seed`."""
+    from mapfree.study import StudyConfig
+    from mapfree.study.pipeline import select
+
+    config = StudyConfig.load("quick" if quick else "demo", [f"seeds=[{seed}]", f"pretrain.seed={seed}", *overrides])
+    return select(config, ARMS, None)
 
 
 def run(args: argparse.Namespace) -> int:
     require("train", "mapfree demo")
 
-    from mapfree.demo import FULL, QUICK, run_demo
+    from mapfree.study import run_study
 
-    run_demo(args.out, QUICK if args.quick else FULL, seed=args.seed, overwrite=args.overwrite)
+    run_study(demo_config(args.quick, args.seed), args.out, overwrite=args.overwrite)
     return 0

@@ -18,7 +18,6 @@ import torch
 
 from mapfree import logs
 from mapfree.atomic import OutputExistsError, write_text_atomic
-from mapfree.demo.trivial import mean_training_translation, write_trivial_submission
 from mapfree.depth_prior.runner import compute_store
 from mapfree.depth_prior.teacher import Teacher
 from mapfree.depth_prior.teachers import build_teacher
@@ -29,6 +28,7 @@ from mapfree.study.config import StudyConfig, TeacherConfig
 from mapfree.study.heldout import synthesise_study_benchmark
 from mapfree.study.records import RunRecord, ScenePoses, pose_records
 from mapfree.study.runs import RunJob, TestSplit, load_record, run_one
+from mapfree.study.trivial import mean_training_translation, write_trivial_submission
 from mapfree.training import TrainConfig
 from mapfree.training.pretrain import pretrain_model
 

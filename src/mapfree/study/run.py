@@ -9,6 +9,7 @@ from typing import Any
 
 from mapfree.study.config import StudyConfig
 from mapfree.study.depth_metrics import DEPTH_RATIOS
+from mapfree.study.figures import FIGURES, study_figures
 from mapfree.study.metrics import (
     CombinedMetrics,
     DepthMetrics,
@@ -93,7 +94,7 @@ def run_study(config: StudyConfig, out_dir: str | Path, overwrite: bool = False)
     keys = [k for k in headline(th) if records[0].depth is not None or not k.startswith("depth/")]
     study = build_study_json(primary, results, teachers, references, context, keys, config.bootstrap,
                              BOOTSTRAP_SEED)
-    paths = write_study(out, study)
+    paths = write_study(out, study, study_figures(jobs, records, out / FIGURES))
     for arm in study["arms"]:
         if arm["name"] != CONTROL:
             print(verdict_line(study, arm))
