@@ -143,7 +143,8 @@ def test_real_data_path_runs_on_released_layouts(tiny_dataset, tmp_path):
         "loss: {num_sets: 2, set_size: 16, num_hypotheses: 4, min_set: 3}\n"
         "solver: {rounds: 1, hypotheses: 8, samples: 32}\n")
     out = tmp_path / "study"
-    rc = main(["study", "--config", "mapfree", "--out", str(out), "--arms", "seed-published,ssi-relative,silog-metric",
+    rc = main(["study", "--config", "mapfree", "--out", str(out), "--seeds", "1",
+               "--arms", "seed-published,ssi-relative,silog-metric",
                f"data_root={tiny_dataset}", f"train_config={train_yaml}", "train_overrides=[]",
                f"relative_teacher={{name: depth-anything, weights: {relative}, device: cpu, batch_size: 2}}",
                f"metric_teacher={{name: depth-anything, weights: {metric}, device: cpu, batch_size: 2}}",

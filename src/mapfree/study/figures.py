@@ -29,12 +29,10 @@ from mapfree.depth_prior.patches import patch_average
 from mapfree.depth_prior.store import PriorStore
 from mapfree.evaluation.aggregate import Thresholds, accepted
 from mapfree.evaluation.metrics import FrameErrors, PRCurve, precision_recall
-from mapfree.models import MicKey
 from mapfree.models.mickey import Features
 from mapfree.models.pose import MicKeyPose
 from mapfree.study.records import RunRecord
-from mapfree.study.runs import RunJob
-from mapfree.training import TrainConfig
+from mapfree.study.runs import RunJob, final_model, run_config, run_dir
 from mapfree.training.metric_names import POSE_AUC, vcre_metric
 from mapfree.viz.depth import DepthRow, plot_depth_panels
 from mapfree.viz.pair import pair_cameras, pair_matches
@@ -43,11 +41,6 @@ FIGURES = "figures"
 """The figures' folder inside the study folder."""
 PAIR_INDEX = 0
 """The test pair every arm's matches, cameras and depths are shown on."""
-
-
-def run_dir(job: RunJob) -> Path:
-    """The run's folder (`RUNS/ARM/seedN`): its history, its final model `model-last`."""
-    return Path(job.runs_dir) / f"seed{job.seed}"
 
 
 def plot_training_curves(histories: Mapping[str, list[dict[str, float]]], vcre_px: float, path: Path) -> Figure:
@@ -130,8 +123,8 @@ def _depth_grid(features: Features) -> np.ndarray:
 
 def estimate_pair(job: RunJob, item: PairItem) -> MicKeyPose:
     """The run's final model on one pair, with the run's solver and its seed (as its test submission)."""
-    model = MicKey.from_pretrained(run_dir(job) / "model-last")
-    solver = TrainConfig.load(job.train_config, job.overrides).solver
+    config = run_config(job)
+    model, solver = final_model(job, config), config.solver
     view0, view1 = views(item)
     return estimate_poses(model, view0["image"][None], view1["image"][None], view0["K"], view1["K"], solver,
                           torch.Generator().manual_seed(job.seed))[0]

@@ -12,17 +12,22 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from mapfree.atomic import write_json_atomic
-from mapfree.baselines import BaselineContext, build_baseline
+from mapfree.baselines.depth_sources import TRUE_DEPTH_SUFFIX, DepthSource, FileDepth, PriorDepth
 from mapfree.data.dataset import MapFreePairs
+from mapfree.data.scenes import list_scenes
 from mapfree.evaluation.aggregate import Thresholds
 from mapfree.evaluation.evaluate import evaluate_submission
+from mapfree.evaluation.groundtruth import load_scene_truth
+from mapfree.evaluation.submission import read_submission
 from mapfree.inference.mickey import MicKeyEstimator
 from mapfree.inference.submission import make_submission
 from mapfree.models import MicKey
 from mapfree.study.records import RunRecord, ScenePoses, pose_records, record_from_json, record_to_json
+from mapfree.study.references import OtherDepthEstimator
 from mapfree.training import TrainConfig, train
 
 TEACHER_ROW = "teacher depth"
@@ -63,40 +68,65 @@ def load_record(path: str | Path) -> RunRecord | None:
     return record_from_json(json.loads(path.read_text())) if path.is_file() else None
 
 
-def _trained_model(job: RunJob) -> tuple[MicKey, TrainConfig, int]:
-    """The run's final network: trained now, resumed, or the finished one."""
+def run_dir(job: RunJob) -> Path:
+    """The run's folder (`RUNS/ARM/seedN`): checkpoints, `history.json`, the final model `model-last`."""
+    return Path(job.runs_dir) / f"seed{job.seed}"
+
+
+def run_config(job: RunJob) -> TrainConfig:
+    """The run's training configuration: the arm's deltas, its seed and folder, resuming its last checkpoint."""
     overrides = [*job.overrides, f"trainer.out_dir={job.runs_dir}", f"trainer.name=seed{job.seed}",
                  f"trainer.seed={job.seed}", "trainer.resume=last", "trainer.progress_bar=false"]
-    config = TrainConfig.load(job.train_config, overrides)
-    run_dir = Path(job.runs_dir) / f"seed{job.seed}"
-    finished = run_dir / "model-last"
-    if (run_dir / "history.json").is_file() and finished.is_dir():
+    return TrainConfig.load(job.train_config, overrides)
+
+
+def final_model(job: RunJob, config: TrainConfig) -> MicKey:
+    """The network training left (a frozen DINOv2 comes from the configured weights, as in training)."""
+    return MicKey.from_pretrained(run_dir(job) / "model-last", dinov2_weights=config.init.dinov2_weights)
+
+
+def _trained_model(job: RunJob) -> tuple[MicKey, TrainConfig, int]:
+    """The run's final network: trained now, resumed, or the finished one."""
+    config = run_config(job)
+    finished = run_dir(job) / "model-last"
+    if (run_dir(job) / "history.json").is_file() and finished.is_dir():
         steps = -1
     else:
         steps = train(config).global_step
-    return MicKey.from_pretrained(finished), config, steps
+    return final_model(job, config), config, steps
 
 
 def _evaluate(dataset: MapFreePairs, estimator, out: Path, name: str, test: TestSplit) -> dict[str, ScenePoses]:
+    """Submit and score on the held-out truth; a submission without any estimate has every frame missing
+    (the official evaluation aborts on it, a study row records it as the failure it is)."""
     submission = make_submission(dataset, estimator, out, batch_size=8, name=name, progress=False)
+    if not any(len(poses.q) for poses in read_submission(submission).scenes.values()):
+        return _all_missing(test)
     return pose_records(evaluate_submission(submission, test.truth_root, test.split, test.thresholds))
 
 
-def _reference_rows(model: MicKey, job: RunJob, out: Path) -> dict[str, dict[str, ScenePoses]]:
-    """The run's own mutual matches solved with the teacher's depth, and with the true depth."""
+def _all_missing(test: TestSplit) -> dict[str, ScenePoses]:
+    empty = np.zeros(0)
+    return {scene.name: ScenePoses(empty, empty, empty, empty, len(load_scene_truth(scene.root).frames))
+            for scene in list_scenes(test.truth_root, test.split)}
+
+
+def _reference_rows(model: MicKey, job: RunJob, config: TrainConfig, out: Path) -> dict[str, dict[str, ScenePoses]]:
+    """The run's own matches and solver with the teacher's depth, and with the true depth, at its keypoints."""
     test = job.test
     truth = MapFreePairs(test.truth_root, test.split, resize=test.resize)
-    rows = {}
+    depths: dict[str, tuple[DepthSource, str]] = {}
     if test.teacher_store:
-        context = BaselineContext(load_mickey=lambda: model, prior_root=test.teacher_store, split=test.split,
-                                  seed=job.seed)
-        rows[TEACHER_ROW] = _evaluate(truth, build_baseline("mickey+prior+procrustes", context), out,
-                                      "teacher_depth.zip", test)
+        depths[TEACHER_ROW] = (PriorDepth(test.teacher_store, test.split), "teacher_depth.zip")
     if test.has_depth:
-        context = BaselineContext(load_mickey=lambda: model, seed=job.seed)
-        rows[TRUE_ROW] = _evaluate(truth, build_baseline("mickey+true+procrustes", context), out,
-                                   "true_depth.zip", test)
-    return rows
+        depths[TRUE_ROW] = (FileDepth(TRUE_DEPTH_SUFFIX), "true_depth.zip")
+    return {row: _evaluate(truth, OtherDepthEstimator(model, depth, config.solver, _generator(job)), out, name, test)
+            for row, (depth, name) in depths.items()}
+
+
+def _generator(job: RunJob) -> torch.Generator:
+    """The solver's sampling: seeded by the run, the same for every row of it."""
+    return torch.Generator().manual_seed(job.seed)
 
 
 def run_one(job: RunJob) -> dict:
@@ -106,8 +136,8 @@ def run_one(job: RunJob) -> dict:
     if record is None:
         model, config, steps = _trained_model(job)
         test = job.test
-        out = Path(job.runs_dir) / f"seed{job.seed}" / "test"
-        estimator = MicKeyEstimator(model, config.solver, generator=torch.Generator().manual_seed(job.seed))
+        out = run_dir(job) / "test"
+        estimator = MicKeyEstimator(model, config.solver, generator=_generator(job))
         poses = _evaluate(MapFreePairs(test.data_root, test.split, resize=test.resize), estimator, out,
                           "submission.zip", test)
         depth = None
@@ -115,7 +145,7 @@ def run_one(job: RunJob) -> dict:
             from mapfree.study.depth_metrics import keypoint_depth_sums
 
             depth = keypoint_depth_sums(model, test.truth_root, test.split, test.resize)
-        record = RunRecord(job.arm, job.seed, poses, depth, _reference_rows(model, job, out))
+        record = RunRecord(job.arm, job.seed, poses, depth, _reference_rows(model, job, config, out))
         write_json_atomic(job.record_file, record_to_json(record))
         reused = False
     else:
