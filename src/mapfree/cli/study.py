@@ -20,7 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", type=int, default=None, help="train seeds 0..N-1 instead of the config's seeds")
     parser.add_argument("--arms", default=None,
                         help="comma-separated arms to run besides the control `none`; none given: all the study's arms")
-    parser.add_argument("--workers", type=int, default=None, help="training runs at once; none given: the config's `workers`")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="training runs at once; none given: the config's `workers`")
     parser.add_argument("--overwrite", action="store_true", help="replace a different study already in --out")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                         help="study config overrides, e.g. synth.test_scenes=40 bootstrap=5000")
