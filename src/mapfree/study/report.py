@@ -196,7 +196,9 @@ DECIMALS = {VCRE_KEY: 1, ROTATION_KEY: 2}
 
 
 def _value(key: str, value: float | None, sign: str = "") -> str:
-    return "n/a" if value is None else f"{value:{sign}.{DECIMALS.get(key, 3)}f}"
+    if value is None:
+        return "n/a"
+    return str(value) if isinstance(value, int) else f"{value:{sign}.{DECIMALS.get(key, 3)}f}"
 
 
 def _effect_text(key: str, effect: Mapping[str, Any], sep: str = " ") -> str:
@@ -219,7 +221,10 @@ def _shown(study: Mapping[str, Any]) -> list[str]:
 
 CONTEXT_LABELS = {"test_scenes": "test scenes", "test_pairs": "test pairs (scored query frames)",
                   "seeds": "training seeds per arm", "image_size": "image size (W x H)",
-                  "wall_time_s": "wall time (s)"}
+                  "wall_time_s": "wall time of this call (s; a resumed study reuses earlier work)",
+                  "test_split": "held-out split (its folder)", "train_config": "training configuration",
+                  "train_budget": "shared training budget", "teachers": "teachers",
+                  "placebo_check": "placebo check"}
 
 
 def _data_section(context: Mapping[str, Any]) -> list[str]:

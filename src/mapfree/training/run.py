@@ -1,4 +1,4 @@
-"""`train(config) -> TrainResult`: one training run, from the CLI or from Python (the demo)."""
+"""`train(config) -> TrainResult`: one training run, from the CLI or from Python (a study's runs)."""
 
 from __future__ import annotations
 
