@@ -17,9 +17,10 @@ from mapfree.synth import SynthConfig, generate_dataset
 
 @pytest.fixture(scope="module")
 def val_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One 240x320 val scene (2 benchmark pairs): large enough for SIFT to find poses."""
+    """One 240x320 val scene (2 benchmark pairs): large enough for SIFT to find poses. Seed 4: since the sky
+    changed, seed 3's scene has pairs SIFT + true depth gets wrong with every solver (1.3-13.8 m)."""
     root = tmp_path_factory.mktemp("val")
-    generate_dataset(root, SynthConfig(seed=3, train_scenes=0, val_scenes=1, test_scenes=0, frames=10, size=(240, 320)),
+    generate_dataset(root, SynthConfig(seed=4, train_scenes=0, val_scenes=1, test_scenes=0, frames=10, size=(240, 320)),
                      workers=1)
     return root
 

@@ -19,9 +19,11 @@ from mapfree.geometry.rotations import angle_between_rotations_deg
 from mapfree.synth import SynthConfig, generate_dataset
 
 EASY_OVERLAP = 0.7
-# Measured on this scene's 12 pairs with overlap >= 0.7: share within (25 cm, 5 deg) and the
-# median (translation m, rotation deg) were emat 0.75, 0.042 m, 0.36 deg; pnp 1.0, 0.011 m,
-# 0.12 deg; procrustes 1.0, 0.008 m, 0.06 deg. Limits leave a wide margin.
+# Measured on this scene's 10 pairs with overlap >= 0.7 (seed 4: the first seed after 3, whose scene
+# has too few such pairs since the sky changed): share within (25 cm, 5 deg) and the median
+# (translation m, rotation deg) were emat 1.0, 0.038 m, 0.28 deg; pnp 1.0, 0.013 m, 0.10 deg;
+# procrustes 1.0, 0.011 m, 0.06 deg. Limits leave a wide margin. (Seed 5's scene is harder:
+# emat 0.36, 0.36 m; pnp 0.79, 0.040 m; procrustes 1.0.)
 LIMITS = {"emat": (0.5, 0.15, 1.5), "pnp": (0.8, 0.05, 0.5), "procrustes": (0.8, 0.05, 0.3)}
 
 
@@ -29,7 +31,7 @@ LIMITS = {"emat": (0.5, 0.15, 1.5), "pnp": (0.8, 0.05, 0.5), "procrustes": (0.8,
 def easy_pairs(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
     """Pairs of one 240x320 scene with overlap >= 0.7, matched once by SIFT, with true depth."""
     root = tmp_path_factory.mktemp("easy")
-    generate_dataset(root, SynthConfig(seed=3, train_scenes=1, val_scenes=0, test_scenes=0, frames=8, size=(240, 320)),
+    generate_dataset(root, SynthConfig(seed=4, train_scenes=1, val_scenes=0, test_scenes=0, frames=8, size=(240, 320)),
                      workers=1)
     dataset = MapFreePairs(root, "train", min_overlap=EASY_OVERLAP)
     assert len(dataset) >= 8
