@@ -36,9 +36,10 @@ FOREST = "forest.png"
 
 def headline(thresholds: Thresholds, depth_keys: Sequence[str] = DEPTH_HEADLINE) -> list[str]:
     """The metrics every table and the forest plot show, labelled with these thresholds: VCRE AUC and
-    precision at each threshold (the primary metric first), pose AUC, median errors, depth metrics."""
+    precision at each threshold (the primary metric first), pose AUC and precision, median errors, depth metrics."""
     vcre = [f"{kind} @ {thresholds.vcre_label(px)}" for px in thresholds.vcre_px for kind in ("AUC", "Precision")]
-    return [*vcre, f"AUC @ {thresholds.pose_label}", VCRE_KEY, TRANSLATION_KEY, ROTATION_KEY, *depth_keys]
+    pose = [f"{kind} @ {thresholds.pose_label}" for kind in ("AUC", "Precision")]
+    return [*vcre, *pose, VCRE_KEY, TRANSLATION_KEY, ROTATION_KEY, *depth_keys]
 
 
 def _effect_json(effect: Effect) -> dict[str, Any]:
