@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -15,14 +20,18 @@ from mapfree.study.report import validate_study_json
 
 CI_SIZE = ["synth.train_scenes=2", "synth.val_scenes=1", "synth.test_scenes=3", "synth.frames=6",
            "synth.size=[112, 140]", "pretrain.steps=2", "pretrain.batch_size=2", "bootstrap=100",
-           "train_overrides=[trainer.max_epochs=1, data.pairs_per_scene=3, data.batch_size=2, data.num_workers=0, "
+           "train_overrides=[trainer.max_epochs=2, data.pairs_per_scene=3, data.batch_size=2, data.num_workers=0, "
            "solver.rounds=2, solver.hypotheses=20, solver.samples=64, trainer.check_val_every_n_epoch=1, "
            "data.val_max_pairs=2]"]
 ARMS = "seed-published,ssi-relative,oracle"
 
 
+def study_args(out: Path, *extra: str) -> list[str]:
+    return ["study", "--quick", "--out", str(out), "--arms", ARMS, "--workers", "2", *CI_SIZE, *extra]
+
+
 def study(out: Path, *extra: str) -> int:
-    return main(["study", "--quick", "--out", str(out), "--arms", ARMS, "--workers", "2", *CI_SIZE, *extra])
+    return main(study_args(out, *extra))
 
 
 def strict(text: str) -> dict:
@@ -41,6 +50,24 @@ def test_quick_study_end_to_end(tmp_path, capsys):
     check_truth_held_apart(tmp_path)
     check_resume(tmp_path)
     check_refusal(tmp_path, capsys)
+    check_killed_study_resumes_to_the_same_result(tmp_path, tmp_path.parent / f"{tmp_path.name}_killed")
+
+
+def check_killed_study_resumes_to_the_same_result(reference: Path, out: Path) -> None:
+    """SIGKILL the whole study (its process group, workers included) once a run has checkpointed its
+    first epoch, run it again: every run's numbers equal the uninterrupted study's."""
+    process = subprocess.Popen([sys.executable, "-m", "mapfree", *study_args(out)], start_new_session=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not list(out.glob("runs/*/seed0/checkpoints/last.ckpt")) and time.monotonic() < deadline:
+        assert process.poll() is None, "the study ended before any run checkpointed"
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not (out / "study.json").exists()
+    assert study(out) == 0
+    resumed, uninterrupted = (strict((d / "study.json").read_text()) for d in (out, reference))
+    assert [a["runs"] for a in resumed["arms"]] == [a["runs"] for a in uninterrupted["arms"]]
 
 
 def check_structure(quick_study: Path) -> None:
