@@ -10,7 +10,7 @@ import yaml
 from mapfree.cli import main
 from mapfree.configs.typed import ConfigError
 from mapfree.training import TrainConfig
-from mapfree.training.config import DepthConfig
+from mapfree.training.config import DepthConfig, ValidationConfig
 from mapfree.training.metric_names import best_metrics
 
 # The packaged files as they were before they became differences from their bases (comments dropped).
@@ -60,6 +60,8 @@ def renamed(config: TrainConfig, name: str, **changes) -> TrainConfig:
 def test_delta_files_load_as_the_old_full_files():
     mickey, synthetic = old(OLD_MICKEY), old(OLD_SYNTHETIC_CPU)
     assert TrainConfig.load("mickey") == mickey
+    # ... but for the val frames' width, which the old file left to `data.resize` (VCRE is in native pixels)
+    synthetic = replace(synthetic, validation=ValidationConfig(image_width=360))
     assert TrainConfig.load("synthetic_cpu") == synthetic
     assert TrainConfig.load("mickey_depth") == renamed(mickey, "mickey_depth", depth=DepthConfig(
         enabled=True, source="prior", prior_root="outputs/depth_prior/depth_anything_v2", missing="error", loss="ssi",
@@ -130,9 +132,12 @@ def test_bases_merge_in_order_relative_paths_first(tmp_path):
 
 def test_thresholds_and_metric_names_follow_the_image_width():
     assert TrainConfig.load("mickey").thresholds.vcre_px == (90, 45)
-    synthetic = TrainConfig.load("synthetic_cpu")  # 240-px-wide frames
-    assert synthetic.thresholds.vcre_px == (40.0, 20.0)
-    assert best_metrics(synthetic.thresholds) == {"vcre": "val/vcre_auc_40", "pose": "val/pose_auc"}
+    synthetic = TrainConfig.load("synthetic_cpu")  # 360-px-wide frames as `mapfree synth` writes them
+    assert synthetic.thresholds.vcre_px == (60.0, 30.0)
+    assert best_metrics(synthetic.thresholds) == {"vcre": "val/vcre_auc_60", "pose": "val/pose_auc"}
+    # the network's input size does not move them: VCRE is measured in the frames' own pixels
+    assert TrainConfig.load("synthetic_cpu", ["data.resize=[120, 160]"]).thresholds.vcre_px == (60.0, 30.0)
+    assert TrainConfig.load("mickey", ["data.resize=[270, 360]"]).thresholds.vcre_px == (90, 45)
     assert TrainConfig.load("synthetic_cpu", ["validation.image_width=270"]).thresholds.vcre_px == (45.0, 22.5)
     assert TrainConfig.load("synthetic_cpu", ["validation.vcre_px=[30, 10]"]).thresholds.vcre_px == (30.0, 10.0)
 

@@ -79,7 +79,7 @@ def _data_overrides(config: StudyConfig, data_root: Path) -> list[str]:
 
 
 def _base_overrides(config: StudyConfig, data: StudyData) -> list[str]:
-    width = config.resize[0] if config.resize else config.synth.size[0] if config.synth else None
+    width = config.synth.size[0] if config.synth else None  # VCRE is measured in the frames' own pixels
     overrides = [*_data_overrides(config, data.data_root), *config.train_overrides]
     if width:
         overrides.append(f"validation.image_width={width}")

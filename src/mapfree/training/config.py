@@ -82,16 +82,16 @@ class ValidationConfig:
     """VCRE thresholds of validation; `best-vcre` keeps the model of the highest AUC at the first one."""
 
     vcre_px: tuple[float, ...] | None = None
-    """Pixels of the val frames; None: the benchmark's thresholds scaled to `image_width`."""
+    """Pixels of the val frames as stored; None: the benchmark's thresholds scaled to `image_width`."""
     image_width: int | None = None
-    """Width of the val frames; None: `data.resize`'s width, or Map-free's frames (540 px) without a resize."""
+    """Width of the val frames as stored (validation measures VCRE with their native intrinsics, whatever
+    `data.resize` feeds the network, like the benchmark); None: Map-free's 540 px."""
 
-    def thresholds(self, resize: tuple[int, int] | None) -> Thresholds:
-        """The thresholds for frames resized to `resize` (W, H), or native Map-free frames."""
+    def thresholds(self) -> Thresholds:
+        """The benchmark's thresholds for val frames `image_width` pixels wide, or `vcre_px` as given."""
         if self.vcre_px:
             return Thresholds(vcre_px=self.vcre_px)
-        width = self.image_width or (resize[0] if resize else None)
-        return Thresholds.for_image_width(width) if width else Thresholds()
+        return Thresholds.for_image_width(self.image_width) if self.image_width else Thresholds()
 
 
 @dataclass
@@ -199,8 +199,8 @@ class TrainConfig:
 
     @property
     def thresholds(self) -> Thresholds:
-        """Validation's thresholds at the training image size (they name the `val/vcre_*` metrics)."""
-        return self.validation.thresholds(self.data.resize)
+        """Validation's thresholds for the val frames' native width (they name the `val/vcre_*` metrics)."""
+        return self.validation.thresholds()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain YAML-safe data (tuples become lists)."""
