@@ -90,7 +90,10 @@ def run_study(config: StudyConfig, out_dir: str | Path, overwrite: bool = False)
                "test_split": config.test_split, "train_config": config.train_config,
                "train_budget": ", ".join(config.train_overrides),
                "teachers": f"relative {config.relative_teacher.name}, metric {config.metric_teacher.name}",
-               "placebo_check": placebo_check(records), "wall_time_s": round(time.perf_counter() - start)}
+               "wall_time_s": round(time.perf_counter() - start)}
+    placebo = placebo_check(records)
+    if placebo is not None:
+        context["placebo_check"] = placebo
     keys = [k for k in headline(th) if records[0].depth is not None or not k.startswith("depth/")]
     study = build_study_json(primary, results, teachers, references, context, keys, config.bootstrap,
                              BOOTSTRAP_SEED)
