@@ -25,7 +25,6 @@ from mapfree.evaluation.report import write_json
 from mapfree.evaluation.submission import SubmissionEntry, write_submission
 from mapfree.models import MicKey, MicKeyConfig
 from mapfree.study import run as study_run
-from mapfree.study.pipeline import config_yaml
 from mapfree.study.trivial import write_trivial_submission
 from mapfree.synth import SynthConfig, generate_dataset
 from mapfree.synth import generate as synth_generate
@@ -228,4 +227,4 @@ def test_demo_refuses_a_different_study_and_overwrite_replaces_the_folder(tmp_pa
     monkeypatch.setattr(study_run, "prepare", interrupted)
     assert main(["demo", "--quick", "--out", str(tmp_path), "--overwrite"]) == 130
     assert [p.name for p in tmp_path.iterdir()] == ["study_config.yaml"]  # nothing of the earlier study is left
-    assert (tmp_path / "study_config.yaml").read_text() == config_yaml(demo_config(quick=True))
+    assert (tmp_path / "study_config.yaml").read_text() == demo_config(quick=True).to_yaml()

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import yaml
+
 from mapfree.configs import loader
 from mapfree.configs.typed import ConfigError, to_plain
 from mapfree.synth import SynthConfig
@@ -104,3 +106,7 @@ class StudyConfig:
 
     def to_dict(self) -> dict:
         return to_plain(self)
+
+    def to_yaml(self) -> str:
+        """The whole resolved study as YAML (what `OUT/study_config.yaml` holds)."""
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)

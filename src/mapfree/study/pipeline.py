@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, replace
@@ -18,7 +19,7 @@ import torch
 
 from mapfree import logs
 from mapfree.atomic import OutputExistsError, write_text_atomic
-from mapfree.depth_prior.runner import compute_store
+from mapfree.depth_prior.runner import RunReport, compute_store
 from mapfree.depth_prior.teacher import Teacher
 from mapfree.depth_prior.teachers import build_teacher
 from mapfree.errors import InputError
@@ -51,27 +52,19 @@ class StudyData:
     teacher_test_store: Path | None
 
 
-def _claim_folder(out: Path, config: StudyConfig, overwrite: bool) -> None:
+def claim_folder(out: Path, config: StudyConfig, overwrite: bool) -> None:
     """The folder holds this study (resumed), nothing, or, with `overwrite`, anything (then replaced)."""
     path = out / CONFIG_FILE
-    text = config_yaml(config)
+    text = config.to_yaml()
     if path.is_file() and path.read_text() != text and not overwrite:
         raise OutputExistsError(f"{out} holds a different study ({path}); choose another --out, or pass "
                                 "--overwrite to replace it")
     if not path.is_file() and out.is_dir() and any(out.iterdir()) and not overwrite:
         raise OutputExistsError(f"{out} is not empty and holds no study; choose another --out or pass --overwrite")
     if overwrite and out.is_dir():
-        import shutil
-
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(path, text)
-
-
-def config_yaml(config: StudyConfig) -> str:
-    import yaml
-
-    return yaml.safe_dump(config.to_dict(), sort_keys=False)
 
 
 def _data_overrides(config: StudyConfig, data_root: Path) -> list[str]:
@@ -115,7 +108,7 @@ def _stores(config: StudyConfig, out: Path, data_root: Path, truth_root: Path) -
     return priors, test_store
 
 
-def _check(report) -> None:
+def _check(report: RunReport) -> None:
     log.info(report.summary())
     if report.failures:
         raise InputError(f"{len(report.failures)} depth priors failed; see {report.failures_file}")
@@ -172,7 +165,6 @@ def _worker_setup(verbosity: logs.Verbosity) -> None:
 def execute(jobs: list[RunJob], workers: int) -> list[RunRecord]:
     """Run every job (finished ones are read back), `workers` at a time; a progress line per run."""
     start = time.perf_counter()
-    done = 0
     todo = [job for job in jobs if load_record(job.record_file) is None]
     if len(todo) < len(jobs):
         log.info("%d of %d runs already finished: reusing them", len(jobs) - len(todo), len(jobs))

@@ -18,7 +18,7 @@ from mapfree.study.metrics import (
     primary_metric,
     reference_metrics,
 )
-from mapfree.study.pipeline import _claim_folder, execute, prepare, run_jobs, thresholds, trivial_row
+from mapfree.study.pipeline import claim_folder, execute, prepare, run_jobs, thresholds, trivial_row
 from mapfree.study.records import RunRecord
 from mapfree.study.report import build_study_json, headline, verdict_line, write_study
 from mapfree.study.stats import CONTROL, Arm, compare_arms
@@ -57,7 +57,7 @@ def run_study(config: StudyConfig, out_dir: str | Path, overwrite: bool = False)
     """Run (or resume) the study into `out_dir`; returns study.json's content."""
     start = time.perf_counter()
     out = Path(out_dir)
-    _claim_folder(out, config, overwrite)
+    claim_folder(out, config, overwrite)
     _step("1/5 benchmark, shared feature pretraining and the teachers' priors", start)
     data = prepare(config, out)
     th = thresholds(config, data)
