@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from mapfree.study.config import StudyConfig
 from mapfree.study.depth_metrics import DEPTH_RATIOS
 from mapfree.study.figures import FIGURES, study_figures
@@ -46,8 +48,6 @@ def placebo_check(records: list[RunRecord]) -> str | None:
 
 
 def _same_poses(a: RunRecord, b: RunRecord) -> bool:
-    import numpy as np
-
     return a.poses.keys() == b.poses.keys() and all(
         np.array_equal(getattr(a.poses[s], f), getattr(b.poses[s], f))
         for s in a.poses for f in ("translation", "rotation", "vcre", "confidence"))
