@@ -64,6 +64,9 @@ class StudyConfig:
     """(W, H) of the training images and priors; None: the dataset's native frames."""
     pretrain: PretrainConfig | None = None
     """Feature pretraining shared by all runs (the CPU stand-in for DINOv2); None: the backbone is pretrained."""
+    pretrain_threads: int = 2
+    """CPU threads of the feature pretraining. Fixed, because the thread count changes the float sums and so
+    the features: a study resumed in another shell (another OMP_NUM_THREADS) must find the same ones."""
     relative_teacher: TeacherConfig = field(default_factory=lambda: TeacherConfig("synthetic"))
     metric_teacher: TeacherConfig = field(default_factory=lambda: TeacherConfig("synthetic-metric"))
     arms: list[ArmConfig] = field(default_factory=list)

@@ -11,7 +11,9 @@ import logging
 import multiprocessing
 import shutil
 import time
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -126,7 +128,8 @@ def prepare(config: StudyConfig, out: Path) -> StudyData:
         features = out / "pretrained_features"
         if not (features / "pretrain_history.json").is_file():
             base = TrainConfig.load(config.train_config, _data_overrides(config, data_root))
-            pretrain_model(base, features, config.pretrain)
+            with torch_threads(config.pretrain_threads):
+                pretrain_model(base, features, config.pretrain)
     priors, test_store = _stores(config, out, data_root, truth_root)
     return StudyData(data_root, truth_root, features, priors, test_store)
 
@@ -154,6 +157,17 @@ def run_jobs(config: StudyConfig, out: Path, data: StudyData) -> list[RunJob]:
             for seed in config.seeds for arm in config.arms]
 
 
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """torch's intra-op threads set to `n` for the block, then restored."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _worker_setup(verbosity: logs.Verbosity) -> None:
     """One thread per run (runs are the unit of parallelism); warnings only, no progress bars, unless verbose:
     the parent prints a line per finished run."""
@@ -178,13 +192,9 @@ def execute(jobs: list[RunJob], workers: int) -> list[RunRecord]:
                  time.perf_counter() - start)
 
     if workers <= 1 or len(todo) <= 1:
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)  # as in a worker: a run's result does not depend on where it ran
-        try:
+        with torch_threads(1):  # as in a worker: a run's result does not depend on where it ran
             for job in todo:
                 line(run_one(job))
-        finally:
-            torch.set_num_threads(threads)
     else:
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(min(workers, len(todo)), mp_context=context, initializer=_worker_setup,
