@@ -25,7 +25,7 @@ d > 0 (1 when there is none: nothing to align).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -122,12 +122,17 @@ def frame_depth_sums(kpts: np.ndarray, pred: np.ndarray, confidence: np.ndarray,
     return sums
 
 
+def ratios_of(totals: Mapping[str, float], ratios: Mapping[str, tuple[str, str]]) -> dict[str, float | None]:
+    """{metric key: total of its numerator / total of its denominator}; None where the denominator is 0."""
+    return {key: totals[num] / totals[den] if totals[den] > 0 else None for key, (num, den) in ratios.items()}
+
+
 def depth_metrics_from_sums(totals: dict[str, float]) -> dict[str, float | None]:
-    """{metric key: numerator / denominator} of summed :data:`SUMS`; None where the denominator is 0."""
+    """The depth metrics (:data:`DEPTH_RATIOS`) of summed :data:`SUMS`; None where the denominator is 0."""
     missing = [name for name in SUMS if name not in totals]
     if missing:
         raise InputError(f"depth sums lack {missing}")
-    return {key: totals[num] / totals[den] if totals[den] > 0 else None for key, (num, den) in DEPTH_RATIOS.items()}
+    return ratios_of(totals, DEPTH_RATIOS)
 
 
 def _unique_views(dataset: MapFreePairs) -> Iterator[tuple[str, View]]:

@@ -26,7 +26,7 @@ from mapfree.evaluation.aggregate import (
     summarize,
 )
 from mapfree.evaluation.metrics import FrameErrors
-from mapfree.study.depth_metrics import DEPTH_BETTER
+from mapfree.study.depth_metrics import DEPTH_BETTER, ratios_of
 from mapfree.study.records import RunRecord, ScenePoses
 
 DEPTH_PREFIX = "depth/"
@@ -132,7 +132,7 @@ def depth_metrics(runs: Sequence[RunRecord], scenes: Sequence[str],
         for name, value in run.depth.select(list(scenes)).items():
             if name in totals:
                 totals[name] += value
-    return {key: totals[num] / totals[den] if totals[den] else None for key, (num, den) in ratios.items()}
+    return ratios_of(totals, ratios)
 
 
 def reference_metrics(arms: Mapping[str, Sequence[RunRecord]], scenes: Sequence[str],
