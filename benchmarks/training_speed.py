@@ -101,7 +101,12 @@ def _set_loss_loop(X: torch.Tensor, Y: torch.Tensor, w: torch.Tensor, T: torch.T
 
 def per_iteration_step(batch: dict, cfg: ReinforceConfig, pairs: int) -> None:
     """The straightforward loss: loops over pairs x sets x hypotheses, an N0 x N1 gradient per set."""
-    b = leaves(batch)
+    torch.autograd.backward(*per_iteration_terms(leaves(batch), cfg, pairs))
+
+
+def per_iteration_terms(b: dict, cfg: ReinforceConfig, pairs: int) -> tuple[list[torch.Tensor], list]:
+    """The per-iteration loss of the first `pairs` pairs of differentiable outputs `b` as
+    `torch.autograd.backward` arguments: (direct loss, log-probabilities) and (None, REINFORCE gradient)."""
     probs = b["probs"].float()
     _, N0, N1 = probs.shape
     direct = []
@@ -123,8 +128,7 @@ def per_iteration_step(batch: dict, cfg: ReinforceConfig, pairs: int) -> None:
         for loss, count in zip(losses.detach(), counts):
             reinforce_grad[i] += ((loss - baseline) * count / cfg.num_sets).view(N0, N1)
         direct.append(losses.mean())
-    torch.autograd.backward([torch.stack(direct).sum() / pairs, (probs + 1e-16).log()],
-                            [None, reinforce_grad / pairs])
+    return [torch.stack(direct).sum() / pairs, (probs + 1e-16).log()], [None, reinforce_grad / pairs]
 
 
 def timed(fn, device: torch.device, repeats: int) -> float:

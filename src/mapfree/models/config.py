@@ -13,6 +13,9 @@ from mapfree.configs.typed import build, to_plain
 from mapfree.errors import InputError
 
 DTYPES = ("float32", "float16", "bfloat16")
+ATTENTIONS = ("sdpa", "eager")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+"""`torch.compile` modes; `backbone.compile: true` is "default"."""
 
 
 @dataclass
@@ -22,6 +25,9 @@ class BackboneConfig:
     kind: str = "dinov2"
     size: str = "vitl14"
     dtype: str = "float16"
+    """Precision of the frozen ViT's weights and activations, whatever the trainer's autocast: float16 as
+    released; bfloat16 (same speed on Ampere and later, no overflow); float32 for exact CPU numbers.
+    The heads follow `trainer.precision` (32-true: float32; bf16-mixed: autocast)."""
     attention: str = "sdpa"
     """ViT attention: "sdpa" (fused kernel) or "eager" (explicit softmax(QK^T)V, the released code's
     path without xFormers). In float32 both agree to rounding; in float16 "eager" reproduces the
@@ -29,6 +35,17 @@ class BackboneConfig:
     normalize: bool = False
     """ImageNet mean/std normalisation before the backbone; the released MicKey feeds raw [0, 1] RGB."""
     cnn_channels: int = 64
+    compile: bool | str = False
+    """`torch.compile` the backbone at its first call: false (eager), true or a mode name (COMPILE_MODES).
+    Pays on a GPU for repeated calls at one image size (training, a benchmark's frames); each new input
+    size or batch size compiles again, and the first call takes from seconds to minutes."""
+
+    @property
+    def compile_mode(self) -> str | None:
+        """The `torch.compile` mode asked for; None: eager."""
+        if self.compile is True:
+            return "default"
+        return self.compile or None
 
 
 @dataclass
@@ -67,6 +84,11 @@ class MicKeyConfig:
             raise ValueError(f"backbone.kind must be 'dinov2' or 'cnn', got {self.backbone.kind!r}")
         if self.backbone.dtype not in DTYPES:
             raise ValueError(f"backbone.dtype must be one of {DTYPES}, got {self.backbone.dtype!r}")
+        if self.backbone.attention not in ATTENTIONS:
+            raise ValueError(f"backbone.attention must be one of {ATTENTIONS}, got {self.backbone.attention!r}")
+        if isinstance(self.backbone.compile, str) and self.backbone.compile not in COMPILE_MODES:
+            raise ValueError(f"backbone.compile must be true, false or one of {COMPILE_MODES}, "
+                             f"got {self.backbone.compile!r}")
         if self.heads.dims[2] % self.heads.attention_heads:
             raise ValueError("heads.dims[2] (attention width) must be divisible by heads.attention_heads")
         self.heads.dims = tuple(self.heads.dims)

@@ -98,6 +98,8 @@ class MicKey(nn.Module):
             self.backbone = ConvBackbone(b.cnn_channels)
         self.backbone_dtype = getattr(torch, b.dtype)
         self.backbone.to(self.backbone_dtype)
+        if b.compile_mode is not None:  # in place: the state-dict keys stay those of the released files
+            self.backbone.compile(mode=b.compile_mode)
         c = self.backbone.channels
         common = dict(batch_norm=h.batch_norm, attention_layers=h.attention_layers, attention_heads=h.attention_heads)
         self.offset_head = PatchHead(c, h.dims, 2, position_encoding=h.position_encoding, **common)
@@ -130,7 +132,8 @@ class MicKey(nn.Module):
             images = (images - self.mean) / self.std
         if not self.frozen_backbone:
             return self.backbone(images.to(self.backbone_dtype)).float()
-        with torch.no_grad():
+        # a frozen backbone runs in its own precision: a trainer's autocast (bf16-mixed) is for the heads
+        with torch.no_grad(), torch.autocast(images.device.type, enabled=False):
             return self.backbone(images.to(self.backbone_dtype)).float()
 
     def extract(self, images: torch.Tensor) -> Features:
