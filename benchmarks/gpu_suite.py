@@ -16,13 +16,15 @@ One run prints, side by side, the reference's way and mapfree's for each task th
                already on the device (preprocessing on the device included; decoding and writing,
                which the prior runner overlaps with the network, excluded), in fp16 and bf16.
 Each row gives its rate, the FLOPs of one call (counted by torch.utils.flop_counter on the module itself,
-not a formula), its ratio to the bf16 floor (FLOPs / the GPU's dense bf16 peak), the peak GPU memory of the
-row and, for compiled rows, the compile time (what the warm-up calls took beyond steady ones; not in the rate).
+not a formula), its time over the bf16 floor (FLOPs / the GPU's dense bf16 peak; 1.0 = at the floor), its
+working GPU memory (the peak above what was allocated when the row started: activations, gradients,
+optimiser state, not the weights already resident) and, for compiled rows, the compile time (what the
+warm-up calls took beyond steady ones; not in the rate).
 The levers are the configuration's: model.backbone.dtype / attention / compile, trainer.precision,
 data.batch_size.
 
     python benchmarks/gpu_suite.py                          # cuda, released sizes, about 5 minutes
-    python benchmarks/gpu_suite.py --device cpu --tiny      # the same code path in seconds (no floor, no memory)
+    python benchmarks/gpu_suite.py --device cpu --tiny      # the same code path in seconds (no floor, no GPU memory)
 """
 
 from __future__ import annotations
@@ -72,7 +74,8 @@ class Row:
     unit: str
     seconds: float
     flops: float | None = None
-    peak_bytes: int | None = None
+    work_bytes: int | None = None
+    """Peak GPU memory of the row above what was allocated when it started (None on CPU)."""
     compile_seconds: float | None = None
 
     @property
@@ -85,7 +88,7 @@ class Row:
 
 
 class Clock:
-    """Times calls on one device: warm-up, then the median of `iters`, with the peak memory on a GPU."""
+    """Times calls on one device: warm-up, then the median of `iters`, with the working memory on a GPU."""
 
     def __init__(self, device: torch.device, warmup: int, iters: int, slow_iters: int):
         self.device, self.warmup, self.iters, self.slow_iters = device, warmup, iters, slow_iters
@@ -102,20 +105,22 @@ class Clock:
         return time.perf_counter() - start
 
     def measure(self, fn: Callable[[], object], slow: bool = False) -> tuple[list[float], float, int | None]:
-        """(warm-up calls' seconds, median seconds of the timed calls, peak bytes or None); a `slow` call
+        """(warm-up calls' seconds, median seconds of the timed calls, working bytes or None); a `slow` call
         (the reference's loops) is warmed up once and timed `slow_iters` times."""
-        if self.device.type == "cuda":
+        cuda = self.device.type == "cuda"
+        if cuda:
             torch.cuda.reset_peak_memory_stats(self.device)
+        resident = torch.cuda.memory_allocated(self.device) if cuda else 0
         warm = [self.once(fn) for _ in range(1 if slow else self.warmup)]
         times = sorted(self.once(fn) for _ in range(self.slow_iters if slow else self.iters))
-        peak = torch.cuda.max_memory_allocated(self.device) if self.device.type == "cuda" else None
-        return warm, times[len(times) // 2], peak
+        work = torch.cuda.max_memory_allocated(self.device) - resident if cuda else None
+        return warm, times[len(times) // 2], work
 
     def row(self, task: str, way: str, setting: str, items: int, unit: str, fn: Callable[[], object],
             flops: float | None, compiled: bool = False, slow: bool = False) -> Row:
-        warm, seconds, peak = self.measure(fn, slow)
+        warm, seconds, work = self.measure(fn, slow)
         compile_seconds = sum(max(w - seconds, 0.0) for w in warm)  # (re)compilations happen in the warm-up
-        return Row(task, way, setting, items, unit, seconds, flops, peak, compile_seconds if compiled else None)
+        return Row(task, way, setting, items, unit, seconds, flops, work, compile_seconds if compiled else None)
 
 
 def count_flops(fn: Callable[[], object]) -> float:
@@ -352,14 +357,14 @@ def fmt(value: float | None, spec: str) -> str:
 
 
 def table(rows: list[Row], peak: float | None) -> str:
-    """The rows side by side: rate, ms per call, GFLOP per call, x floor, peak GiB, compile seconds."""
+    """The rows side by side: rate, ms per call, GFLOP per call, x floor, working GiB, compile seconds."""
     lines = [f"{'task':<11} {'way':<9} {'rate':>9} {'unit':<9} {'ms/call':>9} {'GFLOP':>9} {'x floor':>8} "
-             f"{'peak GiB':>8} {'compile s':>9}  setting"]
+             f"{'work GiB':>8} {'compile s':>9}  setting"]
     for r in rows:
         lines.append(
             f"{r.task:<11} {r.way:<9} {r.rate:>9.2f} {r.unit:<9} {1000 * r.seconds:>9.1f} "
             f"{fmt(r.flops and r.flops / 1e9, '.4g'):>9} {fmt(r.floor_ratio(peak), '.2f'):>8} "
-            f"{fmt(r.peak_bytes and r.peak_bytes / 2**30, '.2f'):>8} {fmt(r.compile_seconds, '.1f'):>9}  {r.setting}")
+            f"{fmt(r.work_bytes and r.work_bytes / 2**30, '.2f'):>8} {fmt(r.compile_seconds, '.1f'):>9}  {r.setting}")
     return "\n".join(lines)
 
 

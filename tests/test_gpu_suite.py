@@ -27,7 +27,7 @@ def test_cpu_fallback_prints_every_row_with_finite_figures(suite, capsys):
     assert [(r.task, r.way) for r in rows] == ROWS
     for r in rows:
         assert math.isfinite(r.rate) and r.rate > 0, r
-        assert r.peak_bytes is None and r.compile_seconds is None  # no GPU memory on CPU, nothing compiled
+        assert r.work_bytes is None and r.compile_seconds is None  # no GPU memory on CPU, nothing compiled
         if r.task == "solver":
             assert r.flops is None
         else:
@@ -37,7 +37,7 @@ def test_cpu_fallback_prints_every_row_with_finite_figures(suite, capsys):
     out = capsys.readouterr().out
     table = [line for line in out.splitlines() if line.startswith(("backbone", "extraction", "solver", "train step",
                                                                     "priors"))]
-    assert len(table) == len(ROWS) and all(" n/a " in line for line in table)  # peak GiB has no meaning on CPU
+    assert len(table) == len(ROWS) and all(" n/a " in line for line in table)  # GPU memory has no meaning on CPU
     assert "goal: backbone within 2x of the bf16 floor" in out and "goal: priors within 2x" in out
     assert "speed-up: train step mapfree / reference" in out and "(goal >= 3x) -> " in out
 
