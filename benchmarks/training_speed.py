@@ -22,6 +22,7 @@ from mapfree.geometry.camera import backproject
 from mapfree.geometry.procrustes import weighted_procrustes
 from mapfree.training.losses.reinforce import (
     ReinforceConfig,
+    batch_pose_loss,
     reinforce_objective,
     soft_inlier_score,
     vcre_pose_loss,
@@ -68,7 +69,7 @@ def vectorised_step(batch: dict, cfg: ReinforceConfig) -> None:
     loss_fn = vcre_pose_loss(b["T"], b["K"], b["K"], b["size"], b["size"], cfg.clip_px)
     res = reinforce_objective(b["probs"].float(), b["kpts0"].float(), b["kpts1"].float(), b["d0"].float(),
                               b["d1"].float(), b["K"], b["K"], loss_fn, cfg)
-    res.objective.mean().backward()
+    batch_pose_loss(res, torch.ones_like(res.valid)).backward()
 
 
 def _set_loss_loop(X: torch.Tensor, Y: torch.Tensor, w: torch.Tensor, T: torch.Tensor, K: torch.Tensor,
