@@ -27,6 +27,13 @@ NO_HIT = np.float32(np.inf)
 _T_MIN = 1e-3
 
 
+def repeat_columns(values: np.ndarray, width: int) -> np.ndarray:
+    """(N, width) copies of (N,) values. Products of (N, 3) arrays with an (N, 1) column or a (3,) row
+    run numpy's loops three elements at a time; with a full (N, 3) operand they run as one flat loop,
+    several times faster, and give the same numbers."""
+    return np.repeat(values, width).reshape(-1, width)
+
+
 def _sphere_hits(origin: np.ndarray, dirs: np.ndarray, centre: np.ndarray, radius: float,
                  rays: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Nearest positive ray parameter to a sphere (inf where missed) and the mask of the rays whose
@@ -34,7 +41,7 @@ def _sphere_hits(origin: np.ndarray, dirs: np.ndarray, centre: np.ndarray, radiu
     oc = origin - centre
     b = dirs @ oc
     if rays is not None:
-        dirs, b = dirs[rays], b[rays]
+        dirs, b = dirs.take(rays, axis=0), b[rays]
     a = np.einsum("ij,ij->i", dirs, dirs)
     disc = b * b - a * (oc @ oc - radius**2)
     hit = disc > 0
@@ -79,8 +86,8 @@ class Rectangle:
         return hits if rays is None else hits[rays]
 
     def _local(self, origin: np.ndarray, dirs: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        local = t[:, None] * dirs
-        local += origin - self.centre
+        local = repeat_columns(t, 3) * dirs
+        local += np.tile(origin - self.centre, (len(t), 1))
         return local @ self.axis_u, local @ self.axis_v
 
     def surface(self, origin: np.ndarray, dirs: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -131,7 +138,7 @@ class Box:
         _, candidates = _sphere_hits(origin, dirs, *self.bounding_sphere, rays)
         t = np.full(len(candidates), NO_HIT, np.float32)
         idx = np.flatnonzero(candidates)
-        _, _, near, far = self._slabs(origin, dirs[idx if rays is None else rays[idx]])
+        _, _, near, far = self._slabs(origin, dirs.take(idx if rays is None else rays[idx], axis=0))
         t_near = np.maximum(np.maximum(near[:, 0], near[:, 1]), near[:, 2])
         t_far = np.minimum(np.minimum(far[:, 0], far[:, 1]), far[:, 2])
         ok = (t_near <= t_far) & (t_near > _T_MIN)
