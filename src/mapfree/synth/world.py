@@ -34,21 +34,27 @@ def repeat_columns(values: np.ndarray, width: int) -> np.ndarray:
     return np.repeat(values, width).reshape(-1, width)
 
 
-def _sphere_hits(origin: np.ndarray, dirs: np.ndarray, centre: np.ndarray, radius: float,
-                 rays: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Nearest positive ray parameter to a sphere (inf where missed) and the mask of the rays whose
-    line meets it, for `dirs[rays]` (all rays when `rays` is None)."""
+def _line_sphere(origin: np.ndarray, dirs: np.ndarray, centre: np.ndarray, radius: float,
+                 rays: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """a, b and the discriminant of a t^2 + 2 b t + c = 0, where the line of each ray of `dirs[rays]`
+    (all rays when `rays` is None) meets a sphere; the line meets it where the discriminant is positive."""
     oc = origin - centre
     b = dirs @ oc
     if rays is not None:
         dirs, b = dirs.take(rays, axis=0), b[rays]
     a = np.einsum("ij,ij->i", dirs, dirs)
-    disc = b * b - a * (oc @ oc - radius**2)
+    return a, b, b * b - a * (oc @ oc - radius**2)
+
+
+def _sphere_hits(origin: np.ndarray, dirs: np.ndarray, centre: np.ndarray, radius: float,
+                 rays: np.ndarray | None) -> np.ndarray:
+    """Nearest positive ray parameter to a sphere (inf where missed), for `dirs[rays]`."""
+    a, b, disc = _line_sphere(origin, dirs, centre, radius, rays)
     hit = disc > 0
-    t = np.full(len(dirs), NO_HIT, np.float32)
+    t = np.full(len(a), NO_HIT, np.float32)
     t[hit] = (-b[hit] - np.sqrt(disc[hit])) / a[hit]
     t[t <= _T_MIN] = NO_HIT
-    return t, hit
+    return t
 
 
 @dataclass
@@ -135,9 +141,9 @@ class Box:
     def intersect(self, origin: np.ndarray, dirs: np.ndarray, rays: np.ndarray | None = None) -> np.ndarray:
         """Slab test on the rays whose line meets the bounding sphere: the same rays, in the same
         order, whether or not `rays` culled the others first (see the module's note)."""
-        _, candidates = _sphere_hits(origin, dirs, *self.bounding_sphere, rays)
-        t = np.full(len(candidates), NO_HIT, np.float32)
-        idx = np.flatnonzero(candidates)
+        disc = _line_sphere(origin, dirs, *self.bounding_sphere, rays)[2]
+        t = np.full(len(disc), NO_HIT, np.float32)
+        idx = np.flatnonzero(disc > 0)
         _, _, near, far = self._slabs(origin, dirs.take(idx if rays is None else rays[idx], axis=0))
         t_near = np.maximum(np.maximum(near[:, 0], near[:, 1]), near[:, 2])
         t_far = np.minimum(np.minimum(far[:, 0], far[:, 1]), far[:, 2])
@@ -176,7 +182,7 @@ class Sphere:
         return self.centre, float(self.radius)
 
     def intersect(self, origin: np.ndarray, dirs: np.ndarray, rays: np.ndarray | None = None) -> np.ndarray:
-        return _sphere_hits(origin, dirs, self.centre, self.radius, rays)[0]
+        return _sphere_hits(origin, dirs, self.centre, self.radius, rays)
 
     def surface(self, origin: np.ndarray, dirs: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         n = (origin - self.centre + t[:, None] * dirs) / self.radius
