@@ -81,7 +81,7 @@ class Rectangle:
         return np.cross(self.axis_u, self.axis_v).astype(np.float32)
 
     def intersect(self, origin: np.ndarray, dirs: np.ndarray, rays: np.ndarray | None = None) -> np.ndarray:
-        """Every step is a product over all the rays (see the module's note), so `rays` only selects."""
+        """Computed over all the rays, as its products must be (see the module's note); `rays` only selects."""
         denom = dirs @ self.normal
         with np.errstate(divide="ignore", invalid="ignore"):
             t = (((self.centre - origin) @ self.normal) / denom).astype(np.float32)
@@ -223,7 +223,7 @@ class Sky:
         blend = np.clip(elevation / 0.8, 0, 1)[:, None]
         base = self.horizon + (self.zenith - self.horizon) * np.sqrt(blend)
         # one wave at a time, summed in order: broadcasting (N, K) arrays was three times slower
-        cloud = np.zeros(len(dirs), np.float32)
+        cloud = np.zeros(len(dirs), np.result_type(azimuth, self.clouds))
         for f_az, f_el, phase, amplitude in self.clouds:
             cloud += np.sin(azimuth * f_az + elevation * f_el + phase) * amplitude
         cloud = np.clip(cloud, 0, None)[:, None]
