@@ -18,7 +18,8 @@ $(STAMP): pyproject.toml
 MVENV ?= .venv-matchers
 MPY := $(MVENV)/bin/python
 MSTAMP := $(MVENV)/.installed
-MATCHER_TESTS := tests/test_baselines_vismatch.py tests/test_baselines_matchers.py tests/test_baselines_pipeline.py
+MATCHER_TESTS := tests/test_baselines_vismatch.py tests/test_compare_table1.py tests/test_baselines_matchers.py \
+	tests/test_reprojection.py tests/test_pretrain.py
 
 $(MSTAMP): pyproject.toml .ci/torchvision_ops
 	python3 -m venv $(MVENV)
