@@ -25,7 +25,8 @@ $(MSTAMP): pyproject.toml .ci/torchvision_ops
 	python3 -m venv $(MVENV)
 	$(MPY) -m pip install -q --upgrade pip
 	$(MPY) -c "import torch" 2>/dev/null || $(MPY) -m pip install -q torch==2.13.0
-	$(MPY) -m pip install -q -e '.[all,dev,matchers]'
+	# vismatch pulls torchvision, whose newest release wants a newer torch: hold the installed torch (no CUDA wheel).
+	$(MPY) -m pip install -q -e '.[all,dev,matchers]' "torch==$$($(MPY) -c 'import torch; print(torch.__version__.split("+")[0])')"
 	.ci/torchvision_ops $(MVENV)
 	touch $(MSTAMP)
 
