@@ -1,4 +1,5 @@
-# Two entry points, each doing its own set-up in .venv: `make demo` and `make test` (lint + suite).
+# Entry points, each doing its own set-up: `make demo` and `make test` (lint + suite) in .venv, and
+# `make test-matchers` (the vismatch matchers and the kornia-using tests, with the kornia vismatch pins) in .venv-matchers.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
@@ -13,7 +14,23 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[all,dev]'
 	touch $(STAMP)
 
-.PHONY: setup demo test
+# The [matchers] extra (vismatch) pins kornia<0.8.3, so it gets its own venv; torch is installed first, as above.
+MVENV ?= .venv-matchers
+MPY := $(MVENV)/bin/python
+MSTAMP := $(MVENV)/.installed
+MATCHER_TESTS := tests/test_baselines_vismatch.py tests/test_compare_table1.py tests/test_baselines_matchers.py \
+	tests/test_reprojection.py tests/test_pretrain.py
+
+$(MSTAMP): pyproject.toml .ci/torchvision_ops
+	python3 -m venv $(MVENV)
+	$(MPY) -m pip install -q --upgrade pip
+	$(MPY) -c "import torch" 2>/dev/null || $(MPY) -m pip install -q torch==2.13.0
+	# vismatch pulls torchvision, whose newest release wants a newer torch: hold the installed torch (no CUDA wheel).
+	$(MPY) -m pip install -q -e '.[all,dev,matchers]' "torch==$$($(MPY) -c 'import torch; print(torch.__version__.split("+")[0])')"
+	.ci/torchvision_ops $(MVENV)
+	touch $(MSTAMP)
+
+.PHONY: setup demo test test-matchers
 setup: $(STAMP)
 
 demo: $(STAMP)
@@ -22,3 +39,6 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(PY) -m pytest -n $(PYTEST_WORKERS)
+
+test-matchers: $(MSTAMP)
+	$(MPY) -m pytest -n $(PYTEST_WORKERS) $(MATCHER_TESTS)

@@ -140,6 +140,7 @@ def empty_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.mark.parametrize(
     "matcher, missing",
     [(learned.LoFTRMatcher, "loftr_outdoor.ckpt"), (learned.DiskLightGlueMatcher, "depth-save.pth"),
+     (learned.DiskMatcher, "depth-save.pth"),
      (learned.DeDoDeMatcher, "dedode_detector_L.pth")],
 )
 def test_missing_weights_message_names_file_folders_and_fetch_command(matcher, missing: str, empty_hub: Path,
@@ -200,6 +201,21 @@ def test_disk_lightglue_loads_released_layout(empty_hub: Path, tmp_path: Path) -
         torch.testing.assert_close(matcher.glue.state_dict()[key], value)
     item = tiny_pair((56, 56))
     check_matches(matcher(item), item)
+
+
+def test_disk_matches_mutual_nearest_neighbours(empty_hub: Path, tmp_path: Path) -> None:
+    from kornia.feature import DISK
+
+    torch.manual_seed(0)
+    torch.save({"extractor": DISK().state_dict()}, tmp_path / "depth-save.pth")
+    matcher = learned.DiskMatcher(weights_dir=tmp_path, max_keypoints=64)
+    item = tiny_pair((56, 56))
+    item["view1"] = item["view0"]  # the same image: every keypoint's mutual nearest neighbour is itself
+    m = matcher(item)
+    check_matches(m, item)
+    assert len(m) > 0
+    np.testing.assert_allclose(m.kpts0, m.kpts1)
+    np.testing.assert_allclose(m.scores, 1.0, atol=1e-5)  # cosine of identical descriptors
 
 
 @pytest.mark.slow

@@ -101,3 +101,16 @@ def test_failure_result_is_identity() -> None:
     np.testing.assert_array_equal(pose.R, np.eye(3))
     np.testing.assert_array_equal(pose.t, np.zeros(3))
     assert pose.inliers.shape == (4,) and not pose.valid
+
+
+def test_procrustes_draws_its_minimal_sets_by_match_score() -> None:
+    """With 90% outliers scored 0 and inliers scored 1, only inliers are drawn and counted: exact pose."""
+    rng = np.random.default_rng(5)
+    k0, k1, d0, d1, R, t = correspondences(rng, n=300, outliers=0.0)
+    bad = rng.random(len(k0)) < 0.9
+    k1[bad] = rng.uniform([0, 0], [360, 480], (bad.sum(), 2))
+    scores = np.where(bad, 0.0, 1.0)
+    weighted = SOLVERS["procrustes"](k0, k1, K, K, d0, d1, scores)
+    assert weighted.valid and angle_between_rotations_deg(weighted.R, R) < 0.15
+    assert np.linalg.norm(weighted.t - t) < 0.015
+    assert set(np.flatnonzero(weighted.inliers)) <= set(np.flatnonzero(~bad))

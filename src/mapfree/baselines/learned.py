@@ -1,4 +1,4 @@
-"""Learned matchers from kornia (LoFTR, DISK + LightGlue, DeDoDe) and RoMa (`romatch`).
+"""Learned matchers from kornia (LoFTR, DISK, DISK + LightGlue, DeDoDe) and RoMa (`romatch`).
 
 Nothing is downloaded here: each matcher names the weight files it needs and looks for them in
 `weights_dir` (when given) and in torch's hub cache (`$TORCH_HOME/hub/checkpoints`, where
@@ -120,24 +120,67 @@ class LoFTRMatcher(LearnedMatcher):
         return Matches.create(out["keypoints0"] - 0.5, out["keypoints1"] - 0.5, out["confidence"])
 
 
+DISK_WEIGHTS = WeightFile("depth-save.pth", "disk-depth")
+
+
+def load_disk(path: Path, device: torch.device) -> torch.nn.Module:
+    """kornia's DISK with the released "depth" weights, in eval mode on `device`."""
+    from kornia.feature import DISK
+
+    disk = DISK()
+    disk.load_state_dict(load_weights(path, "extractor"))
+    return disk.eval().to(device)
+
+
+def mutual_nearest(d0: torch.Tensor, d1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mutual nearest neighbours of descriptors (N0, D), (N1, D): index pairs (M, 2) and their cosine
+    similarity (M,), which ranks them (descriptors are unit-normalised first)."""
+    from kornia.feature import match_mnn
+
+    d0, d1 = torch.nn.functional.normalize(d0, dim=-1), torch.nn.functional.normalize(d1, dim=-1)
+    dist, idx = match_mnn(d0, d1)
+    return idx, 1.0 - dist[:, 0] ** 2 / 2  # unit descriptors: |a - b|^2 = 2 - 2 cos
+
+
+class DiskMatcher(LearnedMatcher):
+    """kornia's DISK ("depth" weights) matched by mutual nearest neighbours: Map-free's "DPT & DISK" matcher."""
+
+    name = "disk"
+    files = (DISK_WEIGHTS,)
+
+    def __init__(self, weights_dir: str | Path | None = None, device: str = "cpu", max_keypoints: int = 2048):
+        (path,) = self.locate(weights_dir)
+        self.device = torch.device(device)
+        self.max_keypoints = max_keypoints
+        self.disk = load_disk(path, self.device)
+
+    @torch.inference_mode()
+    def __call__(self, item: Mapping[str, Any]) -> Matches:
+        f0, f1 = (self.disk(rgb_batch(view["image"], self.device), n=self.max_keypoints, pad_if_not_divisible=True)[0]
+                  for view in views(item))
+        if len(f0.keypoints) == 0 or len(f1.keypoints) == 0:
+            return Matches.create(np.zeros((0, 2)), np.zeros((0, 2)), np.zeros(0))
+        idx, cosine = mutual_nearest(f0.descriptors, f1.descriptors)
+        return Matches.create(f0.keypoints[idx[:, 0]], f1.keypoints[idx[:, 1]], cosine)
+
+
 class DiskLightGlueMatcher(LearnedMatcher):
     """kornia's DISK ("depth" weights) keypoints matched by LightGlue."""
 
     name = "disk-lightglue"
     files = (
-        WeightFile("depth-save.pth", "disk-depth"),
+        DISK_WEIGHTS,
         # kornia's hub cache (and `mapfree weights download`) keeps LightGlue's DISK weights under the alias.
         WeightFile("disk_lightglue.pth", "lightglue-disk", aliases=("disk_lightglue_v0-1_arxiv-pth",)),
     )
 
     def __init__(self, weights_dir: str | Path | None = None, device: str = "cpu", max_keypoints: int = 2048):
-        from kornia.feature import DISK, LightGlue
+        from kornia.feature import LightGlue
 
         disk_path, glue_path = self.locate(weights_dir)
         self.device = torch.device(device)
         self.max_keypoints = max_keypoints
-        self.disk = DISK()
-        self.disk.load_state_dict(load_weights(disk_path, "extractor"))
+        self.disk = load_disk(disk_path, self.device)
         self.glue = LightGlue(features=None, **{k: v for k, v in LightGlue.features["disk"].items() if k != "weights"})
         state = lightglue_state_dict(load_weights(glue_path), self.glue.conf.n_layers)
         # Released files lack derived buffers (kornia loads them non-strictly too); weights must all be there.
@@ -145,7 +188,6 @@ class DiskLightGlueMatcher(LearnedMatcher):
         missing &= {name for name, _ in self.glue.named_parameters()}
         if missing:
             raise InputError(f"{glue_path}: not LightGlue DISK weights, missing {sorted(missing)[:3]}")
-        self.disk.eval().to(self.device)
         self.glue.eval().to(self.device)
 
     @torch.inference_mode()
@@ -200,14 +242,10 @@ class DeDoDeMatcher(LearnedMatcher):
 
     @torch.inference_mode()
     def __call__(self, item: Mapping[str, Any]) -> Matches:
-        from kornia.feature import match_mnn
-
         (k0, _, d0), (k1, _, d1) = (self.model(rgb_batch(view["image"], self.device), n=self.max_keypoints)
                                     for view in views(item))
-        d0, d1 = torch.nn.functional.normalize(d0[0], dim=-1), torch.nn.functional.normalize(d1[0], dim=-1)
-        dist, idx = match_mnn(d0, d1)
+        idx, cosine = mutual_nearest(d0[0], d1[0])
         # DeDoDe's pixel coordinates put pixel centres at +0.5; ours are at integers.
-        cosine = 1.0 - dist[:, 0] ** 2 / 2  # unit descriptors: |a - b|^2 = 2 - 2 cos
         return Matches.create(k0[0][idx[:, 0]] - 0.5, k1[0][idx[:, 1]] - 0.5, cosine)
 
 

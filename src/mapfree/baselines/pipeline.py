@@ -40,7 +40,7 @@ class BaselineEstimator:
         d0 = self.depth(item, 0, matches.kpts0) if need0 else None
         d1 = self.depth(item, 1, matches.kpts1) if need1 else None
         K0, K1 = (to_numpy(view["K"]) for view in views(item))
-        return matches, self.solver(matches.kpts0, matches.kpts1, K0, K1, d0, d1)
+        return matches, self.solver(matches.kpts0, matches.kpts1, K0, K1, d0, d1, matches.scores)
 
     def __call__(self, item: Mapping[str, Any]) -> SubmissionEntry | None:
         return submission_entry(item["view1"]["frame"], self.solve(item)[1])

@@ -3,9 +3,14 @@
     estimator = build_baseline("sift+true+emat", BaselineContext())
     estimate = estimator(item)   # SubmissionEntry | None, like MicKey's estimator
 
-A component may take an argument after a colon: `file:dptkitti` (depth maps `frame_NNNNN.dptkitti.png`)
-and `npz:SIFT` (map-free-reloc's `correspondences_SIFT.npz`), as in `sift+file:dptkitti+pnp`. Names are
-case-insensitive, arguments are kept as given (they are parts of file names).
+A component may take an argument after a colon: `file:dptkitti` (depth maps `frame_NNNNN.dptkitti.png`),
+`npz:SIFT` (map-free-reloc's `correspondences_SIFT.npz`) and `vismatch:NAME` (any matcher of the
+`vismatch` package, extra `[matchers]`), as in `sift+file:dptkitti+pnp` or `vismatch:sift-nn+true+procrustes`.
+Names are case-insensitive, arguments are kept as given (they are parts of file names or model names).
+
+The kornia matchers (`loftr`, `disk`, `disk-lightglue`, `dedode`) and `roma` stay beside `vismatch:NAME`:
+they read the weights `mapfree weights download` fetches, need no extra and keep kornia free to
+move on (vismatch 1.4 pins kornia<0.8.3), while vismatch brings the many other matchers.
 
 Components are built on demand, so asking for SIFT never loads a network and a matcher whose
 weights are missing fails with a message naming the file.
@@ -19,13 +24,21 @@ from pathlib import Path
 from typing import Any
 
 from mapfree.baselines.depth_sources import TRUE_DEPTH_SUFFIX, DepthSource, FileDepth, MicKeyDepth, PriorDepth
-from mapfree.baselines.learned import DeDoDeMatcher, DiskLightGlueMatcher, LearnedMatcher, LoFTRMatcher, RoMaMatcher
+from mapfree.baselines.learned import (
+    DeDoDeMatcher,
+    DiskLightGlueMatcher,
+    DiskMatcher,
+    LearnedMatcher,
+    LoFTRMatcher,
+    RoMaMatcher,
+)
 from mapfree.baselines.matches import Matcher
 from mapfree.baselines.mickey import MicKeyFeatures, MicKeyMatcher
 from mapfree.baselines.pipeline import BaselineEstimator
 from mapfree.baselines.precomputed import PrecomputedMatcher
 from mapfree.baselines.sift import SiftMatcher
 from mapfree.baselines.solvers import SOLVERS
+from mapfree.baselines.vismatch_matcher import VismatchMatcher, vismatch_dir
 from mapfree.data.correspondences import NAME_RE
 from mapfree.errors import InputError
 from mapfree.registry import Registry
@@ -39,7 +52,8 @@ class BaselineContext:
     `prior_root` + `split`: a depth-prior store holding metric depth; `load_mickey`: returns the
     MicKey model, called once at most and shared by the `mickey` method, matcher and depth;
     `seed`: of the MicKey solver's own sampling generator, so a pose does not depend on what
-    else drew random numbers before it.
+    else drew random numbers before it; `matcher_size` (W, H): the images `vismatch:NAME` matches
+    (None: as loaded).
     """
 
     weights_dir: str | Path | None = None
@@ -48,6 +62,7 @@ class BaselineContext:
     split: str | None = None
     load_mickey: Callable[[], Any] | None = None
     seed: int = 0
+    matcher_size: tuple[int, int] | None = None
     _model: Any = field(default=None, init=False, repr=False)
     _mickey: MicKeyFeatures | None = field(default=None, init=False, repr=False)
 
@@ -75,7 +90,8 @@ class BaselineContext:
         return PriorDepth(self.prior_root, self.split)
 
 
-LEARNED_MATCHERS: tuple[type[LearnedMatcher], ...] = (LoFTRMatcher, DiskLightGlueMatcher, DeDoDeMatcher, RoMaMatcher)
+LEARNED_MATCHERS: tuple[type[LearnedMatcher], ...] = (
+    LoFTRMatcher, DiskMatcher, DiskLightGlueMatcher, DeDoDeMatcher, RoMaMatcher)
 
 
 def learned_factory(cls: type[LearnedMatcher]) -> Callable[[BaselineContext, str], Matcher]:
@@ -89,6 +105,7 @@ for learned in LEARNED_MATCHERS:
     MATCHERS.add(learned.name, learned_factory(learned))
 MATCHERS.add("mickey", lambda context, arg: MicKeyMatcher(context.mickey_features()))
 MATCHERS.add("npz", lambda context, name: PrecomputedMatcher(name))
+MATCHERS.add("vismatch", lambda context, name: VismatchMatcher(name, context.device, context.matcher_size))
 
 DEPTHS: Registry[Callable[[BaselineContext, str], DepthSource]] = Registry("depth")
 DEPTHS.add("true", lambda context, arg: FileDepth(TRUE_DEPTH_SUFFIX, name="true"))
@@ -96,8 +113,8 @@ DEPTHS.add("file", lambda context, suffix: FileDepth(suffix))
 DEPTHS.add("prior", lambda context, arg: context.prior_depth())
 DEPTHS.add("mickey", lambda context, arg: MicKeyDepth(context.mickey_features()))
 
-ARGUMENTS = {"npz": "NAME", "file": "SUFFIX"}
-"""Components that need an argument (`npz:NAME`, `file:SUFFIX`), and what it is called."""
+ARGUMENTS = {"npz": "NAME", "file": "SUFFIX", "vismatch": "NAME"}
+"""Components that need an argument (`npz:NAME`, `file:SUFFIX`, `vismatch:NAME`), and what it is called."""
 
 
 def split_component(component: str) -> tuple[str, str]:
@@ -113,7 +130,8 @@ def check_component(registry: Registry[Any], component: str) -> None:
         raise InputError(registry.unknown(name))
     if name in ARGUMENTS and not NAME_RE.match(arg):
         raise InputError(f"{registry.kind} '{name}' needs {name}:{ARGUMENTS[name]}, {ARGUMENTS[name]} made of "
-                         f"letters, digits, '_', '.' or '-' (e.g. file:dptkitti, npz:SIFT); got {component!r}")
+                         f"letters, digits, '_', '.' or '-' (e.g. file:dptkitti, npz:SIFT, vismatch:sift-nn); "
+                         f"got {component!r}")
     if name not in ARGUMENTS and ":" in component:
         raise InputError(f"{registry.kind} '{name}' takes no argument, got {component!r}")
 
@@ -141,14 +159,14 @@ def component_problems(context: BaselineContext) -> dict[str, dict[str, str | No
     def problem(check: Callable[[], Any]) -> str | None:
         try:
             check()
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, ImportError) as e:
             return str(e)
         return None
 
     matcher_checks = {cls.name: (lambda cls=cls: cls.locate(context.weights_dir)) for cls in LEARNED_MATCHERS}
     checks: dict[str, dict[str, Callable[[], Any]]] = {
         "matchers": {"sift": lambda: None, **matcher_checks, "mickey": context.require_mickey,
-                     "npz:NAME": lambda: None},
+                     "npz:NAME": lambda: None, "vismatch:NAME": vismatch_dir},
         "depths": {"true": lambda: None, "file:SUFFIX": lambda: None, "prior": context.prior_depth,
                    "mickey": context.require_mickey},
         "solvers": {name: lambda: None for name in SOLVERS},

@@ -1,8 +1,10 @@
 """The metric solvers a baseline can use, behind one signature.
 
-Each takes matches (N, 2) in both images, both intrinsics and depths (N,) (NaN where
-unknown) and returns a :class:`~mapfree.robust.result.RelativePose`; `needs_depth` says which
-images' depths it reads, so the pipeline never computes a depth it will not use.
+Each takes matches (N, 2) in both images, both intrinsics, depths (N,) (NaN where unknown)
+and optionally the matches' scores (N,), and returns a :class:`~mapfree.robust.result.RelativePose`;
+`needs_depth` says which images' depths it reads, so the pipeline never computes a depth it will
+not use. Only Procrustes RANSAC uses the scores (they weight its minimal sets, as MicKey's match
+probabilities do); OpenCV's essential-matrix and PnP RANSAC sample uniformly.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from mapfree.robust.pnp import PnPConfig, solve_pnp
 from mapfree.robust.procrustes_ransac import ProcrustesRansacConfig, procrustes_ransac
 from mapfree.robust.result import RelativePose
 
-SolveFn = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None], RelativePose]
+Array = np.ndarray
+SolveFn = Callable[[Array, Array, Array, Array, Array | None, Array | None, Array | None], RelativePose]
 
 
 @dataclass(frozen=True)
@@ -28,8 +31,8 @@ class Solver:
     solve: SolveFn = field(repr=False)
     needs_depth: tuple[bool, bool]
 
-    def __call__(self, kpts0, kpts1, K0, K1, depth0, depth1) -> RelativePose:
-        return self.solve(kpts0, kpts1, K0, K1, depth0, depth1)
+    def __call__(self, kpts0, kpts1, K0, K1, depth0, depth1, scores: Array | None = None) -> RelativePose:
+        return self.solve(kpts0, kpts1, K0, K1, depth0, depth1, scores)
 
 
 SOLVERS: Registry[Callable[[], Solver]] = Registry("solver")
@@ -39,22 +42,23 @@ SOLVERS: Registry[Callable[[], Solver]] = Registry("solver")
 @SOLVERS.register("emat")
 def essential_solver(config: EssentialConfig = EssentialConfig()) -> Solver:
     """Essential matrix + scale from both images' depths."""
-    return Solver("emat", lambda *a: solve_essential_metric(*a, config), (True, True))
+    return Solver("emat", lambda *a: solve_essential_metric(*a[:6], config), (True, True))
 
 
 @SOLVERS.register("pnp")
 def pnp_solver(config: PnPConfig = PnPConfig()) -> Solver:
     """PnP on image 0's lifted matches; image 1's depth is never read."""
-    return Solver("pnp", lambda *a: solve_pnp(*a, config), (True, False))
+    return Solver("pnp", lambda *a: solve_pnp(*a[:6], config), (True, False))
 
 
 @SOLVERS.register("procrustes")
 def procrustes_solver(config: ProcrustesRansacConfig = ProcrustesRansacConfig(), seed: int = 0) -> Solver:
     """Both images' matches lifted with their depths, then 3D-3D Procrustes RANSAC (MicKey's
-    thresholds); seeded, so a submission is reproducible."""
+    thresholds), minimal sets drawn in proportion to the match scores; seeded, so a submission is
+    reproducible."""
 
-    def solve(k0, k1, K0, K1, d0, d1) -> RelativePose:
+    def solve(k0, k1, K0, K1, d0, d1, scores) -> RelativePose:
         X0, X1 = backproject(k0, d0, K0), backproject(k1, d1, K1)
-        return procrustes_ransac(X0, X1, config=config, generator=seed)
+        return procrustes_ransac(X0, X1, weights=scores, config=config, generator=seed)
 
     return Solver("procrustes", solve, (True, True))

@@ -13,6 +13,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "train": ("torch", "pytorch_lightning", "tensorboard", "kornia", "safetensors", "scipy", "matplotlib"),
     "wandb": ("wandb",),
     "mlflow": ("mlflow",),
+    "matchers": ("torch", "safetensors", "kornia", "scipy", "matplotlib", "vismatch"),
 }
 """The modules each extra of pyproject.toml installs (tests/test_packaging.py keeps the two in step)."""
 

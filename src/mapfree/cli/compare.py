@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from mapfree.cli._baseline_args import add_baseline_arguments, baseline_context
 from mapfree.cli._extras import require
@@ -11,6 +12,7 @@ from mapfree.cli._types import add_precision_argument, add_resize_argument, non_
 from mapfree.errors import InputError
 
 HELP = "Evaluate several methods (MicKey, MATCHER+DEPTH+SOLVER baselines) on one split and print a Table-1-style table."
+SOLVER_NAMES = ("emat", "pnp", "procrustes")
 
 TRUE_DEPTH_ROWS = ("sift+true+emat", "sift+true+pnp", "sift+true+procrustes")
 MICKEY_ROWS = ("mickey", "sift+mickey+emat", "sift+mickey+pnp", "sift+mickey+procrustes")
@@ -37,6 +39,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=positive_int, default=1, help="pairs per MicKey forward pass")
     parser.add_argument("--list-methods", action="store_true",
                         help="only list the matchers, depths and solvers, and what each one is missing here")
+    table1 = parser.add_argument_group("the seed's Table 1 (--table1)")
+    table1.add_argument("--table1", action="store_true",
+                        help="run every row of the seed's Table 1 (instead of --methods), each row that lacks "
+                             "weights or inputs listed as 'not run: ...', the seed's published numbers beside")
+    table1.add_argument("--study", default=None,
+                        help="a `mapfree study` folder: its depth-supervised arms are the 'MicKey (GT-Depth)' rows")
+    table1.add_argument("--dpt-depth", default="file:dptkitti", metavar="DEPTH",
+                        help="DPT's depth for the 'DPT &' rows: file:SUFFIX maps beside the frames (Map-free ships "
+                             "dptkitti, dptnyu) or 'prior' (--prior-store made with `mapfree depth-prior --teacher "
+                             "dpt`)")
+    table1.add_argument("--table1-solver", default="emat", choices=SOLVER_NAMES,
+                        help="metric solver of the matcher rows (MicKey's rows use MicKey's own)")
 
 
 def format_table(rows: dict[str, dict[str, float] | None], seconds: dict[str, float]) -> str:
@@ -72,6 +86,42 @@ def format_table(rows: dict[str, dict[str, float] | None], seconds: dict[str, fl
     return "\n".join(lines)
 
 
+def format_table1(rows: list[Any], metrics: dict[str, dict[str, float] | None], seconds: dict[str, float]) -> str:
+    """The seed's Table 1 layout (VCRE < 45 px, median reprojection error, pose < 25 cm / 5 deg, median
+    errors) with each row measured here, then the seed's published test-split numbers for it."""
+    from mapfree.baselines.table1 import published_columns
+    from mapfree.evaluation.aggregate import COVERAGE_KEY
+
+    formats = ("{:.3f}", "{:.1%}", "{:.1f}", "{:.3f}", "{:.1%}", "{:.2f}", "{:.1f}")
+    heads = ("AUC", "Prec.", "px", "AUC", "Prec.", "Trans. m", "Rot. deg")
+    seed_label = "  seed's (Map-free test)"
+    width = max(len(seed_label), *(len(row.label) for row in rows))
+    cell = 9
+
+    def line(label: str, values: tuple[float, ...], tail: str = "") -> str:
+        return f"{label:<{width}}" + "".join(f"  {f.format(v):>{cell}}" for f, v in zip(formats, values)) + tail
+
+    groups = [("VCRE < 45px", 2), ("Med. Reproj", 1), ("Pose < 25cm, 5deg", 2), ("Median error", 2)]
+    top = " " * width + "".join(f"  {g:<{cell * n + 2 * (n - 1)}}" for g, n in groups)
+    head = f"{'Method':<{width}}" + "".join(f"  {h:>{cell}}" for h in heads) + f"  {'Est.':>{cell}}  {'s/pair':>{cell}}"
+    lines = [top.rstrip(), head, "-" * len(head)]
+    keys = published_columns()
+    for row in rows:
+        measured = metrics.get(row.label)
+        if row.not_run is not None:
+            lines.append(f"{row.label:<{width}}  not run: {row.not_run}")
+        elif measured is None:
+            lines.append(f"{row.label:<{width}}  ran ({row.method}): no estimate for any scored frame")
+        else:
+            tail = f"  {measured[COVERAGE_KEY]:>{cell}.0%}  {seconds[row.label]:>{cell}.2f}"
+            lines.append(line(row.label, tuple(measured[k] for k in keys), tail))
+        lines.append(line(seed_label, row.seed.published))
+    fetch = list(dict.fromkeys(command for row in rows if row.not_run is not None for command in row.fetch))
+    if fetch:
+        lines += ["", "Missing weights, fetched where the network is available by:", *(f"  {c}" for c in fetch)]
+    return "\n".join(lines)
+
+
 def format_components(problems: dict[str, dict[str, str | None]]) -> str:
     """One line per component: 'ok' or what it is missing."""
     lines = ["methods are MATCHER+DEPTH+SOLVER (e.g. sift+true+emat), or 'mickey'"]
@@ -88,22 +138,70 @@ def has_estimates(zip_path) -> bool:
     return any(len(poses.frames) for poses in read_submission(zip_path).scenes.values())
 
 
-def run(args: argparse.Namespace) -> int:
-    require("baselines", "mapfree compare")
-
+def score(estimators: dict[str, Any], dataset: Any, args: argparse.Namespace,
+          ) -> tuple[dict[str, dict[str, float] | None], dict[str, float]]:
+    """Each estimator's submission over `dataset`, scored by the evaluator: {name: metrics, or None when it
+    estimated no frame} and {name: seconds per pair}. Submissions are kept in --out when given."""
     import tempfile
     import time
     from pathlib import Path
 
     import torch
 
+    from mapfree.evaluation.evaluate import evaluate_submission
+    from mapfree.evaluation.submission import SubmissionError
+    from mapfree.inference.submission import make_submission
+
+    rows, seconds = {}, {}
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(args.out or tmp)
+        for name, estimator in estimators.items():
+            torch.manual_seed(args.seed)
+            start = time.perf_counter()
+            zip_name = "".join(c if c.isalnum() or c in "-." else "_" for c in name) + ".zip"
+            zip_path = make_submission(dataset, estimator, out, batch_size=args.batch_size, num_workers=args.workers,
+                                       name=zip_name)
+            seconds[name] = (time.perf_counter() - start) / len(dataset)
+            try:
+                rows[name] = evaluate_submission(zip_path, args.data_root, args.split).metrics
+            except SubmissionError:
+                if has_estimates(zip_path):
+                    raise
+                rows[name] = None
+    return rows, seconds
+
+
+def table1_estimators(rows: list[Any], args: argparse.Namespace, context: Any) -> dict[str, Any]:
+    """The estimators of the rows that can run, by label; a row whose estimator cannot be built (a package
+    that does not import, weights that do not load) gets `not_run` saying why instead."""
+    from dataclasses import replace
+
+    from mapfree.cli._model_args import model_loader
+    from mapfree.errors import UserError
+    from mapfree.inference.methods import build_estimator
+
+    estimators = {}
+    for i, row in enumerate(rows):
+        if row.not_run is not None:
+            continue
+        row_context = context
+        if row.model is not None:  # a study arm's model instead of --checkpoint
+            loader = model_loader(argparse.Namespace(**{**vars(args), "checkpoint": str(row.model), "config": None}))
+            row_context = replace(context, load_mickey=loader)
+        try:
+            estimators[row.label] = build_estimator(row.method, row_context)
+        except (UserError, OSError) as e:
+            rows[i] = replace(row, not_run=" ".join(str(e).split()))
+    return estimators
+
+
+def run(args: argparse.Namespace) -> int:
+    require("baselines", "mapfree compare")
+
     from mapfree.atomic import write_json_atomic
     from mapfree.baselines.registry import component_problems
     from mapfree.data.dataset import MapFreePairs
-    from mapfree.evaluation.evaluate import evaluate_submission
-    from mapfree.evaluation.submission import SubmissionError
     from mapfree.inference.methods import build_estimator, check_method
-    from mapfree.inference.submission import make_submission
 
     args.device = resolve_device(args.device)
     if args.list_methods:
@@ -111,32 +209,37 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.data_root is None:
         raise InputError("--data-root is required")
-    methods = args.methods or [*TRUE_DEPTH_ROWS, *(MICKEY_ROWS if args.checkpoint else ())]
-    for method in methods:  # fail on a typo before loading anything
-        check_method(method)
+    if args.table1 and args.methods:
+        raise InputError("--table1 runs the seed's rows; leave out --methods")
+    if args.table1:
+        from mapfree.baselines.table1 import plan_rows
+
+        check_method(f"sift+{args.dpt_depth}+emat")  # a typo in --dpt-depth fails here, not as a row
+        table = plan_rows(has_mickey=args.checkpoint is not None, solver=args.table1_solver, dpt_depth=args.dpt_depth,
+                          data_root=args.data_root, split=args.split, weights_dir=args.weights_dir,
+                          prior_store=args.prior_store, study=args.study)
+    else:
+        methods = args.methods or [*TRUE_DEPTH_ROWS, *(MICKEY_ROWS if args.checkpoint else ())]
+        for method in methods:  # fail on a typo before loading anything
+            check_method(method)
     context = baseline_context(args)  # loads MicKey once, for the 'mickey' row and the mickey matcher/depth
     dataset = MapFreePairs(args.data_root, args.split, resize=args.resize)
     if len(dataset) == 0:
         raise InputError(f"no {args.split} pairs found under {args.data_root}")
     # Build every estimator first: a missing weight file or option fails before any long run.
-    estimators = {m: build_estimator(m, context) for m in methods}
-    rows, seconds = {}, {}
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(args.out or tmp)
-        for method, estimator in estimators.items():
-            torch.manual_seed(args.seed)
-            start = time.perf_counter()
-            zip_path = make_submission(dataset, estimator, out, batch_size=args.batch_size, num_workers=args.workers,
-                                       name=f"{method.replace('+', '_')}.zip")
-            seconds[method] = (time.perf_counter() - start) / len(dataset)
-            try:
-                rows[method] = evaluate_submission(zip_path, args.data_root, args.split).metrics
-            except SubmissionError:
-                if has_estimates(zip_path):
-                    raise
-                rows[method] = None
+    if args.table1:
+        estimators = table1_estimators(table, args, context)
+    else:
+        estimators = {m: build_estimator(m, context) for m in methods}
+    rows, seconds = score(estimators, dataset, args)
     print(f"{args.split} split of {args.data_root}: {len(dataset)} pairs, {len(dataset.scenes)} scenes")
-    print(format_table(rows, seconds))
+    if args.table1:
+        print(format_table1(table, rows, seconds))
+        print(f"'w/ MicKey': MicKey's depth at the matcher's keypoints; 'DPT &': {args.dpt_depth}; "
+              f"matcher rows solved with {args.table1_solver}. The seed's numbers are its published Map-free "
+              "test-split results, for reference only: they are not comparable with another dataset's.")
+    else:
+        print(format_table(rows, seconds))
     if args.json:
         write_json_atomic(args.json, rows, indent=2)
     return 0
