@@ -62,6 +62,8 @@ def test_delta_files_load_as_the_old_full_files():
     assert TrainConfig.load("mickey") == mickey
     # ... but for the val frames' width, which the old file left to `data.resize` (VCRE is in native pixels)
     synthetic = replace(synthetic, validation=ValidationConfig(image_width=360))
+    # ... and for its frozen-feature cache, which computes the same values faster
+    synthetic = replace(synthetic, optim=replace(synthetic.optim, cache_frozen=True))
     assert TrainConfig.load("synthetic_cpu") == synthetic
     assert TrainConfig.load("mickey_depth") == renamed(mickey, "mickey_depth", depth=DepthConfig(
         enabled=True, source="prior", prior_root="outputs/depth_prior/depth_anything_v2", missing="error", loss="ssi",

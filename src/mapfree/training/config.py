@@ -121,6 +121,9 @@ class PretrainConfig:
     """Per-channel gains drawn from 1 +- gain_range, gamma from 1 +- gain_range (lighting changes)."""
     noise_std: float = 0.03
     seed: int = 0
+    channels_last: bool = False
+    """Train in the channels-last memory layout (NHWC): the same network and float32 maths, rounded in another
+    order (so other features than the default layout's); its CPU convolutions ran 1.5x faster at one thread."""
 
 
 @dataclass
@@ -133,6 +136,15 @@ class OptimConfig:
     frozen: list[str] = field(default_factory=list)
     """Model modules kept as they start (no gradient, fixed BatchNorm statistics), e.g.
     [backbone, descriptor_head] after `mapfree pretrain` (a DINOv2 backbone is always frozen)."""
+    cache_frozen: bool = False
+    """Compute each frozen module's output once per input image and reuse it at later steps and epochs
+    (see :mod:`mapfree.training.feature_cache`); the same values, without the repeated forward passes."""
+    cache_frozen_mb: int = 1024
+    """Memory the cached outputs may take, per frozen module (least recently used ones go first)."""
+
+    def __post_init__(self) -> None:
+        if self.cache_frozen_mb < 0:
+            raise ValueError(f"optim.cache_frozen_mb must be >= 0, got {self.cache_frozen_mb}")
 
 LoggerName = Literal["tensorboard", "csv", "wandb", "mlflow"]
 

@@ -23,6 +23,7 @@ from mapfree.models import MicKey, MicKeyConfig
 from mapfree.training.config import TrainConfig
 from mapfree.training.curriculum import topk_mask
 from mapfree.training.errors import CheckpointError
+from mapfree.training.feature_cache import cache_outputs
 from mapfree.training.loggers import log_image, shows_images
 from mapfree.training.losses.depth import depth_loss, depth_weight
 from mapfree.training.losses.reinforce import ReinforceResult, batch_pose_loss, reinforce_objective, vcre_pose_loss
@@ -67,6 +68,8 @@ class MicKeyTraining(pl.LightningModule):
         self.frozen_modules = [self._module(name) for name in self.config.optim.frozen]
         for module in self.frozen_modules:
             module.requires_grad_(False).eval()
+            if self.config.optim.cache_frozen:
+                cache_outputs(module, self.config.optim.cache_frozen_mb << 20)
         self.automatic_optimization = False
         self.skipped_steps = 0
         self.validation = ValidationAccumulator(self.config.solver, self.config.thresholds)

@@ -193,7 +193,9 @@ def pretrain_features(
     resize: tuple[int, int] | None = None,
     progress: bool = True,
 ) -> list[dict[str, float]]:
-    """Train `model`'s CNN backbone and descriptor head in place; returns loss/accuracy per step."""
+    """Train `model`'s CNN backbone and descriptor head in place; returns loss/accuracy per step.
+
+    With `cfg.channels_last` the model trains in that layout and is handed back contiguous."""
     _require_cnn(model.config)
     generator = torch.Generator().manual_seed(cfg.seed)
     dataset = pretraining_views(data_root, split, cfg, resize)
@@ -201,6 +203,7 @@ def pretrain_features(
     sampler = RandomSampler(dataset, replacement=True, num_samples=cfg.steps * cfg.batch_size, generator=generator)
     loader = DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler)
     params = [p for name in PRETRAINED_MODULES for p in getattr(model, name).parameters()]
+    model.to(memory_format=torch.channels_last if cfg.channels_last else torch.contiguous_format)
     optimizer = torch.optim.Adam(params, lr=cfg.lr)
     model.train()
     history = []
@@ -212,7 +215,7 @@ def pretrain_features(
             optimizer.step()
             history.append({"loss": loss.item(), "accuracy": accuracy.item()})
             bar.set_postfix(loss=f"{loss.item():.2f}", acc=f"{accuracy.item():.2f}")
-    model.eval()
+    model.eval().to(memory_format=torch.contiguous_format)  # the layout every other user of the model expects
     log.info("feature pretraining: %d steps, final loss %.3f, accuracy %.3f", len(history),
              history[-1]["loss"], history[-1]["accuracy"])
     return history
