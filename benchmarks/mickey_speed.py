@@ -7,8 +7,10 @@ Random weights (speed does not depend on them). For each pair batch size B, inte
                     attention; on CPU in float32 the ViT blocks run on prepacked oneDNN weights;
   +solver         - mapfree followed by the batched Procrustes RANSAC (`estimate_poses`).
 It prints seconds per pair (median and best of `--iters`), the ratio, the achieved GFLOP/s of the
-network next to the CPU's fp32 peak estimate, and the largest differences between the two paths'
-keypoints, scores, depths and descriptors; in float32 these must be float round-off (checked).
+network next to the CPU's fp32 peak estimate and to the best rate of a large matrix product timed in
+the same rounds (the machine's ceiling at that moment, shared or not), and the largest differences
+between the two paths' keypoints, scores, depths and descriptors; in float32 these must be float
+round-off (checked).
 
     .venv/bin/python benchmarks/mickey_speed.py                          # CPU, ViT-L, fp32, 280x378
     .venv/bin/python benchmarks/mickey_speed.py --size vits14 --pairs 1 2
@@ -92,6 +94,13 @@ def cpu_peak_gflops(threads: int, flop_per_cycle: int) -> float | None:
     return threads * flop_per_cycle * max(mhz) / 1e3 if mhz else None
 
 
+def gemm_probe(device: str, dtype: torch.dtype) -> tuple[Callable[[], object], float]:
+    """A (1024 x 1024) @ (1024 x 4096) product, the shape of the ViT-L MLP, and its flop count."""
+    a = torch.rand(1024, 1024, device=device, dtype=dtype)
+    b = torch.rand(1024, 4096, device=device, dtype=dtype)
+    return (lambda: a @ b), 2.0 * 1024 * 1024 * 4096
+
+
 def time_interleaved(fns: dict[str, Callable[[], object]], device: str, warmup: int, iters: int) -> dict[str, list]:
     """Seconds per call of each function, the functions taking turns so a busy machine slows them alike."""
     for fn in fns.values():
@@ -140,8 +149,9 @@ def main() -> None:
           f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}")
     print(f"backbone {dtype}; seconds per pair, median (best) of {args.iters} interleaved runs"
           + (f"; fp32 peak estimate {peak:.0f} GFLOP/s" if peak else ""))
+    gemm, gemm_flop = gemm_probe(device, getattr(torch, dtype))
     print(f"{'pairs':>5} {'GFLOP/pair':>10} {'reference-style':>17} {'mapfree':>15} {'ratio':>11} "
-          f"{'+solver':>8} {'GFLOP/s ref, mapfree':>21}")
+          f"{'+solver':>8} {'GFLOP/s ref, mapfree, GEMM':>27}")
     for B in args.pairs:
         im0 = torch.rand(B, 3, args.height, args.width, device=device)
         im1 = torch.rand(B, 3, args.height, args.width, device=device)
@@ -152,13 +162,15 @@ def main() -> None:
             "reference": lambda im0=im0, im1=im1: reference_style(reference, im0, im1),
             "mapfree": lambda im0=im0, im1=im1: mapfree_way(fast, im0, im1),
             "solver": lambda im0=im0, im1=im1, K=K: estimate_poses(fast, im0, im1, K, K),
+            "gemm": gemm,
         }, device, args.warmup, args.iters)
         med = {k: sorted(v)[len(v) // 2] / B for k, v in times.items()}
         best = {k: min(v) / B for k, v in times.items()}
         print(f"{B:>5} {gflop:>10.1f} {med['reference']:>8.2f} ({best['reference']:>6.2f}) "
               f"{med['mapfree']:>6.2f} ({best['mapfree']:>6.2f}) "
               f"{med['reference'] / med['mapfree']:>4.2f}x ({best['reference'] / best['mapfree']:.2f}x) "
-              f"{med['solver']:>8.2f} {gflop / best['reference']:>10.0f}, {gflop / best['mapfree']:.0f}", flush=True)
+              f"{med['solver']:>8.2f} {gflop / best['reference']:>10.0f}, {gflop / best['mapfree']:.0f}, "
+              f"{gemm_flop / 1e9 / min(times['gemm']):.0f}", flush=True)
         print("      largest |difference| / largest |value|, reference-style vs mapfree: "
               + ", ".join(f"{k} {v:.1e}" for k, v in diffs.items()))
         if dtype == "float32" and max(diffs.values()) > FP32_TOLERANCE:

@@ -40,11 +40,22 @@ def randomise_layer_scales(model: DinoV2) -> None:
             block.ls2.gamma.uniform_(0.2, 2.0)
 
 
+def randomise_batch_norms(model: torch.nn.Module) -> None:
+    """BatchNorm statistics and affine terms away from their identity init, so folding them is exercised."""
+    with torch.no_grad():
+        for norm in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+            norm.running_mean.uniform_(-0.5, 0.5)
+            norm.running_var.uniform_(0.5, 2.0)
+            norm.weight.uniform_(0.5, 1.5)
+            norm.bias.uniform_(-0.3, 0.3)
+
+
 @pytest.fixture(scope="module")
 def pair_of_models():
     torch.manual_seed(0)
     reference = small_mickey("eager")
     randomise_layer_scales(reference.backbone)
+    randomise_batch_norms(reference)
     fast = small_mickey("sdpa")
     fast.load_state_dict(reference.state_dict())
     return reference, fast
@@ -55,8 +66,10 @@ def test_fast_path_equals_reference_style_path_to_round_off(pair_of_models):
     reference, fast = pair_of_models
     im0, im1 = torch.rand(2, 3, 84, 98), torch.rand(2, 3, 84, 98)
     diffs = bench.relative_differences(bench.reference_style(reference, im0, im1), bench.mapfree_way(fast, im0, im1))
-    assert fast.backbone.blocks[0].packed.value is not None, "the packed oneDNN path was not taken"
-    assert reference.backbone.blocks[0].packed.value is None, "the reference-style path must stay on plain ops"
+    for block in (fast.backbone.blocks[0], fast.depth_head.blocks[0], fast.descriptor_head.blocks[3]):
+        assert block.packed.value is not None, "the packed oneDNN path was not taken"
+    for block in (reference.backbone.blocks[0], reference.depth_head.blocks[0]):
+        assert block.packed.value is None, "the reference-style path must stay on plain ops"
     assert set(diffs) == {"keypoints", "scores", "depths", "descriptors", "match scores"}
     assert max(diffs.values()) < bench.FP32_TOLERANCE, diffs  # 1e-4 relative; measured ~1e-6
 

@@ -99,7 +99,9 @@ class MicKey(nn.Module):
         self.backbone_dtype = getattr(torch, b.dtype)
         self.backbone.to(self.backbone_dtype)
         c = self.backbone.channels
-        common = dict(batch_norm=h.batch_norm, attention_layers=h.attention_layers, attention_heads=h.attention_heads)
+        # attention "eager" stands for the released code's op-by-op path, so the heads keep plain ops too.
+        common = dict(batch_norm=h.batch_norm, attention_layers=h.attention_layers, attention_heads=h.attention_heads,
+                      fused=b.attention != "eager")
         self.offset_head = PatchHead(c, h.dims, 2, position_encoding=h.position_encoding, **common)
         self.confidence_head = PatchHead(c, h.dims, 1, position_encoding=h.position_encoding, **common)
         self.depth_head = PatchHead(c, h.dims, 1, position_encoding=h.position_encoding, **common)
