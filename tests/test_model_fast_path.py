@@ -115,3 +115,16 @@ def test_gradient_and_copies_use_plain_weights():
     assert torch.allclose(out.detach(), packed_out, atol=1e-5 * packed_out.abs().max().item())
     with torch.no_grad():
         assert torch.allclose(copied(x), packed_out, atol=1e-6 * packed_out.abs().max().item())
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_disabling_onednn_keeps_plain_ops():
+    torch.manual_seed(3)
+    vit = DinoV2("vits14", "sdpa").eval()
+    x = torch.rand(1, 3, 28, 28)
+    with torch.backends.mkldnn.flags(enabled=False), torch.inference_mode():
+        plain = vit(x)
+    assert vit.blocks[0].packed.value is None
+    with torch.inference_mode():
+        assert torch.allclose(vit(x), plain, atol=1e-5 * plain.abs().max().item())
+    assert vit.blocks[0].packed.value is not None
