@@ -4,12 +4,17 @@ The ViT reproduces the module and parameter names of `dinov2_vit*14_pretrain.pth
 files load with `load_state_dict(strict=True)`. Positional embeddings are resized exactly as the
 DINOv2 code that MicKey ships does it (bicubic, `scale_factor` with +0.1 on the target grid), which
 is required to reproduce the released MicKey numbers on non-square inputs such as 540x720.
+
+CPU inference in float32 with the `sdpa` attention runs each block through oneDNN with its linear
+weights prepacked once (GELU and the LayerScale-scaled residual add fused into the matrix products),
+which changes the outputs only by float round-off; `eager` keeps the released code's plain path.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -78,6 +83,14 @@ class Mlp(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc2(self.act(self.fc1(x)))
 
+    def linears(self) -> tuple[nn.Linear, nn.Linear]:
+        """The input and output projections, for the prepacked CPU path."""
+        return self.fc1, self.fc2
+
+    def hidden_packed(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """GELU(fc1(x)) with a prepacked fc1 weight, the activation fused into the product."""
+        return torch.ops.mkldnn._linear_pointwise(x, weight, self.fc1.bias, "gelu", [], "none")
+
 
 class SwiGLU(nn.Module):
     """DINOv2's fused SwiGLU FFN (ViT-g); hidden width rounded as in the original."""
@@ -89,8 +102,20 @@ class SwiGLU(nn.Module):
         self.w3 = nn.Linear(hidden, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x1, x2 = self.w12(x).chunk(2, dim=-1)
-        return self.w3(F.silu(x1) * x2)
+        return self.w3(self._gate(self.w12(x)))
+
+    @staticmethod
+    def _gate(x12: torch.Tensor) -> torch.Tensor:
+        x1, x2 = x12.chunk(2, dim=-1)
+        return F.silu(x1) * x2
+
+    def linears(self) -> tuple[nn.Linear, nn.Linear]:
+        """The input and output projections, for the prepacked CPU path."""
+        return self.w12, self.w3
+
+    def hidden_packed(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """silu(x1) * x2 of w12(x) with a prepacked w12 weight."""
+        return self._gate(torch.ops.mkldnn._linear_pointwise(x, weight, self.w12.bias, "none", [], ""))
 
 
 class LayerScale(nn.Module):
@@ -102,6 +127,41 @@ class LayerScale(nn.Module):
         return x * self.gamma
 
 
+def packed_cpu_path(x: torch.Tensor) -> bool:
+    """Whether a layer may take the prepacked oneDNN path: float32 on CPU, no autograd, oneDNN built in and
+    enabled (`torch.backends.mkldnn.flags(enabled=False)` switches it off)."""
+    return x.device.type == "cpu" and x.dtype == torch.float32 and not torch.is_grad_enabled() and \
+        torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled
+
+
+def _pack(weight: torch.Tensor, rows: int) -> torch.Tensor:
+    """A (out, in) linear weight reordered once into oneDNN's blocked layout (`rows`: the expected batch rows)."""
+    return torch.ops.mkldnn._reorder_linear_weight(weight.detach(), rows)
+
+
+@dataclass
+class DerivedCache:
+    """A value derived from parameters (packed weights, a resized table), kept while `key` still matches.
+
+    Keys hold the parameters' storage address and version, so loading or moving weights recomputes
+    the value. Never pickled or deep-copied: a copy starts empty and recomputes on first use.
+    """
+
+    key: tuple = ()
+    value: Any = None
+
+    def __deepcopy__(self, memo: dict) -> DerivedCache:
+        return DerivedCache()
+
+    def __reduce__(self) -> tuple:
+        return DerivedCache, ()
+
+
+def parameter_key(*tensors: torch.Tensor) -> tuple:
+    """Storage address and version counter of each tensor: changes when one is reloaded, moved or edited."""
+    return tuple((t.device, t.dtype, t.data_ptr(), t._version) for t in tensors)
+
+
 class Block(nn.Module):
     def __init__(self, spec: ViTSpec, attention: str):
         super().__init__()
@@ -111,10 +171,38 @@ class Block(nn.Module):
         self.norm2 = nn.LayerNorm(spec.dim, eps=1e-6)
         self.mlp = (Mlp if spec.ffn == "mlp" else SwiGLU)(spec.dim, 4 * spec.dim)
         self.ls2 = LayerScale(spec.dim)
+        self.packed = DerivedCache()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.attn.impl == "sdpa" and packed_cpu_path(x):
+            return self._forward_packed(x)
         x = x + self.ls1(self.attn(self.norm1(x)))
         return x + self.ls2(self.mlp(self.norm2(x)))
+
+    def _packed_weights(self, rows: int) -> tuple[torch.Tensor, ...]:
+        """qkv, scaled proj weight and bias, fc1, scaled fc2 weight and bias; repacked when a parameter changed."""
+        key = parameter_key(*self.parameters())
+        if self.packed.key != key:
+            fc1, fc2 = self.mlp.linears()
+            g1, g2 = self.ls1.gamma.detach(), self.ls2.gamma.detach()
+            self.packed = DerivedCache(key, (
+                _pack(self.attn.qkv.weight, rows),
+                _pack(self.attn.proj.weight * g1[:, None], rows), self.attn.proj.bias.detach() * g1,
+                _pack(fc1.weight, rows),
+                _pack(fc2.weight * g2[:, None], rows), fc2.bias.detach() * g2,
+            ))
+        return self.packed.value
+
+    def _forward_packed(self, x: torch.Tensor) -> torch.Tensor:
+        """The block with prepacked oneDNN products: x + ls1(attn(norm1 x)), then x + ls2(mlp(norm2 x))."""
+        b, n, c = x.shape
+        qkv_w, proj_w, proj_b, fc1_w, fc2_w, fc2_b = self._packed_weights(b * n)
+        qkv = torch.ops.mkldnn._linear_pointwise(self.norm1(x), qkv_w, self.attn.qkv.bias, "none", [], "")
+        q, k, v = qkv.reshape(b, n, 3, self.attn.heads, c // self.attn.heads).permute(2, 0, 3, 1, 4)
+        out = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, n, c)
+        x = torch.ops.mkldnn._linear_pointwise.binary(out, x, proj_w, proj_b, "add")
+        hidden = self.mlp.hidden_packed(self.norm2(x), fc1_w)
+        return torch.ops.mkldnn._linear_pointwise.binary(hidden, x, fc2_w, fc2_b, "add")
 
 
 def interpolate_pos_embed(pos_embed: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
@@ -155,12 +243,22 @@ class DinoV2(nn.Module):
         self.norm = nn.LayerNorm(spec.dim, eps=1e-6)
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
         nn.init.normal_(self.cls_token, std=1e-6)
+        self.resized_pos_embed = DerivedCache()
+
+    def grid_pos_embed(self, grid: tuple[int, int]) -> torch.Tensor:
+        """Positional embeddings for a patch grid, resized once per grid while no gradient is taken."""
+        if torch.is_grad_enabled() and self.pos_embed.requires_grad:
+            return interpolate_pos_embed(self.pos_embed, grid)
+        key = (grid, *parameter_key(self.pos_embed))
+        if self.resized_pos_embed.key != key:
+            self.resized_pos_embed = DerivedCache(key, interpolate_pos_embed(self.pos_embed.detach(), grid))
+        return self.resized_pos_embed.value
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, _, height, width = x.shape
         grid = (height // PATCH_SIZE, width // PATCH_SIZE)
         tokens = torch.cat([self.cls_token.expand(b, -1, -1), self.patch_embed(x)], dim=1)
-        tokens = tokens + interpolate_pos_embed(self.pos_embed, grid)
+        tokens = tokens + self.grid_pos_embed(grid)
         for block in self.blocks:
             tokens = block(tokens)
         patches = self.norm(tokens)[:, 1:]

@@ -4,6 +4,11 @@ Every head has the same trunk (residual blocks of widths `dims`, attention after
 and differs only in its output: a 1x1 projection to 2 (offset), 1 (confidence, depth) channels,
 or, for descriptors, the last residual block itself without its final ReLU.
 Heads return raw maps; activations live in :class:`mapfree.models.mickey.MicKey`.
+
+With `fused` (the default), in evaluation mode on CPU in float32 without autograd, each residual
+block runs as two oneDNN convolutions with BatchNorm folded into prepacked weights and the ReLUs and
+the residual add fused, which changes the outputs only by float round-off; `fused=False` keeps the
+released code's op-by-op path.
 """
 
 from __future__ import annotations
@@ -15,13 +20,44 @@ import torch.nn.functional as F
 from torch import nn
 
 from mapfree.models.attention import SelfAttentionBlock
+from mapfree.models.backbone import DerivedCache, packed_cpu_path, parameter_key
+
+PackedConv = tuple[torch.Tensor, torch.Tensor | None, nn.Conv2d]
+"""A prepacked oneDNN weight, its bias (None: none) and the convolution it came from (for its geometry)."""
+
+
+def fold_batch_norm(conv: nn.Conv2d, norm: nn.Module) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Weight and bias of `conv` followed by an evaluation-mode BatchNorm (or an Identity) as one convolution."""
+    if isinstance(norm, nn.Identity):
+        return conv.weight.detach(), None
+    scale = norm.weight.detach() / torch.sqrt(norm.running_var + norm.eps)
+    return conv.weight.detach() * scale[:, None, None, None], norm.bias.detach() - norm.running_mean * scale
+
+
+def pack_conv(conv: nn.Conv2d, weight: torch.Tensor, bias: torch.Tensor | None, input_shape: torch.Size) -> PackedConv:
+    """`weight` reordered once into oneDNN's blocked layout for inputs shaped like `input_shape`."""
+    packed = torch._C._nn.mkldnn_reorder_conv2d_weight(
+        weight.to_mkldnn(), list(conv.padding), list(conv.stride), list(conv.dilation), conv.groups, list(input_shape))
+    return packed, bias, conv
+
+
+def packed_conv(x: torch.Tensor, conv: PackedConv, residual: torch.Tensor | None = None,
+                relu: bool = False) -> torch.Tensor:
+    """conv(x) [+ residual] [then ReLU] in one oneDNN call."""
+    weight, bias, module = conv
+    geometry = (list(module.padding), list(module.stride), list(module.dilation), module.groups)
+    if residual is None:
+        return torch.ops.mkldnn._convolution_pointwise(x, weight, bias, *geometry, "relu" if relu else "none", [], "")
+    return torch.ops.mkldnn._convolution_pointwise.binary(
+        x, residual, weight, bias, *geometry, "add", 1.0, "relu" if relu else None, [], "" if relu else None)
 
 
 class ResidualBlock(nn.Module):
     """Two 3x3 convs with BatchNorm and an identity or 1x1 shortcut; final ReLU optional."""
 
-    def __init__(self, in_channels: int, out_channels: int, batch_norm: bool = True):
+    def __init__(self, in_channels: int, out_channels: int, batch_norm: bool = True, fused: bool = True):
         super().__init__()
+        self.fused = fused
         self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(out_channels) if batch_norm else nn.Identity()
         self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
@@ -29,11 +65,31 @@ class ResidualBlock(nn.Module):
         self.shortcut = (
             nn.Conv2d(in_channels, out_channels, 1, bias=False) if in_channels != out_channels else nn.Identity()
         )
+        self.packed = DerivedCache()
 
     def forward(self, x: torch.Tensor, relu: bool = True) -> torch.Tensor:
+        if self.fused and not self.training and packed_cpu_path(x):
+            conv1, conv2, shortcut = self._packed_weights(x.shape)
+            skip = x if shortcut is None else packed_conv(x, shortcut)
+            return packed_conv(packed_conv(x, conv1, relu=True), conv2, residual=skip, relu=relu)
         out = F.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out)) + self.shortcut(x)
         return F.relu(out) if relu else out
+
+    def _packed_weights(self, input_shape: torch.Size) -> tuple[PackedConv, PackedConv, PackedConv | None]:
+        """Both convolutions with their BatchNorm folded in, and the 1x1 shortcut; repacked when a tensor changed."""
+        key = parameter_key(*self.parameters(), *self.buffers())
+        if self.packed.key != key:
+            hidden_shape = (input_shape[0], self.conv1.out_channels, *input_shape[2:])
+            shortcut = None
+            if isinstance(self.shortcut, nn.Conv2d):
+                shortcut = pack_conv(self.shortcut, self.shortcut.weight.detach(), None, input_shape)
+            self.packed = DerivedCache(key, (
+                pack_conv(self.conv1, *fold_batch_norm(self.conv1, self.bn1), input_shape),
+                pack_conv(self.conv2, *fold_batch_norm(self.conv2, self.bn2), hidden_shape),
+                shortcut,
+            ))
+        return self.packed.value
 
 
 class PatchHead(nn.Module):
@@ -41,6 +97,7 @@ class PatchHead(nn.Module):
 
     With `out_channels=None` the head outputs the last block's map without the final ReLU
     (the descriptor head); otherwise a bias-free 1x1 conv gives `out_channels` raw values.
+    `fused` lets the residual blocks take the prepacked oneDNN path in CPU float32 inference.
     """
 
     def __init__(
@@ -52,12 +109,14 @@ class PatchHead(nn.Module):
         position_encoding: bool = True,
         attention_layers: int = 3,
         attention_heads: int = 8,
+        fused: bool = True,
     ):
         super().__init__()
         if len(dims) != 4:
             raise ValueError(f"a MicKey head needs 4 block widths, got {list(dims)}")
         widths = [in_channels, *dims]
-        self.blocks = nn.ModuleList(ResidualBlock(a, b, batch_norm) for a, b in zip(widths[:-1], widths[1:]))
+        self.blocks = nn.ModuleList(
+            ResidualBlock(a, b, batch_norm, fused) for a, b in zip(widths[:-1], widths[1:]))
         self.attention = SelfAttentionBlock(dims[2], attention_layers, attention_heads, position_encoding)
         self.out = nn.Conv2d(dims[3], out_channels, 1, bias=False) if out_channels is not None else None
 
@@ -66,5 +125,5 @@ class PatchHead(nn.Module):
             x = block(x)
         x = self.attention(x)
         if self.out is None:
-            return self.blocks[3](x, relu=False)
-        return self.out(self.blocks[3](x))
+            return self.blocks[3](x, relu=False).contiguous()
+        return self.out(self.blocks[3](x)).contiguous()

@@ -101,7 +101,9 @@ class MicKey(nn.Module):
         if b.compile_mode is not None:  # in place: the state-dict keys stay those of the released files
             self.backbone.compile(mode=b.compile_mode)
         c = self.backbone.channels
-        common = dict(batch_norm=h.batch_norm, attention_layers=h.attention_layers, attention_heads=h.attention_heads)
+        # attention "eager" stands for the released code's op-by-op path, so the heads keep plain ops too.
+        common = dict(batch_norm=h.batch_norm, attention_layers=h.attention_layers, attention_heads=h.attention_heads,
+                      fused=b.attention != "eager")
         self.offset_head = PatchHead(c, h.dims, 2, position_encoding=h.position_encoding, **common)
         self.confidence_head = PatchHead(c, h.dims, 1, position_encoding=h.position_encoding, **common)
         self.depth_head = PatchHead(c, h.dims, 1, position_encoding=h.position_encoding, **common)
