@@ -128,10 +128,11 @@ class LayerScale(nn.Module):
 
 
 def packed_cpu_path(x: torch.Tensor) -> bool:
-    """Whether a layer may take the prepacked oneDNN path: float32 on CPU, no autograd, oneDNN built in and
-    enabled (`torch.backends.mkldnn.flags(enabled=False)` switches it off)."""
+    """Whether a layer may take the prepacked oneDNN path: float32 on CPU, no autograd, not being traced by
+    `torch.compile` (which packs and fuses on its own), oneDNN built in and enabled
+    (`torch.backends.mkldnn.flags(enabled=False)` switches it off)."""
     return x.device.type == "cpu" and x.dtype == torch.float32 and not torch.is_grad_enabled() and \
-        torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled
+        not torch.compiler.is_compiling() and torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled
 
 
 def _pack(weight: torch.Tensor, rows: int) -> torch.Tensor:
