@@ -16,7 +16,10 @@ It answers from the cache only while that is exact:
 - samples the cache lacks are computed together, never alone: a convolution or matrix product
   on one sample may take a different kernel (and rounding) from the same sample in a batch, so a
   lone sample is computed beside a copy of itself. Outputs then depend on the sample alone, and a
-  run resumed with an empty cache recomputes the same values;
+  run resumed with an empty cache recomputes the same values. They are computed without autograd,
+  as inference computes them: on CPU in float32 that is the heads' fused oneDNN path
+  (`models.heads`), so a cached output can differ from a call with autograd on by float round-off
+  (`benchmarks/study_speed.py` shows what that does to a training run);
 - at most `max_bytes` of outputs are kept, the least recently used going first.
 
 The cache lives with the model in the training process: data-loader workers never see it.
