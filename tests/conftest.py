@@ -1,4 +1,4 @@
-"""Shared fixtures: a tiny synthetic Map-free dataset generated once per test session."""
+"""Shared fixtures: a tiny synthetic Map-free dataset made once per session; no network and empty weight caches."""
 
 from __future__ import annotations
 
@@ -24,3 +24,18 @@ def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("synth")
     generate_dataset(root, TINY_SYNTH, workers=1)
     return root
+
+
+@pytest.fixture
+def offline_weight_caches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No network (HF_HUB_OFFLINE) and empty Hugging Face and torch hub caches under `tmp_path` (returned), so
+    learned matchers lack their weights whatever this machine holds."""
+    from huggingface_hub import constants
+
+    from mapfree.baselines import learned, vismatch_matcher
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setattr(learned, "hub_checkpoints", lambda: tmp_path / "torch")
+    monkeypatch.setattr(vismatch_matcher, "hub_checkpoints", lambda: tmp_path / "torch")
+    return tmp_path

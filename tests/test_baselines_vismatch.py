@@ -26,15 +26,10 @@ val_root, tiny_checkpoint = test_baselines_cli.val_root, test_baselines_cli.tiny
 
 
 @pytest.fixture
-def offline_empty_caches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """No network (HF_HUB_OFFLINE) and empty Hugging Face, torch hub and vismatch weight folders."""
-    from huggingface_hub import constants
-
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
-    monkeypatch.setattr(vismatch_matcher, "hub_checkpoints", lambda: tmp_path / "torch")
-    monkeypatch.setattr(vismatch_matcher, "vismatch_dir", lambda: tmp_path / "vismatch")
-    return tmp_path
+def offline_empty_caches(offline_weight_caches: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """`offline_weight_caches`, and an empty vismatch folder for the weights vismatch keeps beside its code."""
+    monkeypatch.setattr(vismatch_matcher, "vismatch_dir", lambda: offline_weight_caches / "vismatch")
+    return offline_weight_caches
 
 
 def submit_and_evaluate(root: Path, out: Path, method: str, *extra: str) -> dict:

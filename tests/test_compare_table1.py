@@ -6,27 +6,13 @@ import json
 import shutil
 from pathlib import Path
 
-import pytest
-
 import test_baselines_cli
-from mapfree.baselines import learned, vismatch_matcher
 from mapfree.baselines.table1 import SEED_ROWS, plan_rows
 from mapfree.cli import main
 from mapfree.study.config import StudyConfig
 from mapfree.study.pipeline import CONFIG_FILE
 
 val_root, tiny_checkpoint = test_baselines_cli.val_root, test_baselines_cli.tiny_checkpoint  # module fixtures
-
-
-@pytest.fixture
-def offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No network and empty weight caches: the matcher rows lack their weights whatever the machine holds."""
-    from huggingface_hub import constants
-
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
-    monkeypatch.setattr(learned, "hub_checkpoints", lambda: tmp_path / "torch")
-    monkeypatch.setattr(vismatch_matcher, "hub_checkpoints", lambda: tmp_path / "torch")
 
 
 def fake_study(root: Path, checkpoint: Path, trained: str) -> Path:
@@ -37,7 +23,7 @@ def fake_study(root: Path, checkpoint: Path, trained: str) -> Path:
     return root
 
 
-def test_table1_prints_every_row_in_the_seeds_order(offline, val_root: Path, tiny_checkpoint: Path,
+def test_table1_prints_every_row_in_the_seeds_order(offline_weight_caches, val_root: Path, tiny_checkpoint: Path,
                                                    tmp_path: Path, capsys) -> None:
     study = fake_study(tmp_path / "study", tiny_checkpoint, "oracle")
     rc = main(["compare", "--table1", "--data-root", str(val_root), "--checkpoint", str(tiny_checkpoint),
@@ -66,7 +52,7 @@ def test_table1_prints_every_row_in_the_seeds_order(offline, val_root: Path, tin
         assert "not run" not in by_label[label]
 
 
-def test_rows_without_a_model_or_study_say_what_they_need(offline, val_root: Path) -> None:
+def test_rows_without_a_model_or_study_say_what_they_need(offline_weight_caches, val_root: Path) -> None:
     rows = plan_rows(has_mickey=False, solver="emat", dpt_depth="prior", data_root=val_root, split="val")
     assert [r.seed for r in rows] == list(SEED_ROWS)
     assert all(r.not_run for r in rows)
@@ -78,7 +64,7 @@ def test_rows_without_a_model_or_study_say_what_they_need(offline, val_root: Pat
     assert by_label["DPT & DISK"].method == "disk+prior+emat"
 
 
-def test_dpt_rows_find_dpt_depth_maps(offline, val_root: Path, tmp_path: Path) -> None:
+def test_dpt_rows_find_dpt_depth_maps(offline_weight_caches, val_root: Path, tmp_path: Path) -> None:
     root = tmp_path / "data"
     shutil.copytree(val_root, root)
     depth = next(root.glob("val/*/seq1/*.depth.png"))
