@@ -107,11 +107,12 @@ def dpt_problem(dpt_depth: str, data_root: str | Path, split: str, prior_store: 
 
 def study_models(study: str | Path) -> list[tuple[str, Path | None]]:
     """(arm, final model of its first seed that has one, or None) for each depth-supervised arm of a
-    `mapfree study` folder (arms with a depth target), in the study's order. The layout is the study's:
-    `runs/ARM/seedN/model-last` (see `mapfree.study.runs.run_dir`)."""
+    `mapfree study` folder (arms with a depth target), in the study's order."""
     from mapfree.errors import InputError
     from mapfree.study.config import StudyConfig
     from mapfree.study.pipeline import CONFIG_FILE
+    from mapfree.study.runs import arm_runs_dir, seed_dir
+    from mapfree.training.run import LAST_MODEL
 
     path = Path(study) / CONFIG_FILE
     if not path.is_file():
@@ -121,7 +122,7 @@ def study_models(study: str | Path) -> list[tuple[str, Path | None]]:
     for arm in config.arms:
         if arm.target == "none":
             continue
-        models = (Path(study, "runs", arm.name, f"seed{seed}", "model-last") for seed in config.seeds)
+        models = (seed_dir(arm_runs_dir(study, arm.name), seed) / LAST_MODEL for seed in config.seeds)
         found.append((arm.name, next((m for m in models if m.is_dir()), None)))
     return found
 
@@ -156,6 +157,8 @@ def plan_rows(*, has_mickey: bool, solver: str, dpt_depth: str, data_root: str |
 
 def gt_depth_rows(study: str | Path | None) -> list[PlannedRow]:
     """The "MicKey (GT-Depth)" rows: one per depth-supervised arm of the study."""
+    from mapfree.study.runs import arm_runs_dir
+
     if study is None:
         return [PlannedRow(GT_DEPTH.label, GT_DEPTH,
                            not_run="depth-supervised MicKey models (--study, a `mapfree study` folder)")]
@@ -163,5 +166,5 @@ def gt_depth_rows(study: str | Path | None) -> list[PlannedRow]:
     if not arms:
         return [PlannedRow(GT_DEPTH.label, GT_DEPTH, not_run=f"{study}: the study has no depth-supervised arm")]
     return [PlannedRow(f"{GT_DEPTH.label}: {arm}", GT_DEPTH, "mickey", model,
-                       not_run=None if model else f"a trained model in {Path(study, 'runs', arm)} (run the study)")
+                       not_run=None if model else f"a trained model in {arm_runs_dir(study, arm)} (run the study)")
             for arm, model in arms]

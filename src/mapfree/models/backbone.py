@@ -13,6 +13,7 @@ which changes the outputs only by float round-off; `eager` keeps the released co
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -151,6 +152,12 @@ class DerivedCache:
     key: tuple = ()
     value: Any = None
 
+    def get(self, key: tuple, build: Callable[[], Any]) -> Any:
+        """The value for `key`, built (and kept) when the key changed."""
+        if self.key != key:
+            self.key, self.value = key, build()
+        return self.value
+
     def __deepcopy__(self, memo: dict) -> DerivedCache:
         return DerivedCache()
 
@@ -182,17 +189,17 @@ class Block(nn.Module):
 
     def _packed_weights(self, rows: int) -> tuple[torch.Tensor, ...]:
         """qkv, scaled proj weight and bias, fc1, scaled fc2 weight and bias; repacked when a parameter changed."""
-        key = parameter_key(*self.parameters())
-        if self.packed.key != key:
+        def build() -> tuple[torch.Tensor, ...]:
             fc1, fc2 = self.mlp.linears()
             g1, g2 = self.ls1.gamma.detach(), self.ls2.gamma.detach()
-            self.packed = DerivedCache(key, (
+            return (
                 _pack(self.attn.qkv.weight, rows),
                 _pack(self.attn.proj.weight * g1[:, None], rows), self.attn.proj.bias.detach() * g1,
                 _pack(fc1.weight, rows),
                 _pack(fc2.weight * g2[:, None], rows), fc2.bias.detach() * g2,
-            ))
-        return self.packed.value
+            )
+
+        return self.packed.get(parameter_key(*self.parameters()), build)
 
     def _forward_packed(self, x: torch.Tensor) -> torch.Tensor:
         """The block with prepacked oneDNN products: x + ls1(attn(norm1 x)), then x + ls2(mlp(norm2 x))."""
@@ -250,10 +257,8 @@ class DinoV2(nn.Module):
         """Positional embeddings for a patch grid, resized once per grid while no gradient is taken."""
         if torch.is_grad_enabled() and self.pos_embed.requires_grad:
             return interpolate_pos_embed(self.pos_embed, grid)
-        key = (grid, *parameter_key(self.pos_embed))
-        if self.resized_pos_embed.key != key:
-            self.resized_pos_embed = DerivedCache(key, interpolate_pos_embed(self.pos_embed.detach(), grid))
-        return self.resized_pos_embed.value
+        return self.resized_pos_embed.get((grid, *parameter_key(self.pos_embed)),
+                                          lambda: interpolate_pos_embed(self.pos_embed.detach(), grid))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, _, height, width = x.shape

@@ -78,18 +78,18 @@ class ResidualBlock(nn.Module):
 
     def _packed_weights(self, input_shape: torch.Size) -> tuple[PackedConv, PackedConv, PackedConv | None]:
         """Both convolutions with their BatchNorm folded in, and the 1x1 shortcut; repacked when a tensor changed."""
-        key = parameter_key(*self.parameters(), *self.buffers())
-        if self.packed.key != key:
+        def build() -> tuple[PackedConv, PackedConv, PackedConv | None]:
             hidden_shape = (input_shape[0], self.conv1.out_channels, *input_shape[2:])
             shortcut = None
             if isinstance(self.shortcut, nn.Conv2d):
                 shortcut = pack_conv(self.shortcut, self.shortcut.weight.detach(), None, input_shape)
-            self.packed = DerivedCache(key, (
+            return (
                 pack_conv(self.conv1, *fold_batch_norm(self.conv1, self.bn1), input_shape),
                 pack_conv(self.conv2, *fold_batch_norm(self.conv2, self.bn2), hidden_shape),
                 shortcut,
-            ))
-        return self.packed.value
+            )
+
+        return self.packed.get(parameter_key(*self.parameters(), *self.buffers()), build)
 
 
 class PatchHead(nn.Module):

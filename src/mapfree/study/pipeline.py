@@ -30,7 +30,7 @@ from mapfree.evaluation.evaluate import evaluate_submission
 from mapfree.study.config import StudyConfig, TeacherConfig
 from mapfree.study.heldout import synthesise_study_benchmark
 from mapfree.study.records import RunRecord, ScenePoses, pose_records
-from mapfree.study.runs import RunJob, TestSplit, load_record, run_one
+from mapfree.study.runs import RunJob, TestSplit, arm_runs_dir, load_record, run_one
 from mapfree.study.trivial import mean_training_translation, write_trivial_submission
 from mapfree.training import TrainConfig
 from mapfree.training.pretrain import pretrain_model
@@ -153,7 +153,7 @@ def run_jobs(config: StudyConfig, out: Path, data: StudyData) -> list[RunJob]:
                      thresholds(config, data), str(data.teacher_test_store) if data.teacher_test_store else None,
                      has_depth)
     return [RunJob(arm.name, seed, config.train_config, _arm_overrides(config, arm.name, data),
-                   str(out / "runs" / arm.name), str(out / "records" / f"{arm.name}-seed{seed}.json"), test)
+                   str(arm_runs_dir(out, arm.name)), str(out / "records" / f"{arm.name}-seed{seed}.json"), test)
             for seed in config.seeds for arm in config.arms]
 
 

@@ -29,6 +29,7 @@ from mapfree.models import MicKey
 from mapfree.study.records import RunRecord, ScenePoses, pose_records, record_from_json, record_to_json
 from mapfree.study.references import OtherDepthEstimator
 from mapfree.training import TrainConfig, train
+from mapfree.training.run import LAST_MODEL
 
 TEACHER_ROW = "teacher depth"
 """Reference row: the run's own matches with the metric teacher's depth at test time."""
@@ -68,9 +69,20 @@ def load_record(path: str | Path) -> RunRecord | None:
     return record_from_json(json.loads(path.read_text())) if path.is_file() else None
 
 
+def arm_runs_dir(out: str | Path, arm: str) -> Path:
+    """An arm's runs in a study folder `OUT`: `OUT/runs/ARM`, a folder per seed (:func:`seed_dir`)."""
+    return Path(out) / "runs" / arm
+
+
+def seed_dir(runs_dir: str | Path, seed: int) -> Path:
+    """One seed's run in an arm's runs (`RUNS/ARM/seedN`): checkpoints, `history.json`, the final model
+    (`LAST_MODEL`)."""
+    return Path(runs_dir) / f"seed{seed}"
+
+
 def run_dir(job: RunJob) -> Path:
-    """The run's folder (`RUNS/ARM/seedN`): checkpoints, `history.json`, the final model `model-last`."""
-    return Path(job.runs_dir) / f"seed{job.seed}"
+    """The job's run folder."""
+    return seed_dir(job.runs_dir, job.seed)
 
 
 def run_config(job: RunJob) -> TrainConfig:
@@ -82,13 +94,13 @@ def run_config(job: RunJob) -> TrainConfig:
 
 def final_model(job: RunJob, config: TrainConfig) -> MicKey:
     """The network training left (a frozen DINOv2 comes from the configured weights, as in training)."""
-    return MicKey.from_pretrained(run_dir(job) / "model-last", dinov2_weights=config.init.dinov2_weights)
+    return MicKey.from_pretrained(run_dir(job) / LAST_MODEL, dinov2_weights=config.init.dinov2_weights)
 
 
 def _trained_model(job: RunJob) -> tuple[MicKey, TrainConfig, int]:
     """The run's final network: trained now, resumed, or the finished one."""
     config = run_config(job)
-    finished = run_dir(job) / "model-last"
+    finished = run_dir(job) / LAST_MODEL
     if (run_dir(job) / "history.json").is_file() and finished.is_dir():
         steps = -1
     else:

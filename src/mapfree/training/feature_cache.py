@@ -34,7 +34,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-WeightsToken = tuple[tuple[int, int], ...]
+from mapfree.models.backbone import parameter_key
 
 
 def sample_digest(sample: Tensor) -> bytes:
@@ -45,9 +45,9 @@ def sample_digest(sample: Tensor) -> bytes:
     return digest.digest()
 
 
-def weights_token(module: nn.Module) -> WeightsToken:
+def weights_token(module: nn.Module) -> tuple:
     """Identity and in-place version of every parameter and buffer: changes whenever a weight does."""
-    return tuple((t.data_ptr(), t._version) for t in module.state_dict(keep_vars=True).values())
+    return parameter_key(*module.state_dict(keep_vars=True).values())
 
 
 class FrozenOutputCache:
@@ -59,7 +59,7 @@ class FrozenOutputCache:
         self.max_bytes = max_bytes
         self.entries: OrderedDict[bytes, Tensor] = OrderedDict()
         self.bytes = 0
-        self.token: WeightsToken | None = None
+        self.token: tuple | None = None
         self.hits = self.misses = 0
 
     def cacheable(self, x: Tensor) -> bool:

@@ -142,6 +142,10 @@ def _claim_run_dir(run_dir: Path, resume: str | None, overwrite: bool) -> None:
             path.unlink(missing_ok=True)
 
 
+LAST_MODEL = "model-last"
+"""The folder, in a run's folder, of the network as training left it."""
+
+
 def train(
     config: TrainConfig | str | Path, overrides: Iterable[str] = (), extra_callbacks: Iterable[pl.Callback] = (),
     overwrite: bool = False,
@@ -212,7 +216,7 @@ def train(
         write_json_atomic(run_dir / "history.json", result.history, indent=1)
         # `last` is the network as training left it (also when max_steps stops mid-epoch, before
         # any checkpoint); the best ones come from their checkpoints.
-        result.models = {"last": module.model.save_pretrained(run_dir / "model-last")}
+        result.models = {"last": module.model.save_pretrained(run_dir / LAST_MODEL)}
         result.models.update({f"best-{name}": export_model(path, module.model, run_dir / f"model-best-{name}")
                               for name, path in result.best_checkpoints.items() if path is not None})
     return result
