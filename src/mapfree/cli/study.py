@@ -1,4 +1,5 @@
-"""`mapfree study --out DIR [--quick] [--seeds N] [--arms NAME,...]`: does depth supervision improve MicKey?"""
+"""`mapfree study --out DIR [--quick | --replicate] [--seeds N] [--arms NAME,...]`: does depth supervision improve
+MicKey? `mapfree study --tables STUDY_JSON` prints the README's tables of a finished study."""
 
 from __future__ import annotations
 
@@ -17,6 +18,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default=None,
                         help="a study YAML, or a packaged one: synthetic (default), quick, mapfree (the real dataset)")
     parser.add_argument("--quick", action="store_true", help="the tiny packaged study `quick` (a few minutes)")
+    parser.add_argument("--replicate", action="store_true",
+                        help="the packaged study `replicate`: the headline comparison on a second benchmark draw "
+                             "with other training seeds and pretraining draws")
+    parser.add_argument("--tables", metavar="STUDY_JSON", default=None,
+                        help="print the README's study tables from a finished study's study.json and exit")
     parser.add_argument("--seeds", type=int, default=None, help="train seeds 0..N-1 instead of the config's seeds")
     parser.add_argument("--arms", default=None,
                         help="comma-separated arms to run besides the control `none`; none given: all the study's arms")
@@ -34,10 +40,16 @@ def run(args: argparse.Namespace) -> int:
     from mapfree.study import StudyConfig, run_study
     from mapfree.study.pipeline import select
 
-    if args.quick and args.config:
-        raise InputError("--quick is the packaged `quick` study: give either --quick or --config")
+    if args.tables:
+        from mapfree.study.report import read_study_json, study_tables
+
+        print(study_tables(read_study_json(args.tables)))
+        return 0
+    packaged = [name for name, chosen in (("quick", args.quick), ("replicate", args.replicate)) if chosen]
+    if len(packaged) + bool(args.config) > 1:
+        raise InputError("--quick, --replicate and --config each choose the study: give one of them")
     overrides = list(args.overrides) + ([f"workers={args.workers}"] if args.workers is not None else [])
-    config = StudyConfig.load(args.config or ("quick" if args.quick else "synthetic"), overrides)
+    config = StudyConfig.load(args.config or (packaged[0] if packaged else "synthetic"), overrides)
     arms = [a.strip() for a in args.arms.split(",") if a.strip()] if args.arms else None
     run_study(select(config, arms, args.seeds), args.out, overwrite=args.overwrite)
     return 0

@@ -42,6 +42,8 @@ class ArmConfig:
     description: str
     target: Target = "none"
     overrides: list[str] = field(default_factory=list)
+    seeds: list[int] | None = None
+    """A subset of the study's seeds for this arm (e.g. a plumbing check needs few); None: all of them."""
 
 
 @dataclass
@@ -64,6 +66,10 @@ class StudyConfig:
     """(W, H) of the training images and priors; None: the dataset's native frames."""
     pretrain: PretrainConfig | None = None
     """Feature pretraining shared by all runs (the CPU stand-in for DINOv2); None: the backbone is pretrained."""
+    pretrain_draws: int = 1
+    """Independent feature pretrainings (pretraining seeds `pretrain.seed + k`): the run of training seed `s`
+    starts from draw `s mod pretrain_draws`, shared by every arm at that seed, so the seed-level interval covers
+    the variation between pretrainings as well as between training runs."""
     pretrain_threads: int = 2
     """CPU threads of the feature pretraining. Fixed, because the thread count changes the float sums and so
     the features: a study resumed in another shell (another OMP_NUM_THREADS) must find the same ones."""
@@ -71,6 +77,9 @@ class StudyConfig:
     metric_teacher: TeacherConfig = field(default_factory=lambda: TeacherConfig("synthetic-metric"))
     arms: list[ArmConfig] = field(default_factory=list)
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    headline_arm: str | None = None
+    """The arm whose comparison with `none` the headline states, named before any run (the replication reruns
+    this comparison on another benchmark draw); None: no headline comparison."""
     workers: int = 2
     """Training runs at once, one thread each."""
     bootstrap: int = 2000
@@ -86,6 +95,13 @@ class StudyConfig:
             raise ConfigError(f"arm names must be unique, got {names}")
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise ConfigError(f"seeds must be distinct and at least one, got {self.seeds}")
+        if self.pretrain_draws < 1:
+            raise ConfigError(f"pretrain_draws must be at least 1, got {self.pretrain_draws}")
+        if self.headline_arm is not None and self.headline_arm not in names:
+            raise ConfigError(f"headline_arm {self.headline_arm!r} is not an arm of this study ({', '.join(names)})")
+        for arm in self.arms:
+            if arm.seeds is not None and (not arm.seeds or len(set(arm.seeds)) != len(arm.seeds)):
+                raise ConfigError(f"arm {arm.name!r}: seeds must be distinct and at least one, got {arm.seeds}")
 
     def arm(self, name: str) -> ArmConfig:
         for arm in self.arms:
@@ -99,6 +115,19 @@ class StudyConfig:
         for name in chosen:
             self.arm(name)
         self.arms = [arm for arm in self.arms if arm.name in chosen]
+        if self.headline_arm not in chosen:
+            self.headline_arm = None
+
+    def arm_seeds(self, arm: ArmConfig) -> list[int]:
+        """The training seeds an arm runs: the study's, or those of them the arm names."""
+        chosen = [seed for seed in self.seeds if arm.seeds is None or seed in arm.seeds]
+        if not chosen:
+            raise ConfigError(f"arm {arm.name!r} runs seeds {arm.seeds}, none of the study's seeds {self.seeds}")
+        return chosen
+
+    def pretrain_draw(self, seed: int) -> int:
+        """The feature-pretraining draw the runs of training seed `seed` start from."""
+        return seed % self.pretrain_draws
 
     @classmethod
     def load(cls, path: str | Path, overrides: Iterable[str] = ()) -> StudyConfig:

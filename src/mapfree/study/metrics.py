@@ -1,10 +1,15 @@
-"""Metrics of an arm's runs over a multiset of test scenes, seeds pooled, and which way each one improves.
+"""Metrics of ONE run over a multiset of test scenes, and which way each one improves.
 
-Pooling: every (run, scene) pair listed contributes its frames once, so a scene listed twice (as
-a bootstrap resample lists it) counts twice, and for the "Average Median" metrics each (run,
-scene) pair is one scene block. Pose metrics come from the benchmark's own aggregation
-(:func:`mapfree.evaluation.aggregate.summarize`), depth metrics are ratios of summed per-frame
-sums. Each metric class also tabulates per-scene data once, so that the bootstrap
+A run is scored as the benchmark scores one submission: its own estimates, ranked by its own
+confidences. Estimates of two models are never ranked together (MicKey's confidence is a soft
+inlier count whose scale follows each model's depth scale, so a curve over two models' estimates
+would measure their cross-model calibration, not either model). An arm's figure is then a
+statistic over its runs (:mod:`mapfree.study.seeds`).
+
+A scene listed twice in the multiset (as a bootstrap resample lists it) counts twice, and for the
+"Average Median" metrics each listed scene is one block. Pose metrics come from the benchmark's own
+aggregation (:func:`mapfree.evaluation.aggregate.summarize`), depth metrics are ratios of summed
+per-frame sums. Each metric class also tabulates per-scene data once, so that the scene bootstrap
 (:mod:`mapfree.study.stats`) evaluates thousands of scene multisets as a few matrix products.
 """
 
@@ -83,28 +88,24 @@ def _poses(run: RunRecord, which: str | None) -> dict[str, ScenePoses]:
     return run.references[which]
 
 
-def _blocks(runs: Sequence[RunRecord], scenes: Sequence[str], which: str | None) -> list[list[ScenePoses]]:
-    """(run, scene) blocks, one row per run; a scene the run has no poses for is an error naming both."""
-    if not runs:
-        raise ValueError("no runs to compute metrics of")
-    out = []
-    for run in runs:
-        poses = _poses(run, which)
-        missing = [s for s in scenes if s not in poses]
-        if missing:
-            raise KeyError(f"run {run.arm!r} seed {run.seed}: no poses for test scene(s) {missing}")
-        out.append([poses[s] for s in scenes])
-    return out
+def _blocks(run: RunRecord, scenes: Sequence[str], which: str | None) -> list[ScenePoses]:
+    """The run's scene blocks in the order of `scenes`; a scene the run has no poses for is an error naming both."""
+    poses = _poses(run, which)
+    missing = [s for s in scenes if s not in poses]
+    if missing:
+        raise KeyError(f"run {run.arm!r} seed {run.seed}: no poses for test scene(s) {missing}")
+    return [poses[s] for s in scenes]
 
 
-def pose_metrics(runs: Sequence[RunRecord], scenes: Sequence[str], thresholds: Thresholds,
+def pose_metrics(run: RunRecord, scenes: Sequence[str], thresholds: Thresholds,
                  which: str | None = None) -> dict[str, float]:
-    """The benchmark metrics (official keys) of the runs' poses over `scenes`, seeds pooled.
+    """The benchmark metrics (official keys) of one run's poses over `scenes`: what `mapfree evaluate` gives
+    its submission on those scenes.
 
     `which` names a reference row (`run.references[which]`) to score instead of the model's own
     poses. Average Median metrics are NaN when no block has an estimate.
     """
-    blocks = [b for row in _blocks(runs, scenes, which) for b in row]
+    blocks = _blocks(run, scenes, which)
     errors = FrameErrors(*(np.concatenate([getattr(b, name) for b in blocks]) for name in _ERROR_NAMES.values()))
     confidence = np.concatenate([b.confidence for b in blocks])
     sizes = np.array([len(b.confidence) for b in blocks])
@@ -122,28 +123,17 @@ def _check_depth_sums(run: RunRecord, names: set[str]) -> None:
         raise KeyError(f"run {run.arm!r} seed {run.seed}: no depth sum(s) {unknown} (it has {have})")
 
 
-def depth_metrics(runs: Sequence[RunRecord], scenes: Sequence[str],
-                  ratios: Mapping[str, tuple[str, str]]) -> Metrics:
-    """{key: sum of its numerator / sum of its denominator} over the runs' frames of `scenes`; None for 0 / 0."""
+def depth_metrics(run: RunRecord, scenes: Sequence[str], ratios: Mapping[str, tuple[str, str]]) -> Metrics:
+    """{key: sum of its numerator / sum of its denominator} over one run's frames of `scenes`; None for 0 / 0."""
     names = {name for pair in ratios.values() for name in pair}
-    totals = dict.fromkeys(names, 0.0)
-    for run in runs:
-        _check_depth_sums(run, names)
-        for name, value in run.depth.select(list(scenes)).items():
-            if name in totals:
-                totals[name] += value
+    _check_depth_sums(run, names)
+    totals = {name: value for name, value in run.depth.select(list(scenes)).items() if name in names}
     return ratios_of(totals, ratios)
 
 
-def reference_metrics(arms: Mapping[str, Sequence[RunRecord]], scenes: Sequence[str],
-                      thresholds: Thresholds) -> dict[str, dict[str, float]]:
-    """{"ARM: ROW": pose metrics} of every reference row the arms' runs carry, seeds pooled."""
-    out = {}
-    for arm, runs in arms.items():
-        rows = dict.fromkeys(row for run in runs for row in (run.references or {}))
-        for row in rows:
-            out[f"{arm}: {row}"] = pose_metrics(runs, scenes, thresholds, row)
-    return out
+def reference_rows(runs: Sequence[RunRecord]) -> list[str]:
+    """The reference rows the runs carry, in first-seen order."""
+    return list(dict.fromkeys(row for run in runs for row in (run.references or {})))
 
 
 def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
@@ -158,7 +148,7 @@ def _block_median(values: np.ndarray) -> float:
 
 
 class _PoseTable:
-    """Per-scene data of a list of runs (seeds pooled) from which any scene multiset's pose metrics follow.
+    """Per-scene data of one run from which any scene multiset's pose metrics follow.
 
     With c (S,) the multiplicity of each scene: an Average Median is c @ (sum of block medians) /
     c @ (blocks with estimates); a precision c @ accepted / c @ (estimates + missing); the AUC's
@@ -166,19 +156,18 @@ class _PoseTable:
     and c @ (accepted ones at or above it) hits. Recall is rounded to float32 as the benchmark does.
     """
 
-    def __init__(self, runs: Sequence[RunRecord], scenes: Sequence[str], thresholds: Thresholds, which: str | None):
-        blocks = _blocks(runs, scenes, which)
+    def __init__(self, run: RunRecord, scenes: Sequence[str], thresholds: Thresholds, which: str | None):
+        blocks = _blocks(run, scenes, which)
         self.thresholds = thresholds
-        sizes = np.array([[len(b.confidence) for b in row] for row in blocks])
-        self.estimates = sizes.sum(0).astype(np.float64)
-        self.missing = np.array([[b.missing for b in row] for row in blocks]).sum(0).astype(np.float64)
-        self.present = (sizes > 0).sum(0).astype(np.float64)
-        self.median_sums = {key: np.array([[_block_median(getattr(b, name)) for b in row] for row in blocks]).sum(0)
+        sizes = np.array([len(b.confidence) for b in blocks])
+        self.estimates = sizes.astype(np.float64)
+        self.missing = np.array([b.missing for b in blocks], dtype=np.float64)
+        self.present = (sizes > 0).astype(np.float64)
+        self.median_sums = {key: np.array([_block_median(getattr(b, name)) for b in blocks])
                             for key, name in _ERROR_NAMES.items()}
-        flat = [b for row in blocks for b in row]
-        scene = np.concatenate([np.full(len(b.confidence), s) for row in blocks for s, b in enumerate(row)])
-        confidence = np.concatenate([b.confidence for b in flat]).astype(np.float64)
-        errors = FrameErrors(*(np.concatenate([getattr(b, name) for b in flat]) for name in _ERROR_NAMES.values()))
+        scene = np.repeat(np.arange(len(blocks)), sizes)
+        confidence = np.concatenate([b.confidence for b in blocks]).astype(np.float64)
+        errors = FrameErrors(*(np.concatenate([getattr(b, name) for b in blocks]) for name in _ERROR_NAMES.values()))
         order = np.argsort(-confidence, kind="stable")
         ends = np.flatnonzero(np.r_[confidence[order][1:] != confidence[order][:-1], True]) if order.size else order
         onehot = np.zeros((len(order), len(scenes)))
@@ -212,34 +201,32 @@ class _PoseTable:
 
 @dataclass(frozen=True)
 class PoseMetrics:
-    """:func:`pose_metrics` as a metric of (runs, scenes), tabulated for the bootstrap."""
+    """:func:`pose_metrics` as a metric of (run, scenes), tabulated for the bootstrap."""
 
     thresholds: Thresholds
     which: str | None = None
 
-    def __call__(self, runs: Sequence[RunRecord], scenes: Sequence[str]) -> dict[str, float]:
-        return pose_metrics(runs, scenes, self.thresholds, self.which)
+    def __call__(self, run: RunRecord, scenes: Sequence[str]) -> dict[str, float]:
+        return pose_metrics(run, scenes, self.thresholds, self.which)
 
-    def tabulate(self, runs: Sequence[RunRecord], scenes: Sequence[str]) -> CountsTable:
-        return _PoseTable(runs, scenes, self.thresholds, self.which)
+    def tabulate(self, run: RunRecord, scenes: Sequence[str]) -> CountsTable:
+        return _PoseTable(run, scenes, self.thresholds, self.which)
 
 
 @dataclass(frozen=True)
 class DepthMetrics:
-    """:func:`depth_metrics` as a metric of (runs, scenes), tabulated for the bootstrap."""
+    """:func:`depth_metrics` as a metric of (run, scenes), tabulated for the bootstrap."""
 
     ratios: Mapping[str, tuple[str, str]]
 
-    def __call__(self, runs: Sequence[RunRecord], scenes: Sequence[str]) -> Metrics:
-        return depth_metrics(runs, scenes, self.ratios)
+    def __call__(self, run: RunRecord, scenes: Sequence[str]) -> Metrics:
+        return depth_metrics(run, scenes, self.ratios)
 
-    def tabulate(self, runs: Sequence[RunRecord], scenes: Sequence[str]) -> CountsTable:
+    def tabulate(self, run: RunRecord, scenes: Sequence[str]) -> CountsTable:
         names = {name for pair in self.ratios.values() for name in pair}
-        per_scene = dict.fromkeys(names, np.zeros(len(scenes)))
-        for run in runs:
-            _check_depth_sums(run, names)
-            sums = [run.depth.select([scene]) for scene in scenes]
-            per_scene = {name: total + [s[name] for s in sums] for name, total in per_scene.items()}
+        _check_depth_sums(run, names)
+        sums = [run.depth.select([scene]) for scene in scenes]
+        per_scene = {name: np.array([s[name] for s in sums]) for name in names}
 
         def table(counts: np.ndarray) -> dict[str, np.ndarray]:
             counts = np.asarray(counts, dtype=np.float64)
@@ -251,15 +238,15 @@ class DepthMetrics:
 
 @dataclass(frozen=True)
 class CombinedMetrics:
-    """Several metrics of (runs, scenes) as one (e.g. pose and depth); their keys must not collide."""
+    """Several metrics of (run, scenes) as one (e.g. pose and depth); their keys must not collide."""
 
     parts: tuple[PoseMetrics | DepthMetrics, ...]
 
-    def __call__(self, runs: Sequence[RunRecord], scenes: Sequence[str]) -> Metrics:
-        return _merge([part(runs, scenes) for part in self.parts])
+    def __call__(self, run: RunRecord, scenes: Sequence[str]) -> Metrics:
+        return _merge([part(run, scenes) for part in self.parts])
 
-    def tabulate(self, runs: Sequence[RunRecord], scenes: Sequence[str]) -> CountsTable:
-        tables = [part.tabulate(runs, scenes) for part in self.parts]
+    def tabulate(self, run: RunRecord, scenes: Sequence[str]) -> CountsTable:
+        tables = [part.tabulate(run, scenes) for part in self.parts]
         return lambda counts: _merge([table(counts) for table in tables])
 
 

@@ -48,7 +48,8 @@ class StudyData:
 
     data_root: Path
     truth_root: Path
-    features: Path | None
+    features: list[Path] | None
+    """The feature-pretraining draws (:meth:`StudyConfig.pretrain_draw` picks a seed's), or None."""
     priors: dict[str, Path]
     """Training-split stores by target (`relative`, `metric`, `seed-8bit`)."""
     teacher_test_store: Path | None
@@ -78,9 +79,12 @@ def _base_overrides(config: StudyConfig, data: StudyData) -> list[str]:
     overrides = [*_data_overrides(config, data.data_root), *config.train_overrides]
     if width:
         overrides.append(f"validation.image_width={width}")
-    if data.features is not None:
-        overrides.append(f"init.checkpoint={data.features}")
     return overrides
+
+
+def _seed_overrides(config: StudyConfig, data: StudyData, seed: int) -> list[str]:
+    """What a training seed fixes beyond the shared budget: the pretraining draw its runs start from."""
+    return [] if data.features is None else [f"init.checkpoint={data.features[config.pretrain_draw(seed)]}"]
 
 
 def study_teacher(spec: TeacherConfig, truth_root: Path | None = None) -> Teacher:
@@ -96,17 +100,19 @@ def _stores(config: StudyConfig, out: Path, data_root: Path, truth_root: Path) -
     priors: dict[str, Path] = {}
     jobs = [("relative", config.relative_teacher, None), ("metric", config.metric_teacher, None),
             (SEED_ENCODING, config.relative_teacher, SEED_ENCODING)]
-    for target, spec, encoding in jobs:
-        if target not in targets:
-            continue
-        priors[target] = out / "priors" / target
-        report = compute_store(data_root, "train", priors[target], study_teacher(spec), config.resize,
-                               batch_size=spec.batch_size, workers=0, encoding=encoding)
+    with torch_threads(config.pretrain_threads):  # fixed, so the stores do not depend on the shell's thread count
+        for target, spec, encoding in jobs:
+            if target not in targets:
+                continue
+            priors[target] = out / "priors" / target
+            report = compute_store(data_root, "train", priors[target], study_teacher(spec), config.resize,
+                                   batch_size=spec.batch_size, workers=0, encoding=encoding)
+            _check(report)
+        test_store = out / "priors" / f"metric-{config.test_split}"
+        report = compute_store(data_root, config.test_split, test_store,
+                               study_teacher(config.metric_teacher, truth_root), config.resize,
+                               batch_size=config.metric_teacher.batch_size, workers=0)
         _check(report)
-    test_store = out / "priors" / f"metric-{config.test_split}"
-    report = compute_store(data_root, config.test_split, test_store, study_teacher(config.metric_teacher, truth_root),
-                           config.resize, batch_size=config.metric_teacher.batch_size, workers=0)
-    _check(report)
     return priors, test_store
 
 
@@ -125,18 +131,20 @@ def prepare(config: StudyConfig, out: Path) -> StudyData:
         truth_root = Path(config.truth_root or config.data_root)
     features = None
     if config.pretrain is not None:
-        features = out / "pretrained_features"
-        if not (features / "pretrain_history.json").is_file():
-            base = TrainConfig.load(config.train_config, _data_overrides(config, data_root))
-            with torch_threads(config.pretrain_threads):
-                pretrain_model(base, features, config.pretrain)
+        features = [out / "pretrained_features" / f"draw{k}" for k in range(config.pretrain_draws)]
+        base = TrainConfig.load(config.train_config, _data_overrides(config, data_root))
+        for k, folder in enumerate(features):
+            if not (folder / "pretrain_history.json").is_file():
+                log.info("feature pretraining draw %d of %d", k + 1, config.pretrain_draws)
+                with torch_threads(config.pretrain_threads):
+                    pretrain_model(base, folder, replace(config.pretrain, seed=config.pretrain.seed + k))
     priors, test_store = _stores(config, out, data_root, truth_root)
     return StudyData(data_root, truth_root, features, priors, test_store)
 
 
-def _arm_overrides(config: StudyConfig, arm_name: str, data: StudyData) -> tuple[str, ...]:
+def _run_overrides(config: StudyConfig, arm_name: str, seed: int, data: StudyData) -> tuple[str, ...]:
     arm = config.arm(arm_name)
-    overrides = _base_overrides(config, data)
+    overrides = [*_base_overrides(config, data), *_seed_overrides(config, data, seed)]
     if arm.target in data.priors:
         overrides.append(f"depth.prior_root={data.priors[arm.target]}")
     return (*overrides, *arm.overrides)
@@ -152,9 +160,9 @@ def run_jobs(config: StudyConfig, out: Path, data: StudyData) -> list[RunJob]:
     test = TestSplit(str(data.data_root), str(data.truth_root), config.test_split, config.resize,
                      thresholds(config, data), str(data.teacher_test_store) if data.teacher_test_store else None,
                      has_depth)
-    return [RunJob(arm.name, seed, config.train_config, _arm_overrides(config, arm.name, data),
+    return [RunJob(arm.name, seed, config.train_config, _run_overrides(config, arm.name, seed, data),
                    str(arm_runs_dir(out, arm.name)), str(out / "records" / f"{arm.name}-seed{seed}.json"), test)
-            for seed in config.seeds for arm in config.arms]
+            for seed in config.seeds for arm in config.arms if seed in config.arm_seeds(arm)]
 
 
 @contextmanager

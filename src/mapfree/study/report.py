@@ -5,27 +5,34 @@ study.json's schema (names fixed by the issue; more keys are allowed where noted
     {"split": "test", "primary_metric": KEY,
      "teachers": {NAME: {"abs_rel": x, "delta1": x, "abs_rel_median_scaled": x, ...more}},
      "arms": [{"name": str, "description": str,
-               "runs": [{"seed": int, "metrics": {KEY: number|null}}],
-               "mean_std": {KEY: {"mean": x, "std": x|null}},
-               "effect_vs_none": {KEY: {"mean": x, "ci95": [lo, hi]|null, "verdict": word}}}],
+               "runs": [{"seed": int, "metrics": {KEY: number|null}}],       # each run scored alone
+               "mean_std": {KEY: {"mean": x, "std": x|null}},                # over the arm's runs
+               "effect_vs_none": {KEY: {"mean": x, "ci95": [lo, hi]|null, "verdict": word,
+                                        "n_seeds": int, "method": str, ...more,
+                                        "scenes_only": {"ci95": [lo, hi]|null, "verdict": word, "method": str}}},
+               "stability": {...}|null}],
      "references": {ROW: {KEY: number|null}},
      "context": {"test_scenes": int, "headline": [KEY], "bootstrap": {...}, ...more}}
 
-`effect_vs_none` is empty for the control arm `none`; `ci95` is null only with the verdict "undefined".
+`effect_vs_none` is empty for the control arm `none`; `mean` is the mean over seeds of the paired
+differences and `ci95` their t-interval, null only with the verdict "undefined" (fewer than two seeds).
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from mapfree.atomic import strict_json, write_json_atomic, write_text_atomic
+from mapfree.errors import InputError
 from mapfree.evaluation.aggregate import ROTATION_KEY, TRANSLATION_KEY, VCRE_KEY, Thresholds
 from mapfree.study.forest import plot_forest
 from mapfree.study.metrics import metric_label
-from mapfree.study.stats import CONTROL, MIN_DEFINED, VERDICTS, ArmResult, Effect
+from mapfree.study.seeds import FAILURE_RULE, LEVEL, POWER
+from mapfree.study.stats import CONTROL, MIN_DEFINED, VERDICTS, ArmResult, Effect, Stability
 
 DEPTH_HEADLINE = ("depth/abs_rel", "depth/delta1", "depth/abs_rel_scaled")
 TEACHER_KEYS = ("abs_rel", "delta1", "abs_rel_median_scaled")
@@ -42,9 +49,27 @@ def headline(thresholds: Thresholds, depth_keys: Sequence[str] = DEPTH_HEADLINE)
     return [*vcre, *pose, VCRE_KEY, TRANSLATION_KEY, ROTATION_KEY, *depth_keys]
 
 
+def _pair(interval: tuple[float, float] | None) -> list[float] | None:
+    return None if interval is None else list(interval)
+
+
 def _effect_json(effect: Effect) -> dict[str, Any]:
-    return {"mean": effect.mean, "ci95": None if effect.ci95 is None else list(effect.ci95),
-            "verdict": effect.verdict}
+    pairs, scenes = effect.pairs, effect.scenes_only
+    return {"mean": pairs.mean, "ci95": _pair(pairs.ci95), "verdict": effect.verdict, "n_seeds": pairs.n,
+            "method": effect.method, "sd": pairs.sd, "p_value": pairs.p_value, "median": pairs.median,
+            "median_ci95": _pair(pairs.median_ci95), "mde80": pairs.mde80,
+            "scenes_only": None if scenes is None else {"ci95": _pair(scenes.ci95), "verdict": scenes.verdict,
+                                                        "method": scenes.method}}
+
+
+def _stability_json(stable: Stability | None, primary: str) -> dict[str, Any] | None:
+    if stable is None:
+        return None
+    return {"metric": primary, "threshold": stable.threshold, "rule": FAILURE_RULE, "sd": stable.sd,
+            "sd_ci95": _pair(stable.sd_ci95), "failures": stable.failures, "runs": stable.runs,
+            "failure_rate": stable.failures / stable.runs if stable.runs else None,
+            "failure_rate_ci95": _pair(stable.failure_rate_ci95), "sd_ratio": stable.sd_ratio,
+            "sd_ratio_ci95": _pair(stable.sd_ratio_ci95), "verdict": stable.verdict}
 
 
 def build_study_json(primary: str, arms: Sequence[ArmResult], teachers: Mapping[str, Mapping[str, float | None]],
@@ -56,7 +81,8 @@ def build_study_json(primary: str, arms: Sequence[ArmResult], teachers: Mapping[
     the headline keys and how the bootstrap ran.
     """
     bootstrap = {"resamples": n_resamples, "seed": bootstrap_seed, "unit": "test scene", "paired": True,
-                 "interval": "percentile 2.5-97.5", "min_defined": MIN_DEFINED}
+                 "interval": "percentile 2.5-97.5", "min_defined": MIN_DEFINED,
+                 "role": "secondary: these trained models only (scenes_only)"}
     return strict_json({
         "split": "test",  # the held-out split's role; context.test_split names its folder (Map-free: val)
         "primary_metric": primary,
@@ -64,7 +90,8 @@ def build_study_json(primary: str, arms: Sequence[ArmResult], teachers: Mapping[
         "arms": [{"name": arm.name, "description": arm.description,
                   "runs": [{"seed": seed, "metrics": metrics} for seed, metrics in arm.runs.items()],
                   "mean_std": {key: {"mean": mean, "std": std} for key, (mean, std) in arm.mean_std.items()},
-                  "effect_vs_none": {key: _effect_json(e) for key, e in arm.effect_vs_none.items()}}
+                  "effect_vs_none": {key: _effect_json(e) for key, e in arm.effect_vs_none.items()},
+                  "stability": _stability_json(arm.stability, primary)}
                  for arm in arms],
         "references": {name: dict(values) for name, values in references.items()},
         "context": {**context, "headline": list(headline_keys), "bootstrap": bootstrap},
@@ -91,7 +118,7 @@ def _missing(d: dict, keys: Sequence[str], where: str) -> list[str]:
 def _effect_problems(effect: Any, where: str) -> list[str]:
     if not isinstance(effect, dict):
         return [f"{where}: not an object"]
-    problems = _missing(effect, ("mean", "ci95", "verdict"), where)
+    problems = _missing(effect, ("mean", "ci95", "verdict", "n_seeds", "method", "scenes_only"), where)
     if problems:
         return problems
     if not _is_number(effect["mean"]):
@@ -194,6 +221,8 @@ def validate_study_json(d: Any) -> list[str]:
 
 DECIMALS = {VCRE_KEY: 1, ROTATION_KEY: 2}
 """Decimals of a metric in the tables: these, else 3 (fractions, metres, AbsRel)."""
+SHORT_VERDICTS = {"better": "**better**", "worse": "*worse*", "no detectable difference": "n.d.d.",
+                  "undefined": "undefined"}
 
 
 def _value(key: str, value: float | None, sign: str = "") -> str:
@@ -202,11 +231,14 @@ def _value(key: str, value: float | None, sign: str = "") -> str:
     return str(value) if isinstance(value, int) else f"{value:{sign}.{DECIMALS.get(key, 3)}f}"
 
 
-def _effect_text(key: str, effect: Mapping[str, Any], sep: str = " ") -> str:
+def _interval(key: str, ci: Sequence[float] | None) -> str:
+    return "[no interval]" if ci is None else f"[{_value(key, ci[0], '+')}, {_value(key, ci[1], '+')}]"
+
+
+def _effect_text(key: str, effect: Mapping[str, Any], sep: str = " ", short: bool = False) -> str:
     """`+0.031 [-0.010, +0.070] no detectable difference` (`sep` before the verdict)."""
-    ci = effect["ci95"]
-    interval = "[no interval]" if ci is None else f"[{_value(key, ci[0], '+')}, {_value(key, ci[1], '+')}]"
-    return f"{_value(key, effect['mean'], '+')} {interval}{sep}{effect['verdict']}"
+    word = SHORT_VERDICTS[effect["verdict"]] if short else effect["verdict"]
+    return f"{_value(key, effect['mean'], '+')} {_interval(key, effect['ci95'])}{sep}{word}"
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
@@ -221,24 +253,151 @@ def _shown(study: Mapping[str, Any]) -> list[str]:
 
 
 CONTEXT_LABELS = {"test_scenes": "test scenes", "test_pairs": "test pairs (scored query frames)",
-                  "seeds": "training seeds per arm", "image_size": "image size (W x H)",
+                  "seeds": "training seeds", "image_size": "image size (W x H)",
                   "wall_time_s": "wall time of this call (s; a resumed study reuses earlier work)",
                   "test_split": "held-out split (its folder)", "train_config": "training configuration",
                   "train_budget": "shared training budget", "teachers": "teachers",
-                  "placebo_check": "placebo check"}
+                  "headline_arm": "headline comparison (named before the runs)", "placebo_check": "placebo check"}
+HIDDEN_CONTEXT = ("headline", "bootstrap", "provenance")
 
 
 def _data_section(context: Mapping[str, Any]) -> list[str]:
     shown = {**{k: context[k] for k in CONTEXT_LABELS if k in context},
-             **{k: v for k, v in context.items() if k not in CONTEXT_LABELS and k not in ("headline", "bootstrap")}}
+             **{k: v for k, v in context.items() if k not in CONTEXT_LABELS and k not in HIDDEN_CONTEXT}}
     return [*[f"- {CONTEXT_LABELS.get(k, k)}: {v}" for k, v in shown.items()], ""]
 
 
+def _provenance_section(context: Mapping[str, Any]) -> list[str]:
+    facts = {**context.get("provenance", {}), "wall time (s)": context.get("wall_time_s")}
+    return ["## Provenance", "", *[f"- {k}: {v}" for k, v in facts.items()], ""]
+
+
 def verdict_line(study: Mapping[str, Any], arm: Mapping[str, Any]) -> str:
-    """One sentence: the arm's effect on the primary metric, its interval and verdict, and what it rests on."""
+    """One sentence: the arm's seed-level effect on the primary metric, its interval and verdict, what it rests on."""
     key = study["primary_metric"]
-    return (f"{arm['name']} vs {CONTROL} on {metric_label(key)}: {_effect_text(key, arm['effect_vs_none'][key], ', ')} "
-            f"({study['context']['test_scenes']} test scenes x {len(arm['runs'])} seeds)")
+    effect = arm["effect_vs_none"][key]
+    return (f"{arm['name']} vs {CONTROL} on {metric_label(key)}: {_effect_text(key, effect, ', ')} "
+            f"({effect['n_seeds']} paired seeds, each run scored alone on {study['context']['test_scenes']} "
+            f"test scenes)")
+
+
+def _power_text(key: str, effect: Mapping[str, Any]) -> str:
+    return f"smallest effect detectable at {POWER:.0%} power {_value(key, effect['mde80'])}"
+
+
+def summary_lines(study: Mapping[str, Any]) -> list[str]:
+    """The report's opening: five lines a reader needs before any table."""
+    arms, context, key = study["arms"], study["context"], study["primary_metric"]
+    others = [a for a in arms if a["name"] != CONTROL]
+    n_runs = sum(len(a["runs"]) for a in arms)
+    lines = [f"1. Design: {len(arms)} arms, {n_runs} training runs (seeds {_seed_span(context.get('seeds', []))}), "
+             f"each run scored alone as one submission on {context['test_scenes']} held-out test scenes; an effect "
+             f"is the mean over seeds of the paired difference to `{CONTROL}`, with a {LEVEL:.0%} t-interval "
+             f"over seeds. Primary metric: {metric_label(key)}."]
+    head = next((a for a in others if a["name"] == context.get("headline_arm")), None)
+    if head is not None:
+        effect = head["effect_vs_none"][key]
+        lines.append(f"2. Headline, `{head['name']}` vs `{CONTROL}`: {_effect_text(key, effect, ', ')} "
+                     f"({effect['n_seeds']} seeds); on a typical seed (median difference) "
+                     f"{_value(key, effect['median'], '+')} {_interval(key, effect['median_ci95'])}; "
+                     f"{_power_text(key, effect)}.")
+    else:
+        lines.append("2. No headline comparison was named for this study.")
+    failures = ", ".join(f"`{a['name']}` {a['stability']['failures']}/{a['stability']['runs']}" for a in arms
+                         if a.get("stability"))
+    lines.append(f"3. Failed runs ({FAILURE_RULE}): {failures or 'not computed'}.")
+    lines.append("4. Every arm on the primary metric: " + "; ".join(
+        f"`{a['name']}` {_effect_text(key, a['effect_vs_none'][key], ' ', short=True)}" for a in others))
+    lines.append("5. Scope: these are figures of this benchmark and stand-in; a verdict is better or worse only "
+                 "where the seed-level interval excludes 0, and no detectable difference is not evidence of no "
+                 "effect.")
+    return [*lines, ""]
+
+
+def _seed_span(seeds: Sequence[int]) -> str:
+    seeds = list(seeds)
+    if seeds and seeds == list(range(seeds[0], seeds[-1] + 1)) and len(seeds) > 2:
+        return f"{seeds[0]}-{seeds[-1]}"
+    return ", ".join(map(str, seeds))
+
+
+def mean_std_table(study: Mapping[str, Any]) -> list[str]:
+    keys = _shown(study)
+    return _table(["arm", "runs", *[metric_label(k) for k in keys]],
+                  [[f"`{a['name']}`", str(len(a["runs"])), *[_mean_std(k, a["mean_std"].get(k)) for k in keys]]
+                   for a in study["arms"]])
+
+
+def effects_table(study: Mapping[str, Any], scenes_only: bool = False) -> list[str]:
+    """Per metric and arm: the seed-level effect (or the scene-only interval) and its verdict."""
+    keys, others = _shown(study), [a for a in study["arms"] if a["name"] != CONTROL]
+
+    def cell(key: str, arm: Mapping[str, Any]) -> str:
+        effect = arm["effect_vs_none"].get(key)
+        if effect is None:
+            return "n/a"
+        if not scenes_only:
+            return _effect_text(key, effect, " ", short=True)
+        scenes = effect["scenes_only"] or {"ci95": None, "verdict": "undefined"}
+        return f"{_interval(key, scenes['ci95'])} {SHORT_VERDICTS[scenes['verdict']]}"
+
+    return _table(["metric", *[f"`{a['name']}`" for a in others]],
+                  [[metric_label(k), *[cell(k, a) for a in others]] for k in keys])
+
+
+def primary_table(study: Mapping[str, Any]) -> list[str]:
+    """The primary metric arm by arm: seeds, mean effect, typical-seed effect, power, p-value."""
+    key = study["primary_metric"]
+    rows = []
+    for arm in study["arms"]:
+        if arm["name"] == CONTROL:
+            continue
+        e = arm["effect_vs_none"][key]
+        p = "n/a" if e["p_value"] is None else f"{e['p_value']:.3f}"
+        rows.append([f"`{arm['name']}`", str(e["n_seeds"]), _effect_text(key, e, " ", short=True),
+                     f"{_value(key, e['median'], '+')} {_interval(key, e['median_ci95'])}",
+                     _value(key, e["sd"]), _value(key, e["mde80"]), p])
+    return _table(["arm", "seeds", "mean effect [95% t-interval]", "median effect [95% order-statistic interval]",
+                   "sd of differences", f"detectable at {POWER:.0%} power", "p (paired t)"], rows)
+
+
+def stability_table(study: Mapping[str, Any]) -> list[str]:
+    key = study["primary_metric"]
+    rows = []
+    for arm in study["arms"]:
+        st = arm.get("stability")
+        if not st:
+            continue
+        ratio = "-" if arm["name"] == CONTROL else (
+            f"{_value(key, st['sd_ratio'])} {_interval(key, st['sd_ratio_ci95'])} {st['verdict']}"
+            if st["sd_ratio"] is not None else st["verdict"] or "n/a")
+        rate = "n/a" if st["failure_rate"] is None else f"{st['failures']}/{st['runs']} " \
+            f"{_interval(key, st['failure_rate_ci95']).replace('+', '')}"
+        rows.append([f"`{arm['name']}`", f"{_value(key, st['sd'])} {_interval(key, st['sd_ci95']).replace('+', '')}",
+                     rate, ratio])
+    return _table(["arm", "sd over seeds [95%]", "failed runs [95% Clopper-Pearson]",
+                   f"sd ratio to `{CONTROL}` [95% Pitman-Morgan]"], rows)
+
+
+def teachers_table(study: Mapping[str, Any]) -> list[str]:
+    keys = list(dict.fromkeys(k for values in study["teachers"].values() for k in values))
+    return _table(["teacher", *keys], [[name, *[_value(k, values.get(k)) for k in keys]]
+                                       for name, values in study["teachers"].items()])
+
+
+def study_tables(study: Mapping[str, Any]) -> str:
+    """The README's study tables, generated from study.json alone (`mapfree study --tables STUDY_JSON`)."""
+    key = study["primary_metric"]
+    threshold = next((a["stability"]["threshold"] for a in study["arms"] if a.get("stability")), None)
+    lines = ["Per arm, mean ± std over its runs (each run scored alone on the test split):", "",
+             *mean_std_table(study),
+             f"Effect against `{CONTROL}`: mean over seeds of the paired difference [95% t-interval over seeds], "
+             "verdict (n.d.d.: no detectable difference):", "", *effects_table(study),
+             f"The primary metric ({metric_label(key)}) in detail:", "", *primary_table(study)]
+    if threshold is not None:
+        lines += [f"Stability on the primary metric (a run failed below {_value(key, threshold)}: {FAILURE_RULE}):",
+                  "", *stability_table(study)]
+    return "\n".join(lines)
 
 
 def render_report(study: Mapping[str, Any], figures: Mapping[str, str] | None = None) -> str:
@@ -248,10 +407,11 @@ def render_report(study: Mapping[str, Any], figures: Mapping[str, str] | None = 
     arms, context, primary = study["arms"], study["context"], study["primary_metric"]
     boot = context["bootstrap"]
     others = [arm for arm in arms if arm["name"] != CONTROL]
-    teacher_keys = list(dict.fromkeys(k for values in study["teachers"].values() for k in values))
     ref_keys = [k for k in keys if any(k in row for row in study["references"].values())]
     lines = [
         "# mapfree study: does depth supervision improve MicKey?", "",
+        "## Summary", "", *summary_lines(study),
+        *_provenance_section(context),
         "## What was compared", "",
         f"The arms differ as their descriptions say; `{CONTROL}` is the control every effect is measured against.",
         "",
@@ -265,39 +425,30 @@ def render_report(study: Mapping[str, Any], figures: Mapping[str, str] | None = 
     if study["teachers"]:
         lines += ["## Teachers' depth accuracy", "",
                   "Each teacher's depth against the true depth: raw, after median scaling, and (relative "
-                  "teachers) after an affine fit, as the keys say.", "",
-                  *_table(["teacher", *teacher_keys],
-                          [[name, *[_value(k, values.get(k)) for k in teacher_keys]]
-                           for name, values in study["teachers"].items()])]
-    lines += ["## Per seed", "", "Each run on the full test split.", "",
+                  "teachers) after an affine fit, as the keys say.", "", *teachers_table(study)]
+    lines += ["## Per run", "", "Each run scored alone on the full test split, as the benchmark scores one "
+              "submission.", "",
               *_table(["arm", "seed", *labels], [[a["name"], str(r["seed"]), *[_value(k, r["metrics"].get(k))
                                                                             for k in keys]]
                                                 for a in arms for r in a["runs"]]),
-              "## Mean ± std over seeds", "", "Standard deviation with ddof=1 over the seeds (none for one seed).", "",
-              *_table(["arm", *labels], [[a["name"], *[_mean_std(k, a["mean_std"].get(k)) for k in keys]]
-                                         for a in arms]),
-              f"## Effects vs {CONTROL}", "",
-              f"Effect = arm − `{CONTROL}` on the full test split, seeds pooled within each arm. 95% interval: "
-              f"percentiles 2.5 and 97.5 of {boot['resamples']} paired bootstrap resamples of the test scenes (both "
-              "arms scored on the same resampled scenes). Verdict from the interval and the metric's direction: "
-              "better or worse when it excludes 0, else no detectable difference; undefined when fewer than "
+              "## Results", "", study_tables(study), "",
+              f"![Effects vs {CONTROL}]({FOREST})", "",
+              "## These trained models only: test scenes resampled", "",
+              f"A secondary interval: the trained models held fixed, percentiles 2.5 and 97.5 of {boot['resamples']} "
+              "paired bootstrap resamples of the test scenes (every run scored alone on the same resampled scenes; "
+              "the difference is the mean over seeds of the per-seed differences). It says whether these models "
+              "would differ on other scenes, not whether other training runs would; undefined when fewer than "
               f"{boot['min_defined']:.0%} of the resamples define the metric.", "",
-              *_table(["metric", *[a["name"] for a in others]],
-                      [[label, *[_effect_text(k, a["effect_vs_none"][k]) if k in a["effect_vs_none"] else "n/a"
-                                 for a in others]] for k, label in zip(keys, labels)]),
-              f"![Effects vs {CONTROL}]({FOREST})", ""]
+              *effects_table(study, scenes_only=True)]
     if study["references"] and ref_keys:
-        lines += ["## Reference rows", "", "Pose metrics of other solutions on the same test split, seeds pooled "
-                  "(e.g. a trivial baseline, each arm's matches solved with the teacher's or the true depth).", "",
+        lines += ["## Reference rows", "", "Pose metrics of other solutions on the same test split, the mean over "
+                  "runs, each run scored alone (a trivial baseline; each arm's own matches solved with the "
+                  "teacher's or the true depth).", "",
                   *_table(["row", *[metric_label(k) for k in ref_keys]],
                           [[name, *[_value(k, row.get(k)) for k in ref_keys]]
                            for name, row in study["references"].items()])]
     lines += [f"## Verdicts on the primary metric ({metric_label(primary)})", "",
-              *[f"- {verdict_line(study, arm)}" for arm in others], "",
-              "A verdict is better or worse only where the 95% interval excludes 0; no detectable difference means "
-              "this test split and these seeds cannot tell the arm from the control, not that they are equal. "
-              "The interval resamples test scenes with each arm's trained models fixed: it does not cover the "
-              "variation a different draw of training seeds would bring (the per-seed tables show that spread).", ""]
+              *[f"- {verdict_line(study, arm)}" for arm in others], ""]
     for title, path in (figures or {}).items():
         lines += [f"## {title}", "", f"![{title}]({path})", ""]
     return "\n".join(lines)
@@ -308,6 +459,19 @@ def _mean_std(key: str, value: Mapping[str, float | None] | None) -> str:
         return "n/a"
     std = value["std"]
     return _value(key, value["mean"]) + ("" if std is None else f" ± {_value(key, std)}")
+
+
+def read_study_json(path: str | Path) -> dict[str, Any]:
+    """A study.json, checked against the schema (one line naming the file and its first problem otherwise)."""
+    path = Path(path)
+    try:
+        study = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise InputError(f"{path}: cannot read a study.json ({error})") from None
+    problems = validate_study_json(study)
+    if problems:
+        raise InputError(f"{path}: not a study.json: {problems[0]}")
+    return study
 
 
 def write_study(out_dir: str | Path, study: Mapping[str, Any],

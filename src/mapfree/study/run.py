@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
+import platform
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
+import mapfree
 from mapfree.study.config import StudyConfig
 from mapfree.study.depth_metrics import DEPTH_RATIOS
 from mapfree.study.figures import FIGURES, study_figures
@@ -18,18 +24,19 @@ from mapfree.study.metrics import (
     PoseMetrics,
     pose_metrics,
     primary_metric,
-    reference_metrics,
+    reference_rows,
 )
 from mapfree.study.pipeline import claim_folder, execute, prepare, run_jobs, thresholds, trivial_row
 from mapfree.study.records import RunRecord
 from mapfree.study.report import build_study_json, headline, verdict_line, write_study
-from mapfree.study.stats import CONTROL, Arm, compare_arms
+from mapfree.study.stats import CONTROL, Arm, compare_arms, seed_mean_std
 from mapfree.study.teachers import teacher_accuracies
 
 log = logging.getLogger(__name__)
 
 BOOTSTRAP_SEED = 0
 PLACEBO = "seed-published"
+TRIVIAL_ROW = "trivial (R = I, mean train t)"
 
 
 def _step(message: str, start: float) -> None:
@@ -53,6 +60,35 @@ def _same_poses(a: RunRecord, b: RunRecord) -> bool:
         for s in a.poses for f in ("translation", "rotation", "vcre", "confidence"))
 
 
+def reference_means(arms: dict[str, list[RunRecord]], scenes: list[str], thresholds) -> dict[str, dict]:
+    """{"ARM: ROW": mean over the arm's runs of the row's pose metrics, each run scored alone}."""
+    out = {}
+    for arm, runs in arms.items():
+        for row in reference_rows(runs):
+            scored = [pose_metrics(run, scenes, thresholds, row) for run in runs if row in (run.references or {})]
+            out[f"{arm}: {row}"] = {key: mean for key, (mean, _) in seed_mean_std(scored).items()}
+    return out
+
+
+def _commit() -> str | None:
+    """The git commit of the installed source tree, when it is a checkout (else None)."""
+    try:
+        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(mapfree.__file__).parent, capture_output=True,
+                              text=True, timeout=10, check=False)
+    except OSError:
+        return None
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
+def provenance(config: StudyConfig) -> dict[str, Any]:
+    """Where the numbers come from: versions, commit, machine, threads and the configuration's digest."""
+    return {"mapfree": mapfree.__version__, "commit": _commit(), "torch": torch.__version__,
+            "numpy": np.__version__, "python": platform.python_version(), "device": "cpu",
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+            "threads": f"1 per run, {config.workers} runs at once; pretraining and priors {config.pretrain_threads}",
+            "config_sha256": hashlib.sha256(config.to_yaml().encode()).hexdigest()[:16]}
+
+
 def run_study(config: StudyConfig, out_dir: str | Path, overwrite: bool = False) -> dict[str, Any]:
     """Run (or resume) the study into `out_dir`; returns study.json's content."""
     start = time.perf_counter()
@@ -72,16 +108,15 @@ def run_study(config: StudyConfig, out_dir: str | Path, overwrite: bool = False)
           start)
     records = execute(jobs, config.workers)
 
-    _step("4/5 statistics: paired bootstrap over the test scenes", start)
+    _step("4/5 statistics: per-run scores, seed-level effects, scene bootstrap", start)
     scenes = sorted(records[0].poses)
     metric = PoseMetrics(th) if records[0].depth is None else CombinedMetrics(
         (PoseMetrics(th), DepthMetrics(DEPTH_RATIOS)))
     by_arm = {arm.name: [r for r in records if r.arm == arm.name] for arm in config.arms}
+    trivial = pose_metrics(RunRecord("trivial", 0, trivial_row(config, data, th, out / "runs")), scenes, th)
     results = compare_arms([Arm(arm.name, arm.description, by_arm[arm.name]) for arm in config.arms], scenes,
-                           metric, config.bootstrap, BOOTSTRAP_SEED)
-    trivial = RunRecord("trivial", 0, trivial_row(config, data, th, out / "runs"))
-    references = {"trivial (R = I, mean train t)": pose_metrics([trivial], scenes, th),
-                  **reference_metrics(by_arm, scenes, th)}
+                           metric, config.bootstrap, BOOTSTRAP_SEED, primary=primary, trivial=trivial[primary])
+    references = {TRIVIAL_ROW: trivial, **reference_means(by_arm, scenes, th)}
 
     _step("5/5 report", start)
     n_pairs = sum(len(p.translation) + p.missing for p in records[0].poses.values())
@@ -90,6 +125,7 @@ def run_study(config: StudyConfig, out_dir: str | Path, overwrite: bool = False)
                "test_split": config.test_split, "train_config": config.train_config,
                "train_budget": ", ".join(config.train_overrides),
                "teachers": f"relative {config.relative_teacher.name}, metric {config.metric_teacher.name}",
+               "headline_arm": config.headline_arm, "provenance": provenance(config),
                "wall_time_s": round(time.perf_counter() - start)}
     placebo = placebo_check(records)
     if placebo is not None:
