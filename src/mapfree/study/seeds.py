@@ -114,6 +114,14 @@ def minimum_detectable_effect(sd: float, n: int, level: float = LEVEL, power: fl
     return float(noncentrality * sd / math.sqrt(n))
 
 
+def paired_t_p_value(mean: float, sd: float, n: int) -> float:
+    """Two-sided p-value of the paired t-test of a zero mean difference (1 for no difference at all, 0 for a
+    constant non-zero one)."""
+    if sd == 0:
+        return 1.0 if mean == 0 else 0.0
+    return float(2 * stats.t.sf(abs(mean) / (sd / math.sqrt(n)), n - 1))
+
+
 def summarize_pairs(differences: np.ndarray) -> PairedSummary:
     """Everything the report says of one metric's paired differences."""
     n = len(differences)
@@ -123,8 +131,7 @@ def summarize_pairs(differences: np.ndarray) -> PairedSummary:
     if n < 2:
         return PairedSummary(n, mean, None, None, None, median, None, None)
     sd = float(differences.std(ddof=1))
-    p_value = 1.0 if sd == 0 and mean == 0 else (0.0 if sd == 0 else
-                                                   float(stats.ttest_1samp(differences, 0.0).pvalue))
+    p_value = paired_t_p_value(mean, sd, n)
     return PairedSummary(n, mean, t_interval(differences), sd, p_value, median, median_interval(differences),
                          minimum_detectable_effect(sd, n))
 
