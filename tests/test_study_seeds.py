@@ -47,9 +47,9 @@ def test_paired_t_interval_covers_the_true_mean_difference_95_percent(monkeypatc
     """10 seeds, normal differences with mean 0.3: the interval is exact, so its coverage is 0.95.
 
     4000 repetitions: the Monte-Carlo sd of the coverage is sqrt(0.95 * 0.05 / 4000) = 0.0034, so the band
-    0.95 +- 0.015 is +-4.4 sd; an interval using z (1.96) instead of t(9) (2.26) would cover 0.92, one using
-    the population sd (ddof 0) 0.93, both outside it. The median interval and the detectable effect, which the
-    summary also computes, are replaced by stubs here only to keep the 4000 summaries fast."""
+    0.95 +- 0.015 is +-4.4 sd; an interval using z (1.96) instead of t(9) (2.26) would cover 0.918, outside
+    it. The median interval and the detectable effect, which the summary also computes, are replaced by stubs
+    here only to keep the 4000 summaries fast."""
     monkeypatch.setattr(seeds, "minimum_detectable_effect", lambda sd, n: None)
     monkeypatch.setattr(seeds, "median_interval", lambda values: None)
     rng = np.random.default_rng(11)
@@ -113,15 +113,16 @@ def test_seed_level_interval_covers_the_true_effect_end_to_end():
     rng = np.random.default_rng(7)
     delta, reps = 1.0, 300
     effects = []
-    for _ in range(reps):
+    for repetition in range(reps):
         scenes, arms = hierarchical_arms(rng, delta)
-        effects.append(effects_vs_control(arms, scenes, BOTH, n_resamples=0)["t"])
+        metric = BOTH if repetition < 30 else MEAN  # the second key only where it is checked (speed)
+        effects.append(effects_vs_control(arms, scenes, metric, n_resamples=0)["t"])
     coverage = _covered([e["depth/delta1"].ci95 for e in effects], delta)
     assert 0.90 <= coverage <= 0.99, coverage
     better = np.mean([e["depth/delta1"].verdict == "better" for e in effects])
     assert better >= 0.95, better
     # the same difference on a lower-is-better key is "worse", with the same interval
-    for e in effects:
+    for e in effects[:30]:
         assert e["depth/abs_rel"].ci95 == e["depth/delta1"].ci95
         assert e["depth/abs_rel"].verdict == {"better": "worse", "worse": "better"}.get(
             e["depth/delta1"].verdict, e["depth/delta1"].verdict)
@@ -162,7 +163,7 @@ def test_minimum_detectable_effect_has_80_percent_power(n):
     """Paired t-tests at 5% on normal differences with true mean = MDE: rejection rate 0.80.
 
     10000 simulated studies: Monte-Carlo sd sqrt(0.8 * 0.2 / 10000) = 0.004, the band +-0.03 is 7.5 sd; the
-    normal approximation (1.96 + 0.84) sd / sqrt(n) would give ~0.70 at n = 5 and ~0.76 at n = 10."""
+    normal approximation (1.96 + 0.84) sd / sqrt(n) would give 0.56 at n = 5 and 0.70 at n = 10."""
     sd = 0.37
     mde = minimum_detectable_effect(sd, n)
     rng = np.random.default_rng(n)
@@ -224,7 +225,7 @@ def test_sd_ratio_interval_covers_the_true_ratio_of_correlated_pairs():
     """Bivariate normal pairs, rho 0.6, sd 2 and 1 (true ratio 2), n = 10: the Pitman-Morgan interval is exact.
 
     4000 repetitions: Monte-Carlo sd 0.0034, band 0.95 +-0.015 (4.4 sd). Ignoring the correlation (r = 0 in K,
-    an unpaired F-like interval) would over-cover (~0.99) and fail the band."""
+    an unpaired F-like interval) would over-cover (0.98) and fail the band."""
     rng = np.random.default_rng(17)
     rho, sds, n, reps = 0.6, (2.0, 1.0), 10, 4000
     cov = np.array([[sds[0] ** 2, rho * sds[0] * sds[1]], [rho * sds[0] * sds[1], sds[1] ** 2]])
@@ -308,7 +309,7 @@ def test_stability_counts_failures_and_finds_the_steadier_arm():
     assert mine.verdict == "more stable" and mine.sd_ratio_ci95[1] < 1, mine
     assert mine.failures == 0 and mine.runs == 10
     assert mine.failure_rate_ci95 == pytest.approx(proportion_interval(0, 10))
-    shared = range(8)  # the seeds whose runs both arms have a value for
+    shared = range(9)  # the seeds whose runs both arms have a value for (not 9: None)
     t, c = np.array([treatment[s] for s in shared]), np.array([control[s] for s in shared])
     ratio, (low, high) = sd_ratio_interval(t, c)
     assert (mine.sd_ratio, *mine.sd_ratio_ci95) == pytest.approx((ratio, low, high))
