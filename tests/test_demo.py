@@ -29,7 +29,7 @@ def test_demo_arguments_choose_the_study_its_arms_and_seed(tmp_path, monkeypatch
                                                                       str(tmp_path / "quick"), True)
     for config, seed in ((full, 3), (quick, 0)):
         assert [arm.name for arm in config.arms] == ["none", "silog-metric"]
-        assert config.seeds == [seed] and config.pretrain.seed == seed
+        assert config.seeds == [seed] and config.pretrain.seed == seed and config.pretrain_draws == 1
     synthetic, packaged_quick = StudyConfig.load("synthetic"), StudyConfig.load("quick")
     assert full.synth == replace(synthetic.synth, test_scenes=32) and full.train_overrides == synthetic.train_overrides
     assert full.pretrain == replace(synthetic.pretrain, seed=3)
@@ -46,7 +46,8 @@ def test_demo_at_ci_size_reports_its_pairs_and_figures(tmp_path):
     assert study["context"]["test_pairs"] == pairs > 0
     report = (tmp_path / "report.md").read_text()
     assert f"- test pairs (scored query frames): {pairs}" in report
-    assert "(3 test scenes x 1 seeds)" in report and "ddof=1 over the seeds (none for one seed)" in report
+    assert "(1 paired seeds, each run scored alone on 3 test scenes); these trained models only: [" in report
+    assert "mean ± std over its runs" in report
     links = [line.split("](")[1].rstrip(")") for line in report.splitlines() if line.startswith("![")]
     assert sorted(links) == sorted(["forest.png", "figures/training_curves.png", "figures/precision_recall.png",
                                     "figures/matches_none.png", "figures/cameras_none.png",

@@ -16,6 +16,7 @@ import pytest
 from mapfree.cli import main
 from mapfree.data.files import read_poses_table
 from mapfree.data.scenes import list_scenes
+from mapfree.evaluation.aggregate import Thresholds
 from mapfree.study.report import validate_study_json
 
 CI_SIZE = ["synth.train_scenes=2", "synth.val_scenes=1", "synth.test_scenes=3", "synth.frames=6",
@@ -46,6 +47,7 @@ def test_quick_study_end_to_end(tmp_path, capsys):
     """One CI-sized study (one test, so parallel test workers never run it twice), checked in turn."""
     assert study(tmp_path) == 0
     check_structure(tmp_path)
+    check_evaluate_reproduces_each_run(tmp_path)
     check_placebo(tmp_path)
     check_truth_held_apart(tmp_path)
     check_resume(tmp_path)
@@ -78,7 +80,7 @@ def check_structure(quick_study: Path) -> None:
     for teacher in d["teachers"].values():
         assert {"abs_rel", "delta1", "abs_rel_median_scaled"} <= teacher.keys()
     for arm in d["arms"]:
-        assert [run["seed"] for run in arm["runs"]] == [0]
+        assert [run["seed"] for run in arm["runs"]] == [0, 1]
         metrics = arm["runs"][0]["metrics"]
         assert {d["primary_metric"], "Average Median Reprojection Error", "depth/abs_rel", "depth/delta1_weighted",
                 "depth/border_abs_rel", "depth/sky_confidence"} <= metrics.keys()
@@ -87,15 +89,38 @@ def check_structure(quick_study: Path) -> None:
         else:
             effect = arm["effect_vs_none"][d["primary_metric"]]
             assert effect["verdict"] in ("better", "worse", "no detectable difference")
+            assert effect["n_seeds"] == 2 and effect["method"].startswith("paired t")
+            assert effect["scenes_only"]["verdict"] in ("better", "worse", "no detectable difference", "undefined")
+        assert arm["stability"]["runs"] == 2
     assert any(name.startswith("trivial") for name in d["references"])
     assert {"none: teacher depth", "none: true depth"} <= d["references"].keys()
     report = (quick_study / "report.md").read_text()
     assert "seed-published vs none on VCRE AUC @ 18.7px" in report and (quick_study / "forest.png").is_file()
+    draws = sorted(p.name for p in (quick_study / "pretrained_features").iterdir())
+    assert draws == ["draw0", "draw1"]  # seed s starts from draw s mod 2
+
+
+def check_evaluate_reproduces_each_run(quick_study: Path) -> None:
+    """`mapfree evaluate` on a run's own submission gives that run's row of study.json: each run is scored
+    as the benchmark scores one submission."""
+    d = strict((quick_study / "study.json").read_text())
+    thresholds = Thresholds.for_image_width(112)
+    for arm in d["arms"]:
+        for run in arm["runs"]:
+            submission = quick_study / "runs" / arm["name"] / f"seed{run['seed']}" / "test" / "submission.zip"
+            out = quick_study / f"eval_{arm['name']}_{run['seed']}.json"
+            assert main(["--quiet", "evaluate", str(submission), "--data-root", str(quick_study / "heldout"),
+                         "--split", "test", "--json", str(out),
+                         "--vcre-thresholds", *map(repr, thresholds.vcre_px)]) == 0
+            scored = json.loads(out.read_text())["metrics"]
+            out.unlink()
+            row = {k.replace(".0px", "px"): v for k, v in run["metrics"].items() if not k.startswith("depth/")}
+            assert row == pytest.approx(scored), (arm["name"], run["seed"])
 
 
 def check_placebo(quick_study: Path) -> None:
     arms = {arm["name"]: arm for arm in strict((quick_study / "study.json").read_text())["arms"]}
-    assert arms["seed-published"]["runs"][0]["metrics"] == arms["none"]["runs"][0]["metrics"]
+    assert arms["seed-published"]["runs"] == arms["none"]["runs"]
     effect = arms["seed-published"]["effect_vs_none"]
     assert all(e["mean"] in (0.0, None) and e["verdict"] in ("no detectable difference", "undefined")
                for e in effect.values())
@@ -140,8 +165,12 @@ def test_packaged_studies_load_and_the_real_one_needs_no_synthesis():
     from mapfree.study import StudyConfig
 
     full = StudyConfig.load("synthetic")
-    assert len(full.seeds) >= 3 and {a.name for a in full.arms} == {
-        "none", "seed-published", "seed-intended", "ssi-relative", "silog-metric", "oracle"}
+    assert len(full.seeds) >= 10 and full.pretrain_draws > 1 and full.headline_arm == "silog-metric"
+    assert {a.name for a in full.arms} == {
+        "none", "seed-published", "seed-code-grad", "l2-metric", "ssi-relative", "silog-metric", "oracle"}
+    replicate = StudyConfig.load("replicate")
+    assert [a.name for a in replicate.arms] == ["none", "silog-metric"]
+    assert replicate.synth.seed != full.synth.seed and not set(replicate.seeds) & set(full.seeds)
     real = StudyConfig.load("mapfree")
     assert real.synth is None and real.test_split == "val" and real.pretrain is None
     assert "oracle" not in {a.name for a in real.arms}

@@ -36,7 +36,8 @@ def demo_config(quick: bool = False, seed: int = 0, overrides: Iterable[str] = (
     from mapfree.study import StudyConfig
     from mapfree.study.pipeline import select
 
-    config = StudyConfig.load("quick" if quick else "demo", [f"seeds=[{seed}]", f"pretrain.seed={seed}", *overrides])
+    config = StudyConfig.load("quick" if quick else "demo",
+                              [f"seeds=[{seed}]", f"pretrain.seed={seed}", "pretrain_draws=1", *overrides])
     return select(config, ARMS, None)
 
 

@@ -276,9 +276,13 @@ def verdict_line(study: Mapping[str, Any], arm: Mapping[str, Any]) -> str:
     """One sentence: the arm's seed-level effect on the primary metric, its interval and verdict, what it rests on."""
     key = study["primary_metric"]
     effect = arm["effect_vs_none"][key]
-    return (f"{arm['name']} vs {CONTROL} on {metric_label(key)}: {_effect_text(key, effect, ', ')} "
+    line = (f"{arm['name']} vs {CONTROL} on {metric_label(key)}: {_effect_text(key, effect, ', ')} "
             f"({effect['n_seeds']} paired seeds, each run scored alone on {study['context']['test_scenes']} "
             f"test scenes)")
+    scenes = effect["scenes_only"]
+    if effect["ci95"] is None and scenes is not None:  # one seed: say what the scenes alone can say
+        line += f"; these trained models only: {_interval(key, scenes['ci95'])}, {scenes['verdict']}"
+    return line
 
 
 def _power_text(key: str, effect: Mapping[str, Any]) -> str:
