@@ -45,7 +45,7 @@ def test_table1_prints_every_row_in_the_seeds_order(offline_weight_caches, val_r
     assert "not run: " in silk and "DPT depth maps (frame_NNNNN.dptkitti.png)" in silk
     for label in ("RoMa w/ MicKey", "SuperGlue w/ MicKey", "LoFTR w/ MicKey", "DPT & DISK"):
         assert "not run: " in by_label[label]
-    assert "not run: a trained model in" in by_label["MicKey (GT-Depth): seed-intended"]
+    assert "not run: a trained model in" in by_label["MicKey (GT-Depth): seed-code-grad"]
     ran = json.loads((tmp_path / "m.json").read_text())
     assert set(ran) == {"MicKey", "MicKey (GT-Depth): oracle"}  # what ran: the given MicKey and the trained arm
     for label in ran:

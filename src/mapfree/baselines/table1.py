@@ -122,7 +122,7 @@ def study_models(study: str | Path) -> list[tuple[str, Path | None]]:
     for arm in config.arms:
         if arm.target == "none":
             continue
-        models = (seed_dir(arm_runs_dir(study, arm.name), seed) / LAST_MODEL for seed in config.seeds)
+        models = (seed_dir(arm_runs_dir(study, arm.name), seed) / LAST_MODEL for seed in config.arm_seeds(arm))
         found.append((arm.name, next((m for m in models if m.is_dir()), None)))
     return found
 
