@@ -163,20 +163,25 @@ def true_depth_path(ref: FrameRef, depth_root: str | Path | None = None) -> Path
     return Path(depth_root) / split / ref.scene / ref.frame.replace(".jpg", ".depth.png")
 
 
+def _gradient(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(d/dx, d/dy) per pixel of a float32 map (Sobel, edges replicated)."""
+    gx = cv2.Sobel(x, cv2.CV_32F, 1, 0, ksize=3, borderType=cv2.BORDER_REPLICATE) / 8
+    gy = cv2.Sobel(x, cv2.CV_32F, 0, 1, ksize=3, borderType=cv2.BORDER_REPLICATE) / 8
+    return gx, gy
+
+
+def _blur(x: np.ndarray, sigma: float) -> np.ndarray:
+    return cv2.GaussianBlur(x, (0, 0), sigma, borderType=cv2.BORDER_REFLECT) if sigma > 0 else x
+
+
 def slant(depth: np.ndarray, focal: float) -> np.ndarray:
     """(H, W) sine of the angle between the surface normal and the viewing ray, in [0, 1), from finite metres.
 
     tan(angle) = focal * |grad log z| with the gradient in pixels; depth edges come out as edge-on bands.
     """
-    log_depth = np.log(depth).astype(np.float32)
-    gx = cv2.Sobel(log_depth, cv2.CV_32F, 1, 0, ksize=3, borderType=cv2.BORDER_REPLICATE) / 8
-    gy = cv2.Sobel(log_depth, cv2.CV_32F, 0, 1, ksize=3, borderType=cv2.BORDER_REPLICATE) / 8
+    gx, gy = _gradient(np.log(depth).astype(np.float32))
     tangent = focal * np.hypot(gx, gy)
     return tangent / np.sqrt(1.0 + tangent**2)
-
-
-def _blur(x: np.ndarray, sigma: float) -> np.ndarray:
-    return cv2.GaussianBlur(x, (0, 0), sigma, borderType=cv2.BORDER_REFLECT) if sigma > 0 else x
 
 
 def bleed(inverse: np.ndarray, sigma: float, power: float) -> np.ndarray:
@@ -191,9 +196,13 @@ def bleed(inverse: np.ndarray, sigma: float, power: float) -> np.ndarray:
 def luminance_gradient(luma: np.ndarray, sigma: float) -> np.ndarray:
     """(H, W) root-mean-square luminance gradient (per pixel) over a Gaussian window: the local texture or
     edge contrast the network sees."""
-    gx = cv2.Sobel(luma, cv2.CV_32F, 1, 0, ksize=3, borderType=cv2.BORDER_REPLICATE) / 8
-    gy = cv2.Sobel(luma, cv2.CV_32F, 0, 1, ksize=3, borderType=cv2.BORDER_REPLICATE) / 8
+    gx, gy = _gradient(luma)
     return np.sqrt(np.maximum(_blur(gx * gx + gy * gy, sigma), 0.0))
+
+
+def channel_sum(image: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """(H, W) weighted sum of an (H, W, 3) image's channels, in a fixed order (no BLAS: thread-independent)."""
+    return image[..., 0] * weights[0] + image[..., 1] * weights[1] + image[..., 2] * weights[2]
 
 
 def colour_direction(seed: int) -> np.ndarray:
@@ -203,13 +212,13 @@ def colour_direction(seed: int) -> np.ndarray:
     return (v / np.linalg.norm(v)).astype(np.float32)
 
 
-def content_bias(rgb: np.ndarray, errors: MonocularErrors) -> np.ndarray:
-    """(H, W) log inverse-depth error read off the image: texture as relief plus the colour bias."""
-    luma = rgb @ LUMA
+def content_bias(rgb: np.ndarray, luma: np.ndarray, errors: MonocularErrors) -> np.ndarray:
+    """(H, W) log inverse-depth error read off the image (float32 RGB in [0, 1] and its luminance): texture and
+    shading as relief plus the colour bias."""
     bias = errors.texture_relief * (_blur(luma, errors.relief_px) - _blur(luma, RELIEF_SURROUND * errors.relief_px))
     if errors.colour_bias:
         colour = _blur(rgb, errors.colour_px)
-        chroma = (colour - colour.mean(axis=2, keepdims=True)) @ colour_direction(errors.seed)
+        chroma = channel_sum(colour, colour_direction(errors.seed))  # the direction is orthogonal to grey
         bias += errors.colour_bias * np.tanh(chroma / np.float32(0.1))
     return bias.astype(np.float32)
 
@@ -244,10 +253,10 @@ def simulate(depth: np.ndarray, image: np.ndarray, metric: bool, errors: Monocul
     rng = np.random.default_rng([errors.seed, zlib.crc32(key.encode())])
     h, w = depth.shape
     rgb = image.astype(np.float32) / np.float32(255)
-    luma = rgb @ LUMA
+    luma = channel_sum(rgb, LUMA)
     sky = ~np.isfinite(depth)
     z = errors.reference_depth * (np.where(sky, 1.0, depth) / errors.reference_depth) ** errors.far_gamma
-    log_inverse = -np.log(np.where(sky, errors.sky_depth, z)).astype(np.float32) + content_bias(rgb, errors)
+    log_inverse = -np.log(np.where(sky, errors.sky_depth, z)).astype(np.float32) + content_bias(rgb, luma, errors)
     inverse = contrast_bleed(np.exp(flattened(log_inverse, luma, errors)), luma, errors)
     if errors.slant_bias:
         inverse *= np.exp(errors.slant_bias * slant(1.0 / inverse, focal=float(w))).astype(np.float32)
