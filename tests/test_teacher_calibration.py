@@ -1,11 +1,13 @@
 """The synthetic teachers err like Depth Anything (published figures, see `mapfree.depth_prior.synthetic`),
-deterministically in (seed, frame), and can read their true depth from a separate root."""
+deterministically in (image, depth, seed, frame), with errors that repeat across the views of a surface, never
+mask the sky, and can read their true depth from a separate root."""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -13,11 +15,12 @@ import torch
 from mapfree.data.images import read_depth
 from mapfree.depth_prior import PriorStore
 from mapfree.depth_prior.accuracy import measure_teacher, synthetic_calibration
+from mapfree.depth_prior.crossview import crossview_error_correlation
 from mapfree.depth_prior.frames import FrameRef, list_frames
 from mapfree.depth_prior.patches import patch_average
 from mapfree.depth_prior.runner import compute_store
-from mapfree.depth_prior.synthetic import NEAR_TRUTH, SyntheticTeacher, simulate
-from mapfree.depth_prior.teachers import build_teacher
+from mapfree.depth_prior.synthetic import CALIBRATED, FRAME_KEYED, NEAR_TRUTH, SyntheticTeacher, simulate
+from mapfree.depth_prior.teachers import SYNTHETIC_TEACHERS, build_teacher
 from mapfree.errors import InputError
 from mapfree.synth import SynthConfig, generate_dataset
 
@@ -78,21 +81,59 @@ def test_metric_errors_do_not_average_out_over_frames(frames: list[FrameRef]) ->
     assert abs(np.mean(_log_log_slopes("synthetic-near-truth", frames)) - 1) < 0.03
 
 
-def test_errors_depend_only_on_seed_and_frame() -> None:
-    rng = np.random.default_rng(0)
-    depth = rng.uniform(1.0, 30.0, (60, 45)).astype(np.float32)
-    depth[:10] = np.nan  # sky
+def _frame_with_sky(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(depth, image) of 60x45 pixels: ground receding from 3 to 30 m under 10 rows of sky, random texture."""
+    rng = np.random.default_rng(seed)
+    depth = np.repeat(np.geomspace(30.0, 3.0, 60, dtype=np.float32)[:, None], 45, axis=1)
+    depth[:10] = np.nan
+    return depth, rng.integers(0, 256, (60, 45, 3), dtype=np.uint8)
+
+
+def test_errors_depend_only_on_image_depth_seed_and_frame() -> None:
+    depth, image = _frame_with_sky()
+    key = "s00000/seq1/frame_00004.jpg"
+    threads = cv2.getNumThreads()
     for name, metric in (("synthetic", False), ("synthetic-metric", True)):
         errors = build_teacher(name, seed=3).errors
-        first = simulate(depth, metric, errors, "s00000/seq1/frame_00004.jpg")
-        np.testing.assert_array_equal(first, simulate(depth.copy(), metric, errors, "s00000/seq1/frame_00004.jpg"))
-        assert not np.allclose(first[10:], simulate(depth, metric, errors, "s00000/seq1/frame_00005.jpg")[10:])
-        other_seed = build_teacher(name, seed=4).errors
-        assert not np.allclose(first[10:], simulate(depth, metric, other_seed, "s00000/seq1/frame_00004.jpg")[10:])
-        if metric:
-            assert np.isnan(first[:10]).all() and np.isfinite(first[10:]).all()
-        else:  # sky is the frame's minimum: zero inverse depth, i.e. the unknown shift
-            assert np.all(first[:10] == first.min()) and np.all(first[10:] > first.min())
+        first = simulate(depth, image, metric, errors, key)
+        try:
+            cv2.setNumThreads(1)
+            np.testing.assert_array_equal(first, simulate(depth.copy(), image.copy(), metric, errors, key))
+        finally:
+            cv2.setNumThreads(threads)
+        assert not np.allclose(first, simulate(depth, image, metric, errors, "s00000/seq1/frame_00005.jpg"))
+        assert not np.allclose(first, simulate(depth, image, metric, build_teacher(name, seed=4).errors, key))
+        assert not np.allclose(first, simulate(depth, _frame_with_sky(1)[1], metric, errors, key))  # reads the image
+
+
+def test_teachers_never_mask_the_sky() -> None:
+    depth, image = _frame_with_sky()
+    sky = ~np.isfinite(depth)
+    metric = simulate(depth, image, True, CALIBRATED, "a")
+    assert np.isfinite(metric).all() and metric.max() <= CALIBRATED.max_depth
+    assert np.median(metric[sky]) > 1.5 * np.median(metric[~sky])  # far, within the network's range
+    relative = simulate(depth, image, False, CALIBRATED, "a")
+    assert np.isfinite(relative).all()
+    floor = relative.min()  # about the unknown shift: the sky's disparity is near zero above it
+    assert np.median(relative[sky]) - floor < 0.35 * (np.median(relative[~sky]) - floor)
+
+
+def test_teacher_maps_of_frames_with_sky_are_finite(frames: list[FrameRef]) -> None:
+    with_sky = [ref for ref in frames[::5] if np.isnan(read_depth(ref.depth_path)).any()]
+    assert with_sky
+    for name in SYNTHETIC_TEACHERS:
+        teacher = build_teacher(name)
+        assert all(np.isfinite(teacher.reader(ref, ref.native_size)).all() for ref in with_sky)
+
+
+def test_errors_repeat_across_views_of_a_surface(frames: list[FrameRef]) -> None:
+    # The content-keyed model misreads a surface the same way in every view; the frame-keyed one's errors are
+    # mostly drawn per frame (only its range compression repeats).
+    for metric in (False, True):
+        new = crossview_error_correlation(SyntheticTeacher(metric, CALIBRATED), frames)
+        old = crossview_error_correlation(SyntheticTeacher(metric, FRAME_KEYED), frames)
+        assert new.pairs == old.pairs == 30 and new.points == old.points > 1000
+        assert new.correlation > old.correlation + 0.15, (metric, new, old)
 
 
 def _without_depth(dataset: Path, tmp_path: Path, split: str) -> tuple[Path, Path]:

@@ -39,14 +39,17 @@ def _suffix(kind: str) -> str:
     return "" if kind == "raw" else f"_{kind}"
 
 
-def _median_scaled(depth: np.ndarray, truth: np.ndarray) -> np.ndarray:
+def median_scaled(depth: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Depth times median(truth) / median(depth) over its positive entries (unchanged if none is positive)."""
     positive = depth > 0
     if not positive.any():
         return depth
     return depth * (np.median(truth[positive]) / np.median(depth[positive]))
 
 
-def _affine(output: np.ndarray, truth: np.ndarray) -> np.ndarray:
+def affine_aligned(output: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Depth from relative inverse depth by the least-squares affine fit to the true inverse depth, capped at
+    the farthest true depth."""
     design = np.stack([output, np.ones_like(output)], axis=1)
     (a, b), *_ = np.linalg.lstsq(design, 1.0 / truth, rcond=None)
     inverse = np.maximum(a * output + b, 1.0 / truth.max())
@@ -62,12 +65,12 @@ def frame_accuracy(pred: np.ndarray, truth: np.ndarray, relative: bool) -> dict[
         return dict.fromkeys(KINDS)
     pred, truth = pred[valid], truth[valid]
     if not relative:
-        return {"raw": depth_accuracy(pred, truth), "median_scaled": depth_accuracy(_median_scaled(pred, truth), truth),
+        return {"raw": depth_accuracy(pred, truth), "median_scaled": depth_accuracy(median_scaled(pred, truth), truth),
                 "affine": None}
     with np.errstate(divide="ignore"):
         as_depth = np.where(pred > 0, 1.0 / pred, -1.0)  # a non-positive inverse depth is an error, kept as such
-    return {"raw": None, "median_scaled": depth_accuracy(_median_scaled(as_depth, truth), truth),
-            "affine": depth_accuracy(_affine(pred, truth), truth)}
+    return {"raw": None, "median_scaled": depth_accuracy(median_scaled(as_depth, truth), truth),
+            "affine": depth_accuracy(affine_aligned(pred, truth), truth)}
 
 
 def teacher_accuracy(pred_patches: Sequence[np.ndarray], true_patches: Sequence[np.ndarray],
@@ -90,6 +93,19 @@ def teacher_accuracy(pred_patches: Sequence[np.ndarray], true_patches: Sequence[
 
 
 @torch.inference_mode()
+def teacher_patches(teacher: Teacher, ref: FrameRef, size: tuple[int, int], min_valid_fraction: float = 0.5
+                    ) -> np.ndarray:
+    """(H // 14, W // 14) patch means of the teacher's map of one frame at `size` (width, height)."""
+    maps = teacher.predict(torch.from_numpy(teacher.reader(ref, size))[None].to(teacher.device))
+    return patch_average(maps.float().cpu(), min_valid_fraction)[0].numpy()
+
+
+def read_true_depth(ref: FrameRef, size: tuple[int, int] | None, depth_root: str | Path | None) -> np.ndarray:
+    """(H, W) true metres of a frame at `size` (None: native), beside it or under `depth_root` (NaN = none)."""
+    return read_depth(true_depth_path(ref, depth_root), size or ref.native_size)
+
+
+@torch.inference_mode()
 def measure_teacher(teacher: Teacher, frames: Sequence[FrameRef], size: tuple[int, int] | None = None,
                     depth_root: str | Path | None = None, min_valid_fraction: float = 0.5
                     ) -> dict[str, float | int | None]:
@@ -98,13 +114,9 @@ def measure_teacher(teacher: Teacher, frames: Sequence[FrameRef], size: tuple[in
     `size` is the (width, height) the frames are resized to (None: each frame's native size); the true
     depth is `frame_NNNNN.depth.png` beside each frame, or under `depth_root` (Map-free layout).
     """
-    preds, truths = [], []
-    for ref in frames:
-        wh = size or ref.native_size
-        maps = teacher.predict(torch.from_numpy(teacher.reader(ref, wh))[None].to(teacher.device))
-        preds.append(patch_average(maps.float().cpu(), min_valid_fraction)[0].numpy())
-        truth = torch.from_numpy(read_depth(true_depth_path(ref, depth_root), wh))
-        truths.append(patch_average(truth, min_valid_fraction).numpy())
+    preds = [teacher_patches(teacher, ref, size or ref.native_size, min_valid_fraction) for ref in frames]
+    truths = [patch_average(torch.from_numpy(read_true_depth(ref, size, depth_root)), min_valid_fraction).numpy()
+              for ref in frames]
     return teacher_accuracy(preds, truths, relative=teacher.quantity != METRIC_DEPTH)
 
 

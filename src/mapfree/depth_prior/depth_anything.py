@@ -5,6 +5,13 @@ The checkpoint's own preprocessing settings (`preprocessor_config.json`: target 
 aspect ratio, sides multiple of 14, normalisation) are applied in torch on the device instead
 of through the per-image PIL processor, and the prediction is resized back (bilinearly, which
 cannot overshoot) to the image MicKey sees.
+
+Sky, the rule of every teacher: teachers never mask; the sky gets the teacher's own output. Nothing
+here masks or NaNs a pixel. Depth Anything's relative head ends in a ReLU (non-negative inverse
+depth; the sky comes out near zero), its metric head in a sigmoid times the config's `max_depth`
+(metres in [0, max_depth]: 20 m Indoor, 80 m Outdoor; the sky comes out near the top), so metric
+output is bounded by the model itself and not clipped again here. A metric DPT (`mapfree.depth_prior.dpt`)
+inverts an affine inverse depth clamped at 1e-8: finite, but its sky can be very far.
 """
 
 from __future__ import annotations

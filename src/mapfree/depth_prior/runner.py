@@ -239,10 +239,7 @@ def _targets(
         maps = teacher.predict(batch)
     except (RuntimeError, ValueError) as e:  # CUDA out of memory is a RuntimeError
         return [f"{teacher.name} failed on this batch: {e}"] * len(stacked)
-    broken = torch.isinf(maps).flatten(1).any(1)
-    if not teacher.allows_missing:
-        broken |= torch.isnan(maps).flatten(1).any(1)
-    broken = broken.cpu().numpy()
+    broken = (~torch.isfinite(maps)).flatten(1).any(1).cpu().numpy()  # teachers never mask (see `Teacher`)
     if encoding is not None:
         maps = ENCODINGS[encoding][1](maps)
     grids = patch_average(maps, min_valid_fraction).cpu().numpy()

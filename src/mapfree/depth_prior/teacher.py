@@ -3,6 +3,9 @@
 A teacher has two halves: `reader(frame, size)`, run in data-loader worker processes (NumPy,
 picklable, no model), and `predict(batch)`, run on the device on a stacked batch of what the
 reader returned, giving (B, H, W) float32 maps at the size MicKey sees.
+
+Teachers never mask: every pixel, the sky included, gets the teacher's own output, so a non-finite
+value marks a failed frame (see `mapfree.depth_prior.depth_anything` for the networks' sky).
 """
 
 from __future__ import annotations
@@ -25,8 +28,6 @@ class Teacher(ABC):
     name: str
     quantity: str
     weights: str | None = None
-    allows_missing: bool = False
-    """Whether NaN pixels (no prediction there) are expected; otherwise a NaN marks a failed frame."""
     reader: Reader
 
     @abstractmethod

@@ -77,7 +77,8 @@ SYNTHETIC_TEACHERS = {
     "synthetic-near-truth": (True, NEAR_TRUTH),
 }
 """Name -> (metric, error model): `synthetic` and `synthetic-metric` err like Depth Anything (relative,
-metric); `synthetic-near-truth` is the earlier, near-perfect metric model."""
+metric; errors keyed by image content, see `mapfree.depth_prior.synthetic`); `synthetic-near-truth` is the
+earlier, near-perfect metric model. None masks the sky (see `mapfree.depth_prior.depth_anything`)."""
 for _name, (_metric, _errors) in SYNTHETIC_TEACHERS.items():
     TEACHERS.add(_name, synthetic_factory(_name, _metric, _errors))
 

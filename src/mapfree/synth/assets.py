@@ -3,12 +3,13 @@ precomputed correspondences, so `file:SUFFIX` and `npz:NAME` run offline."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from mapfree.data.correspondences import write_correspondences
-from mapfree.data.images import write_depth
+from mapfree.data.images import read_image, write_depth
 from mapfree.geometry.camera import backproject, pixel_grid, project
 from mapfree.geometry.transforms import relative_pose
 
@@ -20,12 +21,13 @@ VISIBLE_TOLERANCE = 0.02
 """A point is visible in the query when its depth there is within this fraction of the query's depth map."""
 
 
-def write_estimated_depth(path: Path, depth: np.ndarray, key: str, seed: int) -> None:
-    """`frame_NNNNN.SUFFIX.png` of the synthetic-metric teacher's map (rendered depth with monocular errors,
-    the same map `mapfree depth-prior --teacher synthetic-metric --seed SEED` computes at native size)."""
-    from mapfree.depth_prior.synthetic import MonocularErrors, simulate
+def write_estimated_depth(path: Path, depth: np.ndarray, image_path: Path, key: str, seed: int) -> None:
+    """`frame_NNNNN.SUFFIX.png` of the synthetic-metric teacher's map (rendered depth and the written image with
+    monocular errors, the map `mapfree depth-prior --teacher synthetic-metric --seed SEED` computes at native
+    size from the depth PNG); depths beyond the PNG's 65.5 m are written as missing."""
+    from mapfree.depth_prior.synthetic import CALIBRATED, simulate
 
-    write_depth(path, simulate(depth, True, MonocularErrors(seed=seed), key))
+    write_depth(path, simulate(depth, read_image(image_path), True, replace(CALIBRATED, seed=seed), key))
 
 
 def true_correspondences(depth0: np.ndarray, depth1: np.ndarray, K: np.ndarray, T0: np.ndarray, T1: np.ndarray,

@@ -107,7 +107,7 @@ def generate_scene(out_dir: Path, split: str, index: int, config: SynthConfig) -
                 write_depth(scene_dir / name.replace(".jpg", ".depth.png"), depth)
                 for suffix in config.estimated_depth:
                     write_estimated_depth(scene_dir / name.replace(".jpg", f".{suffix}.png"), depth,
-                                          f"s{index:05d}/{name}", config.seed)
+                                          scene_dir / name, f"s{index:05d}/{name}", config.seed)
                 if split != "train" and config.correspondences:
                     full_depths[name] = depth
                 poses[name] = T
