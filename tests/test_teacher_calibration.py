@@ -19,7 +19,14 @@ from mapfree.depth_prior.crossview import crossview_error_correlation
 from mapfree.depth_prior.frames import FrameRef, list_frames
 from mapfree.depth_prior.patches import patch_average
 from mapfree.depth_prior.runner import compute_store
-from mapfree.depth_prior.synthetic import CALIBRATED, FRAME_KEYED, NEAR_TRUTH, SyntheticTeacher, simulate
+from mapfree.depth_prior.synthetic import (
+    CALIBRATED,
+    FRAME_KEYED,
+    NEAR_TRUTH,
+    SyntheticTeacher,
+    simulate,
+    smooth_field,
+)
 from mapfree.depth_prior.teachers import SYNTHETIC_TEACHERS, build_teacher
 from mapfree.errors import InputError
 from mapfree.synth import SynthConfig, generate_dataset
@@ -104,6 +111,22 @@ def test_errors_depend_only_on_image_depth_seed_and_frame() -> None:
         assert not np.allclose(first, simulate(depth, image, metric, errors, "s00000/seq1/frame_00005.jpg"))
         assert not np.allclose(first, simulate(depth, image, metric, build_teacher(name, seed=4).errors, key))
         assert not np.allclose(first, simulate(depth, _frame_with_sky(1)[1], metric, errors, key))  # reads the image
+
+
+def test_smooth_field_is_bicubic_interpolation_without_opencvs_rounding(monkeypatch) -> None:
+    """The same interpolation as OpenCV's INTER_CUBIC (to its float32 rounding), computed in NumPy: OpenCV's resize
+    rounds differently between releases, so a teacher that called it gave other targets under another OpenCV."""
+    grid = np.random.default_rng(0).normal(0.0, 0.1, (4, 4)).astype(np.float32)
+    expected = cv2.resize(grid, (168, 224), interpolation=cv2.INTER_CUBIC)
+    np.testing.assert_allclose(smooth_field(grid, (224, 168)), expected, rtol=0, atol=1e-6)
+    depth, image = _frame_with_sky()
+    before = simulate(depth, image, True, CALIBRATED, "k")
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the teacher must not depend on OpenCV's resize")
+
+    monkeypatch.setattr(cv2, "resize", refuse)
+    np.testing.assert_array_equal(simulate(depth, image, True, CALIBRATED, "k"), before)
 
 
 def test_teachers_never_mask_the_sky() -> None:

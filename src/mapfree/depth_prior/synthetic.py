@@ -174,6 +174,36 @@ def _blur(x: np.ndarray, sigma: float) -> np.ndarray:
     return cv2.GaussianBlur(x, (0, 0), sigma, borderType=cv2.BORDER_REFLECT) if sigma > 0 else x
 
 
+def _cubic_weights(t: np.ndarray, a: float = -0.75) -> np.ndarray:
+    """(n, 4) weights of the taps at offsets -1, 0, 1, 2 for fractional positions `t` in [0, 1) (Keys' kernel)."""
+    d = np.stack([1 + t, t, 1 - t, 2 - t], axis=1)
+    near = ((a + 2) * d - (a + 3)) * d * d + 1
+    far = ((a * d - 5 * a) * d + 8 * a) * d - 4 * a
+    return np.where(d <= 1, near, far)
+
+
+def _upsample_axis(grid: np.ndarray, size: int, axis: int) -> np.ndarray:
+    n = grid.shape[axis]
+    source = (np.arange(size) + 0.5) * (n / size) - 0.5  # pixel centres at integers, as everywhere here
+    base = np.floor(source).astype(int)
+    weights = _cubic_weights(source - base)
+    shape = [1] * grid.ndim
+    shape[axis] = size
+    out = np.zeros(grid.shape[:axis] + (size,) + grid.shape[axis + 1:])
+    for k in range(4):  # a fixed order of float64 sums
+        out += weights[:, k].reshape(shape) * np.take(grid, np.clip(base + k - 1, 0, n - 1), axis=axis)
+    return out
+
+
+def smooth_field(grid: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A small grid bicubically upsampled to `size` (H, W), edges replicated: what OpenCV's INTER_CUBIC resize
+    computes, in float64 NumPy with a fixed order of operations. OpenCV's own resize rounds differently from one
+    release to the next (4.10 and 5.1 differ by an ulp), which made the teacher's stores, and so every run trained
+    on them, depend on the installed OpenCV."""
+    h, w = size
+    return _upsample_axis(_upsample_axis(np.asarray(grid, np.float64), h, 0), w, 1)
+
+
 def slant(depth: np.ndarray, focal: float) -> np.ndarray:
     """(H, W) sine of the angle between the surface normal and the viewing ray, in [0, 1), from finite metres.
 
@@ -260,8 +290,8 @@ def simulate(depth: np.ndarray, image: np.ndarray, metric: bool, errors: Monocul
     inverse = contrast_bleed(np.exp(flattened(log_inverse, luma, errors)), luma, errors)
     if errors.slant_bias:
         inverse *= np.exp(errors.slant_bias * slant(1.0 / inverse, focal=float(w))).astype(np.float32)
-    field = rng.normal(0.0, errors.field_std, (4, 4)).astype(np.float32)
-    inverse *= np.exp(cv2.resize(field, (w, h), interpolation=cv2.INTER_CUBIC))
+    field = rng.normal(0.0, errors.field_std, (4, 4))
+    inverse *= np.exp(smooth_field(field, (h, w))).astype(np.float32)
     inverse *= np.clip(1.0 + rng.normal(0.0, errors.noise_std, (h, w)), 0.5, None).astype(np.float32)
     if metric:
         scale = errors.metric_scale * np.exp(rng.normal(0.0, errors.metric_scale_std))
