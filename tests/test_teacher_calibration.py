@@ -26,6 +26,7 @@ from mapfree.depth_prior.synthetic import (
     SyntheticTeacher,
     simulate,
     smooth_field,
+    sobel_gradient,
 )
 from mapfree.depth_prior.teachers import SYNTHETIC_TEACHERS, build_teacher
 from mapfree.errors import InputError
@@ -113,19 +114,25 @@ def test_errors_depend_only_on_image_depth_seed_and_frame() -> None:
         assert not np.allclose(first, simulate(depth, _frame_with_sky(1)[1], metric, errors, key))  # reads the image
 
 
-def test_smooth_field_is_bicubic_interpolation_without_opencvs_rounding(monkeypatch) -> None:
-    """The same interpolation as OpenCV's INTER_CUBIC (to its float32 rounding), computed in NumPy: OpenCV's resize
-    rounds differently between releases, so a teacher that called it gave other targets under another OpenCV."""
+def test_teacher_upsampling_and_gradients_are_opencvs_without_its_rounding(monkeypatch) -> None:
+    """The same bicubic interpolation and Sobel derivatives as OpenCV's (to float32 rounding), in NumPy: OpenCV's
+    resize and vertical Sobel round differently between releases (4.10 and 5.1), so a teacher that called them
+    gave other targets, and other trained runs, under another OpenCV."""
     grid = np.random.default_rng(0).normal(0.0, 0.1, (4, 4)).astype(np.float32)
     expected = cv2.resize(grid, (168, 224), interpolation=cv2.INTER_CUBIC)
     np.testing.assert_allclose(smooth_field(grid, (224, 168)), expected, rtol=0, atol=1e-6)
+    x = np.random.default_rng(1).random((30, 20)).astype(np.float32)
+    for derivative, (dx, dy) in zip(sobel_gradient(x), ((1, 0), (0, 1))):
+        expected = cv2.Sobel(x, cv2.CV_32F, dx, dy, ksize=3, borderType=cv2.BORDER_REPLICATE) / 8
+        np.testing.assert_allclose(derivative, expected, rtol=0, atol=1e-6)
     depth, image = _frame_with_sky()
     before = simulate(depth, image, True, CALIBRATED, "k")
 
     def refuse(*args, **kwargs):
-        raise AssertionError("the teacher must not depend on OpenCV's resize")
+        raise AssertionError("the teacher must not depend on OpenCV's resize or Sobel")
 
     monkeypatch.setattr(cv2, "resize", refuse)
+    monkeypatch.setattr(cv2, "Sobel", refuse)
     np.testing.assert_array_equal(simulate(depth, image, True, CALIBRATED, "k"), before)
 
 

@@ -163,10 +163,13 @@ def true_depth_path(ref: FrameRef, depth_root: str | Path | None = None) -> Path
     return Path(depth_root) / split / ref.scene / ref.frame.replace(".jpg", ".depth.png")
 
 
-def _gradient(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(d/dx, d/dy) per pixel of a float32 map (Sobel, edges replicated)."""
-    gx = cv2.Sobel(x, cv2.CV_32F, 1, 0, ksize=3, borderType=cv2.BORDER_REPLICATE) / 8
-    gy = cv2.Sobel(x, cv2.CV_32F, 0, 1, ksize=3, borderType=cv2.BORDER_REPLICATE) / 8
+def sobel_gradient(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(d/dx, d/dy) per pixel of a float32 map: the 3x3 Sobel operator / 8, edges replicated, in NumPy with a fixed
+    order of operations (OpenCV's Sobel rounds its vertical derivative differently between releases)."""
+    p = np.pad(np.asarray(x, np.float32), 1, mode="edge")
+    dx, dy = p[:, 2:] - p[:, :-2], p[2:, :] - p[:-2, :]
+    gx = (dx[:-2] + 2 * dx[1:-1] + dx[2:]) / np.float32(8)
+    gy = (dy[:, :-2] + 2 * dy[:, 1:-1] + dy[:, 2:]) / np.float32(8)
     return gx, gy
 
 
@@ -209,7 +212,7 @@ def slant(depth: np.ndarray, focal: float) -> np.ndarray:
 
     tan(angle) = focal * |grad log z| with the gradient in pixels; depth edges come out as edge-on bands.
     """
-    gx, gy = _gradient(np.log(depth).astype(np.float32))
+    gx, gy = sobel_gradient(np.log(depth).astype(np.float32))
     tangent = focal * np.hypot(gx, gy)
     return tangent / np.sqrt(1.0 + tangent**2)
 
@@ -226,7 +229,7 @@ def bleed(inverse: np.ndarray, sigma: float, power: float) -> np.ndarray:
 def luminance_gradient(luma: np.ndarray, sigma: float) -> np.ndarray:
     """(H, W) root-mean-square luminance gradient (per pixel) over a Gaussian window: the local texture or
     edge contrast the network sees."""
-    gx, gy = _gradient(luma)
+    gx, gy = sobel_gradient(luma)
     return np.sqrt(np.maximum(_blur(gx * gx + gy * gy, sigma), 0.0))
 
 
