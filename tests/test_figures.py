@@ -116,7 +116,7 @@ def test_precision_recall_figure_draws_each_arms_study_auc(tmp_path):
     estimates, missing = 4 * 6, 2  # fake_run: 6 estimates per scene, 2 missing in the first
     assert f"{estimates + missing} scored query frames in 4 scenes, seed 0" in fig._suptitle.get_text()
     for ax, label in zip(fig.axes, (thresholds.pose_label, thresholds.vcre_label(90))):
-        metrics = [PoseMetrics(thresholds)([record], scenes)[f"AUC @ {label}"] for record in records]
+        metrics = [PoseMetrics(thresholds)(record, scenes)[f"AUC @ {label}"] for record in records]
         assert ax.get_title() == label
         assert [t.get_text() for t in ax.get_legend().get_texts()] == [
             f"{record.arm} (AUC {auc:.3f})" for record, auc in zip(records, metrics)]
