@@ -134,7 +134,7 @@ def test_bases_merge_in_order_relative_paths_first(tmp_path):
     mine.write_text("base: [synthetic_cpu_depth, fast]\ntrainer: {max_epochs: 3}\n")
     cfg = TrainConfig.load(mine)
     assert cfg.depth.loss == "silog" and cfg.model.matcher.temperature == 0.01  # both packaged levels
-    assert cfg.optim.lr == 1e-2 and cfg.optim.frozen == ["backbone", "descriptor_head"]  # mappings merge
+    assert cfg.optim.lr == 1e-2 and cfg.optim.frozen == ["backbone"]  # mappings merge
     assert cfg.trainer.max_epochs == 3 and cfg.trainer.name == "synthetic_cpu_depth"
 
 
