@@ -9,6 +9,7 @@ import yaml
 
 from mapfree.cli import main
 from mapfree.configs.typed import ConfigError
+from mapfree.models.config import HeadConfig
 from mapfree.training import TrainConfig
 from mapfree.training.config import DepthConfig, ValidationConfig
 from mapfree.training.metric_names import best_metrics
@@ -64,6 +65,11 @@ def test_delta_files_load_as_the_old_full_files():
     synthetic = replace(synthetic, validation=ValidationConfig(image_width=360))
     # ... and for its frozen-feature cache, which computes the same values faster
     synthetic = replace(synthetic, optim=replace(synthetic.optim, cache_frozen=True))
+    # ... and for MicKey's split of what learns: only the backbone frozen, a fresh descriptor head, raw depth
+    heads = replace(synthetic.model.heads, depth_sigmoid=False, max_depth=HeadConfig().max_depth)
+    synthetic = replace(synthetic, model=replace(synthetic.model, heads=heads),
+                        init=replace(synthetic.init, fresh=["descriptor_head"]),
+                        optim=replace(synthetic.optim, frozen=["backbone"]))
     assert TrainConfig.load("synthetic_cpu") == synthetic
     assert TrainConfig.load("mickey_depth") == renamed(mickey, "mickey_depth", depth=DepthConfig(
         enabled=True, source="prior", prior_root="outputs/depth_prior/depth_anything_v2", missing="error", loss="ssi",
@@ -128,7 +134,7 @@ def test_bases_merge_in_order_relative_paths_first(tmp_path):
     mine.write_text("base: [synthetic_cpu_depth, fast]\ntrainer: {max_epochs: 3}\n")
     cfg = TrainConfig.load(mine)
     assert cfg.depth.loss == "silog" and cfg.model.matcher.temperature == 0.01  # both packaged levels
-    assert cfg.optim.lr == 1e-2 and cfg.optim.frozen == ["backbone", "descriptor_head"]  # mappings merge
+    assert cfg.optim.lr == 1e-2 and cfg.optim.frozen == ["backbone"]  # mappings merge
     assert cfg.trainer.max_epochs == 3 and cfg.trainer.name == "synthetic_cpu_depth"
 
 

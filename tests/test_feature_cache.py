@@ -95,8 +95,9 @@ def test_memory_is_bounded_least_recently_used_first():
     assert cache.misses == 5
 
 
-def test_training_module_caches_only_the_frozen_modules(tiny_dataset, tmp_path):
-    optim = {"frozen": ["backbone", "descriptor_head"], "cache_frozen": True}
+@pytest.mark.parametrize("frozen", [["backbone"], ["backbone", "descriptor_head"]])
+def test_training_module_caches_only_the_frozen_modules(tiny_dataset, tmp_path, frozen):
+    optim = {"frozen": frozen, "cache_frozen": True}
     config = tiny_config(tiny_dataset, tmp_path, optim=optim)
     batch = train_batch(config)
     cached, plain = MicKeyTraining(config), MicKeyTraining(tiny_config(tiny_dataset, tmp_path, optim={**optim,
@@ -104,6 +105,7 @@ def test_training_module_caches_only_the_frozen_modules(tiny_dataset, tmp_path):
     plain.model.load_state_dict(cached.model.state_dict())
     assert isinstance(cached.model.backbone.forward, FrozenOutputCache)
     assert not isinstance(cached.model.depth_head.forward, FrozenOutputCache)
+    assert isinstance(cached.model.descriptor_head.forward, FrozenOutputCache) == ("descriptor_head" in frozen)
     assert not isinstance(plain.model.backbone.forward, FrozenOutputCache)
     cached.train(), plain.train()
     cache, misses = cached.model.backbone.forward, []

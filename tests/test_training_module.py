@@ -273,6 +273,22 @@ def test_finetune_starts_from_a_saved_model(tiny_dataset, tmp_path):
         assert torch.equal(a, b), name
 
 
+def test_fresh_modules_start_new_on_a_saved_model(tiny_dataset, tmp_path):
+    """init.fresh: the named modules get a new initialisation, every other weight is the checkpoint's."""
+    from mapfree.models import MicKey, MicKeyConfig
+
+    source = MicKey(MicKeyConfig.from_dict(TINY_MODEL))
+    folder = source.save_pretrained(tmp_path / "pretrained")
+    cfg = tiny_config(tiny_dataset, tmp_path, init={"checkpoint": str(folder), "fresh": ["descriptor_head"]})
+    loaded = MicKeyTraining(cfg).model.state_dict()
+    changed = {name for name, value in source.state_dict().items() if not torch.equal(value, loaded[name])}
+    assert changed and all(name.startswith("descriptor_head.") for name in changed)
+    with pytest.raises(ValueError, match="no module 'descriptor'"):
+        MicKeyTraining(tiny_config(tiny_dataset, tmp_path, init={"checkpoint": str(folder), "fresh": ["descriptor"]}))
+    with pytest.raises(ValueError, match="no checkpoint"):
+        MicKeyTraining(tiny_config(tiny_dataset, tmp_path, init={"fresh": ["descriptor_head"]}))
+
+
 def test_cli_trains_and_resumes(tiny_dataset, tmp_path, capsys):
     from mapfree.cli import main
 

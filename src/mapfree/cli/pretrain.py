@@ -32,11 +32,11 @@ def run(args: argparse.Namespace) -> int:
     require("train", "mapfree pretrain")
 
     from mapfree.training.config import TrainConfig
-    from mapfree.training.pretrain import PRETRAINED_MODULES, pretrain_model
+    from mapfree.training.pretrain import pretrain_model
 
     flags = {"steps": args.steps, "batch_size": args.batch_size, "seed": args.seed, "views": args.views}
     overrides = [*args.overrides, *(f"pretrain.{k}={v}" for k, v in flags.items() if v is not None)]
     out = pretrain_model(TrainConfig.load(args.config, overrides), args.out)
     print(f"pretrained model: {out}\ntrain on it with: mapfree train --config {args.config} "
-          f"--set init.checkpoint={out} --set 'optim.frozen=[{', '.join(PRETRAINED_MODULES)}]'")
+          f"--set init.checkpoint={out} --set 'optim.frozen=[backbone]' --set 'init.fresh=[descriptor_head]'")
     return 0

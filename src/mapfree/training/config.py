@@ -183,6 +183,9 @@ class InitConfig:
     checkpoint: str | None = None
     config: str | None = None
     dinov2_weights: str | None = None
+    fresh: list[str] = field(default_factory=list)
+    """Modules that start from a new initialisation instead of the checkpoint's weights, e.g. [descriptor_head]
+    on the features of `mapfree pretrain`: the head is then learned by the pose loss, as MicKey's heads are."""
 
 
 @dataclass

@@ -45,8 +45,23 @@ def build_model(config: TrainConfig) -> MicKey:
                                            config.init.dinov2_weights)
         except (OSError, ValueError) as e:  # unreadable, corrupt or not fitting: name the setting
             raise CheckpointError(f"init.checkpoint: {e}") from None
+        reinitialise(model, config.init.fresh)
         return model.train()
+    if config.init.fresh:
+        raise InputError("init.fresh: names modules of init.checkpoint, but no checkpoint is given")
     return MicKey(config.model or MicKeyConfig())
+
+
+def reinitialise(model: MicKey, names: list[str]) -> None:
+    """Give the named modules of `model` the initialisation of a new MicKey of its configuration."""
+    if not names:
+        return
+    fresh = MicKey(model.config)
+    for name in names:
+        module = getattr(fresh, name, None)
+        if not isinstance(module, torch.nn.Module):
+            raise InputError(f"init.fresh: the model has no module {name!r}")
+        getattr(model, name).load_state_dict(module.state_dict())
 
 
 def gradients_finite(module: torch.nn.Module) -> bool:

@@ -17,7 +17,8 @@ gives DINOv2. Two kinds of views (`PretrainConfig.views`):
 Either way the dual-softmax probability of the patch each textured patch centre lands in is
 maximised, and patches with nothing to match (flat ones such as sky, those that land outside
 the other view and, in pairs, those hidden there) learn to match nothing. The pose (and depth) training that follows
-can keep these modules frozen (`optim.frozen`), as it keeps DINOv2 frozen.
+keeps the backbone frozen (`optim.frozen`), as it keeps DINOv2 frozen, and can start the descriptor head afresh
+(`init.fresh`) so that matching is learned by the pose loss, as MicKey learns it.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ from mapfree.training.config import PretrainConfig, TrainConfig
 
 log = logging.getLogger(__name__)
 PRETRAINED_MODULES = ("backbone", "descriptor_head")
-"""The modules this stage trains (and that `optim.frozen` can then keep fixed)."""
+"""The modules this stage trains (training can keep them fixed, `optim.frozen`, or start some afresh, `init.fresh`)."""
 
 
 class FrameImages(Dataset):
