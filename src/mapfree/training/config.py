@@ -135,7 +135,7 @@ class OptimConfig:
     lr_step_gamma: float = 0.5
     frozen: list[str] = field(default_factory=list)
     """Model modules kept as they start (no gradient, fixed BatchNorm statistics), e.g.
-    [backbone, descriptor_head] after `mapfree pretrain` (a DINOv2 backbone is always frozen)."""
+    [backbone] after `mapfree pretrain` (a DINOv2 backbone is always frozen)."""
     cache_frozen: bool = False
     """Compute each frozen module's output once per input image and reuse it at later steps and epochs
     (see :mod:`mapfree.training.feature_cache`); the same values, without the repeated forward passes."""
