@@ -71,9 +71,10 @@ def reference_means(arms: dict[str, list[RunRecord]], scenes: list[str], thresho
 
 
 def _commit() -> str | None:
-    """The git commit of the installed source tree, when it is a checkout (else None)."""
+    """The git commit of the installed source tree, `-dirty` when it has uncommitted changes (None outside a
+    checkout)."""
     try:
-        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(mapfree.__file__).parent, capture_output=True,
+        done = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=40"], cwd=Path(mapfree.__file__).parent, capture_output=True,
                               text=True, timeout=10, check=False)
     except OSError:
         return None
@@ -94,6 +95,7 @@ def run_study(config: StudyConfig, out_dir: str | Path, overwrite: bool = False)
     start = time.perf_counter()
     out = Path(out_dir)
     claim_folder(out, config, overwrite)
+    source = provenance(config)  # the code that runs now, whatever the checkout holds when the study ends
     _step("1/5 benchmark, shared feature pretraining and the teachers' priors", start)
     data = prepare(config, out)
     th = thresholds(config, data)
@@ -125,7 +127,7 @@ def run_study(config: StudyConfig, out_dir: str | Path, overwrite: bool = False)
                "test_split": config.test_split, "train_config": config.train_config,
                "train_budget": ", ".join(config.train_overrides),
                "teachers": f"relative {config.relative_teacher.name}, metric {config.metric_teacher.name}",
-               "headline_arm": config.headline_arm, "provenance": provenance(config),
+               "headline_arm": config.headline_arm, "provenance": source,
                "wall_time_s": round(time.perf_counter() - start)}
     placebo = placebo_check(records)
     if placebo is not None:
