@@ -171,6 +171,9 @@ def test_packaged_studies_load_and_the_real_one_needs_no_synthesis():
     replicate = StudyConfig.load("replicate")
     assert [a.name for a in replicate.arms] == ["none", "silog-metric"]
     assert replicate.synth.seed != full.synth.seed and not set(replicate.seeds) & set(full.seeds)
+    budget = StudyConfig.load("budget")
+    assert budget.synth == full.synth and set(budget.seeds) <= set(full.seeds)
+    assert all(budget.pretrain_draw(s) == full.pretrain_draw(s) for s in budget.seeds)  # the same features
     real = StudyConfig.load("mapfree")
     assert real.synth is None and real.test_split == "val" and real.pretrain is None
     assert "oracle" not in {a.name for a in real.arms}
