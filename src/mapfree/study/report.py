@@ -231,8 +231,8 @@ def _value(key: str, value: float | None, sign: str = "") -> str:
     return str(value) if isinstance(value, int) else f"{value:{sign}.{DECIMALS.get(key, 3)}f}"
 
 
-def _interval(key: str, ci: Sequence[float] | None) -> str:
-    return "[no interval]" if ci is None else f"[{_value(key, ci[0], '+')}, {_value(key, ci[1], '+')}]"
+def _interval(key: str, ci: Sequence[float] | None, sign: str = "+") -> str:
+    return "[no interval]" if ci is None else f"[{_value(key, ci[0], sign)}, {_value(key, ci[1], sign)}]"
 
 
 def _effect_text(key: str, effect: Mapping[str, Any], sep: str = " ", short: bool = False) -> str:
@@ -373,11 +373,11 @@ def stability_table(study: Mapping[str, Any]) -> list[str]:
         if not st:
             continue
         ratio = "-" if arm["name"] == CONTROL else (
-            f"{_value(key, st['sd_ratio'])} {_interval(key, st['sd_ratio_ci95'])} {st['verdict']}"
+            f"{_value('ratio', st['sd_ratio'])} {_interval('ratio', st['sd_ratio_ci95'], sign='')} {st['verdict']}"
             if st["sd_ratio"] is not None else st["verdict"] or "n/a")
-        rate = "n/a" if st["failure_rate"] is None else f"{st['failures']}/{st['runs']} " \
-            f"{_interval(key, st['failure_rate_ci95']).replace('+', '')}"
-        rows.append([f"`{arm['name']}`", f"{_value(key, st['sd'])} {_interval(key, st['sd_ci95']).replace('+', '')}",
+        rate = "n/a" if st["failure_rate"] is None else \
+            f"{st['failures']}/{st['runs']} {_interval('rate', st['failure_rate_ci95'], sign='')}"
+        rows.append([f"`{arm['name']}`", f"{_value(key, st['sd'])} {_interval(key, st['sd_ci95'], sign='')}",
                      rate, ratio])
     return _table(["arm", "sd over seeds [95%]", "failed runs [95% Clopper-Pearson]",
                    f"sd ratio to `{CONTROL}` [95% Pitman-Morgan]"], rows)

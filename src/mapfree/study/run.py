@@ -74,8 +74,9 @@ def _commit() -> str | None:
     """The git commit of the installed source tree, `-dirty` when it has uncommitted changes (None outside a
     checkout)."""
     try:
-        done = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=40"], cwd=Path(mapfree.__file__).parent, capture_output=True,
-                              text=True, timeout=10, check=False)
+        done = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=40"],
+                              cwd=Path(mapfree.__file__).parent, capture_output=True, text=True, timeout=10,
+                              check=False)
     except OSError:
         return None
     return done.stdout.strip() or None if done.returncode == 0 else None
