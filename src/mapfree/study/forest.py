@@ -53,8 +53,8 @@ def plot_forest(study: Mapping[str, Any], keys: Sequence[str], path: str | Path,
         ax.set_axis_off()
     handles = [Line2D([], [], color=color, marker="o", lw=2.5, label=name) for name, color in VERDICT_COLORS.items()]
     fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=8, frameon=False)
-    resamples = study["context"].get("bootstrap", {}).get("resamples", "?")
-    fig.suptitle(f"Effect vs {CONTROL} on the test split (dot) and 95% paired-bootstrap interval over test scenes "
-                 f"({resamples} resamples, bar)", fontsize=10)
+    seeds = len(study["context"].get("seeds", []))
+    fig.suptitle(f"Effect vs {CONTROL}: mean over training seeds of the paired difference, each run scored alone "
+                 f"(dot), and its 95% t-interval over seeds (bar; up to {seeds} seeds per arm)", fontsize=10)
     save_figure_atomic(fig, path, dpi=dpi)
     return Path(path)

@@ -357,7 +357,7 @@ def primary_table(study: Mapping[str, Any]) -> list[str]:
         if arm["name"] == CONTROL:
             continue
         e = arm["effect_vs_none"][key]
-        p = "n/a" if e["p_value"] is None else f"{e['p_value']:.3f}"
+        p = "n/a" if e["p_value"] is None else "<0.001" if e["p_value"] < 0.001 else f"{e['p_value']:.3f}"
         rows.append([f"`{arm['name']}`", str(e["n_seeds"]), _effect_text(key, e, " ", short=True),
                      f"{_value(key, e['median'], '+')} {_interval(key, e['median_ci95'])}",
                      _value(key, e["sd"]), _value(key, e["mde80"]), p])
@@ -401,6 +401,10 @@ def study_tables(study: Mapping[str, Any]) -> str:
     if threshold is not None:
         lines += [f"Stability on the primary metric (a run failed below {_value(key, threshold)}: {FAILURE_RULE}):",
                   "", *stability_table(study)]
+    if study["teachers"]:
+        lines += ["The teachers' own depth on the held-out frames (patch grid, per-frame means; crossview_error_corr: "
+                  "the correlation of the error for one 3D point seen in two views, beside the value the earlier, "
+                  "frame-keyed noise gave on the same frames):", "", *teachers_table(study)]
     return "\n".join(lines)
 
 
@@ -426,10 +430,6 @@ def render_report(study: Mapping[str, Any], figures: Mapping[str, str] | None = 
         f"Fixed before the runs: **{metric_label(primary)}** (`{primary}`). Every other metric is secondary: "
         f"over {len(keys)} metrics x {len(others)} compared arm(s), some intervals exclude 0 by chance alone.", "",
     ]
-    if study["teachers"]:
-        lines += ["## Teachers' depth accuracy", "",
-                  "Each teacher's depth against the true depth: raw, after median scaling, and (relative "
-                  "teachers) after an affine fit, as the keys say.", "", *teachers_table(study)]
     lines += ["## Per run", "", "Each run scored alone on the full test split, as the benchmark scores one "
               "submission.", "",
               *_table(["arm", "seed", *labels], [[a["name"], str(r["seed"]), *[_value(k, r["metrics"].get(k))
