@@ -365,6 +365,18 @@ def primary_table(study: Mapping[str, Any]) -> list[str]:
                    "sd of differences", f"detectable at {POWER:.0%} power", "p (paired t)"], rows)
 
 
+def power_table(study: Mapping[str, Any]) -> list[str]:
+    """Per metric and arm: the smallest effect the seeds detect with 80% power, from the observed spread."""
+    keys, others = _shown(study), [a for a in study["arms"] if a["name"] != CONTROL]
+
+    def cell(key: str, arm: Mapping[str, Any]) -> str:
+        effect = arm["effect_vs_none"].get(key)
+        return "n/a" if effect is None else _value(key, effect["mde80"])
+
+    return _table(["metric", *[f"`{a['name']}`" for a in others]],
+                  [[metric_label(k), *[cell(k, a) for a in others]] for k in keys])
+
+
 def stability_table(study: Mapping[str, Any]) -> list[str]:
     key = study["primary_metric"]
     rows = []
@@ -397,7 +409,9 @@ def study_tables(study: Mapping[str, Any]) -> str:
              *mean_std_table(study),
              f"Effect against `{CONTROL}`: mean over seeds of the paired difference [95% t-interval over seeds], "
              "verdict (n.d.d.: no detectable difference):", "", *effects_table(study),
-             f"The primary metric ({metric_label(key)}) in detail:", "", *primary_table(study)]
+             f"The primary metric ({metric_label(key)}) in detail:", "", *primary_table(study),
+             f"The smallest effect each comparison detects with {POWER:.0%} power (two-sided paired t at 5%, the "
+             "observed sd of the per-seed differences; n/a below three seeds):", "", *power_table(study)]
     if threshold is not None:
         lines += [f"Stability on the primary metric (a run failed below {_value(key, threshold)}: {FAILURE_RULE}):",
                   "", *stability_table(study)]
