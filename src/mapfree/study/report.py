@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -332,9 +332,15 @@ def mean_std_table(study: Mapping[str, Any]) -> list[str]:
                    for a in study["arms"]])
 
 
+def _metric_by_arm(study: Mapping[str, Any], cell: Callable[[str, Mapping[str, Any]], str]) -> list[str]:
+    """A table with a row per headline metric and a column per compared arm, each cell from `cell(key, arm)`."""
+    keys, others = _shown(study), [a for a in study["arms"] if a["name"] != CONTROL]
+    return _table(["metric", *[f"`{a['name']}`" for a in others]],
+                  [[metric_label(k), *[cell(k, a) for a in others]] for k in keys])
+
+
 def effects_table(study: Mapping[str, Any], scenes_only: bool = False) -> list[str]:
     """Per metric and arm: the seed-level effect (or the scene-only interval) and its verdict."""
-    keys, others = _shown(study), [a for a in study["arms"] if a["name"] != CONTROL]
 
     def cell(key: str, arm: Mapping[str, Any]) -> str:
         effect = arm["effect_vs_none"].get(key)
@@ -345,8 +351,7 @@ def effects_table(study: Mapping[str, Any], scenes_only: bool = False) -> list[s
         scenes = effect["scenes_only"] or {"ci95": None, "verdict": "undefined"}
         return f"{_interval(key, scenes['ci95'])} {SHORT_VERDICTS[scenes['verdict']]}"
 
-    return _table(["metric", *[f"`{a['name']}`" for a in others]],
-                  [[metric_label(k), *[cell(k, a) for a in others]] for k in keys])
+    return _metric_by_arm(study, cell)
 
 
 def primary_table(study: Mapping[str, Any]) -> list[str]:
@@ -367,14 +372,12 @@ def primary_table(study: Mapping[str, Any]) -> list[str]:
 
 def power_table(study: Mapping[str, Any]) -> list[str]:
     """Per metric and arm: the smallest effect the seeds detect with 80% power, from the observed spread."""
-    keys, others = _shown(study), [a for a in study["arms"] if a["name"] != CONTROL]
 
     def cell(key: str, arm: Mapping[str, Any]) -> str:
         effect = arm["effect_vs_none"].get(key)
         return "n/a" if effect is None else _value(key, effect["mde80"])
 
-    return _table(["metric", *[f"`{a['name']}`" for a in others]],
-                  [[metric_label(k), *[cell(k, a) for a in others]] for k in keys])
+    return _metric_by_arm(study, cell)
 
 
 def stability_table(study: Mapping[str, Any]) -> list[str]:
