@@ -1,43 +1,45 @@
-"""Wall and CPU time of the synthetic study's two training stages, before and after their speed-ups, in one run.
+"""A study run (training + final evaluation) and the feature pretraining, old commit against new, side by side.
 
-The study (`mapfree study`, packaged config `synthetic`) pretrains the CNN features once, then trains the
-`synthetic_cpu` MicKey many times on them. This script runs both stages as the study does (its pretraining
-settings and thread count; a run of the control arm `none` at one thread, as in a study worker), once with
-the speed-ups switched off and once on, and prints the times and the final metrics side by side:
+Each stage runs in its own process per side, importing that side's code (`--old REV`: the commit's
+`src/`, exported with `git archive`; `--new`: this checkout, or `--new REV`), on the same prepared
+study folder and the same thread counts as a study: a run at one thread (the control arm `none`,
+seed 0, with the side's own packaged `synthetic` budget unless `--epochs` sets both), the
+pretraining at the study's `pretrain_threads`. It prints wall and CPU seconds, their ratio, and
+the results side by side, all scored by the new code: the run's submission on the held-out test
+truth, and the pretrained features' matching accuracy on the val pairs (:func:`matching_accuracy`).
 
-- feature pretraining: `pretrain.channels_last` false (before) / true (after);
-- a training run: `optim.cache_frozen` false (before) / true (after), both from the "after" features.
+    mapfree study --out outputs/study                      # once: the benchmark, features and priors
+    python benchmarks/study_speed.py --study-dir outputs/study --old 51abcc4
+    python benchmarks/study_speed.py --study-dir outputs/study --old 51abcc4 --stages run --epochs 1
+    python benchmarks/study_speed.py --study-dir outputs/study --stages run --profile   # new side only
 
-The final evaluation on the test split is the same code either way and is not timed here.
-
-    python benchmarks/study_speed.py --data /path/to/study/data        # the study's own workload
-    python benchmarks/study_speed.py --train-scenes 4 --pretrain-steps 20 --epochs 1   # a quick check
-
-Without `--data` the study's benchmark (train and val splits) is generated into `--out` first. On a shared
-machine the CPU times (one thread) are steadier than the wall times.
+`--profile` runs the new side under cProfile and prints its top lines (cumulative and own time).
+On a shared machine the CPU times are steadier than the wall times.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
 import json
+import os
+import pstats
+import subprocess
+import sys
+import tarfile
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from mapfree.study.config import StudyConfig
-from mapfree.study.pipeline import StudyData, run_jobs, select, torch_threads
-from mapfree.study.runs import run_config
-from mapfree.synth import generate_dataset
-from mapfree.training import TrainConfig, train
-from mapfree.training.pretrain import pretrain_model
-
-SHOWN = ("val/vcre_auc_40", "val/pose_auc", "val/median_vcre", "val/median_trans_err", "val/depth_abs_rel")
+REPO = Path(__file__).resolve().parents[1]
+SHOWN = ("vcre_auc", "vcre_prec", "median_reproj_err", "median_trans_err", "median_rot_err")
+"""Metrics printed for a run (keys starting so)."""
 
 
+# ---------------------------------------------------------------------------- worker side (either commit's code)
 def timed(fn: Callable[[], Any]) -> tuple[Any, float, float]:
     """`fn()`, its wall seconds and its process CPU seconds."""
     wall, cpu = time.perf_counter(), time.process_time()
@@ -45,86 +47,175 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float, float]:
     return result, time.perf_counter() - wall, time.process_time() - cpu
 
 
-def line(stage: str, mode: str, wall: float, cpu: float, outcome: str) -> None:
-    print(f"{stage:<22} {mode:<7} wall {wall:7.1f} s   cpu {cpu:7.1f} s   {outcome}", flush=True)
+def _study(epochs: int | None):
+    from mapfree.study.config import StudyConfig
+
+    study = StudyConfig.load("synthetic")
+    if epochs:
+        study.train_overrides = [*study.train_overrides, f"trainer.max_epochs={epochs}",
+                                 f"trainer.check_val_every_n_epoch={epochs}"]
+    return study
 
 
-def ratio(stage: str, before: tuple[float, float], after: tuple[float, float], same: bool) -> None:
-    print(f"{stage:<22} speed-up: wall {before[0] / after[0]:.2f}x, cpu {before[1] / after[1]:.2f}x; "
-          f"results {'identical' if same else 'differ'}\n", flush=True)
+def worker_run(study_dir: Path, out: Path, epochs: int | None) -> dict:
+    """Train and evaluate one run of the control arm as a study worker does; times both parts."""
+    import torch
+
+    from mapfree import logs
+    from mapfree.study import runs
+    from mapfree.study.pipeline import torch_threads
+    from mapfree.training import TrainConfig
+
+    study = _study(epochs)
+    data, truth = study_dir / "data", study_dir / "heldout"
+    overrides = [f"data.root={data}", f"data.resize={list(study.resize) if study.resize else 'null'}",
+                 *study.train_overrides, f"validation.image_width={study.synth.size[0]}",
+                 f"init.checkpoint={study_dir / 'pretrained_features' / 'draw0'}"]
+    thresholds = TrainConfig.load(study.train_config, overrides).thresholds
+    test = runs.TestSplit(str(data), str(truth), study.test_split, study.resize, thresholds,
+                          str(study_dir / "priors" / f"metric-{study.test_split}"), True)
+    job = runs.RunJob("none", 0, study.train_config, tuple(overrides), str(out / "runs"), str(out / "record.json"),
+                      test)
+    torch.set_num_interop_threads(1)
+    logs.configure("quiet")  # as a study worker: no progress bars
+    with torch_threads(1):
+        (_, _, steps), train_wall, train_cpu = timed(lambda: runs._trained_model(job))
+        _, eval_wall, eval_cpu = timed(lambda: runs.run_one(job))
+    return {"train": [train_wall, train_cpu], "evaluate": [eval_wall, eval_cpu], "steps": steps,
+            "submission": str(runs.run_dir(job) / "test" / "submission.zip"), "vcre_px": list(thresholds.vcre_px)}
 
 
-def study_data(study: StudyConfig, args: argparse.Namespace, out: Path) -> Path:
-    if args.data:
-        return Path(args.data)
-    synth = replace(study.synth, test_scenes=0, train_scenes=args.train_scenes or study.synth.train_scenes,
-                    val_scenes=args.val_scenes or study.synth.val_scenes)
-    generate_dataset(out / "data", synth, overwrite=True)
-    return out / "data"
+def worker_pretraining(study_dir: Path, out: Path, steps: int | None) -> dict:
+    """The study's feature pretraining (draw 0) at its thread count."""
+    from dataclasses import replace
 
+    from mapfree.study.pipeline import torch_threads
+    from mapfree.training import TrainConfig
+    from mapfree.training.pretrain import pretrain_model
 
-def pretraining(study: StudyConfig, data_root: Path, out: Path, steps: int | None) -> Path:
-    """Both pretrainings; returns the folder of the "after" features."""
-    base = TrainConfig.load(study.train_config, [f"data.root={data_root}",
+    study = _study(None)
+    base = TrainConfig.load(study.train_config, [f"data.root={study_dir / 'data'}",
                                                  f"data.resize={list(study.resize) if study.resize else 'null'}"])
-    results = {}
-    for mode, channels_last in (("before", False), ("after", True)):
-        cfg = replace(study.pretrain, channels_last=channels_last, steps=steps or study.pretrain.steps)
-        with torch_threads(study.pretrain_threads):
-            folder, wall, cpu = timed(lambda cfg=cfg, mode=mode: pretrain_model(base, out / f"features-{mode}", cfg,
-                                                                                 progress=False))
-        history = json.loads((folder / "pretrain_history.json").read_text())
-        tail = history[-max(1, len(history) // 10):]
-        final = {key: round(sum(step[key] for step in tail) / len(tail), 4) for key in ("loss", "accuracy")}
-        line(f"pretraining {cfg.steps} steps", mode, wall, cpu, f"mean of the last {len(tail)} steps: {final}")
-        results[mode] = (wall, cpu, final)
-    ratio("pretraining", results["before"][:2], results["after"][:2], results["before"][2] == results["after"][2])
-    return out / "features-after"
+    cfg = replace(study.pretrain, steps=steps or study.pretrain.steps)
+    with torch_threads(study.pretrain_threads):
+        folder, wall, cpu = timed(lambda: pretrain_model(base, out / "features", cfg, progress=False))
+    return {"pretraining": [wall, cpu], "steps": cfg.steps, "batch_size": cfg.batch_size, "features": str(folder)}
 
 
-def training(study: StudyConfig, data_root: Path, features: Path, out: Path, args: argparse.Namespace) -> None:
-    """A study run of the control arm per seed, without and with the frozen-feature cache."""
-    data = StudyData(data_root, data_root, features, {}, None)
-    for job in run_jobs(replace(select(study, ["none"], None), seeds=args.seeds), out, data):
-        results = {}
-        for mode, cache in (("before", False), ("after", True)):
-            config = run_config(job)
-            config.optim.cache_frozen = cache
-            config.trainer.name, config.trainer.resume, config.trainer.logger = f"seed{job.seed}-{mode}", None, []
-            if args.epochs:
-                config.trainer.max_epochs = config.trainer.check_val_every_n_epoch = args.epochs
-            with torch_threads(1):
-                result, wall, cpu = timed(lambda config=config: train(config, overwrite=True))
-            metrics = {k: round(result.final_metrics[k], 4) for k in SHOWN if k in result.final_metrics}
-            line(f"training seed {job.seed}", mode, wall, cpu, f"{result.global_step} steps, {metrics}")
-            results[mode] = (wall, cpu, result.final_metrics)
-        ratio(f"training seed {job.seed}", results["before"][:2], results["after"][:2],
-              results["before"][2] == results["after"][2])
+WORKERS = {"run": worker_run, "pretraining": worker_pretraining}
+
+
+def worker_main(args: argparse.Namespace) -> None:
+    stage = WORKERS[args.worker]
+    option = args.epochs if args.worker == "run" else args.pretrain_steps
+    call = lambda: stage(Path(args.study_dir), Path(args.out), option)  # noqa: E731
+    if args.profile:
+        profile = cProfile.Profile()
+        result = profile.runcall(call)
+        stats = pstats.Stats(profile, stream=sys.stderr)
+        for order in ("cumulative", "tottime"):
+            print(f"\n--- profile of {args.worker}, by {order} ---", file=sys.stderr)
+            stats.sort_stats(order).print_stats(args.profile_lines)
+    else:
+        result = call()
+    print(json.dumps(result))
+
+
+# ---------------------------------------------------------------------------- parent side (this checkout's code)
+def export(rev: str, into: Path) -> Path:
+    """The `src/` folder of commit `rev`, exported under `into`."""
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", rev, "src"], check=True,
+                             capture_output=True).stdout
+    folder = into / rev
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(folder, filter="data")
+    return folder / "src"
+
+
+def describe(rev: str | None) -> str:
+    """The commit's short hash, or this checkout's `git describe` (with `-dirty` when it has changes)."""
+    command = ["rev-parse", "--short", rev] if rev else ["describe", "--always", "--dirty"]
+    return subprocess.run(["git", "-C", str(REPO), *command], capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def run_side(stage: str, src: Path, out: Path, args: argparse.Namespace, profile: bool) -> dict:
+    command = [sys.executable, __file__, "--worker", stage, "--study-dir", str(args.study_dir), "--out", str(out)]
+    if args.epochs:
+        command += ["--epochs", str(args.epochs)]
+    if args.pretrain_steps:
+        command += ["--pretrain-steps", str(args.pretrain_steps)]
+    if profile:
+        command += ["--profile", "--profile-lines", str(args.profile_lines)]
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    done = subprocess.run(command, env=env, stdout=subprocess.PIPE, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run_metrics(result: dict, study_dir: Path) -> dict[str, float]:
+    """The run's submission scored on the held-out test truth (at the run's VCRE thresholds)."""
+    from mapfree.evaluation.aggregate import Thresholds
+    from mapfree.evaluation.evaluate import evaluate_submission
+    from mapfree.study.config import StudyConfig
+
+    thresholds = Thresholds(vcre_px=tuple(result["vcre_px"]))
+    scored = evaluate_submission(result["submission"], study_dir / "heldout", StudyConfig.load("synthetic").test_split,
+                                 thresholds)
+    return {key: round(float(value), 4) for key, value in scored.metrics.items() if key.startswith(SHOWN)}
+
+
+def pretraining_metrics(result: dict, study_dir: Path) -> dict[str, float]:
+    from mapfree.models import MicKey
+    from mapfree.study.config import StudyConfig
+    from mapfree.training.pretrain import matching_accuracy
+
+    study = StudyConfig.load("synthetic")
+    model = MicKey.from_pretrained(result["features"])
+    return {"val_matching_accuracy": round(matching_accuracy(model, study_dir / "data", "val", study.pretrain,
+                                                             study.resize), 4)}
+
+
+def line(stage: str, side: str, seconds: dict[str, list[float]], outcome: str) -> None:
+    parts = "   ".join(f"{name} wall {w:6.1f} s cpu {c:6.1f} s" for name, (w, c) in seconds.items())
+    print(f"{stage:<12} {side:<28} {parts}   {outcome}", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--study", default="synthetic", help="study config (packaged name or YAML)")
-    parser.add_argument("--data", help="the study's dataset root (OUT/data of a study); default: generate it")
+    parser.add_argument("--study-dir", type=Path, required=True,
+                        help="a study folder whose benchmark, draw-0 features and priors are made")
+    parser.add_argument("--old", help="the commit to compare with (default: none, the new side alone)")
+    parser.add_argument("--new", help="the new commit (default: this checkout's working tree)")
+    parser.add_argument("--stages", nargs="+", choices=sorted(WORKERS), default=["run", "pretraining"])
+    parser.add_argument("--epochs", type=int, help="training epochs of the run, both sides (default: each side's)")
+    parser.add_argument("--pretrain-steps", type=int, help="pretraining steps, both sides (default: each side's)")
+    parser.add_argument("--profile", action="store_true", help="profile the new side (cProfile, to stderr)")
+    parser.add_argument("--profile-lines", type=int, default=25)
     parser.add_argument("--out", type=Path, help="working folder (default: a new temporary one)")
-    parser.add_argument("--train-scenes", type=int, help="generated train scenes (default: the study's)")
-    parser.add_argument("--val-scenes", type=int, help="generated val scenes (default: the study's)")
-    parser.add_argument("--pretrain-steps", type=int, help="default: the study's")
-    parser.add_argument("--epochs", type=int, help="training epochs, validating after the last (default: the study's)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds, each timed before/after")
-    parser.add_argument("--skip", choices=("pretraining", "training"), help="time only the other stage")
-    parser.add_argument("--features", type=Path, help="pretrained features for --skip pretraining")
+    parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        return worker_main(args)
     out = args.out or Path(tempfile.mkdtemp(prefix="study_speed_"))
-    study = StudyConfig.load(args.study)
-    data_root = study_data(study, args, out)
-    features = args.features
-    if args.skip != "pretraining":
-        features = pretraining(study, data_root, out, args.pretrain_steps)
-    elif features is None:
-        parser.error("--skip pretraining needs --features")
-    if args.skip != "training":
-        training(study, data_root, features, out / "runs", args)
+    sides = {}
+    if args.old:
+        sides[f"old {describe(args.old)}"] = (export(args.old, out / "src"), False)
+    new_src = export(args.new, out / "src") if args.new else REPO / "src"
+    sides[f"new {describe(args.new)}"] = (new_src, args.profile)
+    scorers = {"run": run_metrics, "pretraining": pretraining_metrics}
+    for stage in args.stages:
+        results = {}
+        for k, (side, (src, profile)) in enumerate(sides.items()):
+            result = run_side(stage, src, out / stage / f"side{k}", args, profile)
+            seconds = {name: value for name, value in result.items() if isinstance(value, list)}
+            line(stage, side, seconds, f"{result['steps']} steps, {scorers[stage](result, args.study_dir)}")
+            results[side] = seconds
+        if len(results) == 2:
+            (old, new) = results.values()
+            total = [sum(v[i] for v in old.values()) / sum(v[i] for v in new.values()) for i in (0, 1)]
+            parts = ", ".join(f"{name} {old[name][1] / new[name][1]:.2f}x" for name in new if name in old)
+            print(f"{stage:<12} speed-up (old / new): wall {total[0]:.2f}x, cpu {total[1]:.2f}x ({parts} cpu)\n",
+                  flush=True)
     print(f"outputs in {out}")
 
 

@@ -19,9 +19,10 @@ from mapfree.study.depth_metrics import (
     SUMS,
     border_patches,
     depth_metrics_from_sums,
+    KeypointDepthSums,
     frame_depth_sums,
-    keypoint_depth_sums,
 )
+from mapfree.inference.frames import FrameFeatures
 from mapfree.study.records import DepthSums
 
 GRID = (4, 5)  # h, w patches of a 56 x 70 frame; border 1 leaves rows 1-2, cols 1-3 (6 patches) inside
@@ -158,11 +159,16 @@ def test_a_tiny_mickey_on_every_frame_once(tiny_dataset):
     config = MicKeyConfig.tiny()
     config.heads.border = 1
     torch.manual_seed(0)
-    model = MicKey(config)
-    sums = keypoint_depth_sums(model, tiny_dataset, "val", resize=(56, 70), batch_size=3)
+    model = MicKey(config).eval()
+    dataset = MapFreePairs(tiny_dataset, "val", resize=(56, 70), depth_suffix="depth")
+    frames, accumulator = FrameFeatures(model), KeypointDepthSums(config.heads)
+    for start in range(0, len(dataset), 3):
+        accumulator.add([dataset[i] for i in range(start, min(start + 3, len(dataset)))], frames)
+    sums = accumulator.sums()
     scenes = list_scenes(tiny_dataset, "val")
-    assert [int(np.sum(sums.scene == s.name)) for s in scenes] == [
-        len({REFERENCE_FRAME, *s.benchmark_queries()}) for s in scenes]
+    per_scene = [len({REFERENCE_FRAME, *s.benchmark_queries()}) for s in scenes]
+    assert [int(np.sum(sums.scene == s.name)) for s in scenes] == per_scene
+    assert frames.extracted == sum(per_scene)  # every frame through the network once
     v = sums.values
     assert np.all(v["all/count"] == 4 * 5)
     assert np.all(v["sky/count"] + v["beyond_range/count"] + v["border/count"] + v["interior/count"] == 20)

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from mapfree.data.dataset import MapFreePairs
+from mapfree.inference.frames import FrameFeatures
 from mapfree.inference.mickey import MicKeyEstimator
 from mapfree.models import MicKey, MicKeyConfig
 from mapfree.robust.procrustes_ransac import ProcrustesRansacConfig
@@ -20,26 +21,26 @@ class ExactDepth:
 
     name = "own"
 
-    def __init__(self, model: MicKey):
-        self.model = model
+    def __init__(self, frames: FrameFeatures):
+        self.frames = frames
 
     def __call__(self, item, side, kpts):
-        image = item[f"view{side}"]["image"][None]
-        with torch.inference_mode():
-            return self.model.extract(image).depth[0].double().numpy()
+        return self.frames.pairs([item])[side].depth[0].double().numpy()
 
 
 def test_own_depth_gives_the_models_own_pose(tiny_dataset):
-    """With the model's own depths swapped in, the row is the model's row: same matches, same solver."""
+    """With the model's own depths swapped in, the row is the model's row: same features, matches and solver."""
     torch.manual_seed(0)
     model = MicKey(MicKeyConfig.tiny()).eval()
     item = MapFreePairs(tiny_dataset, "val")[0]
-    own = MicKeyEstimator(model, SOLVER, torch.Generator().manual_seed(3))(item)
-    swapped = OtherDepthEstimator(model, ExactDepth(model), SOLVER, torch.Generator().manual_seed(3))(item)
+    frames = FrameFeatures(model)
+    own = MicKeyEstimator(model, SOLVER, torch.Generator().manual_seed(3), frames)(item)
+    swapped = OtherDepthEstimator(model, ExactDepth(frames), SOLVER, torch.Generator().manual_seed(3), frames)(item)
     assert own is not None and swapped is not None
+    assert frames.extracted == 2  # both rows from one extraction of each frame
     np.testing.assert_allclose(swapped.R, own.R, atol=1e-6)
     np.testing.assert_allclose(swapped.t, own.t, atol=1e-6)
-    assert swapped.confidence == pytest.approx(own.confidence, rel=1e-5)  # one image vs a pair through the CNN
+    assert swapped.confidence == pytest.approx(own.confidence, rel=1e-6)
 
 
 def test_keypoints_without_depth_take_no_part(tiny_dataset):

@@ -30,7 +30,7 @@ from mapfree.data.preprocess import prepare_view
 from mapfree.errors import InputError
 from mapfree.geometry.camera import Camera
 from mapfree.models.backbone import PATCH_SIZE
-from mapfree.models.mickey import MicKey
+from mapfree.models.mickey import Features, MatchMatrix, MicKey
 from mapfree.models.pose import MicKeyPose, mickey_poses, solve_mickey_poses
 from mapfree.robust.procrustes_ransac import ProcrustesRansacConfig
 from mapfree.robust.result import RelativePose
@@ -164,10 +164,25 @@ def estimate_poses(
     check_intrinsics(K1, "K1", len(images1))
     device = model.device
     feats0, feats1, match_matrix = model(images0.to(device), images1.to(device))
+    return poses_from_features(feats0, feats1, match_matrix, K0, K1, textured(images0) & textured(images1), solver,
+                               generator)
+
+
+def poses_from_features(
+    feats0: Features,
+    feats1: Features,
+    match_matrix: MatchMatrix,
+    K0: np.ndarray | torch.Tensor,
+    K1: np.ndarray | torch.Tensor,
+    usable: torch.Tensor,
+    solver: ProcrustesRansacConfig | None = None,
+    generator: torch.Generator | None = None,
+) -> list[MicKeyPose]:
+    """The poses of B pairs from MicKey's extracted and matched features (:func:`estimate_poses` after the
+    network); a pair whose (B,) `usable` is False (an untextured image) is "no estimate"."""
     fit = solve_mickey_poses(feats0, feats1, match_matrix, K0, K1, solver, generator)
     poses = mickey_poses(fit, feats0, feats1, match_matrix)
-    usable = (textured(images0) & textured(images1)).tolist()
-    return [pose if ok else _no_estimate(pose) for pose, ok in zip(poses, usable)]
+    return [pose if ok else _no_estimate(pose) for pose, ok in zip(poses, usable.tolist())]
 
 
 def _no_estimate(pose: MicKeyPose) -> MicKeyPose:

@@ -16,7 +16,7 @@ import numpy as np
 
 from mapfree.data.errors import DataFormatError
 from mapfree.data.files import read_intrinsics_table, read_poses_table
-from mapfree.data.scenes import benchmark_frames, benchmark_key
+from mapfree.data.scenes import QUERY_STRIDE, benchmark_keys
 
 
 @dataclass(frozen=True)
@@ -35,24 +35,31 @@ class SceneTruth:
 
 
 def load_scene_truth(scene_dir: str | Path) -> SceneTruth:
-    """Read `poses.txt` and `intrinsics.txt` of a val scene and select the scored frames."""
+    """Read `poses.txt` and `intrinsics.txt` of a val scene and select the scored frames
+    (:func:`mapfree.data.scenes.benchmark_frames`, in NumPy)."""
     scene_dir = Path(scene_dir)
     poses, intrinsics = read_poses_table(scene_dir / "poses.txt"), read_intrinsics_table(scene_dir / "intrinsics.txt")
-    frames = benchmark_frames(poses.names)
-    keys = np.array([benchmark_key(f) for f in frames], dtype=np.int64)
-    pose_row, k_row = _last_row_by_key(poses.names), _last_row_by_key(intrinsics.names)
-    missing_k = [f for f, k in zip(frames, keys) if int(k) not in k_row]
-    if missing_k:
-        raise DataFormatError(intrinsics.path, f"no intrinsics for {missing_k[0]}")
-    rows = poses.values[[pose_row[int(k)] for k in keys]]
-    fx, fy, cx, cy = intrinsics.values[[k_row[int(k)] for k in keys], :4].astype(np.float32).T
+    pose_keys, first, last = _rows_by_key(poses.names)
+    scored = np.argsort(first, kind="stable")[::QUERY_STRIDE]  # keys in the order they first appear
+    keys, rows = pose_keys[scored], last[scored]
+    frames = [poses.names[row] for row in rows]
+    k_keys, _, k_last = _rows_by_key(intrinsics.names)
+    at = np.searchsorted(k_keys, keys).clip(max=len(k_keys) - 1)
+    found = k_keys[at] == keys
+    if not found.all():
+        raise DataFormatError(intrinsics.path, f"no intrinsics for {frames[int(np.argmin(found))]}")
+    fx, fy, cx, cy = intrinsics.values[k_last[at], :4].astype(np.float32).T
     K = np.zeros((len(keys), 3, 3))
     K[:, 0, 0], K[:, 1, 1], K[:, 0, 2], K[:, 1, 2], K[:, 2, 2] = fx, fy, cx, cy, 1.0
     width, height = intrinsics.values[-1, 4:6]
-    return SceneTruth(scene_dir.name, frames, keys, rows[:, :4], rows[:, 4:], K, float(width), float(height),
-                      len(pose_row))
+    q, t = poses.values[rows, :4], poses.values[rows, 4:]
+    return SceneTruth(scene_dir.name, frames, keys, q, t, K, float(width), float(height), len(pose_keys))
 
 
-def _last_row_by_key(names: list[str]) -> dict[int, int]:
-    """{frame number: its last row}, the official evaluator's lookup."""
-    return {benchmark_key(name): row for row, name in enumerate(names)}
+def _rows_by_key(names: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct frame numbers (sorted), the row of each one's first line and of its last line (the
+    official evaluator's lookup keeps the last)."""
+    keys = benchmark_keys(names)
+    distinct, first = np.unique(keys, return_index=True)
+    _, from_end = np.unique(keys[::-1], return_index=True)
+    return distinct, first, len(keys) - 1 - from_end

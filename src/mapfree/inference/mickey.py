@@ -1,4 +1,4 @@
-"""MicKey as a submission estimator: batched extraction, matching and pose solving."""
+"""MicKey as a submission estimator: batched extraction (each frame once), matching and pose solving."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from collections.abc import Sequence
 import torch
 from torch.utils.data import default_collate
 
-from mapfree.api import estimate_poses
+from mapfree.api import check_intrinsics, poses_from_features
 from mapfree.data.items import views
 from mapfree.evaluation.submission import SubmissionEntry
+from mapfree.inference.frames import FrameFeatures
 from mapfree.inference.submission import submission_entry
 from mapfree.models.mickey import MicKey
 from mapfree.robust.procrustes_ransac import ProcrustesRansacConfig
@@ -18,19 +19,22 @@ from mapfree.robust.procrustes_ransac import ProcrustesRansacConfig
 class MicKeyEstimator:
     """Callable on one MapFreePairs item, or on several with :meth:`estimate_batch`.
 
-    Pairs whose images share one size are stacked, so all their images go through the backbone
-    in one batch; the solver runs batched over the pairs.
+    Each frame goes through the network once (a scene's reference frame serves all its queries,
+    :class:`FrameFeatures`; pass `frames` to share the extractions with other estimators over the
+    same pass of the data); pairs whose images share one size are matched and solved as one batch.
     """
 
     def __init__(self, model: MicKey, solver: ProcrustesRansacConfig | None = None,
-                 generator: torch.Generator | None = None):
+                 generator: torch.Generator | None = None, frames: FrameFeatures | None = None):
         self.model = model.eval()
         self.solver = solver
         self.generator = generator
+        self.frames = frames or FrameFeatures(self.model)
 
     def __call__(self, item: dict) -> SubmissionEntry | None:
         return self.estimate_batch([item])[0]
 
+    @torch.inference_mode()
     def estimate_batch(self, items: Sequence[dict]) -> list[SubmissionEntry | None]:
         groups: dict[tuple, list[int]] = {}
         for i, item in enumerate(items):
@@ -38,11 +42,11 @@ class MicKeyEstimator:
         out: list[SubmissionEntry | None] = [None] * len(items)
         for indices in groups.values():
             chosen = [items[i] for i in indices]
+            feats0, feats1, usable = self.frames.pairs(chosen)
             view0, view1 = views(default_collate(chosen))
-            results = estimate_poses(self.model, view0["image"], view1["image"], view0["K"], view1["K"],
-                                     self.solver, self.generator)
+            K0, K1 = (check_intrinsics(view["K"], f"K{side}", len(chosen)) for side, view in enumerate((view0, view1)))
+            results = poses_from_features(feats0, feats1, self.model.match(feats0, feats1), K0, K1, usable,
+                                          self.solver, self.generator)
             for i, frame, result in zip(indices, view1["frame"], results):
                 out[i] = submission_entry(frame, result)
         return out
-
-

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -55,24 +55,44 @@ def make_submission(
     estimate are left out of the file (the benchmark counts them as failures). Every scene of the
     dataset gets a pose file, even when it holds no estimate.
     """
+    return make_submissions(dataset, {name: estimator}, out_dir, batch_size, num_workers, progress)[name]
+
+
+def make_submissions(
+    dataset,
+    estimators: Mapping[str, Estimator | BatchEstimator],
+    out_dir: str | Path,
+    batch_size: int = 1,
+    num_workers: int = 0,
+    progress: bool = True,
+    on_batch: Callable[[list[dict]], None] | None = None,
+) -> dict[str, Path]:
+    """:func:`make_submission` for several estimators in one pass over the data: {zip name: estimator} to
+    {zip name: path}. Each batch of items goes to every estimator in turn (then to `on_batch`), so
+    estimators that share their network outputs (e.g. one :class:`mapfree.inference.frames.FrameFeatures`)
+    compute them once; an estimator without `estimate_batch` gets the items one by one.
+    """
     from torch.utils.data import DataLoader
     from tqdm import tqdm
 
-    batched = getattr(estimator, "estimate_batch", None)
-    loader = DataLoader(dataset, batch_size=batch_size if batched else 1, num_workers=num_workers,
-                        collate_fn=_keep_items)
-    estimates: dict[str, list[SubmissionEntry]] = defaultdict(list, {s: [] for s in getattr(dataset, "scenes", {})})
-    missing = 0
+    loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=_keep_items)
+    scenes = getattr(dataset, "scenes", {})
+    estimates = {name: defaultdict(list, {s: [] for s in scenes}) for name in estimators}
+    missing = dict.fromkeys(estimators, 0)
     with tqdm(total=len(dataset), desc="poses", unit="pair", disable=not logs.progress(progress)) as bar:
         for items in loader:
-            results = batched(items) if batched else [estimator(items[0])]
-            for item, result in zip(items, results):
-                if result is None:
-                    missing += 1
-                else:
-                    estimates[item["scene"]].append(result)
+            for name, estimator in estimators.items():
+                batched = getattr(estimator, "estimate_batch", None)
+                results = batched(items) if batched else [estimator(item) for item in items]
+                for item, result in zip(items, results):
+                    if result is None:
+                        missing[name] += 1
+                    else:
+                        estimates[name][item["scene"]].append(result)
+            if on_batch is not None:
+                on_batch(items)
             bar.update(len(items))
-            bar.set_postfix(missing=missing)
+            bar.set_postfix(missing=max(missing.values()))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    return write_submission(out_dir / name, estimates)
+    return {name: write_submission(out_dir / name, estimates[name]) for name in estimators}

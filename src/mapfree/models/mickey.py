@@ -62,6 +62,11 @@ class Features:
         parts = [torch.split(getattr(self, name), sizes) for name in self.__dataclass_fields__]
         return [Features(*chunk) for chunk in zip(*parts)]
 
+    @classmethod
+    def cat(cls, batches: list[Features]) -> Features:
+        """One batch of several (the inverse of :meth:`split`); all must come from images of one size."""
+        return cls(*(torch.cat([getattr(f, name) for f in batches]) for name in cls.__dataclass_fields__))
+
 
 @dataclass
 class MatchMatrix:

@@ -25,20 +25,16 @@ d > 0 (1 when there is none: nothing to align).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
-from pathlib import Path
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
-import torch
-from tqdm import tqdm
 
-from mapfree import logs
-from mapfree.baselines.depth_sources import TRUE_DEPTH_SUFFIX, sample_nearest
-from mapfree.data.dataset import MapFreePairs
-from mapfree.data.items import View, views
+from mapfree.baselines.depth_sources import sample_nearest
+from mapfree.data.items import views
 from mapfree.errors import InputError
+from mapfree.inference.frames import FrameFeatures
 from mapfree.models.config import HeadConfig
-from mapfree.models.mickey import MicKey
 from mapfree.study.records import DepthSums
 
 _METRICS: dict[str, tuple[str, str, str | None]] = {
@@ -135,52 +131,33 @@ def depth_metrics_from_sums(totals: dict[str, float]) -> dict[str, float | None]
     return ratios_of(totals, DEPTH_RATIOS)
 
 
-def _unique_views(dataset: MapFreePairs) -> Iterator[tuple[str, View]]:
-    """(scene, view) of every frame of the dataset's pairs once (the reference of a scene comes first)."""
-    seen: set[tuple[str, str]] = set()
-    for index in range(len(dataset)):
-        item = dataset[index]
-        for view in views(item):
-            if (item["scene"], view["frame"]) not in seen:
-                seen.add((item["scene"], view["frame"]))
-                yield item["scene"], view
+class KeypointDepthSums:
+    """The :data:`SUMS` of every frame of a split's pair items, each frame once (a scene's reference is in
+    all its pairs), from the features a :class:`FrameFeatures` extracted for them.
 
-
-def _batches(frames: Iterator[tuple[str, View]], size: int) -> Iterator[list[tuple[str, View]]]:
-    """Up to `size` consecutive frames whose images have the same shape (one network batch)."""
-    batch: list[tuple[str, View]] = []
-    for frame in frames:
-        if batch and (len(batch) == size or batch[0][1]["image"].shape != frame[1]["image"].shape):
-            yield batch
-            batch = []
-        batch.append(frame)
-    if batch:
-        yield batch
-
-
-@torch.inference_mode()
-def keypoint_depth_sums(model: MicKey, data_root: str | Path, split: str, resize: tuple[int, int] | None = None,
-                        batch_size: int = 8) -> DepthSums:
-    """The :data:`SUMS` of every frame (reference and scored queries) of every scene of a split, each once.
-
-    `data_root` must hold the images and the true depth maps (`frame_NNNNN.depth.png`): for the
-    test split, the root holding its ground truth. `resize` = (W, H) as the model was trained.
+    Items must carry their true depth maps (`MapFreePairs(..., depth_suffix="depth")`: for the test
+    split, the root holding its ground truth).
     """
-    if batch_size < 1:
-        raise InputError(f"batch_size must be >= 1, got {batch_size}")
-    dataset = MapFreePairs(data_root, split, resize=resize, depth_suffix=TRUE_DEPTH_SUFFIX)
-    heads, max_depth = model.config.heads, depth_range(model.config.heads)
-    total = len({(p.scene, f) for p in dataset.pairs for f in (p.frame0, p.frame1)})
-    model.eval()
-    scenes, rows = [], []
-    with tqdm(total=total, desc="keypoint depth", unit="frame", disable=not logs.progress()) as bar:
-        for batch in _batches(_unique_views(dataset), batch_size):
-            feats = model.extract(torch.stack([view["image"] for _, view in batch]).to(model.device))
-            kpts, depth, scr = (x.float().cpu().numpy() for x in (feats.kpts, feats.depth, feats.scr))
-            for i, (scene, view) in enumerate(batch):
-                rows.append(frame_depth_sums(kpts[i], depth[i], scr[i], view["depth"].numpy(), feats.grid,
-                                             heads.border, max_depth))
-                scenes.append(scene)
-            bar.update(len(batch))
-    return DepthSums(np.array(scenes, dtype=str), {name: np.array([r[name] for r in rows], np.float64)
-                                                   for name in SUMS})
+
+    def __init__(self, heads: HeadConfig):
+        self.border, self.max_depth = heads.border, depth_range(heads)
+        self.seen: set[tuple[str, str]] = set()
+        self.scenes: list[str] = []
+        self.rows: list[dict[str, float]] = []
+
+    def add(self, items: Sequence[Mapping[str, Any]], frames: FrameFeatures) -> None:
+        """Sum the frames of `items` not seen before, reference first."""
+        for item in items:
+            for feats, frame in zip(frames.pairs([item])[:2], views(item)):
+                key = (item["scene"], frame["frame"])
+                if key in self.seen:
+                    continue
+                self.seen.add(key)
+                kpts, depth, scr = (x[0].float().cpu().numpy() for x in (feats.kpts, feats.depth, feats.scr))
+                self.rows.append(frame_depth_sums(kpts, depth, scr, frame["depth"].numpy(), feats.grid, self.border,
+                                                  self.max_depth))
+                self.scenes.append(item["scene"])
+
+    def sums(self) -> DepthSums:
+        return DepthSums(np.array(self.scenes, dtype=str),
+                         {name: np.array([row[name] for row in self.rows], np.float64) for name in SUMS})

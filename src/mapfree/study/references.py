@@ -17,6 +17,7 @@ import torch
 from mapfree.baselines.depth_sources import DepthSource
 from mapfree.data.items import views
 from mapfree.evaluation.submission import SubmissionEntry
+from mapfree.inference.frames import FrameFeatures
 from mapfree.inference.submission import submission_entry
 from mapfree.models.mickey import Features, MatchMatrix, MicKey
 from mapfree.models.pose import solve_mickey_poses
@@ -27,8 +28,10 @@ class OtherDepthEstimator:
     """A pair item to a submission line: MicKey's matches and solver with `depth`'s values at its keypoints."""
 
     def __init__(self, model: MicKey, depth: DepthSource, solver: ProcrustesRansacConfig,
-                 generator: torch.Generator | None = None):
+                 generator: torch.Generator | None = None, frames: FrameFeatures | None = None):
         self.model, self.depth, self.solver, self.generator = model.eval(), depth, solver, generator
+        self.frames = frames or FrameFeatures(self.model)
+        """The network's features of each frame (share them with the estimator of the model's own row)."""
 
     def _swap(self, item: dict, side: int, features: Features) -> tuple[Features, torch.Tensor]:
         """The features with the other depth (1 m where it has none) and the mask of keypoints that have one."""
@@ -42,8 +45,8 @@ class OtherDepthEstimator:
     def solve(self, item: dict) -> RansacOutput:
         """The solver's output for one pair item (a batch of one)."""
         view0, view1 = views(item)
-        device = self.model.device
-        f0, f1, matches = self.model(view0["image"][None].to(device), view1["image"][None].to(device))
+        f0, f1, _ = self.frames.pairs([item])
+        matches = self.model.match(f0, f1)
         f0, known0 = self._swap(item, 0, f0)
         f1, known1 = self._swap(item, 1, f1)
         keep = (known0[:, None] & known1[None, :]).to(matches.scores)

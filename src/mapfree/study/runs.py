@@ -23,10 +23,13 @@ from mapfree.evaluation.aggregate import Thresholds
 from mapfree.evaluation.evaluate import evaluate_submission
 from mapfree.evaluation.groundtruth import load_scene_truth
 from mapfree.evaluation.submission import read_submission
+from mapfree.inference.frames import FrameFeatures
 from mapfree.inference.mickey import MicKeyEstimator
-from mapfree.inference.submission import make_submission
+from mapfree.inference.submission import SUBMISSION_FILE, make_submissions
 from mapfree.models import MicKey
-from mapfree.study.records import RunRecord, ScenePoses, pose_records, record_from_json, record_to_json
+from mapfree.robust.procrustes_ransac import ProcrustesRansacConfig
+from mapfree.study.depth_metrics import KeypointDepthSums
+from mapfree.study.records import DepthSums, RunRecord, ScenePoses, pose_records, record_from_json, record_to_json
 from mapfree.study.references import OtherDepthEstimator
 from mapfree.training import TrainConfig, train
 from mapfree.training.run import LAST_MODEL
@@ -108,10 +111,9 @@ def _trained_model(job: RunJob) -> tuple[MicKey, TrainConfig, int]:
     return final_model(job, config), config, steps
 
 
-def _evaluate(dataset: MapFreePairs, estimator, out: Path, name: str, test: TestSplit) -> dict[str, ScenePoses]:
-    """Submit and score on the held-out truth; a submission without any estimate has every frame missing
-    (the official evaluation aborts on it, a study row records it as the failure it is)."""
-    submission = make_submission(dataset, estimator, out, batch_size=8, name=name, progress=False)
+def _score(submission: Path, test: TestSplit) -> dict[str, ScenePoses]:
+    """A submission scored on the held-out truth; one without any estimate has every frame missing (the
+    official evaluation aborts on it, a study row records it as the failure it is)."""
     if not any(len(poses.q) for poses in read_submission(submission).scenes.values()):
         return _all_missing(test)
     return pose_records(evaluate_submission(submission, test.truth_root, test.split, test.thresholds))
@@ -123,17 +125,32 @@ def _all_missing(test: TestSplit) -> dict[str, ScenePoses]:
             for scene in list_scenes(test.truth_root, test.split)}
 
 
-def _reference_rows(model: MicKey, job: RunJob, config: TrainConfig, out: Path) -> dict[str, dict[str, ScenePoses]]:
-    """The run's own matches and solver with the teacher's depth, and with the true depth, at its keypoints."""
+def final_evaluation(model: MicKey, job: RunJob, solver: ProcrustesRansacConfig, out: Path
+                     ) -> tuple[dict[str, ScenePoses], DepthSums | None, dict[str, dict[str, ScenePoses]]]:
+    """The run's submission, its reference rows (its own matches and solver with the teacher's depth, and with
+    the true depth, at its keypoints) and its keypoint depth sums, in one pass over the test split that runs
+    the network once per frame. Returns (poses, depth sums or None, {reference row: poses}).
+
+    The test images are read from the truth root (the pipeline's test split is a copy of them without the
+    truth): the true depth at the keypoints needs the depth maps beside them.
+    """
     test = job.test
-    truth = MapFreePairs(test.truth_root, test.split, resize=test.resize)
-    depths: dict[str, tuple[DepthSource, str]] = {}
+    truth = MapFreePairs(test.truth_root, test.split, resize=test.resize,
+                         depth_suffix=TRUE_DEPTH_SUFFIX if test.has_depth else None)
+    frames = FrameFeatures(model.eval())
+    depths: dict[str, tuple[str, DepthSource]] = {}
     if test.teacher_store:
-        depths[TEACHER_ROW] = (PriorDepth(test.teacher_store, test.split), "teacher_depth.zip")
+        depths[TEACHER_ROW] = ("teacher_depth.zip", PriorDepth(test.teacher_store, test.split))
     if test.has_depth:
-        depths[TRUE_ROW] = (FileDepth(TRUE_DEPTH_SUFFIX), "true_depth.zip")
-    return {row: _evaluate(truth, OtherDepthEstimator(model, depth, config.solver, _generator(job)), out, name, test)
-            for row, (depth, name) in depths.items()}
+        depths[TRUE_ROW] = ("true_depth.zip", FileDepth(TRUE_DEPTH_SUFFIX))
+    estimators = {SUBMISSION_FILE: MicKeyEstimator(model, solver, _generator(job), frames),
+                  **{name: OtherDepthEstimator(model, depth, solver, _generator(job), frames)
+                     for name, depth in depths.values()}}
+    sums = KeypointDepthSums(model.config.heads) if test.has_depth else None
+    zips = make_submissions(truth, estimators, out, batch_size=8, progress=False,
+                            on_batch=None if sums is None else lambda items: sums.add(items, frames))
+    return (_score(zips[SUBMISSION_FILE], test), None if sums is None else sums.sums(),
+            {row: _score(zips[name], test) for row, (name, _) in depths.items()})
 
 
 def _generator(job: RunJob) -> torch.Generator:
@@ -147,17 +164,8 @@ def run_one(job: RunJob) -> dict:
     record = load_record(job.record_file)
     if record is None:
         model, config, steps = _trained_model(job)
-        test = job.test
-        out = run_dir(job) / "test"
-        estimator = MicKeyEstimator(model, config.solver, generator=_generator(job))
-        poses = _evaluate(MapFreePairs(test.data_root, test.split, resize=test.resize), estimator, out,
-                          "submission.zip", test)
-        depth = None
-        if test.has_depth:
-            from mapfree.study.depth_metrics import keypoint_depth_sums
-
-            depth = keypoint_depth_sums(model, test.truth_root, test.split, test.resize)
-        record = RunRecord(job.arm, job.seed, poses, depth, _reference_rows(model, job, config, out))
+        poses, depth, references = final_evaluation(model, job, config.solver, run_dir(job) / "test")
+        record = RunRecord(job.arm, job.seed, poses, depth, references)
         write_json_atomic(job.record_file, record_to_json(record))
         reused = False
     else:

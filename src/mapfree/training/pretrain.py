@@ -222,6 +222,24 @@ def pretrain_features(
     return history
 
 
+@torch.inference_mode()
+def matching_accuracy(model: MicKey, data_root: str | Path, split: str, cfg: PretrainConfig = PretrainConfig(),
+                      resize: tuple[int, int] | None = None, batch_size: int = 8) -> float:
+    """Top-1 matching accuracy of pretrained features on every view pair of a split (e.g. val, held out from
+    pretraining), scored as pretraining scores its batches, in eval mode under a fixed (seed 0) photometric
+    jitter; batches weigh by their size."""
+    _require_cnn(model.config)
+    views = VIEWS.get(cfg.views)
+    dataset = views.dataset(data_root, split, cfg, resize)
+    generator = torch.Generator().manual_seed(0)
+    model.eval()
+    total = 0.0
+    for batch in DataLoader(dataset, batch_size=batch_size):
+        _, accuracy = views.step(model, batch, cfg, generator)
+        total += float(accuracy) * (len(batch) if isinstance(batch, Tensor) else len(batch["T_0to1"]))
+    return total / len(dataset)
+
+
 def pretrain_model(
     config: TrainConfig | str | Path,
     out_dir: str | Path,
