@@ -80,6 +80,36 @@ def test_dataset_resize_updates_intrinsics(tiny_dataset):
         np.testing.assert_array_equal(half[key], full[key])
 
 
+def test_cached_frames_are_decoded_once_and_give_the_same_items(tiny_dataset, monkeypatch):
+    from mapfree.data import dataset as dataset_module
+
+    decoded = Counter()
+    read_image = dataset_module.read_image
+    monkeypatch.setattr(dataset_module, "read_image", lambda path: decoded.update([str(path)]) or read_image(path))
+    plain = MapFreePairs(tiny_dataset, "val", resize=(70, 56), depth_suffix="depth")
+    cached = MapFreePairs(tiny_dataset, "val", resize=(70, 56), depth_suffix="depth", cache_mb=64)
+    for _ in range(2):
+        for i in range(len(cached)):
+            item, expected = cached[i], plain[i]
+            for view, other in zip(views(item), views(expected)):
+                assert view.keys() == other.keys()
+                assert all(torch.equal(view[k], other[k]) if isinstance(view[k], torch.Tensor) else view[k] == other[k]
+                           for k in view if k != "depth")
+                assert torch.equal(view["depth"].isnan(), other["depth"].isnan())
+                view["target"] = torch.zeros(1)  # what training adds to its item's views stays out of the cache
+                del view["depth"]
+    frames = {(p.scene, f) for p in cached.pairs for f in (p.frame0, p.frame1)}
+    assert sum(decoded.values()) == 2 * 2 * len(cached) + len(frames)  # plain: every view of both epochs
+
+
+def test_a_cache_too_small_for_a_frame_keeps_nothing(tiny_dataset, monkeypatch):
+    from mapfree.data import dataset as dataset_module
+
+    monkeypatch.setattr(dataset_module, "_view_bytes", lambda view: 2 << 20)
+    dataset = MapFreePairs(tiny_dataset, "val", cache_mb=1)
+    assert dataset[0]["view0"]["image"].shape == (3, 140, 112) and len(dataset.cache) == 0
+
+
 def test_scene_balanced_sampler():
     pairs = [Pair("a", "x", "y")] * 3 + [Pair("b", "x", "y")] * 50
     sampler = SceneBalancedSampler(pairs, pairs_per_scene=10, seed=1)

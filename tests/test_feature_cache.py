@@ -146,7 +146,28 @@ def test_channels_last_pretraining_matches_contiguous_and_hands_back_a_contiguou
     losses = {}
     for channels_last in (False, True):
         model = frozen_model(3).requires_grad_(True)
-        cfg = PretrainConfig(steps=1, batch_size=2, views=views, channels_last=channels_last)
+        cfg = PretrainConfig(steps=1, batch_size=2, views=views, channels_last=channels_last,
+                             backbone_precision="32-true")
         losses[channels_last] = pretrain_features(model, tiny_dataset, "train", cfg, progress=False)[0]["loss"]
         assert all(p.is_contiguous() for p in model.parameters())
     assert losses[True] == pytest.approx(losses[False], rel=1e-5)
+
+
+def test_bf16_pretraining_runs_only_the_backbone_in_bfloat16(tiny_dataset):
+    """The backbone's convolutions in bfloat16, the descriptor head (and so the softmax and loss) in float32;
+    the first step's loss as in float32 up to bfloat16 rounding."""
+    losses, seen = {}, []
+    for precision in ("32-true", "bf16-mixed"):
+        model = frozen_model(3).requires_grad_(True)
+        conv = next(m for m in model.backbone.modules() if isinstance(m, torch.nn.Conv2d))
+        hooks = [conv.register_forward_hook(lambda m, i, out: seen.append(("conv", precision, out.dtype))),
+                 model.descriptor_head.register_forward_pre_hook(
+                     lambda m, args: seen.append(("descriptor", precision, args[0].dtype)))]
+        cfg = PretrainConfig(steps=1, batch_size=2, backbone_precision=precision)
+        losses[precision] = pretrain_features(model, tiny_dataset, "train", cfg, progress=False)[0]["loss"]
+        for hook in hooks:
+            hook.remove()
+    assert set(seen) == {("conv", "32-true", torch.float32), ("descriptor", "32-true", torch.float32),
+                         ("conv", "bf16-mixed", torch.bfloat16), ("descriptor", "bf16-mixed", torch.float32)}
+    assert losses["bf16-mixed"] == pytest.approx(losses["32-true"], rel=2e-2)
+    assert losses["bf16-mixed"] != losses["32-true"]

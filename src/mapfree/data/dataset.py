@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from cachetools import LRUCache
 from torch.utils.data import Dataset, Sampler
 
 from mapfree.data.images import check_frame_images, check_image_size, read_depth, read_image
@@ -21,7 +22,10 @@ class MapFreePairs(Dataset):
     """Pairs of a split as :class:`~mapfree.data.items.PairItem` dicts of tensors.
 
     Images are resized to `resize` = (W, H) (None: native size); with `depth_suffix` the views
-    also carry their depth maps, resized alike.
+    also carry their depth maps, resized alike. With `cache_mb` each decoded view (image, cameras,
+    depth) is kept, up to that many MiB, least recently used first out: a dataset read for many
+    epochs decodes a frame once. Items hold copies of the cached views' dicts (sharing their tensors),
+    so adding or removing a key of an item's view leaves the cache as it was.
     """
 
     def __init__(
@@ -33,7 +37,10 @@ class MapFreePairs(Dataset):
         max_overlap: float = 1.0,
         depth_suffix: str | None = None,
         pairs: Sequence[Pair] | None = None,
+        cache_mb: int = 0,
     ):
+        if cache_mb < 0:
+            raise ValueError(f"cache_mb must be >= 0, got {cache_mb}")
         self.data_root = Path(data_root)
         self.split = split
         self.resize = resize
@@ -41,6 +48,8 @@ class MapFreePairs(Dataset):
         self.scenes = {s.name: s for s in list_scenes(data_root, split)}
         self.pairs = list(pairs) if pairs is not None else split_pairs(data_root, split, min_overlap, max_overlap)
         self._check(self.pairs)
+        self.cache: LRUCache[tuple[str, str], View] | None = (
+            LRUCache(cache_mb << 20, getsizeof=_view_bytes) if cache_mb else None)
 
     def _check(self, pairs: list[Pair]) -> None:
         """Up front, before any image is decoded: every scene's files and the headers of the images of `pairs`."""
@@ -55,6 +64,18 @@ class MapFreePairs(Dataset):
         return len(self.pairs)
 
     def _view(self, scene: Scene, frame: str) -> View:
+        """One frame of an item (:meth:`_read_view`), from the cache when it holds it."""
+        if self.cache is None:
+            return self._read_view(scene, frame)
+        key = (scene.name, frame)
+        view = self.cache.get(key)
+        if view is None:
+            view = self._read_view(scene, frame)
+            if _view_bytes(view) <= self.cache.maxsize:
+                self.cache[key] = view
+        return View(**view)
+
+    def _read_view(self, scene: Scene, frame: str) -> View:
         """One frame of an item: the network input, its camera, the native camera and the depth."""
         intrinsics = scene.camera(frame)
         path = scene.image_path(frame)
@@ -77,6 +98,11 @@ class MapFreePairs(Dataset):
             T = torch.full((4, 4), float("nan"))
         return PairItem(view0=self._view(scene, pair.frame0), view1=self._view(scene, pair.frame1), T_0to1=T,
                         scene=pair.scene, overlap=torch.tensor(pair.overlap, dtype=torch.float32))
+
+
+def _view_bytes(view: View) -> int:
+    """Memory of a view's tensors."""
+    return sum(value.numel() * value.element_size() for value in view.values() if isinstance(value, torch.Tensor))
 
 
 def _matrix(camera: Camera) -> torch.Tensor:

@@ -42,6 +42,9 @@ class DataConfig:
     """Validate on an evenly spaced subset of this many val pairs (None: all)."""
     val_depth_suffix: str | None = None
     """Per-frame depth maps of the val split (`depth` on the synthetic benchmark) for depth metrics."""
+    cache_mb: int = 0
+    """Decoded training frames kept in memory, MiB per loading process (0: decode every time), so that
+    later epochs decode none (`MapFreePairs(cache_mb=...)`); the frames of the synthetic study take ~0.8 GB."""
 
 
 @dataclass
@@ -121,6 +124,12 @@ class PretrainConfig:
     """Per-channel gains drawn from 1 +- gain_range, gamma from 1 +- gain_range (lighting changes)."""
     noise_std: float = 0.03
     seed: int = 0
+    cache_mb: int = 1024
+    """Decoded frames (images and depth maps) kept in memory, MiB: a pair is drawn many times."""
+    backbone_precision: Literal["32-true", "bf16-mixed"] = "bf16-mixed"
+    """`bf16-mixed`: the CNN backbone runs under bfloat16 autocast (its convolutions in bfloat16, outputs back
+    in float32); the descriptor head, the dual softmax and the loss stay in float32. On CPUs with AVX512-BF16
+    the step is ~1.3x faster at the same held-out matching accuracy (`benchmarks/study_speed.py`)."""
     channels_last: bool = True
     """Train in the channels-last memory layout (NHWC): the same network and float32 maths rounded in another
     order; the study's pretraining ran 1.38x faster on 2 CPU threads (`benchmarks/study_speed.py`)."""

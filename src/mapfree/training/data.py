@@ -218,8 +218,8 @@ class MapFreeDataModule(pl.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         gt = self.depth.enabled and self.depth.source == "gt"
-        train = self._pairs("train", self.depth.gt_suffix if gt else None,
-                            min_overlap=self.cfg.min_overlap, max_overlap=self.cfg.max_overlap)
+        train = self._pairs("train", self.depth.gt_suffix if gt else None, min_overlap=self.cfg.min_overlap,
+                            max_overlap=self.cfg.max_overlap, cache_mb=self.cfg.cache_mb)
         if len(train) == 0:
             raise InputError(f"{self.cfg.root}/train: no training pairs with overlap in "
                              f"[{self.cfg.min_overlap}, {self.cfg.max_overlap}]")

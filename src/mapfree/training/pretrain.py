@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -108,7 +108,9 @@ def match_views(model: MicKey, images0: Tensor, images1: Tensor, cfg: PretrainCo
                 generator: torch.Generator) -> Tensor:
     """(B, N0, N1) dual-softmax matching of two image batches under independent photometric jitter."""
     both = torch.cat([photometric_jitter(images0, cfg, generator), photometric_jitter(images1, cfg, generator)])
-    dsc = model.describe(model.backbone_features(both))
+    with torch.autocast(both.device.type, torch.bfloat16, enabled=cfg.backbone_precision == "bf16-mixed"):
+        features = model.backbone_features(both)
+    dsc = model.describe(features.float())
     return model.matcher(*dsc.split(len(images0)))
 
 
@@ -156,7 +158,8 @@ def frame_views(data_root: str | Path, split: str, cfg: PretrainConfig, resize: 
 
 
 def pair_views(data_root: str | Path, split: str, cfg: PretrainConfig, resize: tuple[int, int] | None) -> Dataset:
-    pairs = MapFreePairs(data_root, split, resize=resize, min_overlap=cfg.min_overlap, depth_suffix=cfg.depth_suffix)
+    pairs = MapFreePairs(data_root, split, resize=resize, min_overlap=cfg.min_overlap, depth_suffix=cfg.depth_suffix,
+                         cache_mb=cfg.cache_mb)
     if not len(pairs):
         raise FileNotFoundError(f"no {split} pairs with overlap >= {cfg.min_overlap} in {data_root}")
     return pairs
@@ -227,8 +230,9 @@ def matching_accuracy(model: MicKey, data_root: str | Path, split: str, cfg: Pre
                       resize: tuple[int, int] | None = None, batch_size: int = 8) -> float:
     """Top-1 matching accuracy of pretrained features on every view pair of a split (e.g. val, held out from
     pretraining), scored as pretraining scores its batches, in eval mode under a fixed (seed 0) photometric
-    jitter; batches weigh by their size."""
+    jitter, in float32 (as training uses the features); batches weigh by their size."""
     _require_cnn(model.config)
+    cfg = replace(cfg, backbone_precision="32-true")
     views = VIEWS.get(cfg.views)
     dataset = views.dataset(data_root, split, cfg, resize)
     generator = torch.Generator().manual_seed(0)
