@@ -104,7 +104,44 @@ def worker_pretraining(study_dir: Path, out: Path, steps: int | None) -> dict:
             "features": str(folder)}
 
 
-WORKERS = {"run": worker_run, "pretraining": worker_pretraining}
+def worker_heads(study_dir: Path, out: Path, repeats: int | None) -> dict:
+    """The arithmetic of a training step's heads: forward + backward of MicKey's four heads on one batch of the
+    run's backbone features (both images of `data.batch_size` pairs, at one thread), its FLOPs counted by
+    torch, against one thread's rate on a large float32 matrix product."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from mapfree.models import MicKey
+    from mapfree.study.pipeline import torch_threads
+    from mapfree.training import TrainConfig
+
+    study, repeats = _study(None), repeats or 20
+    config = TrainConfig.load(study.train_config, study.train_overrides)
+    width, height = study.resize or study.synth.size  # (W, H)
+    torch.manual_seed(0)
+    model = MicKey(config.model).train()
+    heads = [model.offset_head, model.confidence_head, model.depth_head, model.descriptor_head]
+    images = torch.rand(2 * config.data.batch_size, 3, height - height % 14, width - width % 14)
+    with torch.no_grad():
+        feats = model.backbone_features(images)
+
+    def step() -> None:
+        sum(head(feats).float().square().mean() for head in heads).backward()
+
+    with torch_threads(1):
+        with FlopCounterMode(display=False) as counter:
+            step()
+        _, wall, cpu = timed(lambda: [step() for _ in range(repeats)])
+        a, b = torch.rand(2048, 2048), torch.rand(2048, 2048)
+        a @ b
+        _, matmul_wall, _ = timed(lambda: [a @ b for _ in range(10)])
+    flops = counter.get_total_flops()
+    return {"seconds": {"heads fwd+bwd": [wall, cpu]}, "steps": repeats,
+            "rates": {"GFLOP per step": round(flops / 1e9, 2), "GFLOP/s": round(flops * repeats / wall / 1e9, 1),
+                      "matmul GFLOP/s": round(10 * 2 * 2048 ** 3 / matmul_wall / 1e9, 1)}}
+
+
+WORKERS = {"run": worker_run, "pretraining": worker_pretraining, "heads": worker_heads}
 
 
 def worker_main(args: argparse.Namespace) -> None:
@@ -112,7 +149,7 @@ def worker_main(args: argparse.Namespace) -> None:
     import mapfree.training.pretrain  # noqa: F401  them once per process, not per run
 
     stage = WORKERS[args.worker]
-    option = args.epochs if args.worker == "run" else args.pretrain_steps
+    option = {"run": args.epochs, "pretraining": args.pretrain_steps, "heads": None}[args.worker]
     call = lambda: stage(Path(args.study_dir), Path(args.out), option)  # noqa: E731
     if args.profile:
         profile = cProfile.Profile()
@@ -191,7 +228,8 @@ def main() -> None:
                         help="a study folder whose benchmark, draw-0 features and priors are made")
     parser.add_argument("--old", help="the commit to compare with (default: none, the new side alone)")
     parser.add_argument("--new", help="the new commit (default: this checkout's working tree)")
-    parser.add_argument("--stages", nargs="+", choices=sorted(WORKERS), default=["run", "pretraining"])
+    parser.add_argument("--stages", nargs="+", choices=sorted(WORKERS), default=["run", "pretraining"],
+                        help="heads: the FLOP rate of a training step's heads against a matrix product's")
     parser.add_argument("--epochs", type=int, help="training epochs of the run, both sides (default: each side's)")
     parser.add_argument("--pretrain-steps", type=int, help="pretraining steps, both sides (default: each side's)")
     parser.add_argument("--profile", action="store_true", help="profile the new side (cProfile, to stderr)")
@@ -207,7 +245,7 @@ def main() -> None:
         sides[f"old {describe(args.old)}"] = (export(args.old, out / "src"), False)
     new_src = export(args.new, out / "src") if args.new else REPO / "src"
     sides[f"new {describe(args.new)}"] = (new_src, args.profile)
-    scorers = {"run": run_metrics, "pretraining": pretraining_metrics}
+    scorers = {"run": run_metrics, "pretraining": pretraining_metrics, "heads": lambda result, _: result["rates"]}
     for stage in args.stages:
         results = {}
         for k, (side, (src, profile)) in enumerate(sides.items()):
