@@ -65,6 +65,8 @@ def test_delta_files_load_as_the_old_full_files():
     synthetic = replace(synthetic, validation=ValidationConfig(image_width=360))
     # ... and for its frozen-feature cache, which computes the same values faster
     synthetic = replace(synthetic, optim=replace(synthetic.optim, cache_frozen=True))
+    # ... and for its decoded-frame cache, which reads the same frames once
+    synthetic = replace(synthetic, data=replace(synthetic.data, cache_mb=1024))
     # ... and for MicKey's split of what learns: only the backbone frozen, a fresh descriptor head, raw depth
     heads = replace(synthetic.model.heads, depth_sigmoid=False, max_depth=HeadConfig().max_depth)
     synthetic = replace(synthetic, model=replace(synthetic.model, heads=heads),

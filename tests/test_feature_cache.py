@@ -18,6 +18,8 @@ from test_training_module import tiny_config, train_batch
 
 TOL = {"rtol": 1e-5, "atol": 1e-6}
 """float32 round-off: the cache computes a sample in another batch than the uncached call may."""
+LOSS_TOL = {"rtol": 5e-3, "atol": 1e-6}
+"""That round-off in a pose loss: 1e-3 relative on some CPUs (AVX512 EPYC), where the fused path rounds otherwise."""
 
 
 def frozen_model(seed: int = 0) -> MicKey:
@@ -114,8 +116,9 @@ def test_training_module_caches_only_the_frozen_modules(tiny_dataset, tmp_path, 
         got = cached.compute_losses(batch)
         torch.manual_seed(0)
         want = plain.compute_losses(batch)
-        torch.testing.assert_close(got["total"], want["total"], **TOL)
         torch.testing.assert_close(got["_features"][1].dsc, want["_features"][1].dsc, **TOL)
+        # the loss samples from a dual softmax at temperature 0.01, which magnifies that round-off
+        torch.testing.assert_close(got["total"], want["total"], **LOSS_TOL)
         misses.append(cache.misses)
     assert misses[0] == misses[1] > 0 and cache.misses + cache.hits == 8  # the second batch: hits only
 
@@ -160,9 +163,9 @@ def test_bf16_pretraining_runs_only_the_backbone_in_bfloat16(tiny_dataset):
     for precision in ("32-true", "bf16-mixed"):
         model = frozen_model(3).requires_grad_(True)
         conv = next(m for m in model.backbone.modules() if isinstance(m, torch.nn.Conv2d))
-        hooks = [conv.register_forward_hook(lambda m, i, out: seen.append(("conv", precision, out.dtype))),
+        hooks = [conv.register_forward_hook(lambda m, i, out, p=precision: seen.append(("conv", p, out.dtype))),
                  model.descriptor_head.register_forward_pre_hook(
-                     lambda m, args: seen.append(("descriptor", precision, args[0].dtype)))]
+                     lambda m, args, p=precision: seen.append(("descriptor", p, args[0].dtype)))]
         cfg = PretrainConfig(steps=1, batch_size=2, backbone_precision=precision)
         losses[precision] = pretrain_features(model, tiny_dataset, "train", cfg, progress=False)[0]["loss"]
         for hook in hooks:

@@ -11,18 +11,18 @@ import torch
 from mapfree.data.dataset import MapFreePairs
 from mapfree.data.scenes import REFERENCE_FRAME, list_scenes
 from mapfree.errors import InputError
+from mapfree.inference.frames import FrameFeatures
 from mapfree.models.config import MicKeyConfig
 from mapfree.models.mickey import MicKey
 from mapfree.study.depth_metrics import (
     DEPTH_BETTER,
     DEPTH_RATIOS,
     SUMS,
+    KeypointDepthSums,
     border_patches,
     depth_metrics_from_sums,
-    KeypointDepthSums,
     frame_depth_sums,
 )
-from mapfree.inference.frames import FrameFeatures
 from mapfree.study.records import DepthSums
 
 GRID = (4, 5)  # h, w patches of a 56 x 70 frame; border 1 leaves rows 1-2, cols 1-3 (6 patches) inside

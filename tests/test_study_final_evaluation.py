@@ -18,10 +18,10 @@ from mapfree.inference.submission import make_submission
 from mapfree.models import MicKey, MicKeyConfig
 from mapfree.models.mickey import Features
 from mapfree.robust.procrustes_ransac import ProcrustesRansacConfig
-from mapfree.study.depth_metrics import KeypointDepthSums
-from mapfree.study.references import OtherDepthEstimator
 from mapfree.study import runs
+from mapfree.study.depth_metrics import KeypointDepthSums
 from mapfree.study.records import ScenePoses
+from mapfree.study.references import OtherDepthEstimator
 from mapfree.study.runs import TRUE_ROW, RunJob, final_evaluation
 
 SOLVER = ProcrustesRansacConfig(rounds=2, hypotheses=20, samples=64)
@@ -67,8 +67,8 @@ def test_one_pass_gives_what_separate_passes_give_with_one_extraction_per_frame(
     separate = tmp_path / "separate"
     own = make_submission(dataset, MicKeyEstimator(model, SOLVER, torch.Generator().manual_seed(SEED)), separate,
                           batch_size=8, progress=False)
-    true = make_submission(dataset, OtherDepthEstimator(model, FileDepth(), SOLVER, torch.Generator().manual_seed(SEED)),
-                           separate, batch_size=8, name="true_depth.zip", progress=False)
+    true_depth = OtherDepthEstimator(model, FileDepth(), SOLVER, torch.Generator().manual_seed(SEED))
+    true = make_submission(dataset, true_depth, separate, batch_size=8, name="true_depth.zip", progress=False)
     assert sum(calls) == 3 * frames
     assert members(own) == members(tmp_path / "one" / "submission.zip")
     assert members(true) == members(tmp_path / "one" / "true_depth.zip")
