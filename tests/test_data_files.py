@@ -11,7 +11,6 @@ from mapfree.data import (
     DataFormatError,
     Intrinsics,
     Overlaps,
-    files,
     read_intrinsics,
     read_overlaps,
     read_poses,
@@ -78,28 +77,12 @@ def test_hidden_test_poses_are_all_zero_lines(tmp_path: Path):
         ("seq1/frame_0.jpg 1 0 0 0 1 2 3", "not a Map-free frame name"),
     ],
 )
-@pytest.mark.parametrize("comment", [True, False])  # without comments the whole-text reader is tried first
+@pytest.mark.parametrize("comment", [True, False])
 def test_bad_pose_lines_name_file_and_line(tmp_path: Path, line: str, message: str, comment: bool):
     path = tmp_path / "poses.txt"
     path.write_text("# comment\n" * comment + "seq0/frame_00000.jpg 1 0 0 0 0 0 0\n" + line + "\n")
     with pytest.raises(DataFormatError, match=rf"poses.txt:{2 + comment}: .*{message}"):
         read_poses(path)
-
-
-def test_whole_text_and_line_by_line_readers_agree(tmp_path: Path):
-    """A file as the dataset writes it and the same rows with comments, tabs, blank lines and CRLF."""
-    rng = np.random.default_rng(0)
-    names = [frame_name(1, n) for n in range(0, 60, 3)]
-    values = rng.normal(size=(len(names), 7)) * 10.0 ** rng.integers(-8, 8, size=(len(names), 7))
-    rows = [f"{name} " + " ".join(repr(float(v)) for v in row) for name, row in zip(names, values)]
-    plain, messy = tmp_path / "plain.txt", tmp_path / "messy.txt"
-    plain.write_text("\n".join(rows) + "\n")
-    messy.write_bytes(("# header\r\n\r\n" + "\r\n".join(r.replace(" ", "\t  ", 2) for r in rows)).encode())
-    fast, slow = files.read_table(plain, 7), files.read_table(messy, 7)
-    assert files._plain_rows(plain.read_text(), 7) is not None and files._plain_rows(messy.read_text(), 7) is None
-    assert fast.names == slow.names == names
-    assert np.array_equal(fast.values, values) and np.array_equal(slow.values, values)
-    assert fast.lines == list(range(1, len(names) + 1)) and slow.lines == list(range(3, len(names) + 3))
 
 
 def test_benchmark_keys_are_the_scalar_keys():

@@ -8,8 +8,6 @@ ground truth all read through :func:`read_intrinsics_table` and :func:`read_pose
 
 from __future__ import annotations
 
-import re
-import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,55 +73,11 @@ class Table:
 def read_table(path: str | Path, n_values: int) -> Table:
     """Validated rows of a whitespace table: field count, frame names, finite numbers, at least one row.
 
-    A file as the dataset ships it (no comments or blank lines, every line valid) is parsed in a few
-    whole-text passes in C (:func:`_plain_rows`); any other is read line by line, which finds the
-    first bad line, so reading the half a million lines of a split stays cheap.
+    Names and numbers are checked in one pass over all rows; only a file that fails is searched
+    for its first bad line, so reading the half a million lines of a split stays cheap.
     """
     path = Path(path)
-    text = read_text(path)
-    plain = _plain_rows(text, n_values)
-    if plain is None:
-        names, values, lines = _rows_line_by_line(path, text, n_values)
-    else:
-        (names, values), lines = plain, list(range(1, len(plain[0]) + 1))
-    table = Table(path, names, values, lines)
-    table.check(~np.all(np.isfinite(values), axis=1), "non-finite value (NaN or Inf)")
-    return table
-
-
-def _line_pattern(n_values: int) -> re.Pattern[str]:
-    """Lines of a name and `n_values` fields, each single-space separated, as the dataset writes them."""
-    line = rf"\S+(?: \S+){{{n_values}}}"
-    return re.compile(rf"(?:{line}\r?\n)*(?:{line})?")
-
-
-_LINE_PATTERNS = {n: _line_pattern(n) for n in (6, 7)}  # intrinsics, poses
-
-
-def _plain_rows(text: str, n_values: int) -> tuple[list[str], np.ndarray] | None:
-    """(names, (N, n_values) values) of a table as the dataset writes it: every line a Map-free frame name
-    and `n_values` numbers separated by single spaces, no comment or blank line; None for any other text
-    (it is read line by line). Numbers are parsed by NumPy's C reader, which rounds as `float` does."""
-    pattern = _LINE_PATTERNS.get(n_values) or _line_pattern(n_values)
-    if "#" in text or not pattern.fullmatch(text):
-        return None
-    tokens = text.split()
-    names = tokens[:: n_values + 1]
-    if not names or not all_frame_names(names):
-        return None
-    del tokens[:: n_values + 1]
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # a token that is not a number stops the reader with a warning
-        try:
-            values = np.fromstring(" ".join(tokens), sep=" ")
-        except (DeprecationWarning, ValueError):
-            return None
-    return (names, values.reshape(len(names), n_values)) if len(values) == len(tokens) else None
-
-
-def _rows_line_by_line(path: Path, text: str, n_values: int) -> tuple[list[str], np.ndarray, list[int]]:
-    """(names, values, line numbers) of the data rows; DataFormatError naming the first bad line."""
-    rows = [(lineno, fields) for lineno, raw in enumerate(text.splitlines(), start=1)
+    rows = [(lineno, fields) for lineno, raw in enumerate(read_text(path).splitlines(), start=1)
             if (fields := raw.split()) and not fields[0].startswith("#")]
     if not rows:
         raise DataFormatError(path, "no frames: the file is empty or holds only comments")
@@ -143,7 +97,9 @@ def _rows_line_by_line(path: Path, text: str, n_values: int) -> tuple[list[str],
     except ValueError:
         lineno, fields = next((lineno, fields) for lineno, fields in rows if not _all_numbers(fields[1:]))
         raise DataFormatError(path, f"unparsable number in {fields[1:]}", lineno) from None
-    return names, values, lines
+    table = Table(path, names, values, lines)
+    table.check(~np.all(np.isfinite(values), axis=1), "non-finite value (NaN or Inf)")
+    return table
 
 
 def _all_numbers(fields: list[str]) -> bool:
