@@ -104,7 +104,10 @@ def worker_pretraining(study_dir: Path, out: Path, steps: int | None) -> dict:
             "features": str(folder)}
 
 
-def worker_heads(study_dir: Path, out: Path, repeats: int | None) -> dict:
+HEADS_REPEATS = 20
+
+
+def worker_heads(study_dir: Path, out: Path, _: None) -> dict:
     """The arithmetic of a training step's heads: forward + backward of MicKey's four heads on one batch of the
     run's backbone features (both images of `data.batch_size` pairs, at one thread), its FLOPs counted by
     torch, against one thread's rate on a large float32 matrix product."""
@@ -115,7 +118,7 @@ def worker_heads(study_dir: Path, out: Path, repeats: int | None) -> dict:
     from mapfree.study.pipeline import torch_threads
     from mapfree.training import TrainConfig
 
-    study, repeats = _study(None), repeats or 20
+    study, repeats = _study(None), HEADS_REPEATS
     config = TrainConfig.load(study.train_config, study.train_overrides)
     width, height = study.resize or study.synth.size  # (W, H)
     torch.manual_seed(0)

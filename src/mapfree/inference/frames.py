@@ -41,9 +41,6 @@ class FrameFeatures:
         self.extracted = 0
         """How many frames went through the network."""
 
-    def __getitem__(self, key: FrameKey) -> Features:
-        return self.features[key]
-
     @torch.inference_mode()
     def pairs(self, items: Sequence[dict[str, Any]]) -> tuple[Features, Features, torch.Tensor]:
         """Features of the reference and query views of pair items (every reference image of one size, every

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from torch.utils.data import default_collate
 
 from mapfree.api import check_intrinsics, poses_from_features
-from mapfree.data.items import views
+from mapfree.data.items import view, views
 from mapfree.evaluation.submission import SubmissionEntry
 from mapfree.inference.frames import FrameFeatures
 from mapfree.inference.submission import submission_entry
@@ -43,10 +42,10 @@ class MicKeyEstimator:
         for indices in groups.values():
             chosen = [items[i] for i in indices]
             feats0, feats1, usable = self.frames.pairs(chosen)
-            view0, view1 = views(default_collate(chosen))
-            K0, K1 = (check_intrinsics(view["K"], f"K{side}", len(chosen)) for side, view in enumerate((view0, view1)))
+            K0, K1 = (check_intrinsics(torch.stack([view(item, side)["K"] for item in chosen]), f"K{side}")
+                      for side in (0, 1))
             results = poses_from_features(feats0, feats1, self.model.match(feats0, feats1), K0, K1, usable,
                                           self.solver, self.generator)
-            for i, frame, result in zip(indices, view1["frame"], results):
-                out[i] = submission_entry(frame, result)
+            for i, result in zip(indices, results):
+                out[i] = submission_entry(view(items[i], 1)["frame"], result)
         return out

@@ -181,20 +181,23 @@ def _seed_effect(pairs: PairedSummary, higher: bool, scenes_only: SceneEffect | 
 
 def effects_vs_control(arms: Mapping[str, Sequence[RunRecord]], scenes: Sequence[str], metric_fn: MetricFn,
                        control: str = CONTROL, n_resamples: int = 2000, seed: int = 0,
-                       higher_is_better: Direction = metrics.higher_is_better) -> dict[str, dict[str, Effect]]:
+                       higher_is_better: Direction = metrics.higher_is_better,
+                       scored: Mapping[str, Mapping[int, Mapping]] | None = None) -> dict[str, dict[str, Effect]]:
     """{arm: {key: Effect}} of every arm but `control` against it, paired by training seed.
 
-    Every run is scored alone on the full split (the seed-level effect) and on the same scene resamples
-    (the scene-only interval, over the seeds both arms have; `n_resamples` 0 skips it).
+    Every run is scored alone on the full split (the seed-level effect; `scored` {arm: {seed: metrics}} when
+    the caller has scored them already) and on the same scene resamples (the scene-only interval, over the
+    seeds both arms have; `n_resamples` 0 skips it).
     """
     if control not in arms:
         raise InputError(f"no control arm {control!r} among the arms {sorted(arms)}")
     empty = sorted(name for name, runs in arms.items() if not runs)
     if empty:
         raise InputError(f"arm(s) {empty} have no runs")
+    if scored is None:
+        scored = {name: {run.seed: metric_fn(run, scenes) for run in runs} for name, runs in arms.items()}
     indices = resample_scenes(len(scenes), n_resamples, seed) if n_resamples else None
-    full = {name: {run.seed: {k: _number(v) for k, v in metric_fn(run, scenes).items()} for run in runs}
-            for name, runs in arms.items()}
+    full = {name: {s: {k: _number(v) for k, v in m.items()} for s, m in runs.items()} for name, runs in scored.items()}
     resampled = {name: {run.seed: resampled_metrics(run, scenes, metric_fn, indices) for run in runs}
                  for name, runs in arms.items()} if indices is not None else None
     keys = next(iter(full[control].values())).keys()
@@ -265,9 +268,9 @@ def compare_arms(arms: Sequence[Arm], scenes: Sequence[str], metric_fn: MetricFn
         arm_seeds = [run.seed for run in arm.runs]
         if len(set(arm_seeds)) != len(arm_seeds):
             raise InputError(f"arm {arm.name!r}: repeated seeds {arm_seeds}")
-    effects = effects_vs_control({arm.name: arm.runs for arm in arms}, scenes, metric_fn, CONTROL, n_resamples,
-                                 seed, higher_is_better)
     per_run = {arm.name: {run.seed: dict(metric_fn(run, scenes)) for run in arm.runs} for arm in arms}
+    effects = effects_vs_control({arm.name: arm.runs for arm in arms}, scenes, metric_fn, CONTROL, n_resamples,
+                                 seed, higher_is_better, scored=per_run)
     threshold = None
     if primary is not None and trivial is not None and CONTROL in per_run:
         control_values = [_number(m[primary]) for m in per_run[CONTROL].values()]

@@ -44,7 +44,7 @@ class DataConfig:
     """Per-frame depth maps of the val split (`depth` on the synthetic benchmark) for depth metrics."""
     cache_mb: int = 0
     """Decoded training frames kept in memory, MiB per loading process (0: decode every time), so that
-    later epochs decode none (`MapFreePairs(cache_mb=...)`); the frames of the synthetic study take ~0.8 GB."""
+    later epochs decode none (`MapFreePairs(cache_mb=...)`)."""
 
 
 @dataclass
@@ -128,8 +128,8 @@ class PretrainConfig:
     """Decoded frames (images and depth maps) kept in memory, MiB: a pair is drawn many times."""
     backbone_precision: Literal["32-true", "bf16-mixed"] = "bf16-mixed"
     """`bf16-mixed`: the CNN backbone runs under bfloat16 autocast (its convolutions in bfloat16, outputs back
-    in float32); the descriptor head, the dual softmax and the loss stay in float32. On CPUs with AVX512-BF16
-    the step is ~1.3x faster at the same held-out matching accuracy (`benchmarks/study_speed.py`)."""
+    in float32); the descriptor head, the dual softmax and the loss stay in float32 (`benchmarks/study_speed.py`
+    prints the time and the held-out matching accuracy)."""
     channels_last: bool = True
     """Train in the channels-last memory layout (NHWC): the same network and float32 maths rounded in another
     order; the study's pretraining ran 1.38x faster on 2 CPU threads (`benchmarks/study_speed.py`)."""
