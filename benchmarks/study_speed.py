@@ -52,10 +52,23 @@ def _study(epochs: int | None):
     from mapfree.study.config import StudyConfig
 
     study = StudyConfig.load("synthetic")
+    study.select_arms([])  # the control alone
     if epochs:
-        study.train_overrides = [*study.train_overrides, f"trainer.max_epochs={epochs}",
-                                 f"trainer.check_val_every_n_epoch={epochs}"]
+        budget = {"max_epochs": epochs, "check_val_every_n_epoch": epochs}
+        if hasattr(study, "train_overrides"):  # a commit from before the study's typed `train` budget
+            study.train_overrides = [*study.train_overrides, *(f"trainer.{k}={v}" for k, v in budget.items())]
+        else:
+            study.train = {**study.train, "trainer": {**study.train.get("trainer", {}), **budget}}
     return study
+
+
+def _train_config(study):
+    """The study's training configuration with its budget (either side's way of holding it)."""
+    from mapfree.training import TrainConfig
+
+    if hasattr(study, "train_overrides"):
+        return TrainConfig.load(study.train_config, study.train_overrides)
+    return TrainConfig.load(study.train_config, deltas=[study.train])
 
 
 def worker_run(study_dir: Path, out: Path, epochs: int | None) -> dict:
@@ -63,20 +76,15 @@ def worker_run(study_dir: Path, out: Path, epochs: int | None) -> dict:
     import torch
 
     from mapfree import logs
-    from mapfree.study import runs
+    from mapfree.study import pipeline, runs
     from mapfree.study.pipeline import torch_threads
-    from mapfree.training import TrainConfig
 
     study = _study(epochs)
-    data, truth = study_dir / "data", study_dir / "heldout"
-    overrides = [f"data.root={data}", f"data.resize={list(study.resize) if study.resize else 'null'}",
-                 *study.train_overrides, f"validation.image_width={study.synth.size[0]}",
-                 f"init.checkpoint={study_dir / 'pretrained_features' / 'draw0'}"]
-    thresholds = TrainConfig.load(study.train_config, overrides).thresholds
-    test = runs.TestSplit(str(data), str(truth), study.test_split, study.resize, thresholds,
-                          str(study_dir / "priors" / f"metric-{study.test_split}"), True)
-    job = runs.RunJob("none", 0, study.train_config, tuple(overrides), str(out / "runs"), str(out / "record.json"),
-                      test)
+    features = [study_dir / "pretrained_features" / f"draw{k}" for k in range(study.pretrain_draws)]
+    data = pipeline.StudyData(study_dir / "data", study_dir / "heldout", features, {},
+                              study_dir / "priors" / f"metric-{study.test_split}")
+    job = next(job for job in pipeline.run_jobs(study, out, data) if job.seed == 0)  # as the study makes it
+    thresholds = job.test.thresholds
     torch.set_num_interop_threads(1)
     logs.configure("quiet")  # as a study worker: no progress bars
     with torch_threads(1):
@@ -116,10 +124,9 @@ def worker_heads(study_dir: Path, out: Path, _: None) -> dict:
 
     from mapfree.models import MicKey
     from mapfree.study.pipeline import torch_threads
-    from mapfree.training import TrainConfig
 
     study, repeats = _study(None), HEADS_REPEATS
-    config = TrainConfig.load(study.train_config, study.train_overrides)
+    config = _train_config(study)
     width, height = study.resize or study.synth.size  # (W, H)
     torch.manual_seed(0)
     model = MicKey(config.model).train()

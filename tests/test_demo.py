@@ -31,10 +31,10 @@ def test_demo_arguments_choose_the_study_its_arms_and_seed(tmp_path, monkeypatch
         assert [arm.name for arm in config.arms] == ["none", "silog-metric"]
         assert config.seeds == [seed] and config.pretrain.seed == seed and config.pretrain_draws == 1
     synthetic, packaged_quick = StudyConfig.load("synthetic"), StudyConfig.load("quick")
-    assert full.synth == replace(synthetic.synth, test_scenes=32) and full.train_overrides == synthetic.train_overrides
+    assert full.synth == replace(synthetic.synth, test_scenes=32) and full.train == synthetic.train
     assert full.pretrain == replace(synthetic.pretrain, seed=3)
     assert full.workers == 2 and full.arm("silog-metric") == synthetic.arm("silog-metric")
-    assert quick.synth == packaged_quick.synth and quick.train_overrides == packaged_quick.train_overrides
+    assert quick.synth == packaged_quick.synth and quick.train == packaged_quick.train
 
 
 @pytest.mark.slow

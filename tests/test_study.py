@@ -21,9 +21,8 @@ from mapfree.study.report import validate_study_json
 
 CI_SIZE = ["synth.train_scenes=2", "synth.val_scenes=1", "synth.test_scenes=3", "synth.frames=6",
            "synth.size=[112, 140]", "pretrain.steps=2", "pretrain.batch_size=2", "bootstrap=100",
-           "train_overrides=[trainer.max_epochs=2, data.pairs_per_scene=3, data.batch_size=2, data.num_workers=0, "
-           "solver.rounds=2, solver.hypotheses=20, solver.samples=64, trainer.check_val_every_n_epoch=1, "
-           "data.val_max_pairs=2]"]
+           "train={trainer: {max_epochs: 2, check_val_every_n_epoch: 1}, data: {pairs_per_scene: 3, batch_size: 2, "
+           "num_workers: 0, val_max_pairs: 2}, solver: {rounds: 2, hypotheses: 20, samples: 64}}"]
 ARMS = "seed-published,ssi-relative,oracle"
 
 
@@ -204,7 +203,7 @@ def test_real_data_path_runs_on_released_layouts(tiny_dataset, tmp_path):
     out = tmp_path / "study"
     rc = main(["study", "--config", "mapfree", "--out", str(out), "--seeds", "1",
                "--arms", "seed-published,ssi-relative,silog-metric",
-               f"data_root={tiny_dataset}", f"train_config={train_yaml}", "train_overrides=[]",
+               f"data_root={tiny_dataset}", f"train_config={train_yaml}", "train.trainer.max_epochs=1",
                f"relative_teacher={{name: depth-anything, weights: {relative}, device: cpu, batch_size: 2}}",
                f"metric_teacher={{name: depth-anything, weights: {metric}, device: cpu, batch_size: 2}}",
                "bootstrap=50"])

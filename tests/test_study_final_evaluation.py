@@ -23,6 +23,7 @@ from mapfree.study.depth_metrics import KeypointDepthSums
 from mapfree.study.records import ScenePoses
 from mapfree.study.references import OtherDepthEstimator
 from mapfree.study.runs import TRUE_ROW, RunJob, final_evaluation
+from mapfree.training import TrainConfig
 
 SOLVER = ProcrustesRansacConfig(rounds=2, hypotheses=20, samples=64)
 SEED = 3
@@ -57,7 +58,7 @@ def test_one_pass_gives_what_separate_passes_give_with_one_extraction_per_frame(
     model = MicKey(MicKeyConfig.tiny()).eval()
     calls = image_by_image(model)
     test = runs.TestSplit(str(tiny_dataset), str(tiny_dataset), "val", None, Thresholds(), None, True)
-    job = RunJob("none", SEED, "synthetic_cpu", (), str(tmp_path), str(tmp_path / "record.json"), test)
+    job = RunJob("none", SEED, TrainConfig.load("synthetic_cpu"), str(tmp_path / "record.json"), test)
     poses, depth, references = final_evaluation(model, job, SOLVER, tmp_path / "one")
     frames = sum(len({REFERENCE_FRAME, *scene.benchmark_queries()}) for scene in list_scenes(tiny_dataset, "val"))
     assert sum(calls) == frames

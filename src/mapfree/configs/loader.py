@@ -106,10 +106,27 @@ def apply_overrides(cls: type, data: dict[str, Any], overrides: Iterable[str]) -
     return data
 
 
-def load(cls: type[T], name_or_path: str | Path, overrides: Iterable[str] = ()) -> T:
-    """A `cls` from a YAML file or packaged name (with its bases) and overrides."""
+def as_overrides(data: dict[str, Any], prefix: str = "") -> list[str]:
+    """The `section.key=value` overrides that set a (partial) tree: the inverse of :func:`apply_overrides`."""
+    out: list[str] = []
+    for key, value in data.items():
+        if isinstance(value, dict) and value:
+            out += as_overrides(value, f"{prefix}{key}.")
+        else:
+            text = yaml.safe_dump(value, default_flow_style=True, width=float("inf")).removesuffix("...\n").strip()
+            out.append(f"{prefix}{key}={text}")
+    return out
+
+
+def load(cls: type[T], name_or_path: str | Path, overrides: Iterable[str] = (),
+         deltas: Iterable[dict[str, Any]] = ()) -> T:
+    """A `cls` from a YAML file or packaged name (with its bases), then `deltas` (typed partial trees, see
+    :class:`~mapfree.configs.typed.Partial`) deep-merged in order, then `key=value` overrides."""
     path = config_path(name_or_path)
-    data = apply_overrides(cls, read_tree(cls, path), overrides)
+    data = read_tree(cls, path)
+    for delta in deltas:
+        data = deep_merge(data, delta)
+    data = apply_overrides(cls, data, overrides)
     try:
         return build(cls, data)
     except ConfigError as e:

@@ -13,13 +13,21 @@ from __future__ import annotations
 import difflib
 import types
 from dataclasses import fields, is_dataclass
-from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+from typing import Any, Generic, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from mapfree.errors import UserError
+
+S = TypeVar("S")
 
 
 class ConfigError(UserError, ValueError):
     """A configuration value or key that does not fit the schema (the CLI exits with code 2)."""
+
+
+class Partial(Generic[S]):
+    """`Partial[Section]`: a mapping that holds only some keys of the dataclass `Section`, each typed and checked
+    against its schema (unknown keys fail), nested sections partial too. Deltas such as a study arm's changes to
+    the training configuration, deep-merged onto a complete tree later (:func:`mapfree.configs.loader.load`)."""
 
 
 def _join(key: str, name: str) -> str:
@@ -41,6 +49,8 @@ def type_name(tp: Any) -> str:
         return f"list of {type_name(args[0])}" if args else "list"
     if is_dataclass(tp):
         return f"mapping ({tp.__name__})"
+    if origin is Partial:
+        return f"mapping (part of {args[0].__name__})"
     return getattr(tp, "__name__", str(tp))
 
 
@@ -71,6 +81,13 @@ def _sequence(value: Any, origin: type, args: tuple, key: str) -> Any:
     return tuple(items) if origin is tuple else items
 
 
+def _mapping(value: Any, args: tuple, key: str) -> dict:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+    key_type, value_type = args or (Any, Any)
+    return {convert(k, key_type, key): convert(v, value_type, _join(key, str(k))) for k, v in value.items()}
+
+
 def _scalar(value: Any, tp: type, key: str) -> Any:
     if _exact(value, tp):
         return value
@@ -96,6 +113,8 @@ def convert(value: Any, tp: Any, key: str, partial: bool = False) -> Any:
         return value
     if is_dataclass(tp):
         return build(tp, value, key, partial)
+    if origin is Partial:
+        return build(args[0], value, key, partial=True)
     if origin in (Union, types.UnionType):
         sections = [a for a in args if is_dataclass(a)]
         if sections and isinstance(value, dict):  # an optional section: errors inside it name their key
@@ -107,6 +126,8 @@ def convert(value: Any, tp: Any, key: str, partial: bool = False) -> Any:
         return value
     if origin in (tuple, list) or tp in (tuple, list):
         return _sequence(value, origin or tp, args, key)
+    if origin is dict or tp is dict:
+        return _mapping(value, args, key)
     if tp is type(None):
         if value is not None:
             raise ConfigError(f"{key}: expected null, got {value!r}")

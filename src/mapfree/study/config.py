@@ -9,18 +9,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 
 from mapfree.configs import loader
-from mapfree.configs.typed import ConfigError, to_plain
+from mapfree.configs.typed import ConfigError, Partial, build, to_plain
 from mapfree.synth import SynthConfig
-from mapfree.training.config import PretrainConfig
+from mapfree.training.config import PretrainConfig, TrainConfig
 
 Target = Literal["none", "relative", "metric", "seed-8bit", "true"]
 """What an arm's depth loss compares with: nothing, the relative or the metric teacher's store,
 the relative teacher's output as the seed's 8-bit PNGs, or the rendered true depth (the oracle)."""
+STORED_TARGETS = ("relative", "metric", "seed-8bit")
+"""The targets read from a prior store the study computes (`OUT/priors/TARGET`)."""
 
 
 @dataclass
@@ -41,9 +43,17 @@ class ArmConfig:
     name: str
     description: str
     target: Target = "none"
-    overrides: list[str] = field(default_factory=list)
+    train: dict[str, Any] = field(default_factory=dict)
+    """The arm's changes to the study's training configuration, a partial training config deep-merged onto it
+    (`{depth: {enabled: true, loss: silog}}`); its keys and types are checked here, naming the arm."""
     seeds: list[int] | None = None
     """A subset of the study's seeds for this arm (e.g. a plumbing check needs few); None: all of them."""
+
+    def __post_init__(self) -> None:
+        try:
+            self.train = build(TrainConfig, self.train, "train", partial=True)
+        except ConfigError as e:
+            raise ConfigError(f"arm {self.name!r}: {e}") from None
 
 
 @dataclass
@@ -52,8 +62,9 @@ class StudyConfig:
 
     train_config: str = "synthetic_cpu"
     """The training configuration every arm starts from."""
-    train_overrides: list[str] = field(default_factory=list)
-    """The budget shared by every run (epochs, pairs per scene, ...)."""
+    train: Partial[TrainConfig] = field(default_factory=dict)
+    """The budget shared by every run (epochs, pairs per scene, ...): a partial training config merged onto
+    `train_config` before each arm's own `train` (`mapfree study train.trainer.max_epochs=3` sets one key)."""
     synth: SynthConfig | None = None
     """Generate the benchmark (with a held-out test split) into the study folder; None: use `data_root`."""
     data_root: str | None = None
@@ -102,6 +113,17 @@ class StudyConfig:
         for arm in self.arms:
             if arm.seeds is not None and (not arm.seeds or len(set(arm.seeds)) != len(arm.seeds)):
                 raise ConfigError(f"arm {arm.name!r}: seeds must be distinct and at least one, got {arm.seeds}")
+            try:  # the whole tree of every arm, so a value the training config rejects fails now, not in a run
+                stored = [{"depth": {"prior_root": f"priors/{arm.target}"}}] if arm.target in STORED_TARGETS else []
+                self.train_config_of(arm, run=stored)
+            except ConfigError as e:
+                raise ConfigError(f"arm {arm.name!r}: {e}") from None
+
+    def train_config_of(self, arm: ArmConfig, shared: Iterable[dict[str, Any]] = (),
+                        run: Iterable[dict[str, Any]] = ()) -> TrainConfig:
+        """An arm's training configuration: `train_config`, then `shared` deltas (the study's data), the study's
+        `train`, `run` deltas (a seed's features, the arm's priors), the arm's `train`."""
+        return TrainConfig.load(self.train_config, deltas=[*shared, self.train, *run, arm.train])
 
     def arm(self, name: str) -> ArmConfig:
         for arm in self.arms:

@@ -32,7 +32,7 @@ from mapfree.evaluation.metrics import FrameErrors, PRCurve, precision_recall
 from mapfree.models.mickey import Features
 from mapfree.models.pose import MicKeyPose
 from mapfree.study.records import RunRecord
-from mapfree.study.runs import RunJob, final_model, run_config, run_dir
+from mapfree.study.runs import RunJob, final_model, run_dir
 from mapfree.training.metric_names import POSE_AUC, vcre_metric
 from mapfree.viz.depth import DepthRow, plot_depth_panels
 from mapfree.viz.pair import pair_cameras, pair_matches
@@ -123,10 +123,9 @@ def _depth_grid(features: Features) -> np.ndarray:
 
 def estimate_pair(job: RunJob, item: PairItem) -> MicKeyPose:
     """The run's final model on one pair, with the run's solver and its seed (as its test submission)."""
-    config = run_config(job)
-    model, solver = final_model(job, config), config.solver
+    model, solver = final_model(job, job.config), job.config.solver
     view0, view1 = views(item)
-    return estimate_poses(model, view0["image"][None], view1["image"][None], view0["K"], view1["K"], solver,
+    return estimate_poses(model, view0["image"][None], view1["image"][None], view0["camera"], view1["camera"], solver,
                           torch.Generator().manual_seed(job.seed))[0]
 
 
@@ -138,7 +137,7 @@ def plot_pair(job: RunJob, item: PairItem, result: MicKeyPose, out: Path) -> dic
     matches, cameras = out / f"matches_{job.arm}.png", out / f"cameras_{job.arm}.png"
     pair_matches(result, _rgb(view0), _rgb(view1), matches, title)
     sizes = [(v["image"].shape[-1], v["image"].shape[-2]) for v in (view0, view1)]
-    pair_cameras(result, view0["K"].double().numpy(), view1["K"].double().numpy(), *sizes, cameras,
+    pair_cameras(result, view0["camera"].K.double().numpy(), view1["camera"].K.double().numpy(), *sizes, cameras,
                  (T[:3, :3], T[:3, 3]), title)
     return {f"Matches, {job.arm} (seed {job.seed})": matches, f"Cameras, {job.arm} (seed {job.seed})": cameras}
 

@@ -16,24 +16,27 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from mapfree import logs
 from mapfree.atomic import OutputExistsError, write_text_atomic
+from mapfree.baselines.table1 import StudyArm
 from mapfree.depth_prior.runner import RunReport, compute_store
 from mapfree.depth_prior.teacher import Teacher
 from mapfree.depth_prior.teachers import build_teacher
 from mapfree.errors import InputError
 from mapfree.evaluation.aggregate import Thresholds
 from mapfree.evaluation.evaluate import evaluate_submission
-from mapfree.study.config import StudyConfig, TeacherConfig
+from mapfree.study.config import ArmConfig, StudyConfig, TeacherConfig
 from mapfree.study.heldout import synthesise_study_benchmark
 from mapfree.study.records import RunRecord, ScenePoses, pose_records
-from mapfree.study.runs import RunJob, TestSplit, arm_runs_dir, load_record, run_one
+from mapfree.study.runs import RunJob, TestSplit, arm_runs_dir, load_record, run_one, seed_dir
 from mapfree.study.trivial import mean_training_translation, write_trivial_submission
 from mapfree.training import TrainConfig
 from mapfree.training.pretrain import pretrain_model
+from mapfree.training.run import LAST_MODEL
 
 log = logging.getLogger(__name__)
 
@@ -70,21 +73,28 @@ def claim_folder(out: Path, config: StudyConfig, overwrite: bool) -> None:
     write_text_atomic(path, text)
 
 
-def _data_overrides(config: StudyConfig, data_root: Path) -> list[str]:
-    return [f"data.root={data_root}", f"data.resize={list(config.resize) if config.resize else 'null'}"]
+def _data_delta(config: StudyConfig, data_root: Path) -> dict[str, Any]:
+    """Where every run reads its frames, and their size."""
+    return {"data": {"root": str(data_root), "resize": list(config.resize) if config.resize else None}}
 
 
-def _base_overrides(config: StudyConfig, data: StudyData) -> list[str]:
-    width = config.synth.size[0] if config.synth else None  # VCRE is measured in the frames' own pixels
-    overrides = [*_data_overrides(config, data.data_root), *config.train_overrides]
-    if width:
-        overrides.append(f"validation.image_width={width}")
-    return overrides
+def _shared_deltas(config: StudyConfig, data: StudyData) -> list[dict[str, Any]]:
+    """What the study fixes for every run below its `train` budget: the data, and on a synthesised benchmark the
+    width VCRE is measured at (the frames' own pixels)."""
+    deltas = [_data_delta(config, data.data_root)]
+    if config.synth:
+        deltas.append({"validation": {"image_width": config.synth.size[0]}})
+    return deltas
 
 
-def _seed_overrides(config: StudyConfig, data: StudyData, seed: int) -> list[str]:
-    """What a training seed fixes beyond the shared budget: the pretraining draw its runs start from."""
-    return [] if data.features is None else [f"init.checkpoint={data.features[config.pretrain_draw(seed)]}"]
+def _run_deltas(config: StudyConfig, arm: ArmConfig, seed: int, data: StudyData) -> list[dict[str, Any]]:
+    """What a run fixes beyond the shared budget: the pretraining draw its seed starts from, the arm's priors."""
+    deltas = []
+    if data.features is not None:
+        deltas.append({"init": {"checkpoint": str(data.features[config.pretrain_draw(seed)])}})
+    if arm.target in data.priors:
+        deltas.append({"depth": {"prior_root": str(data.priors[arm.target])}})
+    return deltas
 
 
 def study_teacher(spec: TeacherConfig, truth_root: Path | None = None) -> Teacher:
@@ -132,7 +142,7 @@ def prepare(config: StudyConfig, out: Path) -> StudyData:
     features = None
     if config.pretrain is not None:
         features = [out / "pretrained_features" / f"draw{k}" for k in range(config.pretrain_draws)]
-        base = TrainConfig.load(config.train_config, _data_overrides(config, data_root))
+        base = TrainConfig.load(config.train_config, deltas=[_data_delta(config, data_root)])
         for k, folder in enumerate(features):
             if not (folder / "pretrain_history.json").is_file():
                 log.info("feature pretraining draw %d of %d", k + 1, config.pretrain_draws)
@@ -142,17 +152,18 @@ def prepare(config: StudyConfig, out: Path) -> StudyData:
     return StudyData(data_root, truth_root, features, priors, test_store)
 
 
-def _run_overrides(config: StudyConfig, arm_name: str, seed: int, data: StudyData) -> tuple[str, ...]:
-    arm = config.arm(arm_name)
-    overrides = [*_base_overrides(config, data), *_seed_overrides(config, data, seed)]
-    if arm.target in data.priors:
-        overrides.append(f"depth.prior_root={data.priors[arm.target]}")
-    return (*overrides, *arm.overrides)
+def run_train_config(config: StudyConfig, arm: ArmConfig, seed: int, data: StudyData, out: Path) -> TrainConfig:
+    """One run's whole training configuration, built here once and handed to the run as an object: resumes its
+    last checkpoint, in its own folder (`OUT/runs/ARM/seedN`), without a progress bar."""
+    train = config.train_config_of(arm, _shared_deltas(config, data), _run_deltas(config, arm, seed, data))
+    placement = replace(train.trainer, out_dir=str(arm_runs_dir(out, arm.name)), name=seed_dir("", seed).name,
+                        seed=seed, resume="last", progress_bar=False)
+    return replace(train, trainer=placement)
 
 
 def thresholds(config: StudyConfig, data: StudyData) -> Thresholds:
     """The benchmark's thresholds scaled to the width of the test frames (fixed before any run)."""
-    return TrainConfig.load(config.train_config, _base_overrides(config, data)).thresholds
+    return TrainConfig.load(config.train_config, deltas=[*_shared_deltas(config, data), config.train]).thresholds
 
 
 def run_jobs(config: StudyConfig, out: Path, data: StudyData) -> list[RunJob]:
@@ -160,8 +171,8 @@ def run_jobs(config: StudyConfig, out: Path, data: StudyData) -> list[RunJob]:
     test = TestSplit(str(data.data_root), str(data.truth_root), config.test_split, config.resize,
                      thresholds(config, data), str(data.teacher_test_store) if data.teacher_test_store else None,
                      has_depth)
-    return [RunJob(arm.name, seed, config.train_config, _run_overrides(config, arm.name, seed, data),
-                   str(arm_runs_dir(out, arm.name)), str(out / "records" / f"{arm.name}-seed{seed}.json"), test)
+    return [RunJob(arm.name, seed, run_train_config(config, arm, seed, data, out),
+                   str(out / "records" / f"{arm.name}-seed{seed}.json"), test)
             for seed in config.seeds for arm in config.arms if seed in config.arm_seeds(arm)]
 
 
@@ -229,3 +240,20 @@ def select(config: StudyConfig, arms: list[str] | None, seeds: int | None) -> St
             raise InputError("--seeds must be at least 1")
         config.seeds = list(range(seeds))
     return config
+
+
+def trained_arms(out: str | Path) -> list[StudyArm]:
+    """The depth-supervised arms (a depth target) of the study in folder `out`, in the study's order, each with
+    the final model of its first seed that has one: the "MicKey (GT-Depth)" rows of `compare --table1`."""
+    path = Path(out) / CONFIG_FILE
+    if not path.is_file():
+        raise InputError(f"{out}: not a `mapfree study` folder (no {CONFIG_FILE})")
+    config = StudyConfig.load(path)
+    found = []
+    for arm in config.arms:
+        if arm.target == "none":
+            continue
+        runs = arm_runs_dir(out, arm.name)
+        models = (seed_dir(runs, seed) / LAST_MODEL for seed in config.arm_seeds(arm))
+        found.append(StudyArm(arm.name, runs, next((m for m in models if m.is_dir()), None)))
+    return found

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 import mapfree
+from mapfree.configs.loader import as_overrides
 from mapfree.study.config import StudyConfig
 from mapfree.study.depth_metrics import DEPTH_RATIOS
 from mapfree.study.figures import FIGURES, study_figures
@@ -126,7 +127,7 @@ def run_study(config: StudyConfig, out_dir: str | Path, overwrite: bool = False)
     context = {"test_scenes": len(scenes), "test_pairs": n_pairs, "seeds": config.seeds,
                "image_size": "x".join(map(str, config.resize or (config.synth.size if config.synth else ("native",)))),
                "test_split": config.test_split, "train_config": config.train_config,
-               "train_budget": ", ".join(config.train_overrides),
+               "train_budget": ", ".join(as_overrides(config.train)),
                "teachers": f"relative {config.relative_teacher.name}, metric {config.metric_teacher.name}",
                "headline_arm": config.headline_arm, "provenance": source,
                "wall_time_s": round(time.perf_counter() - start)}

@@ -57,11 +57,12 @@ class TestSplit:
 
 @dataclass(frozen=True)
 class RunJob:
+    """One run as the worker receives it: its whole training configuration (built by the parent, folder and
+    seed included), where its record goes and what it is evaluated on."""
+
     arm: str
     seed: int
-    train_config: str
-    overrides: tuple[str, ...]
-    runs_dir: str
+    config: TrainConfig
     record_file: str
     test: TestSplit
 
@@ -85,14 +86,7 @@ def seed_dir(runs_dir: str | Path, seed: int) -> Path:
 
 def run_dir(job: RunJob) -> Path:
     """The job's run folder."""
-    return seed_dir(job.runs_dir, job.seed)
-
-
-def run_config(job: RunJob) -> TrainConfig:
-    """The run's training configuration: the arm's deltas, its seed and folder, resuming its last checkpoint."""
-    overrides = [*job.overrides, f"trainer.out_dir={job.runs_dir}", f"trainer.name=seed{job.seed}",
-                 f"trainer.seed={job.seed}", "trainer.resume=last", "trainer.progress_bar=false"]
-    return TrainConfig.load(job.train_config, overrides)
+    return Path(job.config.trainer.out_dir) / job.config.trainer.name
 
 
 def final_model(job: RunJob, config: TrainConfig) -> MicKey:
@@ -102,7 +96,7 @@ def final_model(job: RunJob, config: TrainConfig) -> MicKey:
 
 def _trained_model(job: RunJob) -> tuple[MicKey, TrainConfig, int]:
     """The run's final network: trained now, resumed, or the finished one."""
-    config = run_config(job)
+    config = job.config
     finished = run_dir(job) / LAST_MODEL
     if (run_dir(job) / "history.json").is_file() and finished.is_dir():
         steps = -1

@@ -239,10 +239,12 @@ class TrainConfig:
         return build(cls, data)
 
     @classmethod
-    def load(cls, path: str | Path, overrides: Iterable[str] = ()) -> TrainConfig:
-        """Read a YAML file (or a packaged config by name, see :mod:`mapfree.configs`) with its
-        bases and apply `section.key=value` overrides (values parsed as YAML, typed by the field)."""
-        return loader.load(cls, path, overrides)
+    def load(cls, path: str | Path, overrides: Iterable[str] = (), deltas: Iterable[dict[str, Any]] = ()
+             ) -> TrainConfig:
+        """Read a YAML file (or a packaged config by name, see :mod:`mapfree.configs`) with its bases, merge
+        `deltas` (partial trees such as a study arm's `train:`) and apply `section.key=value` overrides (values
+        parsed as YAML, typed by the field)."""
+        return loader.load(cls, path, overrides, deltas)
 
     def save(self, path: str | Path) -> Path:
         return write_text_atomic(path, self.to_yaml())
