@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import mapfree
-from mapfree.cli._extras import EXTRAS, MissingExtraError, require
+from mapfree.extras import EXTRAS, MissingExtraError, require
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -85,7 +85,7 @@ def test_core_install_has_no_torch_and_all_has_every_extra():
 
 
 @pytest.mark.parametrize("extra", sorted(EXTRAS))
-def test_cli_extras_table_matches_pyproject(extra: str):
+def test_extras_table_matches_pyproject(extra: str):
     provided = set().union(*(distribution_of(module) for module in EXTRAS[extra]))
     assert provided <= EXTRA_DISTS[extra] | CORE
 

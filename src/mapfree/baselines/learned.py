@@ -21,9 +21,9 @@ import torch
 from mapfree.baselines.matches import Matches, to_uint8_gray, to_uint8_rgb
 from mapfree.data.items import views
 from mapfree.errors import InputError, UserError
-from mapfree.models.checkpoints import load_torch_file
 from mapfree.weights.errors import MissingWeightsError, fetch_command
 from mapfree.weights.fetch import hub_checkpoints
+from mapfree.weights.loading import load_torch_file
 
 
 class MissingPackageError(UserError, FileNotFoundError):

@@ -15,7 +15,6 @@ from mapfree.baselines.matches import Matcher, Matches, to_numpy
 from mapfree.baselines.solvers import Solver
 from mapfree.data.items import views
 from mapfree.evaluation.submission import SubmissionEntry
-from mapfree.inference.submission import submission_entry
 from mapfree.robust.result import RelativePose
 
 
@@ -43,4 +42,4 @@ class BaselineEstimator:
         return matches, self.solver(matches.kpts0, matches.kpts1, K0, K1, d0, d1, matches.scores)
 
     def __call__(self, item: Mapping[str, Any]) -> SubmissionEntry | None:
-        return submission_entry(item["view1"]["frame"], self.solve(item)[1])
+        return SubmissionEntry.from_pose(item["view1"]["frame"], self.solve(item)[1])

@@ -13,6 +13,7 @@ columns of :data:`PUBLISHED_COLUMNS`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,6 +64,16 @@ GT_DEPTH = SEED_ROWS[-1]
 
 
 @dataclass(frozen=True)
+class StudyArm:
+    """A depth-supervised arm of a `mapfree study` folder: a "MicKey (GT-Depth)" row. `model` is the final model
+    of its first seed that has one (None: not trained yet), `runs_dir` where its runs go."""
+
+    name: str
+    runs_dir: Path
+    model: Path | None
+
+
+@dataclass(frozen=True)
 class PlannedRow:
     """One line of `compare --table1`: what runs (`method`, on `model` when not the given MicKey) or why not."""
 
@@ -105,43 +116,21 @@ def dpt_problem(dpt_depth: str, data_root: str | Path, split: str, prior_store: 
             "--prior-store of `mapfree depth-prior --teacher dpt`")
 
 
-def study_models(study: str | Path) -> list[tuple[str, Path | None]]:
-    """(arm, final model of its first seed that has one, or None) for each depth-supervised arm of a
-    `mapfree study` folder (arms with a depth target), in the study's order."""
-    from mapfree.errors import InputError
-    from mapfree.study.config import StudyConfig
-    from mapfree.study.pipeline import CONFIG_FILE
-    from mapfree.study.runs import arm_runs_dir, seed_dir
-    from mapfree.training.run import LAST_MODEL
-
-    path = Path(study) / CONFIG_FILE
-    if not path.is_file():
-        raise InputError(f"{study}: not a `mapfree study` folder (no {CONFIG_FILE})")
-    config = StudyConfig.load(path)
-    found = []
-    for arm in config.arms:
-        if arm.target == "none":
-            continue
-        models = (seed_dir(arm_runs_dir(study, arm.name), seed) / LAST_MODEL for seed in config.arm_seeds(arm))
-        found.append((arm.name, next((m for m in models if m.is_dir()), None)))
-    return found
-
-
 def plan_rows(*, has_mickey: bool, solver: str, dpt_depth: str, data_root: str | Path, split: str,
               weights_dir: str | Path | None = None, prior_store: str | None = None,
-              study: str | Path | None = None) -> list[PlannedRow]:
+              study: str | Path | None = None, study_arms: Sequence[StudyArm] = ()) -> list[PlannedRow]:
     """Every Table 1 row in the seed's order: the method that runs it, or `not_run` saying what is missing.
 
     `has_mickey`: a MicKey model is given (the MicKey row and MicKey's depth); `solver`: of the matcher
-    rows; `dpt_depth`: `file:SUFFIX` or `prior`; `study`: a `mapfree study` folder whose depth-supervised
-    arms are the "MicKey (GT-Depth)" rows (one row per arm).
+    rows; `dpt_depth`: `file:SUFFIX` or `prior`; `study`: a `mapfree study` folder and `study_arms` its
+    depth-supervised arms, the "MicKey (GT-Depth)" rows (one row per arm).
     """
     no_mickey = "a MicKey model (--checkpoint)"
     dpt = dpt_problem(dpt_depth, data_root, split, prior_store)
     rows = []
     for seed in SEED_ROWS:
         if seed is GT_DEPTH:
-            rows += gt_depth_rows(study)
+            rows += gt_depth_rows(study, study_arms)
         elif seed.depth is None:
             rows.append(PlannedRow(seed.label, seed, not_run=FAR_NOT_RUN))
         elif seed.matcher is None:
@@ -155,16 +144,13 @@ def plan_rows(*, has_mickey: bool, solver: str, dpt_depth: str, data_root: str |
     return rows
 
 
-def gt_depth_rows(study: str | Path | None) -> list[PlannedRow]:
+def gt_depth_rows(study: str | Path | None, arms: Sequence[StudyArm]) -> list[PlannedRow]:
     """The "MicKey (GT-Depth)" rows: one per depth-supervised arm of the study."""
-    from mapfree.study.runs import arm_runs_dir
-
     if study is None:
         return [PlannedRow(GT_DEPTH.label, GT_DEPTH,
                            not_run="depth-supervised MicKey models (--study, a `mapfree study` folder)")]
-    arms = study_models(study)
     if not arms:
         return [PlannedRow(GT_DEPTH.label, GT_DEPTH, not_run=f"{study}: the study has no depth-supervised arm")]
-    return [PlannedRow(f"{GT_DEPTH.label}: {arm}", GT_DEPTH, "mickey", model,
-                       not_run=None if model else f"a trained model in {arm_runs_dir(study, arm)} (run the study)")
-            for arm, model in arms]
+    return [PlannedRow(f"{GT_DEPTH.label}: {arm.name}", GT_DEPTH, "mickey", arm.model,
+                       not_run=None if arm.model else f"a trained model in {arm.runs_dir} (run the study)")
+            for arm in arms]

@@ -6,10 +6,10 @@ import argparse
 from typing import Any
 
 from mapfree.cli._baseline_args import add_baseline_arguments, baseline_context
-from mapfree.cli._extras import require
 from mapfree.cli._model_args import resolve_device
 from mapfree.cli._types import add_precision_argument, add_resize_argument, non_negative_int, positive_int
 from mapfree.errors import InputError
+from mapfree.extras import require
 
 HELP = "Evaluate several methods (MicKey, MATCHER+DEPTH+SOLVER baselines) on one split and print a Table-1-style table."
 SOLVER_NAMES = ("emat", "pnp", "procrustes")
@@ -213,11 +213,13 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--table1 runs the seed's rows; leave out --methods")
     if args.table1:
         from mapfree.baselines.table1 import plan_rows
+        from mapfree.study.pipeline import trained_arms
 
         check_method(f"sift+{args.dpt_depth}+emat")  # a typo in --dpt-depth fails here, not as a row
         table = plan_rows(has_mickey=args.checkpoint is not None, solver=args.table1_solver, dpt_depth=args.dpt_depth,
                           data_root=args.data_root, split=args.split, weights_dir=args.weights_dir,
-                          prior_store=args.prior_store, study=args.study)
+                          prior_store=args.prior_store, study=args.study,
+                          study_arms=trained_arms(args.study) if args.study else ())
     else:
         methods = args.methods or [*TRUE_DEPTH_ROWS, *(MICKEY_ROWS if args.checkpoint else ())]
         for method in methods:  # fail on a typo before loading anything

@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from mapfree.cli._extras import require
+from mapfree.extras import require
 
 if TYPE_CHECKING:
     from mapfree.study import StudyConfig

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 
-from mapfree.cli._extras import require
 from mapfree.cli._types import (
     add_precision_argument,
     add_resize_argument,
@@ -14,6 +13,7 @@ from mapfree.cli._types import (
     positive_int,
 )
 from mapfree.errors import InputError
+from mapfree.extras import require
 
 HELP = "Compute (or --verify) per-frame depth-prior targets on MicKey's 14x14 patch grid."
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mapfree.cli._extras import require
 from mapfree.cli._types import non_negative_int
+from mapfree.extras import require
 
 HELP = "Score a submission zip on a val split with the Map-free benchmark's metrics (official key names)."
 

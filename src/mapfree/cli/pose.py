@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mapfree.cli._extras import require
 from mapfree.cli._model_args import add_model_arguments, backbone_dtype, resolve_device
 from mapfree.cli._types import add_resize_argument
+from mapfree.extras import require
 
 HELP = "Estimate the metric pose of IMG1 relative to IMG0 with MicKey; optionally save figures and outputs."
 

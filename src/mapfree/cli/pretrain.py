@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from mapfree.cli._extras import require
 from mapfree.cli._types import positive_int
+from mapfree.extras import require
 
 HELP = ("Pretrain a CNN MicKey's backbone and descriptors to match the training pairs (depth maps + poses) "
         "or homography warps of the training images (no poses).")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from mapfree.cli._extras import require
+from mapfree.extras import require
 
 HELP = ("The seed's experiment as a controlled study: MicKey trained without and with depth supervision (several "
         "losses and teachers, a placebo and an oracle), the same data, features, budget and seeds, evaluated on a "

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 
 from mapfree.cli._baseline_args import add_baseline_arguments, baseline_context
-from mapfree.cli._extras import require
 from mapfree.cli._model_args import add_model_arguments, resolve_device
 from mapfree.cli._types import add_resize_argument, non_negative_int, positive_int
 from mapfree.errors import InputError
+from mapfree.extras import require
 
 HELP = "Run a pose estimator (default MicKey) over a Map-free split and write the benchmark submission zip."
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from mapfree.cli._extras import require
 from mapfree.cli._types import add_resize_argument, file_name_part, non_negative_int, positive_int
+from mapfree.extras import require
 
 HELP = "Generate a synthetic Map-free-format dataset (train/val/test) with metric depth."
 

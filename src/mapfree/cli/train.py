@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from mapfree.cli._extras import require
+from mapfree.extras import require
 
 HELP = "Train MicKey with its VCRE REINFORCE loss (and depth supervision) from a YAML config."
 

@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -31,6 +32,9 @@ from mapfree.data.frames import parse_frame_name
 from mapfree.data.scenes import benchmark_key
 from mapfree.errors import UserError
 from mapfree.geometry.rotations import matrix_to_quaternion
+
+if TYPE_CHECKING:
+    from mapfree.robust.result import RelativePose
 
 POSE_FILE = re.compile(r"^pose_(.+)\.txt$")
 """Zip members the benchmark reads: `pose_{scene}.txt` at the top level."""
@@ -52,8 +56,7 @@ class SubmissionEntry:
     """One line of a submission: `frame`'s estimated pose relative to the reference, world-to-camera, metres.
 
     A record of the file format, not a solver result: solvers return a
-    :class:`mapfree.robust.result.RelativePose`, which `mapfree.inference.submission.submission_entry`
-    turns into an entry.
+    :class:`mapfree.robust.result.RelativePose`, which :meth:`from_pose` turns into an entry.
 
     `R` and `t` may be anything NumPy converts (torch CPU tensors included) and `confidence`
     anything `float()` accepts; they are stored as float64 arrays and a Python float, so a
@@ -81,6 +84,13 @@ class SubmissionEntry:
         object.__setattr__(self, "R", R)
         object.__setattr__(self, "t", t)
         object.__setattr__(self, "confidence", confidence)
+
+    @classmethod
+    def from_pose(cls, frame: str, pose: RelativePose) -> SubmissionEntry | None:
+        """The submission line of query `frame`, or None when the solver found no pose."""
+        if not pose.valid:
+            return None
+        return cls(frame=frame, R=pose.R, t=pose.t, confidence=pose.confidence)
 
     def line(self) -> str:
         """The submission line; numbers in shortest round-trip form, so nothing is lost."""

@@ -10,7 +10,6 @@ from mapfree.api import check_intrinsics, poses_from_features
 from mapfree.data.items import view, views
 from mapfree.evaluation.submission import SubmissionEntry
 from mapfree.inference.frames import FrameFeatures
-from mapfree.inference.submission import submission_entry
 from mapfree.models.mickey import MicKey
 from mapfree.robust.procrustes_ransac import ProcrustesRansacConfig
 
@@ -47,5 +46,5 @@ class MicKeyEstimator:
             results = poses_from_features(feats0, feats1, self.model.match(feats0, feats1), K0, K1, usable,
                                           self.solver, self.generator)
             for i, result in zip(indices, results):
-                out[i] = submission_entry(view(items[i], 1)["frame"], result)
+                out[i] = SubmissionEntry.from_pose(view(items[i], 1)["frame"], result)
         return out

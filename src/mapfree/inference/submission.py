@@ -5,13 +5,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from mapfree import logs
 from mapfree.evaluation.submission import SubmissionEntry, write_submission
-
-if TYPE_CHECKING:
-    from mapfree.robust.result import RelativePose
 
 SUBMISSION_FILE = "submission.zip"
 """The zip `make_submission` writes into its folder unless named otherwise."""
@@ -26,13 +23,6 @@ class BatchEstimator(Protocol):
     def __call__(self, item: dict) -> SubmissionEntry | None: ...
 
     def estimate_batch(self, items: Sequence[dict]) -> list[SubmissionEntry | None]: ...
-
-
-def submission_entry(frame: str, pose: RelativePose) -> SubmissionEntry | None:
-    """The submission line of query `frame`, or None when the solver found no pose."""
-    if not pose.valid:
-        return None
-    return SubmissionEntry(frame=frame, R=pose.R, t=pose.t, confidence=pose.confidence)
 
 
 def _keep_items(batch: list[dict]) -> list[dict]:

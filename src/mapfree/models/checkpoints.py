@@ -25,6 +25,7 @@ from mapfree.errors import InputError
 from mapfree.models.config import MicKeyConfig
 from mapfree.weights.catalog import dinov2_entry
 from mapfree.weights.errors import MissingWeightsError, fetch_command
+from mapfree.weights.loading import load_torch_file
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.yaml"
@@ -104,21 +105,6 @@ def to_released_state_dict(state: dict[str, torch.Tensor], include_backbone: boo
         if include_backbone or not name.startswith("backbone."):
             released[_ours_to_released(name)] = value
     return {RELEASED_PREFIX + k: v for k, v in released.items()}
-
-
-def load_torch_file(path: Path, map_location="cpu") -> object:
-    """torch.load of a weights-only file; FileNotFoundError or an InputError naming the file
-    when it is missing, truncated, corrupt or holds Python objects."""
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # pickle errors come in many types; name the file
-        first_line = next(iter(str(e).splitlines()), "")
-        raise InputError(
-            f"{path}: not a readable PyTorch checkpoint (truncated or corrupt?), or one holding Python objects "
-            f"that torch.load(weights_only=True) refuses ({type(e).__name__}: {first_line})"
-        ) from None
 
 
 def load_dinov2_state_dict(path: str | Path, map_location="cpu") -> dict[str, torch.Tensor]:

@@ -18,7 +18,6 @@ from mapfree.baselines.depth_sources import DepthSource
 from mapfree.data.items import views
 from mapfree.evaluation.submission import SubmissionEntry
 from mapfree.inference.frames import FrameFeatures
-from mapfree.inference.submission import submission_entry
 from mapfree.models.mickey import Features, MatchMatrix, MicKey
 from mapfree.models.pose import solve_mickey_poses
 from mapfree.robust.procrustes_ransac import ProcrustesRansacConfig, RansacOutput
@@ -54,4 +53,4 @@ class OtherDepthEstimator:
         return solve_mickey_poses(f0, f1, scores, view0["K"], view1["K"], self.solver, self.generator)
 
     def __call__(self, item: dict) -> SubmissionEntry | None:
-        return submission_entry(views(item)[1]["frame"], self.solve(item).pose(0))
+        return SubmissionEntry.from_pose(views(item)[1]["frame"], self.solve(item).pose(0))

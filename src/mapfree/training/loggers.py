@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from pytorch_lightning.loggers import CSVLogger, Logger, MLFlowLogger, TensorBoardLogger, WandbLogger
 
-from mapfree.cli._extras import require
+from mapfree.extras import require
 from mapfree.training.config import LoggerName
 from mapfree.training.visualize import to_chw
 

@@ -26,6 +26,7 @@ from urllib.parse import urlparse
 from mapfree.errors import InputError
 from mapfree.weights.catalog import CATALOG, HF, URL, ZIP, WeightsEntry
 from mapfree.weights.errors import DownloadError, MissingWeightsError, fetch_command
+from mapfree.weights.loading import load_torch_file
 
 CONNECT_TIMEOUT = 5.0
 """Seconds to wait for a host (URL probe, Hub metadata) before calling the network unavailable."""
@@ -167,8 +168,6 @@ def _fetched(entry: WeightsEntry, folder: Path, progress: bool) -> Iterator[Path
 
 
 def _check_loads(entry: WeightsEntry, path: Path) -> None:
-    from mapfree.models.checkpoints import load_torch_file  # imports the models package, which imports this
-
     try:
         load_torch_file(path)
     except InputError as e:

@@ -1,4 +1,5 @@
-"""Optional dependencies by extra (`pip install 'mapfree[EXTRA]'`), checked before a command needs them."""
+"""Optional dependencies by extra (`pip install 'mapfree[EXTRA]'`), checked before a command or a configured feature
+(e.g. `trainer.logger=wandb`) needs them. It imports only `mapfree.errors`, so any layer may ask."""
 
 from __future__ import annotations
 
