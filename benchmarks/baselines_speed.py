@@ -50,7 +50,7 @@ def time_method(estimator, dataset: MapFreePairs, device: str) -> dict[str, floa
         d0 = estimator.depth(item, 0, m.kpts0) if need0 else None
         d1 = estimator.depth(item, 1, m.kpts1) if need1 else None
         t2 = time.perf_counter()
-        K0, K1 = (to_numpy(view["K"]) for view in views(item))
+        K0, K1 = (to_numpy(view["camera"].K) for view in views(item))
         pose = estimator.solver(m.kpts0, m.kpts1, K0, K1, d0, d1)
         t3 = time.perf_counter()
         for name, dt in zip(stages, (t1 - t0, t2 - t1, t3 - t2)):

@@ -26,13 +26,14 @@ from pathlib import Path
 
 import numpy as np
 
-from mapfree.data.files import Intrinsics, write_intrinsics, write_poses
+from mapfree.data.files import write_intrinsics, write_poses
 from mapfree.data.frames import frame_name
 from mapfree.data.scenes import list_scenes
 from mapfree.evaluation import SubmissionEntry, Thresholds, evaluate_submission, write_submission
 from mapfree.evaluation.aggregate import summarize
 from mapfree.evaluation.evaluate import gather_scored_frames
 from mapfree.evaluation.metrics import frame_errors
+from mapfree.geometry.camera import Camera, intrinsics_matrix
 from mapfree.geometry.rotations import quaternion_to_matrix
 from mapfree.geometry.transforms import compose_pose
 
@@ -62,8 +63,8 @@ def make_val_split(root: Path, scenes: int, queries: int, seed: int = 0) -> None
         write_poses(scene / "poses.txt", poses)
         f = rng.uniform(580, 600)
         write_intrinsics(scene / "intrinsics.txt", {
-            name: Intrinsics(f + rng.normal(0, 0.5), f + rng.normal(0, 0.5),
-                             269.5 + rng.normal(0, 2), 359.5 + rng.normal(0, 2), 540, 720)
+            name: Camera.from_matrix(intrinsics_matrix(f + rng.normal(0, 0.5), f + rng.normal(0, 0.5),
+                                                       269.5 + rng.normal(0, 2), 359.5 + rng.normal(0, 2)), 540, 720)
             for name in poses
         })
 
@@ -105,13 +106,16 @@ def time_core(root: Path, submission: Path, repeats: int) -> tuple[float, float]
     """Best seconds of the vectorised metric core and of the per-frame oracle on the same inputs."""
     frames = gather_scored_frames(submission, root, "val")
     scene_index = np.repeat(np.arange(len(frames.sizes)), frames.sizes)
-    args = (frames.q_gt, frames.t_gt, frames.q, frames.t, frames.K, frames.width, frames.height)
+    poses = (frames.q_gt, frames.t_gt, frames.q, frames.t)
+    camera = frames.camera
 
     def vectorised() -> dict:
-        return summarize(frame_errors(*args), frames.confidence, frames.sizes, frames.n_missing, Thresholds())[0]
+        errors = frame_errors(*poses, camera)
+        return summarize(errors, frames.confidence, frames.sizes, frames.n_missing, Thresholds())[0]
 
     def loop() -> dict:
-        return oracle_metrics(*args, frames.confidence, scene_index, frames.n_missing, Thresholds())
+        return oracle_metrics(*poses, camera.K, camera.size[:, 0], camera.size[:, 1], frames.confidence, scene_index,
+                              frames.n_missing, Thresholds())
 
     fast, slow = vectorised(), loop()
     assert all(math.isclose(fast[k], slow[k], rel_tol=1e-9, abs_tol=1e-12) for k in fast), (fast, slow)

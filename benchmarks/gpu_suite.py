@@ -44,7 +44,7 @@ from training_speed import per_iteration_terms
 
 from mapfree.depth_prior.random_model import save_random_depth_anything
 from mapfree.depth_prior.teachers import build_teacher
-from mapfree.geometry.camera import backproject
+from mapfree.geometry.camera import Camera
 from mapfree.models import MicKey, MicKeyConfig
 from mapfree.models.pose import solve_mickey_poses
 from mapfree.training.config import TrainConfig
@@ -161,12 +161,12 @@ def camera(width: int, height: int, batch: int) -> torch.Tensor:
 def training_batch(pairs: int, width: int, height: int, device: torch.device, seed: int = 0) -> dict:
     """A training batch in the data module's layout: random images, a small random motion, random patch targets."""
     g = torch.Generator().manual_seed(seed)
-    K, size = camera(width, height, pairs), torch.tensor([float(width), float(height)]).expand(pairs, 2)
+    input_camera = Camera(camera(width, height, pairs), torch.tensor([float(width), float(height)]).expand(pairs, 2))
     patches = (height // 14) * (width // 14)
 
     def view() -> dict:
-        return {"image": torch.rand(pairs, 3, height, width, generator=g), "K": K, "size": size, "K_full": K,
-                "size_full": size, "target": 0.1 + torch.rand(pairs, patches, generator=g)}
+        return {"image": torch.rand(pairs, 3, height, width, generator=g), "camera": input_camera,
+                "camera_full": input_camera, "target": 0.1 + torch.rand(pairs, patches, generator=g)}
 
     T = torch.eye(4).repeat(pairs, 1, 1)
     T[:, :3, 3] = 0.3 * torch.randn(pairs, 3, generator=g)
@@ -191,7 +191,7 @@ def reference_step(model: MicKey, batch: dict, config: TrainConfig) -> Callable[
         f0, f1 = model.extract(view0["image"]), model.extract(view1["image"])
         scores = model.match(f0, f1).scores
         outputs = {"probs": scores, "kpts0": f0.kpts, "kpts1": f1.kpts, "d0": f0.depth, "d1": f1.depth,
-                   "K": view0["K"], "T": batch["T_0to1"], "size": view0["size_full"]}
+                   "K": view0["camera"].K, "T": batch["T_0to1"], "size": view0["camera_full"].size}
         tensors, grads = per_iteration_terms(outputs, config.loss, len(scores))
         target = torch.cat([view0["target"], view1["target"]])
         tensors.append(depth_loss(torch.cat([f0.depth, f1.depth]), target, "seed_mse"))
@@ -292,15 +292,15 @@ def solver_rows(models: Models, batch: dict, config: TrainConfig, clock: Clock) 
     """The Procrustes RANSAC on mapfree's features: the per-hypothesis loop, then the batched solver."""
     with torch.no_grad():
         feats0, feats1, matches = models.fast(batch["view0"]["image"], batch["view1"]["image"])
-    K, s, B = batch["view0"]["K"], config.solver, len(batch["T_0to1"])
-    pts0, pts1 = (backproject(f.kpts.float(), f.depth.float(), K) for f in (feats0, feats1))
+    input_camera, s, B = batch["view0"]["camera"], config.solver, len(batch["T_0to1"])
+    pts0, pts1 = (input_camera.backproject(f.kpts.float(), f.depth.float()) for f in (feats0, feats1))
     generator = torch.Generator(clock.device).manual_seed(0)
     solver = f"{s.rounds} rounds x {s.hypotheses} hypotheses x {s.samples} samples"
     return [
         clock.row("solver", "reference", f"{solver}, per-hypothesis loop", B, "pairs/s",
                   lambda: loop_solver(pts0, pts1, matches.scores.float(), s), None, slow=True),
         clock.row("solver", "mapfree", f"{solver}, batched", B, "pairs/s",
-                  lambda: solve_mickey_poses(feats0, feats1, matches, K, K, s, generator), None),
+                  lambda: solve_mickey_poses(feats0, feats1, matches, input_camera, input_camera, s, generator), None),
     ]
 
 

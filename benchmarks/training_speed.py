@@ -18,7 +18,7 @@ import time
 
 import torch
 
-from mapfree.geometry.camera import backproject
+from mapfree.geometry.camera import Camera, backproject
 from mapfree.geometry.procrustes import weighted_procrustes
 from mapfree.training.losses.reinforce import (
     ReinforceConfig,
@@ -66,14 +66,15 @@ def leaves(batch: dict) -> dict:
 
 def vectorised_step(batch: dict, cfg: ReinforceConfig) -> None:
     b = leaves(batch)
-    loss_fn = vcre_pose_loss(b["T"], b["K"], b["K"], b["size"], b["size"], cfg.clip_px)
-    res = reinforce_objective(b["probs"].float(), b["kpts0"].float(), b["kpts1"].float(), b["d0"].float(),
-                              b["d1"].float(), b["K"], b["K"], loss_fn, cfg)
+    camera = Camera(b["K"], b["size"])
+    loss_fn = vcre_pose_loss(b["T"], camera, camera, cfg.clip_px)
+    X, Y = (camera.backproject(b[kpts].float(), b[depth].float()) for kpts, depth in (("kpts0", "d0"), ("kpts1", "d1")))
+    res = reinforce_objective(b["probs"].float(), X, Y, loss_fn, cfg)
     batch_pose_loss(res, torch.ones_like(res.valid)).backward()
 
 
-def _set_loss_loop(X: torch.Tensor, Y: torch.Tensor, w: torch.Tensor, T: torch.Tensor, K: torch.Tensor,
-                   size: torch.Tensor, cfg: ReinforceConfig) -> torch.Tensor:
+def _set_loss_loop(X: torch.Tensor, Y: torch.Tensor, w: torch.Tensor, T: torch.Tensor, camera: Camera,
+                   cfg: ReinforceConfig) -> torch.Tensor:
     """One set's loss, hypothesis after hypothesis (X, Y (M, 3) differentiable, w (M,) detached)."""
     scores, losses = [], []
     for _ in range(cfg.num_hypotheses):
@@ -92,7 +93,7 @@ def _set_loss_loop(X: torch.Tensor, Y: torch.Tensor, w: torch.Tensor, T: torch.T
         R, t, _ = weighted_procrustes(X, Y, inliers)
         residuals = ((X @ R.T + t - Y).square().sum(-1) + 1e-6).sqrt()
         scores.append(soft_inlier_score(residuals, cfg.score_threshold))
-        losses.append(vcre_loss(R, t, T, K, K, size, size, cfg.clip_px))
+        losses.append(vcre_loss(R, t, T, camera, camera, cfg.clip_px))
     scores, losses = torch.stack(scores), torch.stack(losses)
     if cfg.null_hypothesis:
         scores = torch.cat([scores, scores.new_tensor([cfg.outlier_ratio * X.shape[0]])])
@@ -120,7 +121,7 @@ def per_iteration_terms(b: dict, cfg: ReinforceConfig, pairs: int) -> tuple[list
         for _ in range(cfg.num_sets):
             idx = torch.multinomial(flat, cfg.set_size, replacement=True)
             X, Y = X_all[idx // N1], Y_all[idx % N1]
-            set_losses.append(_set_loss_loop(X, Y, flat[idx], b["T"][i], b["K"][i], b["size"][i], cfg))
+            set_losses.append(_set_loss_loop(X, Y, flat[idx], b["T"][i], Camera(b["K"][i], b["size"][i]), cfg))
             count = torch.zeros(N0 * N1, device=probs.device)  # the full N^2 tensor of each iteration
             count.index_add_(0, idx, torch.ones_like(idx, dtype=count.dtype))
             counts.append(count)

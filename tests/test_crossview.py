@@ -10,15 +10,16 @@ import numpy as np
 from mapfree.depth_prior.crossview import log_errors, matched_patches
 from mapfree.depth_prior.frames import list_frames
 from mapfree.depth_prior.teachers import build_teacher
+from mapfree.geometry.camera import Camera
 from mapfree.study.teachers import crossview_figures
 
-K = np.array([[50.0, 0.0, 28.0], [0.0, 50.0, 21.0], [0.0, 0.0, 1.0]])
+CAMERA = Camera.from_matrix([[50.0, 0.0, 28.0], [0.0, 50.0, 21.0], [0.0, 0.0, 1.0]], 56, 42)
 
 
 def test_a_view_matches_itself_where_it_has_depth() -> None:
     depth = np.full((42, 56), 5.0)
     depth[:14] = np.nan  # sky: the top row of patches has no point to move
-    index_a, index_b = matched_patches(depth, depth, K, K, np.eye(4))
+    index_a, index_b = matched_patches(depth, depth, CAMERA, CAMERA, np.eye(4))
     np.testing.assert_array_equal(index_a, np.arange(4, 12))
     np.testing.assert_array_equal(index_b, index_a)
 
@@ -27,7 +28,7 @@ def test_an_occluded_point_is_not_matched() -> None:
     depth = np.full((42, 56), 5.0)
     nearer = depth.copy()
     nearer[:, :28] = 2.0  # something in front of the left half in view B
-    index_a, _ = matched_patches(depth, nearer, K, K, np.eye(4))
+    index_a, _ = matched_patches(depth, nearer, CAMERA, CAMERA, np.eye(4))
     assert set(index_a) == {2, 3, 6, 7, 10, 11}
 
 

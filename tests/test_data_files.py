@@ -8,8 +8,8 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from mapfree.data import (
+    Camera,
     DataFormatError,
-    Intrinsics,
     Overlaps,
     read_intrinsics,
     read_overlaps,
@@ -21,7 +21,7 @@ from mapfree.data import (
 from mapfree.data.frames import frame_name, parse_frame_name
 from mapfree.data.images import read_depth, read_image, resize_image, resize_view, write_depth
 from mapfree.data.scenes import benchmark_key, benchmark_keys
-from mapfree.geometry.camera import Camera
+from mapfree.geometry.camera import intrinsics_matrix
 from mapfree.geometry.transforms import compose_pose
 
 
@@ -34,9 +34,13 @@ def test_frame_names():
 
 
 def test_intrinsics_round_trip(tmp_path: Path):
-    data = {"seq0/frame_00000.jpg": Intrinsics(590.1, 591.2, 269.5, 359.5, 540, 720),
-            "seq1/frame_00005.jpg": Intrinsics(580.0, 580.0, 270.0, 360.0, 540, 720)}
+    data = {"seq0/frame_00000.jpg": Camera.from_matrix(intrinsics_matrix(590.1, 591.2, 269.5, 359.5), 540, 720),
+            "seq1/frame_00005.jpg": Camera.from_matrix(intrinsics_matrix(580.0, 580.0, 270.0, 360.0), 540, 720)}
     write_intrinsics(tmp_path / "intrinsics.txt", data)
+    assert (tmp_path / "intrinsics.txt").read_text().splitlines() == [
+        "seq0/frame_00000.jpg 590.100000 591.200000 269.500000 359.500000 540 720",
+        "seq1/frame_00005.jpg 580.000000 580.000000 270.000000 360.000000 540 720",
+    ]
     back = read_intrinsics(tmp_path / "intrinsics.txt")
     assert back.keys() == data.keys()
     for k in data:
@@ -127,8 +131,8 @@ def test_images_and_depth(tmp_path: Path):
         read_image(tmp_path / "none.jpg")
 
     K = np.array([[50.0, 0, 14.5], [0, 50.0, 19.5], [0, 0, 1]])
-    small, camera = resize_view(image, Camera(K, 30, 40), (15, 20))
-    assert small.shape == (20, 15, 3) and camera.size == (15, 20)
+    small, camera = resize_view(image, Camera.from_matrix(K, 30, 40), (15, 20))
+    assert small.shape == (20, 15, 3) and (camera.width, camera.height) == (15, 20)
     np.testing.assert_allclose(camera.K[:2, 2], [7.0, 9.5])  # still the image centre
     np.testing.assert_array_equal(small, cv2.resize(image, (15, 20), interpolation=cv2.INTER_AREA))
     np.testing.assert_array_equal(resize_image(image, (60, 20)),

@@ -17,13 +17,14 @@ from scipy.spatial.transform import Rotation
 
 from evaluation_oracle import oracle_evaluate
 from mapfree.cli import main
-from mapfree.data.files import Intrinsics, write_intrinsics, write_poses
+from mapfree.data.files import write_intrinsics, write_poses
 from mapfree.data.frames import frame_name
 from mapfree.data.scenes import REFERENCE_FRAME, benchmark_frames, list_scenes
 from mapfree.errors import InputError
 from mapfree.evaluation import SubmissionEntry, SubmissionError, Thresholds, evaluate_submission, write_submission
 from mapfree.evaluation.check import check_submission
 from mapfree.evaluation.submission import submission_from_estimates
+from mapfree.geometry.camera import Camera, intrinsics_matrix
 from mapfree.geometry.transforms import compose_pose
 
 FIRST_QUERY = {"s00000": 0, "s00001": 0, "s00002": 3}  # s00002: seq1 has no frame 0, the reference keeps slot 0
@@ -36,8 +37,9 @@ def write_scene(scene_dir: Path, rng: np.random.Generator, first: int, queries: 
     poses = {REFERENCE_FRAME: np.eye(4)}
     poses.update({frame_name(1, int(n)): compose_pose(R[i], rng.normal(0, 2, 3)) for i, n in enumerate(numbers)})
     write_poses(scene_dir / "poses.txt", {f: None for f in poses} if hidden else poses)
-    write_intrinsics(scene_dir / "intrinsics.txt", {f: Intrinsics(590 + rng.normal(), 590 + rng.normal(), 269.5, 359.5,
-                                                                  540, 720) for f in poses})
+    write_intrinsics(scene_dir / "intrinsics.txt", {
+        f: Camera.from_matrix(intrinsics_matrix(590 + rng.normal(), 590 + rng.normal(), 269.5, 359.5), 540, 720)
+        for f in poses})
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ from evaluation_oracle import frame_errors as oracle_frame_errors
 from mapfree.evaluation.aggregate import Thresholds, summarize
 from mapfree.evaluation.metrics import FrameErrors, frame_errors, precision_recall, rotation_error_deg, vcre_grid
 from mapfree.evaluation.submission import SubmissionEntry, parse_pose_file
+from mapfree.geometry.camera import Camera
 from mapfree.geometry.rotations import matrix_to_quaternion, quaternion_to_matrix
 from mapfree.geometry.transforms import compose_pose, relative_pose
 
@@ -28,7 +29,7 @@ def errors_of(q_gt, t_gt, q_est, t_est, width=540.0, height=720.0, K=K) -> Frame
     def one(a):
         return np.asarray(a, dtype=np.float64)[None]
 
-    return frame_errors(one(q_gt), one(t_gt), one(q_est), one(t_est), one(K), width, height)
+    return frame_errors(one(q_gt), one(t_gt), one(q_est), one(t_est), Camera(one(K), np.array([width, height])))
 
 
 def test_vcre_grid_layout():
@@ -162,7 +163,9 @@ def test_vectorised_errors_match_the_per_frame_oracle(frames, size):
     depth = vcre_grid() @ T_err[:, 2, :3].T + T_err[:, 2, 3]
     assume(np.abs(depth).min() > 1e-6)  # a point on the camera plane projects to +-inf: rounding decides the sign
     Ks = np.repeat(K[None], len(frames), axis=0)
-    fast = frame_errors(q_gt, t_gt, q_est, t_est, Ks, *size)
+    fast = frame_errors(q_gt, t_gt, q_est, t_est, Camera(Ks, np.array(size)))
+    per_frame_sizes = Camera(Ks, np.repeat(np.array(size)[None], len(frames), axis=0))
+    np.testing.assert_array_equal(frame_errors(q_gt, t_gt, q_est, t_est, per_frame_sizes).vcre, fast.vcre)
     for i in range(len(frames)):
         slow = oracle_frame_errors(q_gt[i], t_gt[i], q_est[i], t_est[i], K, *size)
         np.testing.assert_allclose([fast.translation[i], fast.vcre[i]], [slow[0], slow[2]], rtol=1e-9, atol=1e-7)

@@ -93,11 +93,11 @@ def test_backproject_takes_numpy_and_batched_torch_alike():
 
 
 def test_camera_resize_and_crop_follow_the_pixel_rule():
-    camera = Camera(np.array([[500.0, 0, 269.5], [0, 500.0, 359.5], [0, 0, 1]]), 540, 720)
+    camera = Camera.from_matrix(np.array([[500.0, 0, 269.5], [0, 500.0, 359.5], [0, 0, 1]]), 540, 720)
     small = camera.resized((270, 360))
     np.testing.assert_array_equal(small.K, scale_intrinsics(camera.K, 0.5, 0.5))
-    assert small.size == (270, 360)
+    assert (small.width, small.height) == (270, 360)
     window = camera.cropped(10, 20, 100, 200)
     X = np.array([0.3, -0.2, 2.0])
     np.testing.assert_allclose(project(X, window.K), project(X, camera.K) - [10, 20])
-    assert window.size == (100, 200)
+    assert (window.width, window.height) == (100, 200)

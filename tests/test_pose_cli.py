@@ -66,7 +66,7 @@ def test_pose_prints_pose_writes_figures_and_dump(toy, tiny_model, tmp_path, cap
     # The dump holds what the API computes for the same inputs.
     model = MicKey.from_pretrained(tiny_model)
     K0 = d["K0"]
-    image0 = prepare_view(read_image(toy / "im0.jpg"), Camera(K0, 540, 720), (270, 360))[0]
+    image0 = prepare_view(read_image(toy / "im0.jpg"), Camera.from_matrix(K0, 540, 720), (270, 360))[0]
     with torch.no_grad():
         f = model.extract(image0[None])
     np.testing.assert_allclose(d["kpts0"], f.kpts[0].numpy(), atol=1e-4)
@@ -196,7 +196,7 @@ def test_intrinsics_lines_match_plain_names_and_relative_paths(tmp_path):
     path = tmp_path / "K.txt"
     path.write_text("# comment\nim0.jpg 500 501 270 360 540 720\n"
                     "seq1/frame_00005.jpg 400 400 10 20 30 40\nbad.jpg 1 2 3\n")
-    assert read_intrinsics_for(path, tmp_path / "im0.jpg").fy == 501
+    assert read_intrinsics_for(path, tmp_path / "im0.jpg").K[1, 1] == 501
     assert read_intrinsics_for(path, "/data/s00001/seq1/frame_00005.jpg").width == 30
     with pytest.raises(DataFormatError, match="no line for image 'frame_00005.jpg'"):
         read_intrinsics_for(path, "/data/seq0/frame_00005.jpg")

@@ -2,12 +2,13 @@
 
 import torch
 
-from mapfree.geometry.camera import intrinsics_matrix
+from mapfree.geometry.camera import Camera, intrinsics_matrix
 from mapfree.geometry.reprojection import reprojected_patch_targets
 
 GRID = (2, 3)
 H, W = 28, 42
-K = torch.as_tensor(intrinsics_matrix(20.0, 20.0, 20.5, 13.5), dtype=torch.float32)[None]
+CAMERA = Camera(torch.as_tensor(intrinsics_matrix(20.0, 20.0, 20.5, 13.5), dtype=torch.float32)[None],
+                torch.tensor([[float(W), float(H)]]))
 
 
 def _pose(tx: float = 0.0) -> torch.Tensor:
@@ -17,7 +18,7 @@ def _pose(tx: float = 0.0) -> torch.Tensor:
 
 
 def _targets(depth0: torch.Tensor, depth1: torch.Tensor, T: torch.Tensor):
-    return reprojected_patch_targets(depth0[None], depth1[None], K, K, T, GRID, 14)
+    return reprojected_patch_targets(depth0[None], depth1[None], CAMERA, CAMERA, T, GRID, 14)
 
 
 def test_the_same_view_targets_every_patch_itself():

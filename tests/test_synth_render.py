@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mapfree.geometry.camera import intrinsics_matrix
+from mapfree.geometry.camera import Camera, intrinsics_matrix
 from mapfree.geometry.transforms import camera_center, look_at
 from mapfree.synth.places import make_place
 from mapfree.synth.render import (
@@ -59,10 +59,10 @@ def test_a_far_fine_texture_renders_as_its_average_not_as_noise():
                      np.array([0, 0, 1.0], np.float32), 20.0, 20.0, 0)
     world = World([wall], [_checkerboard(256)], centre=np.zeros(3), sky=BLACK_SKY,
                   texels_per_metre=64.0)
-    K = intrinsics_matrix(50.0, 50.0, 15.5, 15.5)
+    camera = Camera.from_matrix(intrinsics_matrix(50.0, 50.0, 15.5, 15.5), 32, 32)
     T = look_at(np.zeros(3), np.array([0.0, 40.0, 0.0]))
     light = Lighting(np.array([0.0, -1.0, 0.0], np.float32), 1.0, np.ones(3, np.float32))
-    image, depth = render(world, K, T, 32, 32, light, np.random.default_rng(0))
+    image, depth = render(world, camera, T, light, np.random.default_rng(0))
     assert np.allclose(depth, 40.0, rtol=0.2)
     grey = image.astype(np.float32) / 255
     assert abs(grey.mean() - 0.5) < 0.03 and grey.std() < 0.05
@@ -126,10 +126,10 @@ def _line_meets_sphere(origin: np.ndarray, dirs: np.ndarray, centre: np.ndarray,
 def test_tile_candidates_keep_every_ray_whose_line_meets_the_sphere():
     """Spheres ahead, behind, beside the camera and around it: no ray whose line (both half-lines: the box test
     starts from the line) meets a sphere is culled, and small spheres cull most rays."""
-    K = intrinsics_matrix(60.0, 60.0, 39.5, 29.5)
+    camera = Camera.from_matrix(intrinsics_matrix(60.0, 60.0, 39.5, 29.5), 80, 60)
     T = look_at(np.array([0.0, -6.0, 1.5]), np.array([0.0, 0.0, 1.0]))
-    origin, dirs = camera_center(T), camera_rays(K, T, 80, 60).astype(np.float64)
-    tiles = RayTiles.of_camera(K, T, 80, 60)
+    origin, dirs = camera_center(T), camera_rays(camera, T).astype(np.float64)
+    tiles = RayTiles.of_camera(camera, T)
     rng = np.random.default_rng(6)
     culled = 0
     for centre, radius in [(origin + rng.normal(0, 5, 3), rng.uniform(0.2, 2.0)) for _ in range(60)]:
@@ -147,14 +147,14 @@ def test_culled_rendering_equals_brute_force_to_the_bit():
     """The nearest hit of every ray of a synthetic place, seen from around, inside and out of its objects'
     bounding spheres and looking away from them, is the same with tile culling as without."""
     world = make_place(np.random.default_rng(7))
-    K = intrinsics_matrix(50.0, 50.0, 39.5, 31.5)
+    camera = Camera.from_matrix(intrinsics_matrix(50.0, 50.0, 39.5, 31.5), 80, 64)
     views = [((6.0, -2.0, 1.6), (0.0, 0.0, 1.0)), ((0.0, 7.0, 1.2), (0.5, 0.0, 0.5)),
              ((5.0, 0.0, 1.5), (12.0, 1.0, 1.5)), ((2.8, 0.5, 0.8), (0.0, 3.0, 1.0))]
     seen, culled_views = set(), 0
     for eye, target in views:
         T = look_at(np.array(eye), np.array(target))
-        origin, dirs = camera_center(T).astype(np.float32), camera_rays(K, T, 80, 64)
-        tiles = RayTiles.of_camera(K, T, 80, 64)
+        origin, dirs = camera_center(T).astype(np.float32), camera_rays(camera, T)
+        tiles = RayTiles.of_camera(camera, T)
         culled = nearest_hits(world.primitives, origin, dirs, tiles)
         full = nearest_hits(world.primitives, origin, dirs, None)
         np.testing.assert_array_equal(culled[0], full[0])

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from mapfree.evaluation.metrics import frame_errors
-from mapfree.geometry.camera import backproject
+from mapfree.geometry.camera import Camera, backproject
 from mapfree.geometry.procrustes import weighted_procrustes
 from mapfree.geometry.rotations import matrix_to_quaternion
 from mapfree.training.curriculum import TopKCurriculum, topk_mask
@@ -26,6 +26,7 @@ from mapfree.training.losses.vcre import reprojection_error, soft_clip_px, symme
 
 K = torch.tensor([[300.0, 0.0, 120.0], [0.0, 300.0, 160.0], [0.0, 0.0, 1.0]], dtype=torch.float64)
 SIZE = torch.tensor([240.0, 320.0], dtype=torch.float64)
+CAMERA = Camera(K, SIZE)
 
 
 def rotation(omega: torch.Tensor) -> torch.Tensor:
@@ -46,12 +47,12 @@ def pose(omega, t) -> torch.Tensor:
 # ---------------------------------------------------------------------------------------- VCRE
 def test_vcre_zero_at_truth_and_grows_with_error():
     T = pose([0.05, -0.1, 0.02], [0.4, -0.1, 0.3])
-    exact = symmetric_vcre(T[:3, :3], T[:3, 3], T, K, K, SIZE, SIZE)
+    exact = symmetric_vcre(T[:3, :3], T[:3, 3], T, CAMERA, CAMERA)
     assert exact.item() < 1e-3
-    errs = [symmetric_vcre(T[:3, :3], T[:3, 3] + torch.tensor([d, 0, 0], dtype=torch.float64), T, K, K, SIZE, SIZE)
+    errs = [symmetric_vcre(T[:3, :3], T[:3, 3] + torch.tensor([d, 0, 0], dtype=torch.float64), T, CAMERA, CAMERA)
             for d in (0.05, 0.1, 0.2)]
     assert errs[0] < errs[1] < errs[2]
-    clipped = vcre_loss(T[:3, :3], T[:3, 3] + 10.0, T, K, K, SIZE, SIZE)
+    clipped = vcre_loss(T[:3, :3], T[:3, 3] + 10.0, T, CAMERA, CAMERA)
     assert 0.0 < clipped.item() < 1.0
 
 
@@ -63,10 +64,10 @@ def test_vcre_query_side_matches_benchmark_metric():
     R, t = T_est[:3, :3], T_est[:3, 3]
     R_err = R @ T_gt[:3, :3].T
     t_err = t - R_err @ T_gt[:3, 3]
-    ours = reprojection_error(R_err, t_err, K, SIZE).item()
+    ours = reprojection_error(R_err, t_err, CAMERA).item()
     ref = frame_errors(matrix_to_quaternion(T_gt[None, :3, :3].numpy()), T_gt[None, :3, 3].numpy(),
                        matrix_to_quaternion(T_est[None, :3, :3].numpy()), T_est[None, :3, 3].numpy(),
-                       K[None].numpy(), 240.0, 320.0).vcre[0]
+                       Camera(K[None].numpy(), np.array([240.0, 320.0]))).vcre[0]
     assert ours == pytest.approx(ref, rel=1e-6, abs=1e-6)
 
 
@@ -74,7 +75,7 @@ def test_vcre_loss_gradcheck():
     T = pose([0.05, -0.1, 0.02], [0.4, -0.1, 0.3])
 
     def f(omega, t):
-        return vcre_loss(rotation(omega), t, T, K, K, SIZE, SIZE)
+        return vcre_loss(rotation(omega), t, T, CAMERA, CAMERA)
 
     omega = torch.tensor([0.06, -0.08, 0.01], dtype=torch.float64, requires_grad=True)
     t = torch.tensor([0.45, -0.05, 0.2], dtype=torch.float64, requires_grad=True)
@@ -93,7 +94,8 @@ def test_vcre_through_procrustes_gradcheck():
 
     def f(d0, Yp):
         R, t, _ = weighted_procrustes(backproject(kpts, d0, K[None]), Yp, w)
-        return vcre_loss(R, t, T[None], K[None], K[None], SIZE[None], SIZE[None])
+        batched = Camera(K[None], SIZE[None])
+        return vcre_loss(R, t, T[None], batched, batched)
 
     assert torch.autograd.gradcheck(f, (depth0.clone().requires_grad_(), Y.clone().requires_grad_()))
 
@@ -105,10 +107,10 @@ def test_soft_clip_scales_with_the_image_width():
     assert soft_clip_px(50.0, widths) == 50.0  # an explicit value is kept
     T = pose([0.05, -0.1, 0.02], [0.4, -0.1, 0.3])
     R, t = T[:3, :3], T[:3, 3] + torch.tensor([0.2, 0.0, 0.0], dtype=torch.float64)
-    err = symmetric_vcre(R, t, T, K, K, SIZE, SIZE)
-    size = SIZE[None]  # 240 px wide
+    err = symmetric_vcre(R, t, T, CAMERA, CAMERA)
+    batched = Camera(K[None], SIZE[None])  # 240 px wide
     for clip_px, expected in ((None, 80.0 * 240 / 540), (80.0, 80.0)):
-        loss = vcre_pose_loss(T[None], K[None], K[None], size, size, clip_px)(R[None, None, None], t[None, None, None])
+        loss = vcre_pose_loss(T[None], batched, batched, clip_px)(R[None, None, None], t[None, None, None])
         assert loss.item() == pytest.approx(math.tanh(err.item() / expected), rel=1e-9)
 
 
@@ -137,7 +139,8 @@ def test_score_function_estimator_matches_exact_gradient():
 
 
 def _toy_pairs(B=2, N=40, depth_scale=1.0, seed=0):
-    """Pairs with exact correspondences (patch i <-> i) whose depth1 is off by `depth_scale`."""
+    """Pairs with exact correspondences (patch i <-> i) whose depth1 is off by `depth_scale`, and their
+    one batched float32 camera."""
     g = torch.Generator().manual_seed(seed)
     K0 = K.float().expand(B, 3, 3)
     kpts0 = torch.rand(B, N, 2, generator=g) * SIZE.float()
@@ -148,37 +151,40 @@ def _toy_pairs(B=2, N=40, depth_scale=1.0, seed=0):
     uv = Y @ K0.transpose(1, 2)
     kpts1 = uv[..., :2] / uv[..., 2:]
     probs = torch.full((B, N, N), 1e-4) + torch.eye(N)
-    return probs, kpts0, kpts1, d0, Y[..., 2] * depth_scale, K0, T
+    return probs, kpts0, kpts1, d0, Y[..., 2] * depth_scale, Camera(K0, SIZE.float().expand(B, 2)), T
+
+
+def _lifted(camera: Camera, kpts0, kpts1, d0, d1) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both images' 3D keypoints (the images of a toy pair share one camera)."""
+    return camera.backproject(kpts0, d0), camera.backproject(kpts1, d1)
 
 
 def test_reinforce_objective_direct_gradient_fixes_depth_scale():
-    probs, kpts0, kpts1, d0, d1, K0, T = _toy_pairs(depth_scale=1.3)
+    probs, kpts0, kpts1, d0, d1, camera, T = _toy_pairs(depth_scale=1.3)
     cfg = ReinforceConfig(num_sets=4, set_size=32, num_hypotheses=8, min_set=4)
-    size = SIZE.float().expand(2, 2)
-    loss_fn = vcre_pose_loss(T, K0, K0, size, size)
+    loss_fn = vcre_pose_loss(T, camera, camera)
     d1 = d1.clone().requires_grad_()
     g = torch.Generator().manual_seed(3)
-    res = reinforce_objective(probs, kpts0, kpts1, d0, d1, K0, K0, loss_fn, cfg, g)
+    res = reinforce_objective(probs, *_lifted(camera, kpts0, kpts1, d0, d1), loss_fn, cfg, g)
     assert res.valid.all() and torch.equal(res.direct.detach(), res.expected_loss)
     assert (res.score_function == 0).all()  # a surrogate: gradient only
     batch_pose_loss(res, res.valid).backward()
     assert d1.grad.abs().sum() > 0 and (d1.grad.sum(-1) > 0).all()  # depths too large: push them down
     stepped = (d1 - 0.2 * d1.grad / d1.grad.abs().max()).detach()
-    after = reinforce_objective(probs, kpts0, kpts1, d0, stepped, K0, K0, loss_fn, cfg,
+    after = reinforce_objective(probs, *_lifted(camera, kpts0, kpts1, d0, stepped), loss_fn, cfg,
                                 torch.Generator().manual_seed(3))
     assert (after.expected_loss < res.expected_loss).all()
 
 
 def test_reinforce_objective_rewards_correct_matches():
     """The REINFORCE gradient lowers the log-probability of wrong matches relative to right ones."""
-    probs, kpts0, kpts1, d0, d1, K0, T = _toy_pairs()
+    probs, kpts0, kpts1, d0, d1, camera, T = _toy_pairs()
     N = probs.shape[-1]
     probs = (0.5 * torch.eye(N) + 0.5 * torch.roll(torch.eye(N), 7, dims=1)).expand(2, N, N).clone()
     logits = probs.log().requires_grad_()
-    size = SIZE.float().expand(2, 2)
     cfg = ReinforceConfig(num_sets=16, set_size=24, num_hypotheses=8, min_set=4)
-    res = reinforce_objective(logits.exp(), kpts0, kpts1, d0, d1, K0, K0, vcre_pose_loss(T, K0, K0, size, size), cfg,
-                              torch.Generator().manual_seed(0))
+    res = reinforce_objective(logits.exp(), *_lifted(camera, kpts0, kpts1, d0, d1), vcre_pose_loss(T, camera, camera),
+                              cfg, torch.Generator().manual_seed(0))
     batch_pose_loss(res, res.valid).backward()
     right = torch.eye(N, dtype=torch.bool)
     wrong = torch.roll(right, 7, dims=1)
@@ -186,32 +192,30 @@ def test_reinforce_objective_rewards_correct_matches():
 
 
 def test_reinforce_objective_invalid_probabilities_are_masked():
-    probs, kpts0, kpts1, d0, d1, K0, T = _toy_pairs()
+    probs, kpts0, kpts1, d0, d1, camera, T = _toy_pairs()
     probs[1] = float("nan")
-    size = SIZE.float().expand(2, 2)
     cfg = ReinforceConfig(num_sets=2, set_size=16, num_hypotheses=4, min_set=4)
-    res = reinforce_objective(probs, kpts0, kpts1, d0, d1, K0, K0, vcre_pose_loss(T, K0, K0, size, size), cfg)
+    res = reinforce_objective(probs, *_lifted(camera, kpts0, kpts1, d0, d1), vcre_pose_loss(T, camera, camera), cfg)
     assert res.valid.tolist() == [True, False]
     assert res.direct[1].item() == res.score_function[1].item() == 0.0 and torch.isfinite(res.direct[0])
 
 
 def _mixed_pairs(B: int):
     """Toy pairs whose probability matrix puts half its mass on wrong matches (set losses vary)."""
-    probs, kpts0, kpts1, d0, d1, K0, T = _toy_pairs(B=B, depth_scale=1.2)
+    probs, kpts0, kpts1, d0, d1, camera, T = _toy_pairs(B=B, depth_scale=1.2)
     N = probs.shape[-1]
     probs = (0.5 * torch.eye(N) + 0.5 * torch.roll(torch.eye(N), 7, dims=1)).expand(B, N, N).clone()
-    return probs, kpts0, kpts1, d0, d1, K0, T
+    return probs, kpts0, kpts1, d0, d1, camera, T
 
 
 def test_batch_pose_loss_sums_reinforce_over_kept_pairs_and_averages_the_direct_term():
     """MicKey's weighting: each kept pair's REINFORCE estimate enters whole (a sum over pairs), the
     direct gradient to keypoints and depths is a mean over the kept pairs; dropped pairs give nothing."""
-    probs, kpts0, kpts1, d0, d1, K0, T = _mixed_pairs(B=3)
+    probs, kpts0, kpts1, d0, d1, camera, T = _mixed_pairs(B=3)
     probs.requires_grad_()
     d1 = d1.clone().requires_grad_()
-    size = SIZE.float().expand(3, 2)
     cfg = ReinforceConfig(num_sets=6, set_size=24, num_hypotheses=8, min_set=4)
-    res = reinforce_objective(probs, kpts0, kpts1, d0, d1, K0, K0, vcre_pose_loss(T, K0, K0, size, size), cfg,
+    res = reinforce_objective(probs, *_lifted(camera, kpts0, kpts1, d0, d1), vcre_pose_loss(T, camera, camera), cfg,
                               torch.Generator().manual_seed(0))
     # pairs share no input, so these are the per-pair estimates side by side
     (estimates,) = torch.autograd.grad(res.score_function.sum(), probs, retain_graph=True)

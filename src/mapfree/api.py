@@ -4,6 +4,9 @@
     result = mapfree.estimate_pose(model, "im0.jpg", "im1.jpg", K0, K1)
     result.R, result.t, result.confidence      # a MicKeyPose: a RelativePose with MicKey's outputs
 
+Intrinsics are 3x3 matrices (NumPy or torch) or :class:`mapfree.geometry.camera.Camera` tuples
+(whose image size is then the image's own).
+
 Images are RGB; they may be paths, (H, W, 3) uint8 arrays (or float arrays in [0, 1]) or
 (3, H, W) float tensors in [0, 1]. Images and intrinsics are checked before the network runs
 (:func:`check_image`, :func:`check_intrinsics`): a wrong shape, dtype or value range, or a K that
@@ -24,11 +27,10 @@ import numpy as np
 import torch
 
 from mapfree.data.errors import DataFormatError
-from mapfree.data.files import Intrinsics
 from mapfree.data.images import read_image
 from mapfree.data.preprocess import prepare_view
 from mapfree.errors import InputError
-from mapfree.geometry.camera import Camera
+from mapfree.geometry.camera import Camera, intrinsics_matrix
 from mapfree.models.backbone import PATCH_SIZE
 from mapfree.models.mickey import Features, MatchMatrix, MicKey
 from mapfree.models.pose import MicKeyPose, mickey_poses, solve_mickey_poses
@@ -36,6 +38,8 @@ from mapfree.robust.procrustes_ransac import ProcrustesRansacConfig
 from mapfree.robust.result import RelativePose
 
 ImageLike = str | Path | np.ndarray | torch.Tensor
+CameraLike = np.ndarray | torch.Tensor | Camera
+"""Intrinsics (3, 3) or (B, 3, 3), or a Camera holding them."""
 
 MIN_IMAGE_STD = 1.0 / 255.0
 """Images whose pixel values vary less than one 8-bit grey level (std, in [0, 1] units) have no
@@ -107,8 +111,8 @@ def _as_array(image: ImageLike) -> np.ndarray | torch.Tensor:
     return read_image(image) if isinstance(image, (str, Path)) else image
 
 
-def read_intrinsics_for(path: str | Path, image: str | Path) -> Intrinsics:
-    """The line of an `name fx fy cx cy width height` file that names `image`.
+def read_intrinsics_for(path: str | Path, image: str | Path) -> Camera:
+    """The camera on the line of an `name fx fy cx cy width height` file that names `image`.
 
     Names may be plain file names (`im0.jpg`) or relative paths; the image's path is matched by
     its full text first, then by its trailing components. Raises DataFormatError otherwise.
@@ -135,7 +139,7 @@ def read_intrinsics_for(path: str | Path, image: str | Path) -> Intrinsics:
                     and w == int(w) and h == int(h)):
                 raise DataFormatError(path, "focal lengths must be positive and finite, image size positive integers",
                                       lineno)
-            return Intrinsics(fx, fy, cx, cy, int(w), int(h))
+            return Camera.from_matrix(intrinsics_matrix(fx, fy, cx, cy), int(w), int(h))
     raise DataFormatError(path, f"no line for image {image.name!r}")
 
 
@@ -144,12 +148,13 @@ def estimate_poses(
     model: MicKey,
     images0: torch.Tensor,
     images1: torch.Tensor,
-    K0: np.ndarray | torch.Tensor,
-    K1: np.ndarray | torch.Tensor,
+    K0: CameraLike,
+    K1: CameraLike,
     solver: ProcrustesRansacConfig | None = None,
     generator: torch.Generator | None = None,
 ) -> list[MicKeyPose]:
-    """Batched poses for (B, 3, H, W) float image batches in [0, 1] and (B, 3, 3) or (3, 3) intrinsics.
+    """Batched poses for (B, 3, H, W) float image batches in [0, 1] and (B, 3, 3) or (3, 3) intrinsics
+    (or cameras).
 
     Inputs are checked first (InputError). Both images of every pair go through the backbone in
     one batch when their sizes agree, and the probabilistic Procrustes RANSAC (`solver`, default:
@@ -160,27 +165,37 @@ def estimate_poses(
     check_image(images1, "images1", batched=True)
     if len(images0) != len(images1):
         raise InputError(f"images0 and images1 must hold as many images, got {len(images0)} and {len(images1)}")
-    check_intrinsics(K0, "K0", len(images0))
-    check_intrinsics(K1, "K1", len(images1))
+    camera0, camera1 = _camera(K0, images0, "K0"), _camera(K1, images1, "K1")
     device = model.device
     feats0, feats1, match_matrix = model(images0.to(device), images1.to(device))
-    return poses_from_features(feats0, feats1, match_matrix, K0, K1, textured(images0) & textured(images1), solver,
-                               generator)
+    return poses_from_features(feats0, feats1, match_matrix, camera0, camera1, textured(images0) & textured(images1),
+                               solver, generator)
+
+
+def _matrix(K: CameraLike) -> np.ndarray | torch.Tensor:
+    """The intrinsics of a matrix or a Camera."""
+    return K.K if isinstance(K, Camera) else K
+
+
+def _camera(K: CameraLike, images: torch.Tensor, name: str) -> Camera:
+    """The NumPy camera of a (B, 3, H, W) image batch from its checked intrinsics (:func:`check_intrinsics`)."""
+    return Camera(check_intrinsics(_matrix(K), name, len(images)), np.array(images.shape[:-3:-1], dtype=np.float64))
 
 
 def poses_from_features(
     feats0: Features,
     feats1: Features,
     match_matrix: MatchMatrix,
-    K0: np.ndarray | torch.Tensor,
-    K1: np.ndarray | torch.Tensor,
+    camera0: Camera,
+    camera1: Camera,
     usable: torch.Tensor,
     solver: ProcrustesRansacConfig | None = None,
     generator: torch.Generator | None = None,
 ) -> list[MicKeyPose]:
     """The poses of B pairs from MicKey's extracted and matched features (:func:`estimate_poses` after the
-    network); a pair whose (B,) `usable` is False (an untextured image) is "no estimate"."""
-    fit = solve_mickey_poses(feats0, feats1, match_matrix, K0, K1, solver, generator)
+    network) and the cameras of the input images; a pair whose (B,) `usable` is False (an untextured image)
+    is "no estimate"."""
+    fit = solve_mickey_poses(feats0, feats1, match_matrix, camera0, camera1, solver, generator)
     poses = mickey_poses(fit, feats0, feats1, match_matrix)
     return [pose if ok else _no_estimate(pose) for pose, ok in zip(poses, usable.tolist())]
 
@@ -195,13 +210,13 @@ def estimate_pose(
     model: MicKey,
     image0: ImageLike,
     image1: ImageLike,
-    K0: np.ndarray,
-    K1: np.ndarray,
+    K0: CameraLike,
+    K1: CameraLike,
     resize_to: tuple[int, int] | None = None,
     solver: ProcrustesRansacConfig | None = None,
     generator: torch.Generator | None = None,
 ) -> MicKeyPose:
-    """Metric pose of camera 1 relative to camera 0 from two images and their 3x3 intrinsics.
+    """Metric pose of camera 1 relative to camera 0 from two images and their 3x3 intrinsics (or cameras).
 
     `resize_to` = (W, H) resizes both images (and intrinsics) first, by the dataset's rule.
     """
@@ -209,8 +224,8 @@ def estimate_pose(
     for i, (image, K) in enumerate(((image0, K0), (image1, K1))):
         image = _as_array(image)
         check_image(image, f"image{i}")
-        check_intrinsics(K, f"K{i}")
+        K = check_intrinsics(_matrix(K), f"K{i}")
         h, w = image.shape[-2:] if isinstance(image, torch.Tensor) else image.shape[:2]
-        views.append(prepare_view(image, Camera(K, w, h), resize_to))
+        views.append(prepare_view(image, Camera.from_matrix(K, w, h), resize_to))
     (im0, camera0), (im1, camera1) = views
-    return estimate_poses(model, im0[None], im1[None], camera0.K, camera1.K, solver, generator)[0]
+    return estimate_poses(model, im0[None], im1[None], camera0, camera1, solver, generator)[0]

@@ -38,7 +38,7 @@ class BaselineEstimator:
         need0, need1 = self.solver.needs_depth
         d0 = self.depth(item, 0, matches.kpts0) if need0 else None
         d1 = self.depth(item, 1, matches.kpts1) if need1 else None
-        K0, K1 = (to_numpy(view["K"]) for view in views(item))
+        K0, K1 = (to_numpy(view["camera"].K) for view in views(item))
         return matches, self.solver(matches.kpts0, matches.kpts1, K0, K1, d0, d1, matches.scores)
 
     def __call__(self, item: Mapping[str, Any]) -> SubmissionEntry | None:

@@ -52,6 +52,6 @@ class PrecomputedMatcher:
 
 
 def native_size(item: Mapping[str, Any], side: int) -> tuple[int, int]:
-    """(width, height) of the frame's native image (`size_full`), the pixels of map-free-reloc's files."""
-    width, height = to_numpy(view(item, side)["size_full"]).reshape(2)
+    """(width, height) of the frame's native image (`camera_full`), the pixels of map-free-reloc's files."""
+    width, height = to_numpy(view(item, side)["camera_full"].size).reshape(2)
     return int(width), int(height)

@@ -46,31 +46,30 @@ def run(args: argparse.Namespace) -> int:
     from mapfree.data.errors import DataFormatError
     from mapfree.data.images import read_image
     from mapfree.data.preprocess import prepare_view
-    from mapfree.geometry.camera import Camera
     from mapfree.models.mickey import MicKey
 
     dump = None if args.dump is None else Path(args.dump).with_name(Path(args.dump).name.removesuffix(".npz") + ".npz")
     if not args.overwrite:
         _refuse_existing_outputs(args.out, dump)
 
-    images, Ks = [], []
+    images, cameras = [], []
     for path in (args.img0, args.img1):
         image = read_image(path)
-        intr = read_intrinsics_for(args.intrinsics, path)
+        native = read_intrinsics_for(args.intrinsics, path)
         h, w = image.shape[:2]
-        if (w, h) != (intr.width, intr.height):
+        if (w, h) != (native.width, native.height):
             raise DataFormatError(args.intrinsics, f"{path} is {w}x{h} but its intrinsics are for "
-                                                   f"{intr.width}x{intr.height} (use --resize to rescale both)")
-        image, camera = prepare_view(image, Camera(intr.K, w, h), args.resize)
+                                                   f"{native.width}x{native.height} (use --resize to rescale both)")
+        image, camera = prepare_view(image, native, args.resize)
         check_image(image, path)  # before the model loads
         images.append(image)
-        Ks.append(camera.K)
+        cameras.append(camera)
 
     device = resolve_device(args.device)
     model = MicKey.from_pretrained(args.checkpoint, args.config, args.dinov2_weights, device,
                                    backbone_dtype(args.precision))
     generator = torch.Generator(device).manual_seed(args.seed)
-    result = estimate_poses(model, images[0][None], images[1][None], Ks[0], Ks[1], generator=generator)[0]
+    result = estimate_poses(model, images[0][None], images[1][None], *cameras, generator=generator)[0]
 
     np.set_printoptions(precision=6, suppress=True)
     print(f"R =\n{result.R}")
@@ -81,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         from mapfree.viz.pair import save_pair_figures
 
         rgb = [(im.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8) for im in images]
-        paths = save_pair_figures(args.out, result, rgb[0], rgb[1], Ks[0], Ks[1])
+        paths = save_pair_figures(args.out, result, rgb[0], rgb[1], cameras[0].K, cameras[1].K)
         print("wrote " + ", ".join(str(p) for p in paths))
     if args.dump is not None:
         outputs = {
@@ -91,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         }
         with atomic_write(dump, "wb") as f:
             np.savez(f, **{k: v.float().cpu().numpy() for k, v in outputs.items()},
-                     grid0=np.array(f0.grid), grid1=np.array(f1.grid), K0=Ks[0], K1=Ks[1],
+                     grid0=np.array(f0.grid), grid1=np.array(f1.grid), K0=cameras[0].K, K1=cameras[1].K,
                      R=result.R, t=result.t, confidence=np.float64(result.confidence), inliers=result.inlier_matches,
                      inlier_scores=result.inlier_scores)
         print(f"wrote {dump}")

@@ -5,7 +5,6 @@ Torch is only imported by :mod:`mapfree.data.dataset`; everything else is NumPy.
 
 from mapfree.data.errors import DataFormatError
 from mapfree.data.files import (
-    Intrinsics,
     Overlaps,
     read_intrinsics,
     read_overlaps,
@@ -16,10 +15,11 @@ from mapfree.data.files import (
 )
 from mapfree.data.frames import frame_name, parse_frame_name
 from mapfree.data.scenes import Pair, Scene, list_scenes, split_pairs
+from mapfree.geometry.camera import Camera
 
 __all__ = [
+    "Camera",
     "DataFormatError",
-    "Intrinsics",
     "Overlaps",
     "Pair",
     "Scene",

@@ -77,16 +77,16 @@ class MapFreePairs(Dataset):
 
     def _read_view(self, scene: Scene, frame: str) -> View:
         """One frame of an item: the network input, its camera, the native camera and the depth."""
-        intrinsics = scene.camera(frame)
+        native = scene.camera(frame)
         path = scene.image_path(frame)
         pixels = read_image(path)
-        check_image_size(path, (pixels.shape[1], pixels.shape[0]), (intrinsics.width, intrinsics.height))
-        image, camera = prepare_view(pixels, Camera(intrinsics.K, pixels.shape[1], pixels.shape[0]), self.resize)
-        native = Camera(intrinsics.K, intrinsics.width, intrinsics.height)
-        view = View(image=image, K=_matrix(camera), size=_size(camera), K_full=_matrix(native), size_full=_size(native),
+        check_image_size(path, (pixels.shape[1], pixels.shape[0]), (native.width, native.height))
+        image, camera = prepare_view(pixels, native, self.resize)
+        view = View(image=image, camera=camera.to(dtype=torch.float32), camera_full=native.to(dtype=torch.float32),
                     frame=frame, path=str(path))
         if self.depth_suffix is not None:
-            view["depth"] = torch.from_numpy(read_depth(scene.depth_path(frame, self.depth_suffix), camera.size))
+            size = (camera.width, camera.height)
+            view["depth"] = torch.from_numpy(read_depth(scene.depth_path(frame, self.depth_suffix), size))
         return view
 
     def __getitem__(self, index: int) -> PairItem:
@@ -101,18 +101,9 @@ class MapFreePairs(Dataset):
 
 
 def _view_bytes(view: View) -> int:
-    """Memory of a view's tensors."""
-    return sum(value.numel() * value.element_size() for value in view.values() if isinstance(value, torch.Tensor))
-
-
-def _matrix(camera: Camera) -> torch.Tensor:
-    """The camera's (3, 3) intrinsics as float32."""
-    return torch.from_numpy(camera.K).float()
-
-
-def _size(camera: Camera) -> torch.Tensor:
-    """The camera's (2,) = (W, H) image size as float32."""
-    return torch.tensor(camera.size, dtype=torch.float32)
+    """Memory of a view's tensors, its cameras' included."""
+    tensors = (part for value in view.values() for part in (value if isinstance(value, Camera) else (value,)))
+    return sum(t.numel() * t.element_size() for t in tensors if isinstance(t, torch.Tensor))
 
 
 class SceneBalancedSampler(Sampler[int]):

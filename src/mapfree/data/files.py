@@ -16,25 +16,9 @@ import numpy as np
 
 from mapfree.data.errors import DataFormatError
 from mapfree.data.frames import all_frame_names, parse_frame_name
-from mapfree.geometry.camera import intrinsics_matrix
+from mapfree.geometry.camera import Camera, intrinsics_matrix
 from mapfree.geometry.rotations import matrix_to_quaternion, quaternion_to_matrix
 from mapfree.geometry.transforms import compose_pose
-
-
-@dataclass(frozen=True)
-class Intrinsics:
-    """Pinhole intrinsics of one frame and the image size they refer to."""
-
-    fx: float
-    fy: float
-    cx: float
-    cy: float
-    width: int
-    height: int
-
-    @property
-    def K(self) -> np.ndarray:
-        return intrinsics_matrix(self.fx, self.fy, self.cx, self.cy)
 
 
 def read_text(path: Path) -> str:
@@ -121,19 +105,20 @@ def read_intrinsics_table(path: str | Path) -> Table:
     return table
 
 
-def read_intrinsics(path: str | Path) -> dict[str, Intrinsics]:
-    """`frame fx fy cx cy width height` lines to {frame: Intrinsics}."""
+def read_intrinsics(path: str | Path) -> dict[str, Camera]:
+    """`frame fx fy cx cy width height` lines to {frame: NumPy Camera}."""
     table = read_intrinsics_table(path)
-    return {name: Intrinsics(fx, fy, cx, cy, int(w), int(h))
+    return {name: Camera.from_matrix(intrinsics_matrix(fx, fy, cx, cy), int(w), int(h))
             for name, (fx, fy, cx, cy, w, h) in zip(table.names, table.values)}
 
 
-def write_intrinsics(path: str | Path, intrinsics: dict[str, Intrinsics]) -> None:
-    """Write {frame: Intrinsics} in the Map-free format, frames sorted."""
+def write_intrinsics(path: str | Path, cameras: dict[str, Camera]) -> None:
+    """Write {frame: Camera} (one camera each) in the Map-free format, frames sorted."""
     with open(path, "w", encoding="utf-8") as f:
-        for name in sorted(intrinsics):
-            k = intrinsics[name]
-            f.write(f"{name} {k.fx:.6f} {k.fy:.6f} {k.cx:.6f} {k.cy:.6f} {k.width} {k.height}\n")
+        for name in sorted(cameras):
+            camera = cameras[name]
+            (fx, _, cx), (_, fy, cy) = camera.K[:2]
+            f.write(f"{name} {fx:.6f} {fy:.6f} {cx:.6f} {cy:.6f} {camera.width} {camera.height}\n")
 
 
 def read_poses_table(path: str | Path, allow_zero: bool = False) -> Table:

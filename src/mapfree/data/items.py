@@ -1,5 +1,9 @@
 """The layout of a pair item: two views, each with its image, its cameras and its optional depths.
 
+A view's cameras are :class:`mapfree.geometry.camera.Camera` tuples of tensors (`K` (3, 3) and
+`size` (2,) = (W, H), float32): `camera` of the network input, `camera_full` of the frame at
+its native resolution.
+
 A :class:`mapfree.data.dataset.MapFreePairs` item is a :class:`PairItem`; training adds patch
 depth targets to its views. Nested dicts of tensors and strings go through torch's default
 collate, so a batch has the same layout with a leading batch dimension (strings become lists).
@@ -9,6 +13,8 @@ Code that treats both views alike iterates :func:`views` instead of spelling out
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
+from mapfree.geometry.camera import Camera
+
 if TYPE_CHECKING:
     from torch import Tensor
 
@@ -16,18 +22,15 @@ if TYPE_CHECKING:
 class View(TypedDict):
     """One frame of a pair.
 
-    `image` (3, H, W) float in [0, 1] is the network input, `K` (3, 3) and `size` (2,) = (W, H)
-    its camera; `K_full` and `size_full` are the frame's native camera (where MicKey measures
-    VCRE). `depth` (H, W) metres, NaN where unknown, comes with a dataset depth suffix;
-    `target` (N,) patch depth targets on MicKey's grid (NaN = none) and `true_depth` (N,) patch
-    means of the true depth come from training's data module.
+    `image` (3, H, W) float in [0, 1] is the network input and `camera` its camera; `camera_full`
+    is the frame's native camera (where MicKey measures VCRE). `depth` (H, W) metres, NaN where
+    unknown, comes with a dataset depth suffix; `target` (N,) patch depth targets on MicKey's grid
+    (NaN = none) and `true_depth` (N,) patch means of the true depth come from training's data module.
     """
 
     image: "Tensor"
-    K: "Tensor"
-    size: "Tensor"
-    K_full: "Tensor"
-    size_full: "Tensor"
+    camera: Camera
+    camera_full: Camera
     frame: str
     path: str
     depth: NotRequired["Tensor"]

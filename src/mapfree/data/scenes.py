@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from mapfree.data.errors import DataFormatError
-from mapfree.data.files import Intrinsics, Overlaps, read_intrinsics, read_overlaps, read_poses
+from mapfree.data.files import Overlaps, read_intrinsics, read_overlaps, read_poses
 from mapfree.data.frames import frame_name, parse_frame_name
+from mapfree.geometry.camera import Camera
 
 SPLITS = ("train", "val", "test")
 REFERENCE_FRAME = "seq0/frame_00000.jpg"
@@ -71,7 +72,8 @@ class Scene:
         self.name = self.root.name
 
     @cached_property
-    def intrinsics(self) -> dict[str, Intrinsics]:
+    def intrinsics(self) -> dict[str, Camera]:
+        """Each frame's native camera (NumPy, float64), in the order of `intrinsics.txt`."""
         return read_intrinsics(self.root / "intrinsics.txt")
 
     @cached_property
@@ -86,8 +88,8 @@ class Scene:
     def overlaps(self) -> Overlaps:
         return read_overlaps(self.root / "overlaps.npz")
 
-    def camera(self, frame: str) -> Intrinsics:
-        """The intrinsics of a frame; DataFormatError naming `intrinsics.txt` if it does not list the frame."""
+    def camera(self, frame: str) -> Camera:
+        """The native camera of a frame; DataFormatError naming `intrinsics.txt` if it does not list the frame."""
         try:
             return self.intrinsics[frame]
         except KeyError:

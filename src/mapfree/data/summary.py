@@ -36,8 +36,8 @@ def summarize(data_root: str | Path) -> dict:
             scene.check_files()
             check_frame_images(scene, scene.frames())
         frames = sum(len(s.intrinsics) for s in scenes)
-        focal = [k.fx for s in scenes for k in s.intrinsics.values()]
-        sizes = sorted({(k.width, k.height) for s in scenes for k in s.intrinsics.values()})
+        focal = [camera.K[0, 0] for s in scenes for camera in s.intrinsics.values()]
+        sizes = sorted({(camera.width, camera.height) for s in scenes for camera in s.intrinsics.values()})
         info = {"scenes": len(scenes), "frames": frames, "image_sizes": sizes,
                 "focal_range": [float(min(focal)), float(max(focal))] if focal else None}
         if split == "train":

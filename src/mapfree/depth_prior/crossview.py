@@ -64,15 +64,17 @@ def log_errors(pred: np.ndarray, truth: np.ndarray, relative: bool) -> np.ndarra
     return out
 
 
-def matched_patches(truth_a: np.ndarray, truth_b: np.ndarray, K_a: np.ndarray, K_b: np.ndarray,
+def matched_patches(truth_a: np.ndarray, truth_b: np.ndarray, camera_a: Camera, camera_b: Camera,
                     T_ab: np.ndarray, rel_tol: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
-    """(indices in A, indices in B) of the row-major patches of A whose centre is seen unoccluded in B."""
+    """(indices in A, indices in B) of the row-major patches of A whose centre is seen unoccluded in B
+    (true depth maps and NumPy cameras of both frames at one resolution)."""
     h, w = truth_a.shape[0] // PATCH_SIZE, truth_a.shape[1] // PATCH_SIZE
 
     def batch(x: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.asarray(x, np.float64))[None]
 
-    target, visible = reprojected_patch_targets(batch(truth_a), batch(truth_b), batch(K_a), batch(K_b),
+    cameras = [Camera(batch(camera.K), batch(camera.size)) for camera in (camera_a, camera_b)]
+    target, visible = reprojected_patch_targets(batch(truth_a), batch(truth_b), *cameras,
                                                 batch(T_ab), (h, w), PATCH_SIZE, rel_tol=rel_tol, abs_tol=0.0)
     index_a = np.flatnonzero(visible[0].numpy())
     return index_a, target[0].numpy()[index_a]
@@ -117,11 +119,10 @@ def crossview_error_correlation(teacher: Teacher, frames: Sequence[FrameRef], si
             truth = read_true_depth(ref, wh, depth_root)
             pred = teacher_patches(teacher, ref, wh)
             errors = log_errors(pred, patch_average(torch.from_numpy(truth)).numpy(), relative).ravel()
-            K = Camera(scene.camera(ref.frame).K, *ref.native_size).resized(wh).K
-            views.append((ref, truth, K, errors))
-        for (a, truth_a, K_a, err_a), (b, truth_b, K_b, err_b) in combinations(views, 2):
-            index_a, index_b = matched_patches(truth_a, truth_b, K_a, K_b, scene.relative_pose(a.frame, b.frame),
-                                               rel_tol)
+            views.append((ref, truth, scene.camera(ref.frame).resized(wh), errors))
+        for (a, truth_a, camera_a, err_a), (b, truth_b, camera_b, err_b) in combinations(views, 2):
+            T_ab = scene.relative_pose(a.frame, b.frame)
+            index_a, index_b = matched_patches(truth_a, truth_b, camera_a, camera_b, T_ab, rel_tol)
             both = np.isfinite(err_a[index_a]) & np.isfinite(err_b[index_b])
             xs.append(err_a[index_a][both])
             ys.append(err_b[index_b][both])

@@ -40,9 +40,9 @@ class FrameRef:
 def list_frames(data_root: str | Path, split: str) -> list[FrameRef]:
     """Every frame of a split, scenes and frames sorted by name: the same list on every rank."""
     return [
-        FrameRef(scene.name, scene.root, frame, (k.width, k.height))
+        FrameRef(scene.name, scene.root, frame, (camera.width, camera.height))
         for scene in list_scenes(data_root, split)
-        for frame, k in sorted(scene.intrinsics.items())
+        for frame, camera in sorted(scene.intrinsics.items())
     ]
 
 

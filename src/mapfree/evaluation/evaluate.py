@@ -26,6 +26,7 @@ from mapfree.evaluation.aggregate import SceneResult, Thresholds, scene_result, 
 from mapfree.evaluation.groundtruth import SceneTruth, load_scene_truth
 from mapfree.evaluation.metrics import FrameErrors, PRCurve, frame_errors
 from mapfree.evaluation.submission import Issue, ScenePoses, Submission, SubmissionError, read_submission
+from mapfree.geometry.camera import Camera
 
 
 @dataclass(frozen=True)
@@ -64,16 +65,14 @@ class ScoredFrames:
     q: np.ndarray
     t: np.ndarray
     confidence: np.ndarray
-    K: np.ndarray
-    width: np.ndarray  # (N,) clamping bounds of each frame
-    height: np.ndarray
+    camera: Camera  # K (N, 3, 3) and size (N, 2): each frame's intrinsics and VCRE clamping bounds
 
     @property
     def n_missing(self) -> int:
         return int(np.sum(self.scored - self.sizes)) + sum(self.absent.values())
 
     def errors(self) -> FrameErrors:
-        return frame_errors(self.q_gt, self.t_gt, self.q, self.t, self.K, self.width, self.height)
+        return frame_errors(self.q_gt, self.t_gt, self.q, self.t, self.camera)
 
 
 def _scene_rows(truth: SceneTruth, poses: ScenePoses) -> tuple[np.ndarray, np.ndarray]:
@@ -149,10 +148,10 @@ def gather_scored_frames(submission: str | Path | Submission, data_root: str | P
         scenes=[truth.name for truth, *_ in parts], sizes=sizes,
         scored=np.array([len(found) for *_, found, _ in parts], dtype=np.int64), absent=absent,
         frame=truth_cat(lambda tr: np.array(tr.frames, dtype=object)),
-        q_gt=truth_cat(lambda tr: tr.q), t_gt=truth_cat(lambda tr: tr.t), K=truth_cat(lambda tr: tr.K),
+        q_gt=truth_cat(lambda tr: tr.q), t_gt=truth_cat(lambda tr: tr.t),
         q=est_cat(lambda p: p.q), t=est_cat(lambda p: p.t), confidence=est_cat(lambda p: p.confidence),
-        width=np.repeat([truth.width for truth, *_ in parts], sizes),
-        height=np.repeat([truth.height for truth, *_ in parts], sizes),
+        camera=Camera(truth_cat(lambda tr: tr.camera.K),
+                      np.repeat([truth.camera.size for truth, *_ in parts], sizes, axis=0)),
     )
 
 

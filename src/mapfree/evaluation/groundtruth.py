@@ -17,6 +17,7 @@ import numpy as np
 from mapfree.data.errors import DataFormatError
 from mapfree.data.files import read_intrinsics_table, read_poses_table
 from mapfree.data.scenes import QUERY_STRIDE, benchmark_keys
+from mapfree.geometry.camera import Camera
 
 
 @dataclass(frozen=True)
@@ -28,9 +29,7 @@ class SceneTruth:
     keys: np.ndarray  # (n,) their frame numbers
     q: np.ndarray  # (n, 4) qw qx qy qz
     t: np.ndarray  # (n, 3)
-    K: np.ndarray  # (n, 3, 3), values rounded to float32 like the official loader
-    width: float
-    height: float
+    camera: Camera  # K (n, 3, 3), values rounded to float32 like the official loader; one size (2,) = (W, H)
     n_keys: int  # distinct frame numbers in poses.txt: what a scene without pose file counts as missing
 
 
@@ -51,9 +50,9 @@ def load_scene_truth(scene_dir: str | Path) -> SceneTruth:
     fx, fy, cx, cy = intrinsics.values[k_last[at], :4].astype(np.float32).T
     K = np.zeros((len(keys), 3, 3))
     K[:, 0, 0], K[:, 1, 1], K[:, 0, 2], K[:, 1, 2], K[:, 2, 2] = fx, fy, cx, cy, 1.0
-    width, height = intrinsics.values[-1, 4:6]
+    size = intrinsics.values[-1, 4:6].copy()
     q, t = poses.values[rows, :4], poses.values[rows, 4:]
-    return SceneTruth(scene_dir.name, frames, keys, q, t, K, float(width), float(height), len(pose_keys))
+    return SceneTruth(scene_dir.name, frames, keys, q, t, Camera(K, size), len(pose_keys))
 
 
 def _rows_by_key(names: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

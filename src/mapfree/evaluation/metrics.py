@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mapfree.geometry.camera import Camera
 from mapfree.geometry.rotations import quaternion_to_matrix
 from mapfree.geometry.transforms import camera_center, compose_pose, relative_pose
 
@@ -61,20 +62,22 @@ def rotation_error_deg(q_gt: np.ndarray, q_est: np.ndarray) -> np.ndarray:
     return np.degrees(2.0 * np.arcsin(sin_half))
 
 
-def vcre_px(T_err: np.ndarray, K: np.ndarray, width: np.ndarray, height: np.ndarray, chunk: int = 64) -> np.ndarray:
+def vcre_px(T_err: np.ndarray, camera: Camera, chunk: int = 64) -> np.ndarray:
     """(N,) mean pixel distance between the grid's projections before and after moving it by T_err (N, 4, 4).
 
-    `K` (N, 3, 3) is pinhole without skew; projections are clamped to [0, W] x [0, H] with (N,)
-    bounds. No visibility test, as in the benchmark: points behind the camera project mirrored,
-    then clamp. Frames go in small chunks: the (chunk, 196) intermediates stay in cache and the
-    one matrix product per chunk stays below the size where BLAS would start threads.
+    `camera` holds N frames' intrinsics `K` (N, 3, 3), pinhole without skew, and image sizes (N, 2)
+    or one (2,) for all: projections are clamped to [0, W] x [0, H]. No visibility test, as in the
+    benchmark: points behind the camera project mirrored, then clamp. Frames go in small chunks: the
+    (chunk, 196) intermediates stay in cache and the one matrix product per chunk stays below the size
+    where BLAS would start threads.
     """
+    K, size = camera.K, np.broadcast_to(camera.size, (len(camera.K), 2))
     grid = vcre_grid()
     ratio = grid[:, :2] / grid[:, 2:]
     homogeneous = np.vstack([grid.T, np.ones(len(grid))])
     out = np.empty(len(K))
     for a in range(0, len(K), chunk):
-        k, w, h = K[a:a + chunk], width[a:a + chunk, None], height[a:a + chunk, None]
+        k, w, h = K[a:a + chunk], size[a:a + chunk, 0, None], size[a:a + chunk, 1, None]
         u_gt = np.clip(k[:, 0, 0, None] * ratio[:, 0] + k[:, 0, 2, None], 0.0, w)
         v_gt = np.clip(k[:, 1, 1, None] * ratio[:, 1] + k[:, 1, 2, None], 0.0, h)
         uvw = ((k @ T_err[a:a + chunk, :3]).reshape(-1, 4) @ homogeneous).reshape(len(k), 3, -1)
@@ -94,17 +97,18 @@ class FrameErrors:
     vcre: np.ndarray
 
 
-def frame_errors(q_gt: np.ndarray, t_gt: np.ndarray, q_est: np.ndarray, t_est: np.ndarray, K: np.ndarray,
-                 width: np.ndarray | float, height: np.ndarray | float) -> FrameErrors:
+def frame_errors(q_gt: np.ndarray, t_gt: np.ndarray, q_est: np.ndarray, t_est: np.ndarray,
+                 camera: Camera) -> FrameErrors:
     """Errors of N estimated world-to-camera poses (q (N, 4), t (N, 3)) against the truth.
 
-    `K` (N, 3, 3) is each frame's intrinsics and `width`, `height` the clamping bounds (N,) or scalars.
+    `camera` holds each frame's intrinsics (N, 3, 3) and image size, the VCRE clamping bounds:
+    (N, 2), or (2,) for all frames.
     """
     T_gt = compose_pose(quaternion_to_matrix(q_gt), t_gt)
     T_est = compose_pose(quaternion_to_matrix(q_est), t_est)
     translation = np.linalg.norm(camera_center(T_est) - camera_center(T_gt), axis=-1)
     T_err = relative_pose(T_gt, T_est)  # true camera -> estimated camera
-    vcre = vcre_px(T_err, K, np.broadcast_to(width, len(K)), np.broadcast_to(height, len(K)))
+    vcre = vcre_px(T_err, camera)
     return FrameErrors(translation, rotation_error_deg(q_gt, q_est), vcre)
 
 

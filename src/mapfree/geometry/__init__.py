@@ -2,7 +2,7 @@
 module `mapfree.geometry.procrustes` (differentiable weighted Kabsch) is imported on its own
 so that `import mapfree.geometry` stays torch-free."""
 
-from mapfree.geometry.camera import backproject, project, scale_intrinsics
+from mapfree.geometry.camera import Camera, backproject, project, scale_intrinsics
 from mapfree.geometry.rotations import (
     angle_between_rotations_deg,
     matrix_to_quaternion,
@@ -16,6 +16,7 @@ from mapfree.geometry.transforms import (
 )
 
 __all__ = [
+    "Camera",
     "angle_between_rotations_deg",
     "backproject",
     "camera_center",

@@ -1,14 +1,14 @@
 """Pinhole cameras. Pixel centres sit at integer coordinates (OpenCV convention).
 
-`backproject` and `project` take NumPy arrays or torch tensors (batched or not); this module
-never imports torch, so `mapfree.geometry` stays usable without it.
+:class:`Camera` and the functions here take NumPy arrays or torch tensors, one camera or a batch,
+and dispatch on the array type: the module imports torch only in :meth:`Camera.to`, so
+`mapfree.geometry` stays usable without it.
 """
 
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -18,57 +18,35 @@ def intrinsics_matrix(fx: float, fy: float, cx: float, cy: float) -> np.ndarray:
     return np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
 
 
-def scale_intrinsics(K: np.ndarray, sx: float, sy: float) -> np.ndarray:
-    """Intrinsics after resizing an image by (sx, sy).
+def _array_module(array: Any) -> Any:
+    """numpy, or torch for a tensor (already imported by whoever made the tensor)."""
+    return sys.modules["torch"] if type(array).__module__.startswith("torch") else np
+
+
+def _copy(K: Any) -> Any:
+    """A copy of intrinsics to edit: float64 for NumPy input, the tensor's own dtype for torch."""
+    return np.array(K, dtype=np.float64) if _array_module(K) is np else K.clone()
+
+
+def _array_like(values: Any, like: Any) -> Any:
+    """`values` as an array of the module, dtype (and device) of `like`."""
+    if _array_module(like) is np:
+        return np.asarray(values, dtype=like.dtype)
+    return sys.modules["torch"].as_tensor(values, dtype=like.dtype, device=like.device)
+
+
+def scale_intrinsics(K: Any, sx: Any, sy: Any) -> Any:
+    """Intrinsics (..., 3, 3) after resizing an image by (sx, sy) (scalars or (...,) arrays).
 
     A pixel's area [x - 0.5, x + 0.5] maps to [sx x, sx (x + 1)] - 0.5, so with centres at
     integers: x' = sx (x + 0.5) - 0.5. Hence f' = s f and c' = s (c + 0.5) - 0.5.
     """
-    K = np.asarray(K, dtype=np.float64).copy()
-    K[0, 0] *= sx
-    K[1, 1] *= sy
-    K[0, 2] = sx * (K[0, 2] + 0.5) - 0.5
-    K[1, 2] = sy * (K[1, 2] + 0.5) - 0.5
+    K = _copy(K)
+    K[..., 0, 0] *= sx
+    K[..., 1, 1] *= sy
+    K[..., 0, 2] = sx * (K[..., 0, 2] + 0.5) - 0.5
+    K[..., 1, 2] = sy * (K[..., 1, 2] + 0.5) - 0.5
     return K
-
-
-@dataclass(frozen=True)
-class Camera:
-    """A pinhole camera: 3x3 intrinsics `K` (float64) for an image of `width` x `height` pixels.
-
-    Image operations return the camera of their result, so intrinsics never drift from pixels.
-    """
-
-    K: np.ndarray
-    width: int
-    height: int
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "K", np.asarray(self.K, dtype=np.float64).reshape(3, 3))
-        object.__setattr__(self, "width", int(self.width))
-        object.__setattr__(self, "height", int(self.height))
-
-    @property
-    def size(self) -> tuple[int, int]:
-        """(width, height) in pixels."""
-        return self.width, self.height
-
-    def resized(self, size: tuple[int, int]) -> Camera:
-        """The camera of this image resized to `size` = (width, height) (see :func:`scale_intrinsics`)."""
-        w, h = size
-        return Camera(scale_intrinsics(self.K, w / self.width, h / self.height), w, h)
-
-    def cropped(self, left: int, top: int, width: int, height: int) -> Camera:
-        """The camera of the `width` x `height` window whose top-left pixel is (left, top)."""
-        K = self.K.copy()
-        K[0, 2] -= left
-        K[1, 2] -= top
-        return Camera(K, width, height)
-
-
-def _array_module(array: Any) -> Any:
-    """numpy, or torch for a tensor (already imported by whoever made the tensor)."""
-    return sys.modules["torch"] if type(array).__module__.startswith("torch") else np
 
 
 def project(points: Any, K: Any) -> Any:
@@ -96,3 +74,59 @@ def backproject(pixels: Any, depth: Any, K: Any) -> Any:
         pixels, depth, K = np.asarray(pixels), np.asarray(depth), np.asarray(K)
     rays = xp.concatenate([pixels, xp.ones_like(pixels[..., :1])], -1) @ xp.swapaxes(xp.linalg.inv(K), -1, -2)
     return rays * depth[..., None]
+
+
+class Camera(NamedTuple):
+    """A pinhole camera: intrinsics `K` (..., 3, 3) of images `size` (..., 2) = (width, height) pixels.
+
+    NumPy arrays or torch tensors; one camera or a batch along the leading dimensions (`size`
+    may broadcast against them, e.g. one image size for N frames). A NamedTuple, so torch's
+    default collate turns the cameras of a batch's items into one batched camera, field by field.
+    Image operations return the camera of their result, so intrinsics never drift from pixels.
+    """
+
+    K: Any
+    size: Any
+
+    @classmethod
+    def from_matrix(cls, K: Any, width: int, height: int) -> Camera:
+        """One NumPy camera (float64) of a 3x3 matrix and its image's width and height."""
+        return cls(np.asarray(K, dtype=np.float64).reshape(3, 3), np.array([width, height], dtype=np.float64))
+
+    @property
+    def width(self) -> int:
+        """Image width in pixels (one camera)."""
+        return int(self.size[..., 0])
+
+    @property
+    def height(self) -> int:
+        """Image height in pixels (one camera)."""
+        return int(self.size[..., 1])
+
+    def resized(self, size: Any) -> Camera:
+        """The camera of its image resized to `size` = (width, height) (see :func:`scale_intrinsics`)."""
+        size = _array_like(size, self.size)
+        scale = size / self.size
+        return Camera(scale_intrinsics(self.K, scale[..., 0], scale[..., 1]), size)
+
+    def cropped(self, left: int, top: int, width: int, height: int) -> Camera:
+        """The camera of the `width` x `height` window whose top-left pixel is (left, top)."""
+        K = _copy(self.K)
+        K[..., 0, 2] -= left
+        K[..., 1, 2] -= top
+        return Camera(K, _array_like([width, height], self.size))
+
+    def project(self, points: Any) -> Any:
+        """(..., N, 3) camera-frame points to (..., N, 2) pixels (see :func:`project`)."""
+        return project(points, self.K)
+
+    def backproject(self, pixels: Any, depth: Any) -> Any:
+        """(..., N, 2) pixels with (..., N) z-depths to (..., N, 3) camera points (see :func:`backproject`)."""
+        return backproject(pixels, depth, self.K)
+
+    def to(self, device: Any = None, dtype: Any = None) -> Camera:
+        """The camera as torch tensors on `device` in `dtype` (None: as they are); NumPy arrays are converted."""
+        import torch
+
+        return Camera(torch.as_tensor(self.K, dtype=dtype, device=device),
+                      torch.as_tensor(self.size, dtype=dtype, device=device))

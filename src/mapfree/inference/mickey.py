@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+from torch.utils.data import default_collate
 
 from mapfree.api import check_intrinsics, poses_from_features
 from mapfree.data.items import view, views
@@ -41,9 +42,10 @@ class MicKeyEstimator:
         for indices in groups.values():
             chosen = [items[i] for i in indices]
             feats0, feats1, usable = self.frames.pairs(chosen)
-            K0, K1 = (check_intrinsics(torch.stack([view(item, side)["K"] for item in chosen]), f"K{side}")
-                      for side in (0, 1))
-            results = poses_from_features(feats0, feats1, self.model.match(feats0, feats1), K0, K1, usable,
+            cameras = [default_collate([view(item, side)["camera"] for item in chosen]) for side in (0, 1)]
+            for side, camera in enumerate(cameras):
+                check_intrinsics(camera.K, f"K{side}")
+            results = poses_from_features(feats0, feats1, self.model.match(feats0, feats1), *cameras, usable,
                                           self.solver, self.generator)
             for i, result in zip(indices, results):
                 out[i] = SubmissionEntry.from_pose(view(items[i], 1)["frame"], result)

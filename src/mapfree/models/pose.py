@@ -1,6 +1,6 @@
 """From MicKey's features to metric relative poses: the one road of the API, inference and validation.
 
-Keypoints are lifted with their depths through the intrinsics of the network's input images and
+Keypoints are lifted with their depths through the cameras of the network's input images and
 the correspondence probability matrix is sampled by MicKey's probabilistic Procrustes RANSAC.
 """
 
@@ -11,13 +11,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mapfree.geometry.camera import backproject
+from mapfree.geometry.camera import Camera, backproject
 from mapfree.models.mickey import Features, MatchMatrix
 from mapfree.robust.procrustes_ransac import ProcrustesRansacConfig, RansacOutput, mickey_pose_solver
 from mapfree.robust.result import RelativePose
-
-Intrinsics = np.ndarray | torch.Tensor
-"""(3, 3) for every pair or (B, 3, 3)."""
 
 
 @dataclass(frozen=True)
@@ -46,28 +43,29 @@ class MicKeyPose(RelativePose):
         return self.match_scores[self.inliers]
 
 
-def _batched(K: Intrinsics, batch: int, device: torch.device) -> torch.Tensor:
-    K = torch.as_tensor(K, dtype=torch.float32, device=device)
-    return (K[None] if K.ndim == 2 else K).expand(batch, 3, 3)
+def _batched(camera: Camera, batch: int, device: torch.device) -> torch.Tensor:
+    """The camera's intrinsics as float32 (batch, 3, 3) on `device` (one camera serves every pair)."""
+    return torch.as_tensor(camera.K, dtype=torch.float32, device=device).expand(batch, 3, 3)
 
 
 def solve_mickey_poses(
     feats0: Features,
     feats1: Features,
     match_matrix: MatchMatrix,
-    K0: Intrinsics,
-    K1: Intrinsics,
+    camera0: Camera,
+    camera1: Camera,
     solver: ProcrustesRansacConfig | None = None,
     generator: torch.Generator | None = None,
 ) -> RansacOutput:
-    """Batched poses of B pairs from their features, match matrix and input-image intrinsics.
+    """Batched poses of B pairs from their features, match matrix and the cameras of the input images
+    (batched (B, ...) or one camera for every pair; NumPy or torch).
 
     `solver` defaults to the released settings; `generator` (on the features' device) makes the
     sampling reproducible.
     """
     B, device = len(feats0.kpts), feats0.kpts.device
-    pts0 = backproject(feats0.kpts.float(), feats0.depth.float(), _batched(K0, B, device))
-    pts1 = backproject(feats1.kpts.float(), feats1.depth.float(), _batched(K1, B, device))
+    pts0 = backproject(feats0.kpts.float(), feats0.depth.float(), _batched(camera0, B, device))
+    pts1 = backproject(feats1.kpts.float(), feats1.depth.float(), _batched(camera1, B, device))
     return mickey_pose_solver(pts0, pts1, match_matrix.scores.float(), solver or ProcrustesRansacConfig(), generator)
 
 

@@ -50,7 +50,7 @@ class OtherDepthEstimator:
         f1, known1 = self._swap(item, 1, f1)
         keep = (known0[:, None] & known1[None, :]).to(matches.scores)
         scores = MatchMatrix(matches.matching, matches.scores * keep)
-        return solve_mickey_poses(f0, f1, scores, view0["K"], view1["K"], self.solver, self.generator)
+        return solve_mickey_poses(f0, f1, scores, view0["camera"], view1["camera"], self.solver, self.generator)
 
     def __call__(self, item: dict) -> SubmissionEntry | None:
         return SubmissionEntry.from_pose(views(item)[1]["frame"], self.solve(item).pose(0))

@@ -24,10 +24,10 @@ from tqdm import tqdm
 from mapfree import logs
 from mapfree.atomic import atomic_dir, refuse_existing
 from mapfree.data.correspondences import correspondences_path
-from mapfree.data.files import Intrinsics, Overlaps, write_intrinsics, write_overlaps, write_poses
+from mapfree.data.files import Overlaps, write_intrinsics, write_overlaps, write_poses
 from mapfree.data.frames import frame_name
 from mapfree.data.images import write_depth
-from mapfree.geometry.camera import intrinsics_matrix, scale_intrinsics
+from mapfree.geometry.camera import Camera, intrinsics_matrix, scale_intrinsics
 from mapfree.geometry.covisibility import covisibility_matrix
 from mapfree.geometry.transforms import invert_pose
 from mapfree.synth.assets import write_estimated_depth, write_scene_correspondences
@@ -79,6 +79,7 @@ def generate_scene(out_dir: Path, split: str, index: int, config: SynthConfig) -
     world = make_place(rng)
     width, height = config.size
     K = _intrinsics(rng, width, height)
+    camera = Camera.from_matrix(K, width, height)
     azimuth0 = rng.uniform(0, 2 * np.pi)
     if split == "train":
         sequences = {
@@ -101,7 +102,7 @@ def generate_scene(out_dir: Path, split: str, index: int, config: SynthConfig) -
             light = _lighting(rng)
             for i, T in enumerate(seq_poses):
                 name = frame_name(seq, i)
-                image, depth = render(world, K, T, width, height, light, rng)
+                image, depth = render(world, camera, T, light, rng)
                 cv2.imwrite(str(scene_dir / name), cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
                             [cv2.IMWRITE_JPEG_QUALITY, 92])
                 write_depth(scene_dir / name.replace(".jpg", ".depth.png"), depth)
@@ -111,7 +112,7 @@ def generate_scene(out_dir: Path, split: str, index: int, config: SynthConfig) -
                 if split != "train" and config.correspondences:
                     full_depths[name] = depth
                 poses[name] = T
-                intrinsics[name] = Intrinsics(K[0, 0], K[1, 1], K[0, 2], K[1, 2], width, height)
+                intrinsics[name] = camera
                 depths.append(depth[OVERLAP_STEP // 2 :: OVERLAP_STEP, OVERLAP_STEP // 2 :: OVERLAP_STEP])
                 names.append((seq, i))
         write_intrinsics(scene_dir / "intrinsics.txt", intrinsics)

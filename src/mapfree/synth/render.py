@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mapfree.geometry.camera import Camera
 from mapfree.geometry.transforms import camera_center
 from mapfree.synth.world import Primitive, World, repeat_columns
 
@@ -28,11 +29,11 @@ class Lighting:
     tint: np.ndarray
 
 
-def camera_rays(K: np.ndarray, T_w2c: np.ndarray, width: int, height: int) -> np.ndarray:
-    """(H*W, 3) world ray directions whose parameter is the camera z-depth."""
-    xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+def camera_rays(camera: Camera, T_w2c: np.ndarray) -> np.ndarray:
+    """(H*W, 3) world ray directions of a NumPy camera's pixels whose parameter is the camera z-depth."""
+    xs, ys = np.meshgrid(np.arange(camera.width, dtype=np.float32), np.arange(camera.height, dtype=np.float32))
     pix = np.stack([xs.ravel(), ys.ravel(), np.ones(xs.size, np.float32)], -1)
-    rays_cam = pix @ np.linalg.inv(K).T.astype(np.float32)
+    rays_cam = pix @ np.linalg.inv(camera.K).T.astype(np.float32)
     return rays_cam @ T_w2c[:3, :3].astype(np.float32)
 
 
@@ -55,11 +56,12 @@ class RayTiles:
     height: int
 
     @classmethod
-    def of_camera(cls, K: np.ndarray, T_w2c: np.ndarray, width: int, height: int) -> RayTiles:
-        """Tiles of a width x height pinhole camera with intrinsics K and world-to-camera pose T_w2c."""
+    def of_camera(cls, camera: Camera, T_w2c: np.ndarray) -> RayTiles:
+        """Tiles of a NumPy pinhole camera with world-to-camera pose T_w2c."""
+        width, height = camera.width, camera.height
         starts_x, starts_y = np.arange(0, width, TILE), np.arange(0, height, TILE)
         ends_x, ends_y = np.minimum(starts_x + TILE - 1, width - 1), np.minimum(starts_y + TILE - 1, height - 1)
-        to_world = np.linalg.inv(K).T @ T_w2c[:3, :3]
+        to_world = np.linalg.inv(camera.K).T @ T_w2c[:3, :3]
         corners = []
         for xs, ys in ((starts_x, starts_y), (ends_x, starts_y), (starts_x, ends_y), (ends_x, ends_y)):
             grid_x, grid_y = np.meshgrid(xs, ys)
@@ -184,13 +186,12 @@ def nearest_hits(primitives: list[Primitive], origin: np.ndarray, dirs: np.ndarr
 
 
 def render(
-    world: World, K: np.ndarray, T_w2c: np.ndarray, width: int, height: int, light: Lighting,
-    rng: np.random.Generator,
+    world: World, camera: Camera, T_w2c: np.ndarray, light: Lighting, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(H, W, 3) uint8 RGB and (H, W) float32 depth in metres (NaN for sky)."""
+    """(H, W, 3) uint8 RGB and (H, W) float32 depth in metres (NaN for sky) of a NumPy camera's image."""
     origin = camera_center(T_w2c).astype(np.float32)
-    dirs = camera_rays(K, T_w2c, width, height)
-    depth, owner = nearest_hits(world.primitives, origin, dirs, RayTiles.of_camera(K, T_w2c, width, height))
+    dirs = camera_rays(camera, T_w2c)
+    depth, owner = nearest_hits(world.primitives, origin, dirs, RayTiles.of_camera(camera, T_w2c))
 
     colour = np.empty((len(dirs), 3), np.float32)
     # rows gathered with take: numpy's fancy indexing of (N, 3) rows is four times slower
@@ -202,7 +203,7 @@ def render(
             continue
         sel_dirs, sel_depth = dirs.take(sel, axis=0), depth[sel]
         uv, normal = prim.surface(origin, sel_dirs, sel_depth)
-        footprint = pixel_footprint(sel_depth, sel_dirs, normal, float(K[0, 0])) * world.texels_per_metre
+        footprint = pixel_footprint(sel_depth, sel_dirs, normal, float(camera.K[0, 0])) * world.texels_per_metre
         texel = sample_filtered(world.mipmaps[prim.texture], uv * world.texels_per_metre, footprint)
         shade = light.ambient + (1 - light.ambient) * np.clip(normal @ light.direction, 0, 1)
         texel *= repeat_columns(shade.astype(np.float32), 3)
@@ -212,6 +213,6 @@ def render(
     np.clip(colour, 0, 1, out=colour)
     colour *= 255
     colour += 0.5
-    image = colour.astype(np.uint8).reshape(height, width, 3)
-    depth = np.where(np.isfinite(depth), depth, np.nan).reshape(height, width)
+    image = colour.astype(np.uint8).reshape(camera.height, camera.width, 3)
+    depth = np.where(np.isfinite(depth), depth, np.nan).reshape(camera.height, camera.width)
     return image, depth

@@ -1,7 +1,7 @@
 """Training and validation data: Map-free pairs with per-patch depth targets.
 
 Each item is a :class:`mapfree.data.items.PairItem` (whose views carry the frames' native
-cameras `K_full`/`size_full`, where MicKey measures its VCRE loss) plus
+cameras `camera_full`, where MicKey measures its VCRE loss) plus
 
 - with depth supervision, each view's `target` (N,) patch targets on MicKey's grid (NaN = none)
   from a depth-prior store or from the dataset's own depth maps; a frame the store lacks is an

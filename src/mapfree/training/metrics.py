@@ -20,6 +20,7 @@ from mapfree.data.items import views
 from mapfree.evaluation.aggregate import COVERAGE_KEY, ROTATION_KEY, TRANSLATION_KEY, VCRE_KEY, Thresholds, summarize
 from mapfree.evaluation.depth_metrics import depth_accuracy
 from mapfree.evaluation.metrics import frame_errors
+from mapfree.geometry.camera import Camera
 from mapfree.geometry.rotations import matrix_to_quaternion
 from mapfree.models import Features, MatchMatrix
 from mapfree.models.pose import solve_mickey_poses
@@ -85,9 +86,10 @@ class ValidationAccumulator:
             self._append(depth_pred=torch.cat([feats0.depth, feats1.depth]),
                          depth_true=torch.cat([view0["true_depth"], view1["true_depth"]]))
         if torch.isfinite(batch["T_0to1"]).all():
-            fit = solve_mickey_poses(feats0, feats1, matches, view0["K"], view1["K"], self.solver)
+            fit = solve_mickey_poses(feats0, feats1, matches, view0["camera"], view1["camera"], self.solver)
+            query = view1["camera_full"]
             self._append(scene=scene, R=fit.R, t=fit.t, confidence=fit.confidence, T_gt=batch["T_0to1"],
-                         K=view1["K_full"], size=view1["size_full"])
+                         K=query.K, size=query.size)
 
     def compute(self, gather: Gather | None = None) -> dict[str, float]:
         """Metrics over everything added (on every process, gathered when `gather` is given)."""
@@ -105,7 +107,8 @@ class ValidationAccumulator:
 
 
 def pose_metrics(data: dict[str, np.ndarray], thresholds: Thresholds) -> dict[str, float]:
-    """Benchmark aggregates from arrays R, t, confidence, T_gt, K, size, scene (one row per pair)."""
+    """Benchmark aggregates from arrays R, t, confidence, T_gt, K, size (the query's native camera), scene
+    (one row per pair)."""
     estimated = data["confidence"] > 0
     if not estimated.any():  # nothing to rank: every frame is a failure
         zero = {key: 0.0 for key in (POSE_AUC, "pose_precision", "estimated_fraction")}
@@ -119,7 +122,7 @@ def pose_metrics(data: dict[str, np.ndarray], thresholds: Thresholds) -> dict[st
 
     T_gt = pick("T_gt")
     errors = frame_errors(matrix_to_quaternion(T_gt[:, :3, :3]), T_gt[:, :3, 3], matrix_to_quaternion(pick("R")),
-                          pick("t"), pick("K"), pick("size")[:, 0], pick("size")[:, 1])
+                          pick("t"), Camera(pick("K"), pick("size")))
     _, scene_sizes = np.unique(pick("scene"), return_counts=True)
     metrics, _ = summarize(errors, pick("confidence"), scene_sizes, int((~estimated).sum()), thresholds)
     return {short_name(key, thresholds): value for key, value in metrics.items()}

@@ -110,12 +110,11 @@ class MicKeyTraining(pl.LightningModule):
         cfg = self.config
         view0, view1 = views(batch)
         with torch.autocast(self.device.type, enabled=False):
-            pose_loss = vcre_pose_loss(batch["T_0to1"].float(), view0["K_full"], view1["K_full"],
-                                       view0["size_full"], view1["size_full"], cfg.loss.clip_px)
-            return reinforce_objective(
-                matches.scores.float(), feats0.kpts.float(), feats1.kpts.float(), feats0.depth.float(),
-                feats1.depth.float(), view0["K"], view1["K"], pose_loss, cfg.loss,
-            )
+            pose_loss = vcre_pose_loss(batch["T_0to1"].float(), view0["camera_full"], view1["camera_full"],
+                                       cfg.loss.clip_px)
+            X, Y = (view["camera"].backproject(feats.kpts.float(), feats.depth.float())
+                    for view, feats in ((view0, feats0), (view1, feats1)))
+            return reinforce_objective(matches.scores.float(), X, Y, pose_loss, cfg.loss)
 
     def compute_losses(self, batch: dict[str, Any]) -> dict[str, Tensor]:
         """Forward both images and return `total` plus the terms it is made of (for logging), and

@@ -140,12 +140,13 @@ def pair_step(model: MicKey, batch: dict, cfg: PretrainConfig, generator: torch.
     each textured patch centre should match where its depth and the relative pose move it."""
     images = [crop_to_patches(view["image"]) for view in views(batch)]
     grid = (images[0].shape[-2] // PATCH_SIZE, images[0].shape[-1] // PATCH_SIZE)
-    depths, Ks = [view["depth"] for view in views(batch)], [view["K"].float() for view in views(batch)]
+    depths = [view["depth"] for view in views(batch)]
+    cameras = [view["camera"].to(dtype=torch.float32) for view in views(batch)]
     poses = [batch["T_0to1"].float(), torch.linalg.inv(batch["T_0to1"].float())]
     matching = match_views(model, *images, cfg, generator)
     losses, accuracies = [], []
     for a, rows in enumerate((matching, matching.transpose(1, 2))):
-        target, visible = reprojected_patch_targets(depths[a], depths[1 - a], Ks[a], Ks[1 - a], poses[a],
+        target, visible = reprojected_patch_targets(depths[a], depths[1 - a], cameras[a], cameras[1 - a], poses[a],
                                                     grid, PATCH_SIZE)
         loss, accuracy = matching_loss(rows, target, visible & textured_patches(images[a], cfg.min_patch_std))
         losses.append(loss)

@@ -11,8 +11,9 @@ The result is a per-pair objective whose *value* is the expected loss over the s
 
 - the score-function (REINFORCE) estimate w.r.t. the log-probabilities of the sampled
   correspondences, with a leave-one-out mean-loss baseline, and
-- the direct gradient of the set losses w.r.t. the 3D keypoints (pixel keypoints and depths)
-  through the differentiable Procrustes fit and the soft inlier scores.
+- the direct gradient of the set losses w.r.t. the 3D keypoints (and through them the pixel
+  keypoints and depths they are lifted from) through the differentiable Procrustes fit and the
+  soft inlier scores.
 
 How the per-pair terms make a batch's loss is :func:`batch_pose_loss` (MicKey's weighting).
 
@@ -33,7 +34,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from mapfree.geometry.camera import backproject
+from mapfree.geometry.camera import Camera
 from mapfree.geometry.procrustes import weighted_procrustes
 from mapfree.robust.sampling import sample_without_replacement
 from mapfree.training.losses.vcre import soft_clip_px, vcre_loss
@@ -197,12 +198,8 @@ def set_losses(X: Tensor, Y: Tensor, weights: Tensor, pose_loss: PoseLoss, cfg: 
 
 def reinforce_objective(
     probs: Tensor,
-    kpts0: Tensor,
-    kpts1: Tensor,
-    depth0: Tensor,
-    depth1: Tensor,
-    K0: Tensor,
-    K1: Tensor,
+    X: Tensor,
+    Y: Tensor,
     pose_loss: PoseLoss,
     cfg: ReinforceConfig = ReinforceConfig(),
     generator: torch.Generator | None = None,
@@ -210,15 +207,13 @@ def reinforce_objective(
     """MicKey's pose objective for a batch of pairs.
 
     probs (B, N0, N1) correspondence probabilities (matching x confidences, differentiable);
-    kpts0 (B, N0, 2), kpts1 (B, N1, 2) pixel keypoints; depth0 (B, N0), depth1 (B, N1) metric
-    depths; K0, K1 (B, 3, 3) intrinsics of the images the keypoints live in.
+    X (B, N0, 3), Y (B, N1, 3) the 3D keypoints of each image in its camera's frame (metric
+    depths lifted through the camera: `camera.backproject(kpts, depth)`, differentiable).
     """
     B, N0, N1 = probs.shape
     flat = probs.reshape(B, N0 * N1)
     idx, valid = sample_sets(flat, cfg.num_sets, cfg.set_size, generator)
     i0, i1 = idx // N1, idx % N1
-    X = backproject(kpts0, depth0, K0)
-    Y = backproject(kpts1, depth1, K1)
     Xs = X.gather(1, i0.flatten(1).unsqueeze(-1).expand(-1, -1, 3)).view(*idx.shape, 3)
     Ys = Y.gather(1, i1.flatten(1).unsqueeze(-1).expand(-1, -1, 3)).view(*idx.shape, 3)
     drawn = flat.gather(1, idx.flatten(1)).view(idx.shape)
@@ -256,21 +251,21 @@ def batch_pose_loss(res: ReinforceResult, keep: Tensor) -> Tensor:
     return (res.direct * kept).sum() / kept.sum().clamp_min(1) + (res.score_function * kept).sum()
 
 
-def vcre_pose_loss(
-    T_gt: Tensor, K0: Tensor, K1: Tensor, size0: Tensor, size1: Tensor, clip_px: float | None = None
-) -> PoseLoss:
+def vcre_pose_loss(T_gt: Tensor, camera0: Camera, camera1: Camera, clip_px: float | None = None) -> PoseLoss:
     """Soft-clipped symmetric VCRE of (B, S, H) hypotheses against each pair's true pose.
 
-    T_gt (B, 4, 4); K0/K1 (B, 3, 3) and size0/size1 (B, 2) = (W, H) of the images the VCRE is
-    measured in (MicKey uses the original-resolution intrinsics). `clip_px` None scales MicKey's
-    clip to the pair's mean image width (the two frames of a Map-free pair share one size).
+    T_gt (B, 4, 4); camera0/camera1 batched (B) cameras of the images the VCRE is measured in
+    (MicKey uses the original-resolution ones). `clip_px` None scales MicKey's clip to the pair's
+    mean image width (the two frames of a Map-free pair share one size).
     """
-    clip = soft_clip_px(clip_px, (size0[:, 0] + size1[:, 0]).to(T_gt.dtype) / 2)
+    clip = soft_clip_px(clip_px, (camera0.size[:, 0] + camera1.size[:, 0]).to(T_gt.dtype) / 2)
 
     def b(x: Tensor | float) -> Tensor | float:
         return x[:, None, None] if isinstance(x, Tensor) else x
 
+    cameras = [Camera(b(camera.K), b(camera.size)) for camera in (camera0, camera1)]
+
     def loss(R: Tensor, t: Tensor) -> Tensor:
-        return vcre_loss(R, t, b(T_gt), b(K0), b(K1), b(size0), b(size1), b(clip))
+        return vcre_loss(R, t, b(T_gt), *cameras, b(clip))
 
     return loss

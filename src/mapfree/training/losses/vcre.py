@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from mapfree.evaluation.aggregate import BENCHMARK_IMAGE_WIDTH
+from mapfree.geometry.camera import Camera
 
 GRID_SHAPE = (7, 4, 7)
 GRID_STEP = 0.3
@@ -42,11 +43,11 @@ def soft_clip_px(clip_px: float | None, width: Tensor) -> float | Tensor:
     return SOFT_CLIP_PX * width / BENCHMARK_IMAGE_WIDTH
 
 
-def _project_clamped(points: Tensor, K: Tensor, size: Tensor) -> Tensor:
+def _project_clamped(points: Tensor, camera: Camera) -> Tensor:
     """(..., P, 3) camera points to (..., P, 2) pixels clamped to [0, W] x [0, H] like the benchmark."""
-    uvw = points @ K.transpose(-1, -2)
+    uvw = points @ camera.K.transpose(-1, -2)
     uv = uvw[..., :2] / uvw[..., 2:3].clamp_min(MIN_DEPTH)
-    upper = size.to(uv.dtype).unsqueeze(-2)
+    upper = camera.size.to(uv.dtype).unsqueeze(-2)
     return torch.minimum(uv.clamp_min(0.0), upper)
 
 
@@ -54,25 +55,24 @@ def _apply(R: Tensor, t: Tensor, points: Tensor) -> Tensor:
     return points @ R.transpose(-1, -2) + t.unsqueeze(-2)
 
 
-def reprojection_error(R_err: Tensor, t_err: Tensor, K: Tensor, size: Tensor) -> Tensor:
+def reprojection_error(R_err: Tensor, t_err: Tensor, camera: Camera) -> Tensor:
     """Mean pixel shift of the virtual grid moved by the error transform (R_err, t_err).
 
-    R_err (..., 3, 3), t_err (..., 3), K (..., 3, 3), size (..., 2) = (W, H). Returns (...,).
+    R_err (..., 3, 3), t_err (..., 3); `camera` of tensors K (..., 3, 3), size (..., 2) = (W, H).
+    Returns (...,).
     """
     grid = virtual_grid(R_err.device, R_err.dtype)
-    uv_true = _project_clamped(grid.expand(*R_err.shape[:-2], -1, -1), K, size)
-    uv_est = _project_clamped(_apply(R_err, t_err, grid), K, size)
+    uv_true = _project_clamped(grid.expand(*R_err.shape[:-2], -1, -1), camera)
+    uv_est = _project_clamped(_apply(R_err, t_err, grid), camera)
     # the epsilon keeps the norm's gradient finite where a point did not move at all
     return ((uv_true - uv_est).square().sum(-1) + 1e-8).sqrt().mean(-1)
 
 
-def symmetric_vcre(
-    R: Tensor, t: Tensor, T_gt: Tensor, K0: Tensor, K1: Tensor, size0: Tensor, size1: Tensor
-) -> Tensor:
+def symmetric_vcre(R: Tensor, t: Tensor, T_gt: Tensor, camera0: Camera, camera1: Camera) -> Tensor:
     """Mean of the VCRE seen by camera 1 (the benchmark's query side) and by camera 0, pixels.
 
-    R (..., 3, 3), t (..., 3) estimate camera-0 -> camera-1; T_gt (..., 4, 4) the truth;
-    K0/K1 (..., 3, 3) and size0/size1 (..., 2) = (W, H) of each image. Leading dimensions broadcast.
+    R (..., 3, 3), t (..., 3) estimate camera-0 -> camera-1; T_gt (..., 4, 4) the truth; camera0/camera1
+    of tensors K (..., 3, 3) and size (..., 2) = (W, H), one per image. Leading dimensions broadcast.
     """
     R_gt, t_gt = T_gt[..., :3, :3], T_gt[..., :3, 3]
     R_gt_inv = R_gt.transpose(-1, -2)
@@ -84,20 +84,18 @@ def symmetric_vcre(
     R_inv = R.transpose(-1, -2)
     R0 = R_inv @ R_gt
     t0 = (R_inv @ (t_gt - t).unsqueeze(-1)).squeeze(-1)
-    return 0.5 * (reprojection_error(R1, t1, K1, size1) + reprojection_error(R0, t0, K0, size0))
+    return 0.5 * (reprojection_error(R1, t1, camera1) + reprojection_error(R0, t0, camera0))
 
 
 def vcre_loss(
     R: Tensor,
     t: Tensor,
     T_gt: Tensor,
-    K0: Tensor,
-    K1: Tensor,
-    size0: Tensor,
-    size1: Tensor,
+    camera0: Camera,
+    camera1: Camera,
     clip_px: float | Tensor | None = SOFT_CLIP_PX,
 ) -> Tensor:
-    """Symmetric VCRE soft-clipped to [0, 1) by tanh(err / clip_px) (a tensor broadcasts against the
-    leading dimensions); `clip_px=None` returns pixels."""
-    err = symmetric_vcre(R, t, T_gt, K0, K1, size0, size1)
+    """Symmetric VCRE (:func:`symmetric_vcre`) soft-clipped to [0, 1) by tanh(err / clip_px) (a tensor
+    broadcasts against the leading dimensions); `clip_px=None` returns pixels."""
+    err = symmetric_vcre(R, t, T_gt, camera0, camera1)
     return err if clip_px is None else torch.tanh(err / clip_px)
