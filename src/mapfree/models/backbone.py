@@ -8,6 +8,7 @@ is required to reproduce the released MicKey numbers on non-square inputs such a
 CPU inference in float32 with the `sdpa` attention runs each block through oneDNN with its linear
 weights prepacked once (GELU and the LayerScale-scaled residual add fused into the matrix products),
 which changes the outputs only by float round-off; `eager` keeps the released code's plain path.
+The oneDNN calls, their switch and their torch-version guard live in :mod:`mapfree.models.cpu_fast_path`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from mapfree.models import cpu_fast_path
+from mapfree.models.cpu_fast_path import parameter_key
 
 PATCH_SIZE = 14
 
@@ -90,7 +94,7 @@ class Mlp(nn.Module):
 
     def hidden_packed(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         """GELU(fc1(x)) with a prepacked fc1 weight, the activation fused into the product."""
-        return torch.ops.mkldnn._linear_pointwise(x, weight, self.fc1.bias, "gelu", [], "none")
+        return cpu_fast_path.linear_gelu(x, weight, self.fc1.bias)
 
 
 class SwiGLU(nn.Module):
@@ -116,7 +120,7 @@ class SwiGLU(nn.Module):
 
     def hidden_packed(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         """silu(x1) * x2 of w12(x) with a prepacked w12 weight."""
-        return self._gate(torch.ops.mkldnn._linear_pointwise(x, weight, self.w12.bias, "none", [], ""))
+        return self._gate(cpu_fast_path.linear(x, weight, self.w12.bias))
 
 
 class LayerScale(nn.Module):
@@ -126,19 +130,6 @@ class LayerScale(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * self.gamma
-
-
-def packed_cpu_path(x: torch.Tensor) -> bool:
-    """Whether a layer may take the prepacked oneDNN path: float32 on CPU, no autograd, not being traced by
-    `torch.compile` (which packs and fuses on its own), oneDNN built in and enabled
-    (`torch.backends.mkldnn.flags(enabled=False)` switches it off)."""
-    return x.device.type == "cpu" and x.dtype == torch.float32 and not torch.is_grad_enabled() and \
-        not torch.compiler.is_compiling() and torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled
-
-
-def _pack(weight: torch.Tensor, rows: int) -> torch.Tensor:
-    """A (out, in) linear weight reordered once into oneDNN's blocked layout (`rows`: the expected batch rows)."""
-    return torch.ops.mkldnn._reorder_linear_weight(weight.detach(), rows)
 
 
 @dataclass
@@ -165,11 +156,6 @@ class DerivedCache:
         return DerivedCache, ()
 
 
-def parameter_key(*tensors: torch.Tensor) -> tuple:
-    """Storage address and version counter of each tensor: changes when one is reloaded, moved or edited."""
-    return tuple((t.device, t.dtype, t.data_ptr(), t._version) for t in tensors)
-
-
 class Block(nn.Module):
     def __init__(self, spec: ViTSpec, attention: str):
         super().__init__()
@@ -182,7 +168,7 @@ class Block(nn.Module):
         self.packed = DerivedCache()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.attn.impl == "sdpa" and packed_cpu_path(x):
+        if self.attn.impl == "sdpa" and cpu_fast_path.available(x):
             return self._forward_packed(x)
         x = x + self.ls1(self.attn(self.norm1(x)))
         return x + self.ls2(self.mlp(self.norm2(x)))
@@ -190,13 +176,14 @@ class Block(nn.Module):
     def _packed_weights(self, rows: int) -> tuple[torch.Tensor, ...]:
         """qkv, scaled proj weight and bias, fc1, scaled fc2 weight and bias; repacked when a parameter changed."""
         def build() -> tuple[torch.Tensor, ...]:
+            pack = cpu_fast_path.pack_linear_weight
             fc1, fc2 = self.mlp.linears()
             g1, g2 = self.ls1.gamma.detach(), self.ls2.gamma.detach()
             return (
-                _pack(self.attn.qkv.weight, rows),
-                _pack(self.attn.proj.weight * g1[:, None], rows), self.attn.proj.bias.detach() * g1,
-                _pack(fc1.weight, rows),
-                _pack(fc2.weight * g2[:, None], rows), fc2.bias.detach() * g2,
+                pack(self.attn.qkv.weight, rows),
+                pack(self.attn.proj.weight * g1[:, None], rows), self.attn.proj.bias.detach() * g1,
+                pack(fc1.weight, rows),
+                pack(fc2.weight * g2[:, None], rows), fc2.bias.detach() * g2,
             )
 
         return self.packed.get(parameter_key(*self.parameters()), build)
@@ -205,12 +192,12 @@ class Block(nn.Module):
         """The block with prepacked oneDNN products: x + ls1(attn(norm1 x)), then x + ls2(mlp(norm2 x))."""
         b, n, c = x.shape
         qkv_w, proj_w, proj_b, fc1_w, fc2_w, fc2_b = self._packed_weights(b * n)
-        qkv = torch.ops.mkldnn._linear_pointwise(self.norm1(x), qkv_w, self.attn.qkv.bias, "none", [], "")
+        qkv = cpu_fast_path.linear(self.norm1(x), qkv_w, self.attn.qkv.bias)
         q, k, v = qkv.reshape(b, n, 3, self.attn.heads, c // self.attn.heads).permute(2, 0, 3, 1, 4)
         out = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, n, c)
-        x = torch.ops.mkldnn._linear_pointwise.binary(out, x, proj_w, proj_b, "add")
+        x = cpu_fast_path.linear_add(out, x, proj_w, proj_b)
         hidden = self.mlp.hidden_packed(self.norm2(x), fc1_w)
-        return torch.ops.mkldnn._linear_pointwise.binary(hidden, x, fc2_w, fc2_b, "add")
+        return cpu_fast_path.linear_add(hidden, x, fc2_w, fc2_b)
 
 
 def interpolate_pos_embed(pos_embed: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:

@@ -8,7 +8,8 @@ Heads return raw maps; activations live in :class:`mapfree.models.mickey.MicKey`
 With `fused` (the default), in evaluation mode on CPU in float32 without autograd, each residual
 block runs as two oneDNN convolutions with BatchNorm folded into prepacked weights and the ReLUs and
 the residual add fused, which changes the outputs only by float round-off; `fused=False` keeps the
-released code's op-by-op path.
+released code's op-by-op path. The oneDNN calls, their switch and their torch-version guard live in
+:mod:`mapfree.models.cpu_fast_path`.
 """
 
 from __future__ import annotations
@@ -19,11 +20,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mapfree.models import cpu_fast_path
 from mapfree.models.attention import SelfAttentionBlock
-from mapfree.models.backbone import DerivedCache, packed_cpu_path, parameter_key
-
-PackedConv = tuple[torch.Tensor, torch.Tensor | None, nn.Conv2d]
-"""A prepacked oneDNN weight, its bias (None: none) and the convolution it came from (for its geometry)."""
+from mapfree.models.backbone import DerivedCache
+from mapfree.models.cpu_fast_path import PackedConv, parameter_key
 
 
 def fold_batch_norm(conv: nn.Conv2d, norm: nn.Module) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -32,24 +32,6 @@ def fold_batch_norm(conv: nn.Conv2d, norm: nn.Module) -> tuple[torch.Tensor, tor
         return conv.weight.detach(), None
     scale = norm.weight.detach() / torch.sqrt(norm.running_var + norm.eps)
     return conv.weight.detach() * scale[:, None, None, None], norm.bias.detach() - norm.running_mean * scale
-
-
-def pack_conv(conv: nn.Conv2d, weight: torch.Tensor, bias: torch.Tensor | None, input_shape: torch.Size) -> PackedConv:
-    """`weight` reordered once into oneDNN's blocked layout for inputs shaped like `input_shape`."""
-    packed = torch._C._nn.mkldnn_reorder_conv2d_weight(
-        weight.to_mkldnn(), list(conv.padding), list(conv.stride), list(conv.dilation), conv.groups, list(input_shape))
-    return packed, bias, conv
-
-
-def packed_conv(x: torch.Tensor, conv: PackedConv, residual: torch.Tensor | None = None,
-                relu: bool = False) -> torch.Tensor:
-    """conv(x) [+ residual] [then ReLU] in one oneDNN call."""
-    weight, bias, module = conv
-    geometry = (list(module.padding), list(module.stride), list(module.dilation), module.groups)
-    if residual is None:
-        return torch.ops.mkldnn._convolution_pointwise(x, weight, bias, *geometry, "relu" if relu else "none", [], "")
-    return torch.ops.mkldnn._convolution_pointwise.binary(
-        x, residual, weight, bias, *geometry, "add", 1.0, "relu" if relu else None, [], "" if relu else None)
 
 
 class ResidualBlock(nn.Module):
@@ -68,10 +50,11 @@ class ResidualBlock(nn.Module):
         self.packed = DerivedCache()
 
     def forward(self, x: torch.Tensor, relu: bool = True) -> torch.Tensor:
-        if self.fused and not self.training and packed_cpu_path(x):
+        if self.fused and not self.training and cpu_fast_path.available(x):
             conv1, conv2, shortcut = self._packed_weights(x.shape)
-            skip = x if shortcut is None else packed_conv(x, shortcut)
-            return packed_conv(packed_conv(x, conv1, relu=True), conv2, residual=skip, relu=relu)
+            conv2d = cpu_fast_path.conv2d
+            skip = x if shortcut is None else conv2d(x, shortcut)
+            return conv2d(conv2d(x, conv1, relu=True), conv2, residual=skip, relu=relu)
         out = F.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out)) + self.shortcut(x)
         return F.relu(out) if relu else out
@@ -79,6 +62,7 @@ class ResidualBlock(nn.Module):
     def _packed_weights(self, input_shape: torch.Size) -> tuple[PackedConv, PackedConv, PackedConv | None]:
         """Both convolutions with their BatchNorm folded in, and the 1x1 shortcut; repacked when a tensor changed."""
         def build() -> tuple[PackedConv, PackedConv, PackedConv | None]:
+            pack_conv = cpu_fast_path.pack_conv
             hidden_shape = (input_shape[0], self.conv1.out_channels, *input_shape[2:])
             shortcut = None
             if isinstance(self.shortcut, nn.Conv2d):

@@ -1,4 +1,5 @@
-"""Lightning callbacks: atomic checkpoints, the validation history, random states and a quieter progress bar."""
+"""Lightning callbacks and plugins: atomic checkpoint files, the validation history, random states and a quieter
+progress bar."""
 
 from __future__ import annotations
 
@@ -6,31 +7,42 @@ import os
 import random
 from pathlib import Path
 from typing import Any
-from weakref import proxy
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import ModelCheckpoint, TQDMProgressBar
+from pytorch_lightning.callbacks import TQDMProgressBar
+from pytorch_lightning.plugins import TorchCheckpointIO
 
 TMP_SUFFIX = ".partial"
 
 
-class AtomicCheckpoint(ModelCheckpoint):
-    """ModelCheckpoint that writes to a temporary file and renames it: a crash mid-write never
-    leaves a truncated checkpoint under the final name (which `resume: last` would then load)."""
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's `torch.save` checkpoint IO, writing each file as `<name>.partial` beside its final name and then
+    renaming it (`os.replace`, atomic within a folder): a crash mid-write never leaves a truncated checkpoint under
+    the final name (which `resume: last` would then load).
 
-    def _save_checkpoint(self, trainer: pl.Trainer, filepath: str) -> None:
-        tmp = f"{filepath}{TMP_SUFFIX}"
-        trainer.save_checkpoint(tmp, self.save_weights_only)
-        if trainer.is_global_zero:
-            os.replace(tmp, filepath)
-        trainer.strategy.barrier("atomic_checkpoint")
-        self._last_global_step_saved = trainer.global_step
-        self._last_checkpoint_saved = filepath
-        if trainer.is_global_zero:
-            for logger in trainer.loggers:
-                logger.after_save_checkpoint(proxy(self))
+    Pass it as `pl.Trainer(plugins=[AtomicCheckpointIO()])`; strategies call it on rank 0 only. Loading and removing
+    are `TorchCheckpointIO`'s own (loading keeps its `weights_only` handling).
+    """
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: str | os.PathLike[str],
+                        storage_options: Any | None = None) -> None:
+        """`checkpoint` written to `<path>.partial`, then renamed onto `path`."""
+        tmp = f"{path}{TMP_SUFFIX}"
+        super().save_checkpoint(checkpoint, tmp, storage_options)
+        os.replace(tmp, path)
+
+
+def rename_legacy_callback_states(checkpoint: dict[str, Any]) -> None:
+    """Rename the checkpoint-callback states of checkpoints written before `AtomicCheckpointIO`.
+
+    Those runs used a `ModelCheckpoint` subclass named `AtomicCheckpoint`, and Lightning keys a callback's state by
+    its class name; renamed to `ModelCheckpoint{...}`, resuming such a run keeps its best scores and paths.
+    """
+    states = checkpoint.get("callbacks") or {}
+    for key in [k for k in states if isinstance(k, str) and k.startswith("AtomicCheckpoint{")]:
+        states["ModelCheckpoint" + key.removeprefix("AtomicCheckpoint")] = states.pop(key)
 
 
 class ValidationHistory(pl.Callback):

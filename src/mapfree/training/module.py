@@ -20,6 +20,7 @@ from torch import Tensor
 from mapfree.data.items import views
 from mapfree.errors import InputError
 from mapfree.models import MicKey, MicKeyConfig
+from mapfree.training.callbacks import rename_legacy_callback_states
 from mapfree.training.config import TrainConfig
 from mapfree.training.curriculum import topk_mask
 from mapfree.training.errors import CheckpointError
@@ -241,6 +242,7 @@ class MicKeyTraining(pl.LightningModule):
         checkpoint["skipped_steps"] = self.skipped_steps
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        rename_legacy_callback_states(checkpoint)
         if self.model.frozen_backbone:
             own = self.state_dict()
             checkpoint["state_dict"].update({k: v for k, v in own.items() if k.startswith(BACKBONE_PREFIX)})

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import LearningRateMonitor
+from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
 
 from mapfree import logs
 from mapfree.atomic import OutputExistsError, write_json_atomic
 from mapfree.models import MicKey
 from mapfree.training.callbacks import (
-    AtomicCheckpoint,
+    AtomicCheckpointIO,
     ProgressBar,
     RandomStates,
     ValidationHistory,
@@ -58,13 +58,14 @@ class TrainResult:
         return self.history[-1] if self.history else {}
 
 
-def _checkpoints(ckpt_dir: Path, monitors: dict[str, str]) -> dict[str, AtomicCheckpoint]:
-    # no monitor + top-1 under a fixed name: `last.ckpt` is rewritten after every epoch
-    callbacks = {"last": AtomicCheckpoint(dirpath=ckpt_dir, filename="last", save_top_k=1,
-                                          enable_version_counter=False)}
+def _checkpoints(ckpt_dir: Path, monitors: dict[str, str]) -> dict[str, ModelCheckpoint]:
+    # no monitor + top-1 under a fixed name: `last.ckpt` is rewritten after every epoch (atomically: the
+    # trainer writes files through AtomicCheckpointIO)
+    callbacks = {"last": ModelCheckpoint(dirpath=ckpt_dir, filename="last", save_top_k=1,
+                                         enable_version_counter=False)}
     for name, metric in monitors.items():
-        callbacks[name] = AtomicCheckpoint(dirpath=ckpt_dir, filename=f"best-{name}", monitor=metric, mode="max",
-                                           save_top_k=1, auto_insert_metric_name=False, enable_version_counter=False)
+        callbacks[name] = ModelCheckpoint(dirpath=ckpt_dir, filename=f"best-{name}", monitor=metric, mode="max",
+                                          save_top_k=1, auto_insert_metric_name=False, enable_version_counter=False)
     return callbacks
 
 
@@ -190,7 +191,7 @@ def train(
         val_check_interval=t.val_check_interval, check_val_every_n_epoch=t.check_val_every_n_epoch,
         limit_val_batches=t.limit_val_batches, log_every_n_steps=t.log_every_n_steps,
         logger=loggers or False, callbacks=callbacks, enable_progress_bar=progress_bar, use_distributed_sampler=False,
-        num_sanity_val_steps=0, enable_model_summary=False,
+        num_sanity_val_steps=0, enable_model_summary=False, plugins=[AtomicCheckpointIO()],
     )
     if trainer.is_global_zero:
         config.save(run_dir / "config.yaml")
