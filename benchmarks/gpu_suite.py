@@ -191,7 +191,7 @@ def reference_step(model: MicKey, batch: dict, config: TrainConfig) -> Callable[
         f0, f1 = model.extract(view0["image"]), model.extract(view1["image"])
         scores = model.match(f0, f1).scores
         outputs = {"probs": scores, "kpts0": f0.kpts, "kpts1": f1.kpts, "d0": f0.depth, "d1": f1.depth,
-                   "K": view0["camera"].K, "T": batch["T_0to1"], "size": view0["camera_full"].size}
+                   "camera": view0["camera"], "T": batch["T_0to1"]}
         tensors, grads = per_iteration_terms(outputs, config.loss, len(scores))
         target = torch.cat([view0["target"], view1["target"]])
         tensors.append(depth_loss(torch.cat([f0.depth, f1.depth]), target, "seed_mse"))

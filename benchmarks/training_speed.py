@@ -52,8 +52,8 @@ def synthetic_batch(B: int, rows: int, cols: int, device: torch.device, dtype: t
     logits = torch.randn(B, N, N, generator=g)
     logits.scatter_add_(2, nearest.unsqueeze(-1), torch.full((B, N, 1), 12.0))
     probs = torch.softmax(logits.flatten(1), -1).view(B, N, N)
-    size = torch.tensor([float(W), float(H)]).expand(B, 2)
-    out = dict(probs=probs, kpts0=kpts0, kpts1=kpts1, d0=d0, d1=Y[..., 2] * 1.1, K=K, T=T, size=size)
+    camera = Camera(K, torch.tensor([float(W), float(H)]).expand(B, 2))
+    out = dict(probs=probs, kpts0=kpts0, kpts1=kpts1, d0=d0, d1=Y[..., 2] * 1.1, camera=camera, T=T)
     return {k: v.to(device=device, dtype=dtype if k in ("probs", "kpts0", "kpts1", "d0", "d1") else torch.float32)
             for k, v in out.items()}
 
@@ -66,9 +66,9 @@ def leaves(batch: dict) -> dict:
 
 def vectorised_step(batch: dict, cfg: ReinforceConfig) -> None:
     b = leaves(batch)
-    camera = Camera(b["K"], b["size"])
+    camera = b["camera"]
     loss_fn = vcre_pose_loss(b["T"], camera, camera, cfg.clip_px)
-    X, Y = (camera.backproject(b[kpts].float(), b[depth].float()) for kpts, depth in (("kpts0", "d0"), ("kpts1", "d1")))
+    X, Y = (camera.backproject(b[f"kpts{side}"].float(), b[f"d{side}"].float()) for side in (0, 1))
     res = reinforce_objective(b["probs"].float(), X, Y, loss_fn, cfg)
     batch_pose_loss(res, torch.ones_like(res.valid)).backward()
 
@@ -109,19 +109,20 @@ def per_iteration_step(batch: dict, cfg: ReinforceConfig, pairs: int) -> None:
 def per_iteration_terms(b: dict, cfg: ReinforceConfig, pairs: int) -> tuple[list[torch.Tensor], list]:
     """The per-iteration loss of the first `pairs` pairs of differentiable outputs `b` as
     `torch.autograd.backward` arguments: (direct loss, log-probabilities) and (None, REINFORCE gradient)."""
-    probs = b["probs"].float()
+    probs, camera = b["probs"].float(), b["camera"]
     _, N0, N1 = probs.shape
     direct = []
     reinforce_grad = torch.zeros_like(probs)
     for i in range(pairs):
         flat = probs[i].detach().flatten()
-        X_all = backproject(b["kpts0"][i:i + 1].float(), b["d0"][i:i + 1].float(), b["K"][i:i + 1])[0]
-        Y_all = backproject(b["kpts1"][i:i + 1].float(), b["d1"][i:i + 1].float(), b["K"][i:i + 1])[0]
+        X_all = backproject(b["kpts0"][i:i + 1].float(), b["d0"][i:i + 1].float(), camera.K[i:i + 1])[0]
+        Y_all = backproject(b["kpts1"][i:i + 1].float(), b["d1"][i:i + 1].float(), camera.K[i:i + 1])[0]
+        pair = Camera(camera.K[i], camera.size[i])
         set_losses, counts = [], []
         for _ in range(cfg.num_sets):
             idx = torch.multinomial(flat, cfg.set_size, replacement=True)
             X, Y = X_all[idx // N1], Y_all[idx % N1]
-            set_losses.append(_set_loss_loop(X, Y, flat[idx], b["T"][i], Camera(b["K"][i], b["size"][i]), cfg))
+            set_losses.append(_set_loss_loop(X, Y, flat[idx], b["T"][i], pair, cfg))
             count = torch.zeros(N0 * N1, device=probs.device)  # the full N^2 tensor of each iteration
             count.index_add_(0, idx, torch.ones_like(idx, dtype=count.dtype))
             counts.append(count)
