@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from mapfree.study.records import DepthSums, RunRecord, ScenePoses
+from mapfree.study.records import DepthSums, RunRecord, ScenePoseErrors
 
 DEPTH_RATIOS = {"depth/abs_rel": ("abs_rel_sum", "valid"), "depth/delta1": ("delta1_hits", "valid")}
 """The depth metrics of fake runs: per-frame sums of |d - d*| / d*, of d<1.25 hits, and valid counts."""
 
 
-def scene_poses(rng: np.random.Generator, frames: int, scale: float = 1.0, missing: int = 0) -> ScenePoses:
+def scene_poses(rng: np.random.Generator, frames: int, scale: float = 1.0, missing: int = 0) -> ScenePoseErrors:
     """`frames` estimates with errors around the thresholds (times `scale`) and integer confidences (ties)."""
-    return ScenePoses(rng.gamma(2.0, 0.15 * scale, frames), rng.gamma(2.0, 2.5 * scale, frames),
+    return ScenePoseErrors(rng.gamma(2.0, 0.15 * scale, frames), rng.gamma(2.0, 2.5 * scale, frames),
                       rng.gamma(2.0, 25.0 * scale, frames), rng.integers(0, 20, frames).astype(np.float64), missing)
 
 
@@ -30,7 +30,7 @@ def fake_run(arm: str, seed: int, scenes: list[str], frames: int = 6, scale: flo
     and reference rows; the same (arm, seed) always gives the same record."""
     rng = np.random.default_rng([seed, sum(map(ord, arm))])
 
-    def poses(s: float) -> dict[str, ScenePoses]:
+    def poses(s: float) -> dict[str, ScenePoseErrors]:
         return {scene: scene_poses(rng, frames, s, missing=2 * (i == 0)) for i, scene in enumerate(scenes)}
 
     return RunRecord(arm, seed, poses(scale), depth_sums(rng, scenes, frames),

@@ -29,7 +29,8 @@ from mapfree.study.trivial import write_trivial_submission
 from mapfree.synth import SynthConfig, generate_dataset
 from mapfree.synth import generate as synth_generate
 from mapfree.training import TrainConfig
-from mapfree.viz.evaluation import plot_precision_recall
+from mapfree.viz.curves import plot_precision_recall
+from mapfree.viz.evaluation import precision_recall_panels
 from test_training_module import tiny_config
 
 TINY = SynthConfig(seed=1, train_scenes=1, val_scenes=0, test_scenes=0, frames=4, size=(56, 70))
@@ -83,7 +84,8 @@ def test_failed_write_keeps_the_earlier_file_and_leaves_no_temporary(writer, eva
         "evaluate-json": (lambda p: p.write_text("{}"), lambda p: write_json(evaluation, p)),
         "config": (lambda p: p.write_text("old: 1\n"), config.save),
         "run-config": (lambda p: p.write_text("old: 1\n"), TrainConfig.load("synthetic_cpu").save),
-        "figure": (lambda p: p.write_bytes(b"png"), lambda p: plot_precision_recall(evaluation, p)),
+        "figure": (lambda p: p.write_bytes(b"png"),
+                   lambda p: plot_precision_recall(precision_recall_panels(evaluation), p, "pr")),
     }
     names = {"submission": "submission.zip", "figure": "pr.png"}
     path = tmp_path / names.get(writer, "out.json")

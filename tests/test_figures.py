@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from mapfree.evaluation.aggregate import Thresholds
-from mapfree.study.figures import plot_precision_recall, plot_training_curves
+from mapfree.study.figures import precision_recall_figure, training_curves_figure
 from mapfree.study.metrics import PoseMetrics
 from mapfree.viz.cameras import CameraPose, plot_cameras, pose_errors
 from mapfree.viz.depth import DepthRow, plot_depth_panels, relative_error
@@ -78,13 +78,13 @@ def test_match_figure_without_matches(image, tmp_path):
 
 def test_training_curves_of_a_quick_run_are_not_blank(tmp_path):
     one = [{"step": 12.0, "val/vcre_auc_28": 0.27, "val/pose_auc": 0.0, "val/depth_abs_rel": 1.6}]
-    fig = plot_training_curves({"a": one, "b": one}, 28.0, tmp_path / "curves.png")
+    fig = training_curves_figure({"a": one, "b": one}, 28.0, tmp_path / "curves.png")
     assert png_size(tmp_path / "curves.png")[0] >= 1000
     assert all(len(ax.get_lines()) == 2 for ax in fig.axes)
-    empty = plot_training_curves({"a": [], "b": []}, 28.0, tmp_path / "empty.png")
+    empty = training_curves_figure({"a": [], "b": []}, 28.0, tmp_path / "empty.png")
     assert all(not ax.get_lines() and "no validation ran" in ax.texts[0].get_text() for ax in empty.axes)
-    no_depth = plot_training_curves({"a": [{k: v for k, v in one[0].items() if "depth" not in k}]}, 28.0,
-                                    tmp_path / "no_depth.png")
+    no_depth = training_curves_figure({"a": [{k: v for k, v in one[0].items() if "depth" not in k}]}, 28.0,
+                                      tmp_path / "no_depth.png")
     assert "no finite value" in no_depth.axes[2].texts[0].get_text() and len(no_depth.axes[0].get_lines()) == 1
 
 
@@ -111,7 +111,7 @@ def test_precision_recall_figure_draws_each_arms_study_auc(tmp_path):
     scenes = [f"s{i:05d}" for i in range(4)]
     records = [fake_run("none", 0, scenes), fake_run("silog-metric", 0, scenes, scale=0.6)]
     thresholds = Thresholds()
-    fig = plot_precision_recall(records, thresholds, tmp_path / "pr.png")
+    fig = precision_recall_figure(records, thresholds, tmp_path / "pr.png")
     assert png_size(tmp_path / "pr.png")[0] >= 1000
     estimates, missing = 4 * 6, 2  # fake_run: 6 estimates per scene, 2 missing in the first
     assert f"{estimates + missing} scored query frames in 4 scenes, seed 0" in fig._suptitle.get_text()

@@ -20,7 +20,7 @@ from mapfree.models.mickey import Features
 from mapfree.robust.procrustes_ransac import ProcrustesRansacConfig
 from mapfree.study import runs
 from mapfree.study.depth_metrics import KeypointDepthSums
-from mapfree.study.records import ScenePoses
+from mapfree.study.records import ScenePoseErrors
 from mapfree.study.references import OtherDepthEstimator
 from mapfree.study.runs import TRUE_ROW, RunJob, final_evaluation
 from mapfree.training import TrainConfig
@@ -42,7 +42,7 @@ def image_by_image(model: MicKey) -> list[int]:
     return calls
 
 
-def same(a: dict[str, ScenePoses], b: dict[str, ScenePoses]) -> bool:
+def same(a: dict[str, ScenePoseErrors], b: dict[str, ScenePoseErrors]) -> bool:
     return a.keys() == b.keys() and all(
         np.array_equal(getattr(a[s], f), getattr(b[s], f)) and a[s].missing == b[s].missing
         for s in a for f in ("translation", "rotation", "vcre", "confidence"))

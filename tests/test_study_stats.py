@@ -18,7 +18,7 @@ from mapfree.study.metrics import (
     pose_metrics,
     primary_metric,
 )
-from mapfree.study.records import DepthSums, RunRecord, ScenePoses
+from mapfree.study.records import DepthSums, RunRecord, ScenePoseErrors
 from mapfree.study.stats import (
     Arm,
     compare_arms,
@@ -51,7 +51,7 @@ def test_resampling_is_seeded_with_replacement():
 def test_tabulated_metrics_equal_the_benchmark_aggregation_on_every_resample():
     """Duplicated scenes, ties in confidence, missing frames, a scene without estimates, a reference row."""
     arm = runs("a", seeds=3, references=("true depth",))
-    empty = ScenePoses(np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0), missing=3)
+    empty = ScenePoseErrors(np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0), missing=3)
     arm[1].poses[SCENES[2]] = empty
     indices = np.vstack([resample_scenes(len(SCENES), 40, seed=1), [[2] * len(SCENES)]])
     for metric in (METRICS, PoseMetrics(THRESHOLDS, which="true depth")):

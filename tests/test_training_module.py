@@ -319,7 +319,7 @@ def test_interrupted_training_resumes_from_last_epoch(tiny_dataset, tmp_path):
 
 
 def test_map_panel_shares_the_metric_colour_range():
-    from mapfree.training.visualize import map_panel
+    from mapfree.viz.maps import map_panel
 
     image = torch.zeros(3, 28, 42)
     depth = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])

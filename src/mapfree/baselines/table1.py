@@ -8,7 +8,7 @@ given model, and "MicKey (GT-Depth)" is each depth-supervised model of the study
 relative-pose network, out of this project's scope: its row always says so.
 
 The seed's numbers are those it published for the Map-free test split (its Table 1), in the
-columns of :data:`PUBLISHED_COLUMNS`.
+columns of :func:`published_columns`.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mapfree.evaluation.aggregate import ROTATION_KEY, TRANSLATION_KEY, VCRE_KEY, Thresholds
+from mapfree.evaluation.report import Column, criterion_columns
 
 MICKEY, DPT = "mickey", "dpt"
 """Depth kinds of the rows: MicKey's predicted depth, or DPT's."""
@@ -25,12 +26,13 @@ MICKEY, DPT = "mickey", "dpt"
 FAR_NOT_RUN = "FAR is a separate relative-pose network, out of this project's scope"
 
 
-def published_columns(th: Thresholds = Thresholds()) -> tuple[str, ...]:
-    """The metric keys of the seed's Table 1 columns: VCRE < 45 px (AUC, precision), median reprojection
+def published_columns(th: Thresholds = Thresholds()) -> tuple[Column, ...]:
+    """The columns of the seed's Table 1, at its precision: VCRE < 45 px (AUC, precision), median reprojection
     error, pose < 25 cm, 5 deg (AUC, precision), median translation and rotation errors."""
-    vcre, pose = th.vcre_label(45), th.pose_label
-    return (f"AUC @ {vcre}", f"Precision @ {vcre}", VCRE_KEY, f"AUC @ {pose}", f"Precision @ {pose}",
-            TRANSLATION_KEY, ROTATION_KEY)
+    return (*criterion_columns("VCRE < 45px", th.vcre_label(45)), Column("Med. Reproj", "px", VCRE_KEY, "{:.1f}"),
+            *criterion_columns("Pose < 25cm, 5deg", th.pose_label),
+            Column("Median error", "Trans. m", TRANSLATION_KEY, "{:.2f}"),
+            Column("Median error", "Rot. deg", ROTATION_KEY, "{:.1f}"))
 
 
 @dataclass(frozen=True)

@@ -53,73 +53,59 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="metric solver of the matcher rows (MicKey's rows use MicKey's own)")
 
 
+SECONDS = "s/pair"
+"""The key of a row's seconds per pair in the tables."""
+
+
+def timing_columns() -> tuple[Any, ...]:
+    """The last columns of both tables: the share of frames estimated and the seconds per pair."""
+    from mapfree.evaluation.aggregate import COVERAGE_KEY
+    from mapfree.evaluation.report import Column
+
+    return Column("", "Est.", COVERAGE_KEY, "{:.0%}"), Column("", "s/pair", SECONDS, "{:.2f}")
+
+
 def format_table(rows: dict[str, dict[str, float] | None], seconds: dict[str, float]) -> str:
     """Table 1 of the seed paper, with both VCRE thresholds (90 px benchmark, 45 px seed).
 
     A method without metrics (None: no estimate for any frame) gets a row saying so.
     """
-    from mapfree.evaluation.aggregate import COVERAGE_KEY, ROTATION_KEY, TRANSLATION_KEY, VCRE_KEY, Thresholds
+    from mapfree.evaluation.aggregate import ROTATION_KEY, TRANSLATION_KEY, VCRE_KEY, Thresholds
+    from mapfree.evaluation.report import Column, criterion_columns, format_methods_table
 
     th = Thresholds()
-    pose = th.pose_label
-    columns = [
-        ("AUC", f"AUC @ {th.vcre_label(90)}", "{:.3f}"), ("Prec.", f"Precision @ {th.vcre_label(90)}", "{:.1%}"),
-        ("AUC", f"AUC @ {th.vcre_label(45)}", "{:.3f}"), ("Prec.", f"Precision @ {th.vcre_label(45)}", "{:.1%}"),
-        ("px", VCRE_KEY, "{:.1f}"),
-        ("AUC", f"AUC @ {pose}", "{:.3f}"), ("Prec.", f"Precision @ {pose}", "{:.1%}"),
-        ("Trans. m", TRANSLATION_KEY, "{:.3f}"), ("Rot. deg", ROTATION_KEY, "{:.2f}"),
-        ("Est.", COVERAGE_KEY, "{:.0%}"),
-    ]
-    width = max([len("Method"), *map(len, rows)])
-    groups = ["VCRE < 90px", "VCRE < 45px", "Med. Reproj", "Pose < 25cm, 5deg", "Median error", "", ""]
-    spans = [2, 2, 1, 2, 2, 1, 1]
-    cell = 9
-    top = " " * width + "".join(f"  {g:<{cell * s + 2 * (s - 1)}}" for g, s in zip(groups, spans))
-    head = f"{'Method':<{width}}" + "".join(f"  {name:>{cell}}" for name, *_ in columns) + f"  {'s/pair':>{cell}}"
-    lines = [top.rstrip(), head, "-" * len(head)]
-    for method, metrics in rows.items():
-        if metrics is None:
-            lines.append(f"{method:<{width}}  no estimate for any scored frame (the benchmark scores nothing)")
-            continue
-        values = "".join(f"  {fmt.format(metrics[key]):>{cell}}" for _, key, fmt in columns)
-        lines.append(f"{method:<{width}}{values}  {seconds[method]:>{cell}.2f}")
-    return "\n".join(lines)
+    columns = (*criterion_columns("VCRE < 90px", th.vcre_label(90)),
+               *criterion_columns("VCRE < 45px", th.vcre_label(45)), Column("Med. Reproj", "px", VCRE_KEY, "{:.1f}"),
+               *criterion_columns("Pose < 25cm, 5deg", th.pose_label),
+               Column("Median error", "Trans. m", TRANSLATION_KEY, "{:.3f}"),
+               Column("Median error", "Rot. deg", ROTATION_KEY, "{:.2f}"), *timing_columns())
+    lines = [(method, "no estimate for any scored frame (the benchmark scores nothing)" if metrics is None
+              else {**metrics, SECONDS: seconds[method]}) for method, metrics in rows.items()]
+    return format_methods_table(columns, lines)
 
 
 def format_table1(rows: list[Any], metrics: dict[str, dict[str, float] | None], seconds: dict[str, float]) -> str:
     """The seed's Table 1 layout (VCRE < 45 px, median reprojection error, pose < 25 cm / 5 deg, median
     errors) with each row measured here, then the seed's published test-split numbers for it."""
     from mapfree.baselines.table1 import published_columns
-    from mapfree.evaluation.aggregate import COVERAGE_KEY
+    from mapfree.evaluation.report import format_methods_table
 
-    formats = ("{:.3f}", "{:.1%}", "{:.1f}", "{:.3f}", "{:.1%}", "{:.2f}", "{:.1f}")
-    heads = ("AUC", "Prec.", "px", "AUC", "Prec.", "Trans. m", "Rot. deg")
-    seed_label = "  seed's (Map-free test)"
-    width = max(len(seed_label), *(len(row.label) for row in rows))
-    cell = 9
-
-    def line(label: str, values: tuple[float, ...], tail: str = "") -> str:
-        return f"{label:<{width}}" + "".join(f"  {f.format(v):>{cell}}" for f, v in zip(formats, values)) + tail
-
-    groups = [("VCRE < 45px", 2), ("Med. Reproj", 1), ("Pose < 25cm, 5deg", 2), ("Median error", 2)]
-    top = " " * width + "".join(f"  {g:<{cell * n + 2 * (n - 1)}}" for g, n in groups)
-    head = f"{'Method':<{width}}" + "".join(f"  {h:>{cell}}" for h in heads) + f"  {'Est.':>{cell}}  {'s/pair':>{cell}}"
-    lines = [top.rstrip(), head, "-" * len(head)]
-    keys = published_columns()
+    columns = published_columns()
+    lines: list[tuple[str, Any]] = []
     for row in rows:
         measured = metrics.get(row.label)
         if row.not_run is not None:
-            lines.append(f"{row.label:<{width}}  not run: {row.not_run}")
+            lines.append((row.label, f"not run: {row.not_run}"))
         elif measured is None:
-            lines.append(f"{row.label:<{width}}  ran ({row.method}): no estimate for any scored frame")
+            lines.append((row.label, f"ran ({row.method}): no estimate for any scored frame"))
         else:
-            tail = f"  {measured[COVERAGE_KEY]:>{cell}.0%}  {seconds[row.label]:>{cell}.2f}"
-            lines.append(line(row.label, tuple(measured[k] for k in keys), tail))
-        lines.append(line(seed_label, row.seed.published))
+            lines.append((row.label, {**measured, SECONDS: seconds[row.label]}))
+        lines.append(("  seed's (Map-free test)", {c.key: value for c, value in zip(columns, row.seed.published)}))
+    table = [format_methods_table((*columns, *timing_columns()), lines)]
     fetch = list(dict.fromkeys(command for row in rows if row.not_run is not None for command in row.fetch))
     if fetch:
-        lines += ["", "Missing weights, fetched where the network is available by:", *(f"  {c}" for c in fetch)]
-    return "\n".join(lines)
+        table += ["", "Missing weights, fetched where the network is available by:", *(f"  {c}" for c in fetch)]
+    return "\n".join(table)
 
 
 def format_components(problems: dict[str, dict[str, str | None]]) -> str:

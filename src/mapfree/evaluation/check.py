@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from mapfree.data.scenes import Scene, benchmark_key, list_scenes
-from mapfree.evaluation.submission import Issue, ScenePoses, read_submission
+from mapfree.evaluation.submission import Issue, SubmittedPoses, read_submission
 
 UNIT_NORM_TOLERANCE = 1e-3
 SHOWN_FRAMES = 3
@@ -46,7 +46,7 @@ def _frames_shown(frames: list[str]) -> str:
     return ", ".join(frames[:SHOWN_FRAMES]) + more
 
 
-def _check_scene(scene: Scene, poses: ScenePoses, report: CheckReport) -> None:
+def _check_scene(scene: Scene, poses: SubmittedPoses, report: CheckReport) -> None:
     listing = {benchmark_key(f): f for f in scene.frames()}
     scored = scene.benchmark_queries()
     scored_keys = {benchmark_key(f) for f in scored}

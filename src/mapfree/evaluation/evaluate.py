@@ -25,7 +25,7 @@ from mapfree.errors import InputError
 from mapfree.evaluation.aggregate import SceneResult, Thresholds, scene_result, summarize
 from mapfree.evaluation.groundtruth import SceneTruth, load_scene_truth
 from mapfree.evaluation.metrics import FrameErrors, PRCurve, frame_errors
-from mapfree.evaluation.submission import Issue, ScenePoses, Submission, SubmissionError, read_submission
+from mapfree.evaluation.submission import Issue, Submission, SubmissionError, SubmittedPoses, read_submission
 from mapfree.geometry.camera import Camera
 
 
@@ -75,7 +75,7 @@ class ScoredFrames:
         return frame_errors(self.q_gt, self.t_gt, self.q, self.t, self.camera)
 
 
-def _scene_rows(truth: SceneTruth, poses: ScenePoses) -> tuple[np.ndarray, np.ndarray]:
+def _scene_rows(truth: SceneTruth, poses: SubmittedPoses) -> tuple[np.ndarray, np.ndarray]:
     """(mask of scored frames with an estimate, their rows in `poses`); rejects negative confidences."""
     rows = poses.rows_of(truth.keys)
     found = rows >= 0
@@ -113,7 +113,7 @@ def gather_scored_frames(submission: str | Path | Submission, data_root: str | P
     """
     sub = submission if isinstance(submission, Submission) else read_submission(submission)
     issues = [] if issues is None else issues
-    parts: list[tuple[SceneTruth, ScenePoses, np.ndarray, np.ndarray]] = []
+    parts: list[tuple[SceneTruth, SubmittedPoses, np.ndarray, np.ndarray]] = []
     absent: dict[str, int] = {}
     for scene in list_scenes(data_root, split):
         truth = _load_truth(scene)

@@ -1,10 +1,12 @@
-"""Text tables and the JSON document of an evaluation."""
+"""Text tables (of one evaluation, and of several methods side by side) and the JSON document of an evaluation."""
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from mapfree.atomic import write_json_atomic
@@ -30,6 +32,44 @@ def format_scenes(evaluation: Evaluation) -> str:
                 f"{row.median_translation_m:>9.3f} {row.median_rotation_deg:>11.2f} {row.median_vcre_px:>13.1f}")
         line += "".join(f"  {row.precision[label]:>{len(label) + 2}.3f}" for label in labels)
         lines.append(line)
+    return "\n".join(lines)
+
+
+CELL = 9
+"""Width of a value column of :func:`format_methods_table`."""
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of :func:`format_methods_table`: the heading over its group (neighbours share it), its own
+    heading, the key of its value in a row, and the value's format."""
+
+    group: str
+    head: str
+    key: str
+    fmt: str
+
+
+def criterion_columns(group: str, label: str) -> tuple[Column, Column]:
+    """The AUC and precision columns of one criterion (keys `AUC @ label`, `Precision @ label`)."""
+    return Column(group, "AUC", f"AUC @ {label}", "{:.3f}"), Column(group, "Prec.", f"Precision @ {label}", "{:.1%}")
+
+
+def format_methods_table(columns: Sequence[Column], rows: Sequence[tuple[str, Mapping[str, float] | str]]) -> str:
+    """Methods side by side in the layout of the seed's Table 1: group headings, headings, a rule, then a line
+    per (label, row). A row's values fill the columns in order up to the first key it lacks; a string is a
+    message in place of the values."""
+    width = max(len("Method"), *(len(label) for label, _ in rows))
+    groups = [(group, len(list(run))) for group, run in itertools.groupby(column.group for column in columns)]
+    top = " " * width + "".join(f"  {group:<{CELL * n + 2 * (n - 1)}}" for group, n in groups)
+    head = f"{'Method':<{width}}" + "".join(f"  {column.head:>{CELL}}" for column in columns)
+    lines = [top.rstrip(), head, "-" * len(head)]
+    for label, row in rows:
+        if isinstance(row, str):
+            lines.append(f"{label:<{width}}  {row}")
+            continue
+        filled = next((i for i, column in enumerate(columns) if column.key not in row), len(columns))
+        lines.append(f"{label:<{width}}" + "".join(f"  {c.fmt.format(row[c.key]):>{CELL}}" for c in columns[:filled]))
     return "\n".join(lines)
 
 

@@ -139,7 +139,7 @@ class Issue:
 
 
 @dataclass(frozen=True)
-class ScenePoses:
+class SubmittedPoses:
     """The estimates of one pose file that the benchmark keeps: one row per frame number."""
 
     file: str
@@ -163,7 +163,7 @@ class Submission:
     """A parsed submission zip: per-scene estimates and everything that was skipped or suspicious."""
 
     source: str
-    scenes: dict[str, ScenePoses] = field(default_factory=dict)
+    scenes: dict[str, SubmittedPoses] = field(default_factory=dict)
     unreadable: dict[str, Issue] = field(default_factory=dict)  # scene -> why its file cannot be decoded
     ignored_files: list[str] = field(default_factory=list)  # members the benchmark never opens
     issues: list[Issue] = field(default_factory=list)
@@ -216,7 +216,7 @@ def _parse_line(raw: str) -> tuple[int | None, list[float] | None, str | None]:
     return key, values, None
 
 
-def parse_pose_file(file: str, text: str) -> tuple[ScenePoses, list[Issue]]:
+def parse_pose_file(file: str, text: str) -> tuple[SubmittedPoses, list[Issue]]:
     """Parse one decoded pose file the way the official evaluator does (see the module doc)."""
     issues: list[Issue] = []
     if text.startswith("\ufeff"):
@@ -245,7 +245,7 @@ def parse_pose_file(file: str, text: str) -> tuple[ScenePoses, list[Issue]]:
                                 f"{rows[key][0]}; the benchmark keeps this later line"))
         rows[key] = (lineno, name, values)
     values = np.array([v for _, _, v in rows.values()], dtype=np.float64).reshape(-1, 8)
-    poses = ScenePoses(
+    poses = SubmittedPoses(
         file=file,
         frames=[name for _, name, _ in rows.values()],
         keys=np.fromiter(rows.keys(), dtype=np.int64, count=len(rows)),

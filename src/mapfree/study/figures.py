@@ -11,7 +11,6 @@ They go to `OUT/figures/`; :func:`study_figures` returns {title: path} for `writ
 
 from __future__ import annotations
 
-import itertools
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -21,7 +20,6 @@ import torch
 from matplotlib.figure import Figure
 
 from mapfree.api import estimate_poses
-from mapfree.atomic import save_figure_atomic
 from mapfree.baselines.depth_sources import TRUE_DEPTH_SUFFIX
 from mapfree.data.dataset import MapFreePairs
 from mapfree.data.items import PairItem, View, views
@@ -34,6 +32,7 @@ from mapfree.models.pose import MicKeyPose
 from mapfree.study.records import RunRecord
 from mapfree.study.runs import RunJob, final_model, run_dir
 from mapfree.training.metric_names import POSE_AUC, vcre_metric
+from mapfree.viz.curves import plot_precision_recall, plot_training_curves
 from mapfree.viz.depth import DepthRow, plot_depth_panels
 from mapfree.viz.pair import pair_cameras, pair_matches
 
@@ -43,36 +42,12 @@ PAIR_INDEX = 0
 """The test pair every arm's matches, cameras and depths are shown on."""
 
 
-def plot_training_curves(histories: Mapping[str, list[dict[str, float]]], vcre_px: float, path: Path) -> Figure:
-    """Validation VCRE AUC (at `vcre_px`, the run's first threshold), pose AUC and depth AbsRel
-    after every validation, per run. An axis with nothing to draw says so; one with a single
-    validation per run says that too."""
-    keys = [(f"val/{vcre_metric(vcre_px)}", f"val VCRE AUC ({vcre_px:g} px)", (-0.02, 1.02)),
-            (f"val/{POSE_AUC}", "val pose AUC", (-0.02, 1.02)), ("val/depth_abs_rel", "val depth AbsRel", None)]
-    fig = Figure(figsize=(13, 3.8), layout="constrained")
-    for ax, (key, title, ylim) in zip(fig.subplots(1, len(keys)), keys):
-        counts, last, top = [], 1.0, 1.0
-        for k, (name, history) in enumerate(histories.items()):
-            rows = [r for r in history if key in r]
-            counts.append(len(rows))
-            if rows:  # distinct, shrinking markers: equal values stay visible
-                ax.plot([r["step"] for r in rows], [r[key] for r in rows], marker="os^D"[k % 4], ms=9 - 2 * (k % 4),
-                        label=name)
-                last, top = max(last, rows[-1]["step"]), max(top, *(r[key] for r in rows))
-        ax.set(title=title, xlabel="training step", xlim=(0, 1.08 * last))
-        ax.set_ylim(*(ylim or (0, 1.1 * top)))
-        ax.grid(alpha=0.3)
-        if max(counts, default=0) == 0:
-            why = ("validation logged no finite value\nof this metric" if any(histories.values()) else
-                   "no validation ran\n(training ended before the first\ntrainer.check_val_every_n_epoch)")
-            ax.text(0.5, 0.5, why, ha="center", va="center", transform=ax.transAxes)
-            continue
-        ax.legend(fontsize=8, loc="best")
-        if max(counts) == 1:
-            ax.text(0.5, 0.04, "one validation per run (after the last epoch)", ha="center", va="bottom",
-                    transform=ax.transAxes, fontsize=8, color="0.35")
-    save_figure_atomic(fig, path, dpi=100)
-    return fig
+def training_curves_figure(histories: Mapping[str, list[dict[str, float]]], vcre_px: float, path: Path) -> Figure:
+    """Validation VCRE AUC (at `vcre_px`, the run's first threshold), pose AUC and depth AbsRel after every
+    validation, per run."""
+    panels = [(f"val/{vcre_metric(vcre_px)}", f"val VCRE AUC ({vcre_px:g} px)", (-0.02, 1.02)),
+              (f"val/{POSE_AUC}", "val pose AUC", (-0.02, 1.02)), ("val/depth_abs_rel", "val depth AbsRel", None)]
+    return plot_training_curves(histories, panels, path)
 
 
 def run_curves(record: RunRecord, thresholds: Thresholds) -> dict[str, PRCurve]:
@@ -86,30 +61,15 @@ def run_curves(record: RunRecord, thresholds: Thresholds) -> dict[str, PRCurve]:
     return {label: precision_recall(confidence, ok, missing) for label, ok in accepted(errors, thresholds).items()}
 
 
-def plot_precision_recall(records: Sequence[RunRecord], thresholds: Thresholds, path: Path) -> Figure:
-    """Pose and primary-VCRE precision-recall curves, one per run (labelled by arm), on one figure.
-
-    Over a recall interval the step shows the precision the AUC multiplies it by.
-    """
-    labels = (thresholds.pose_label, thresholds.vcre_label(thresholds.vcre_px[0]))
-    fig = Figure(figsize=(11, 4.2), layout="constrained")
-    axes = fig.subplots(1, 2, sharey=True)
+def precision_recall_figure(records: Sequence[RunRecord], thresholds: Thresholds, path: Path) -> Figure:
+    """Pose and primary-VCRE precision-recall curves, one per run (labelled by arm), on one figure."""
     curves = [run_curves(record, thresholds) for record in records]
-    for ax, label in zip(axes, labels):
-        for record, run, marker in zip(records, curves, itertools.cycle("os^Dv<>p")):
-            curve = run[label]
-            ax.step(np.r_[0.0, curve.recall], np.r_[curve.precision[:1], curve.precision], where="pre",
-                    marker=marker, ms=4, label=f"{record.arm} (AUC {curve.auc:.3f})")
-        ax.set(title=label, xlabel="recall (estimates kept / scored query frames)", xlim=(0, 1), ylim=(0, 1.02))
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="upper right")
-    axes[0].set_ylabel("precision")
+    panels = {label: {record.arm: run[label] for record, run in zip(records, curves)}
+              for label in (thresholds.pose_label, thresholds.vcre_label(thresholds.vcre_px[0]))}
     frames = sum(len(p.translation) + p.missing for p in records[0].poses.values())
-    fig.suptitle(f"Precision-recall by confidence on the test split: {frames} scored query frames in "
-                 f"{len(records[0].poses)} scenes, seed {records[0].seed} (missing estimates count as failures)",
-                 fontsize=10)
-    save_figure_atomic(fig, path, dpi=100)
-    return fig
+    return plot_precision_recall(panels, path, f"Precision-recall by confidence on the test split: {frames} scored "
+                                 f"query frames in {len(records[0].poses)} scenes, seed {records[0].seed} (missing "
+                                 "estimates count as failures)")
 
 
 def _rgb(view: View) -> np.ndarray:
@@ -167,9 +127,9 @@ def study_figures(jobs: Sequence[RunJob], records: Sequence[RunRecord], out: str
     test = chosen[0].test
     by_run = {(r.arm, r.seed): r for r in records}
     curves, pr = out / "training_curves.png", out / "precision_recall.png"
-    plot_training_curves({job.arm: json.loads((run_dir(job) / "history.json").read_text()) for job in chosen},
-                         test.thresholds.vcre_px[0], curves)
-    plot_precision_recall([by_run[job.arm, seed] for job in chosen], test.thresholds, pr)
+    training_curves_figure({job.arm: json.loads((run_dir(job) / "history.json").read_text()) for job in chosen},
+                           test.thresholds.vcre_px[0], curves)
+    precision_recall_figure([by_run[job.arm, seed] for job in chosen], test.thresholds, pr)
     figures = {f"Validation during training (seed {seed})": curves,
                f"Precision-recall on the test split (seed {seed})": pr}
     item = MapFreePairs(test.truth_root, test.split, resize=test.resize,

@@ -32,7 +32,7 @@ from mapfree.evaluation.aggregate import (
 )
 from mapfree.evaluation.metrics import FrameErrors
 from mapfree.study.depth_metrics import DEPTH_BETTER, ratios_of
-from mapfree.study.records import RunRecord, ScenePoses
+from mapfree.study.records import RunRecord, ScenePoseErrors
 
 DEPTH_PREFIX = "depth/"
 
@@ -79,7 +79,7 @@ def metric_label(key: str) -> str:
     return f"VCRE {kind} @ {match['px']}px" if match["px"] else f"pose {kind} @ {match['pose']}"
 
 
-def _poses(run: RunRecord, which: str | None) -> dict[str, ScenePoses]:
+def _poses(run: RunRecord, which: str | None) -> dict[str, ScenePoseErrors]:
     if which is None:
         return run.poses
     if not run.references or which not in run.references:
@@ -88,7 +88,7 @@ def _poses(run: RunRecord, which: str | None) -> dict[str, ScenePoses]:
     return run.references[which]
 
 
-def _blocks(run: RunRecord, scenes: Sequence[str], which: str | None) -> list[ScenePoses]:
+def _blocks(run: RunRecord, scenes: Sequence[str], which: str | None) -> list[ScenePoseErrors]:
     """The run's scene blocks in the order of `scenes`; a scene the run has no poses for is an error naming both."""
     poses = _poses(run, which)
     missing = [s for s in scenes if s not in poses]

@@ -31,7 +31,7 @@ from mapfree.evaluation.aggregate import Thresholds
 from mapfree.evaluation.evaluate import evaluate_submission
 from mapfree.study.config import ArmConfig, StudyConfig, TeacherConfig
 from mapfree.study.heldout import synthesise_study_benchmark
-from mapfree.study.records import RunRecord, ScenePoses, pose_records
+from mapfree.study.records import RunRecord, ScenePoseErrors, pose_records
 from mapfree.study.runs import RunJob, TestSplit, arm_runs_dir, load_record, run_one, seed_dir
 from mapfree.study.trivial import mean_training_translation, write_trivial_submission
 from mapfree.training import TrainConfig
@@ -223,7 +223,7 @@ def execute(jobs: list[RunJob], workers: int) -> list[RunRecord]:
     return [load_record(job.record_file) for job in jobs]
 
 
-def trivial_row(config: StudyConfig, data: StudyData, thresholds: Thresholds, out: Path) -> dict[str, ScenePoses]:
+def trivial_row(config: StudyConfig, data: StudyData, thresholds: Thresholds, out: Path) -> dict[str, ScenePoseErrors]:
     """R = I and the mean training translation for every query: the floor every arm must clear."""
     translation = mean_training_translation(data.data_root)
     zip_path = write_trivial_submission(data.data_root, config.test_split, translation, out / "trivial.zip")

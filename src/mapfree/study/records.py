@@ -16,7 +16,7 @@ from mapfree.evaluation.metrics import FrameErrors
 
 
 @dataclass(frozen=True)
-class ScenePoses:
+class ScenePoseErrors:
     """One scene's scored estimates (errors, confidences) and its frames without an estimate."""
 
     translation: np.ndarray
@@ -30,13 +30,13 @@ class ScenePoses:
         return FrameErrors(self.translation, self.rotation, self.vcre)
 
 
-def pose_records(evaluation: Evaluation) -> dict[str, ScenePoses]:
+def pose_records(evaluation: Evaluation) -> dict[str, ScenePoseErrors]:
     """{scene: its records} of an evaluation, every scene of the split included."""
     frames, errors = evaluation.frames, evaluation.frames.errors
     out = {}
     for row in evaluation.scenes:
         mine = frames.scene == row.scene
-        out[row.scene] = ScenePoses(errors.translation[mine], errors.rotation[mine], errors.vcre[mine],
+        out[row.scene] = ScenePoseErrors(errors.translation[mine], errors.rotation[mine], errors.vcre[mine],
                                     frames.confidence[mine], row.missing)
     return out
 
@@ -67,19 +67,19 @@ class RunRecord:
 
     arm: str
     seed: int
-    poses: dict[str, ScenePoses]
+    poses: dict[str, ScenePoseErrors]
     depth: DepthSums | None = None
-    references: dict[str, dict[str, ScenePoses]] | None = None
+    references: dict[str, dict[str, ScenePoseErrors]] | None = None
     """Reference rows of this run (e.g. `teacher depth`, `true depth`): the same matches solved with other depths."""
 
 
-def _arrays_to_lists(poses: dict[str, ScenePoses]) -> dict[str, dict]:
+def _arrays_to_lists(poses: dict[str, ScenePoseErrors]) -> dict[str, dict]:
     return {scene: {"translation": p.translation.tolist(), "rotation": p.rotation.tolist(), "vcre": p.vcre.tolist(),
                     "confidence": p.confidence.tolist(), "missing": p.missing} for scene, p in poses.items()}
 
 
-def _lists_to_arrays(data: dict[str, dict]) -> dict[str, ScenePoses]:
-    return {scene: ScenePoses(*(np.asarray(p[k], np.float64) for k in ("translation", "rotation", "vcre",
+def _lists_to_arrays(data: dict[str, dict]) -> dict[str, ScenePoseErrors]:
+    return {scene: ScenePoseErrors(*(np.asarray(p[k], np.float64) for k in ("translation", "rotation", "vcre",
                                                                          "confidence")), int(p["missing"]))
             for scene, p in data.items()}
 

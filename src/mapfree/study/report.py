@@ -29,10 +29,10 @@ from typing import Any
 from mapfree.atomic import strict_json, write_json_atomic, write_text_atomic
 from mapfree.errors import InputError
 from mapfree.evaluation.aggregate import ROTATION_KEY, TRANSLATION_KEY, VCRE_KEY, Thresholds
-from mapfree.study.forest import plot_forest
-from mapfree.study.metrics import metric_label
+from mapfree.study.metrics import higher_is_better, metric_label
 from mapfree.study.seeds import FAILURE_RULE, LEVEL, POWER
 from mapfree.study.stats import CONTROL, MIN_DEFINED, VERDICTS, ArmResult, Effect, Stability
+from mapfree.viz.forest import EffectPanel, plot_forest
 
 DEPTH_HEADLINE = ("depth/abs_rel", "depth/delta1", "depth/abs_rel_scaled")
 TEACHER_KEYS = ("abs_rel", "delta1", "abs_rel_median_scaled")
@@ -495,6 +495,29 @@ def read_study_json(path: str | Path) -> dict[str, Any]:
     return study
 
 
+def effect_panels(study: Mapping[str, Any], keys: Sequence[str]) -> list[EffectPanel]:
+    """The forest plot's panels: one per metric of `keys` that some arm has an effect on, a row per arm other
+    than the control."""
+    arms = [arm for arm in study["arms"] if arm["name"] != CONTROL]
+    panels = []
+    for key in keys:
+        rows = [(arm["name"], arm["effect_vs_none"][key]) for arm in arms if key in arm["effect_vs_none"]]
+        if rows:
+            arrow = "higher is better →" if higher_is_better(key) else "← lower is better"
+            panels.append(EffectPanel(metric_label(key), f"arm − {CONTROL}  ({arrow})", rows))
+    return panels
+
+
+def write_forest(study: Mapping[str, Any], keys: Sequence[str], path: str | Path) -> Path:
+    """The forest plot of the effects on `keys` (ValueError when no arm has one)."""
+    panels = effect_panels(study, keys)
+    if not panels:
+        raise ValueError(f"{path}: no effects to plot (arms: {[arm['name'] for arm in study['arms']]})")
+    seeds = len(study["context"].get("seeds", []))
+    return plot_forest(panels, path, f"Effect vs {CONTROL}: mean over training seeds of the paired difference, each "
+                       f"run scored alone (dot), and its 95% t-interval over seeds (bar; up to {seeds} seeds per arm)")
+
+
 def write_study(out_dir: str | Path, study: Mapping[str, Any],
                 figures: Mapping[str, str | Path] | None = None) -> dict[str, Path]:
     """Writes study.json, the forest plot and report.md into `out_dir` (a study that fails validation is refused).
@@ -507,7 +530,7 @@ def write_study(out_dir: str | Path, study: Mapping[str, Any],
         raise ValueError("study.json would not conform:\n" + "\n".join(problems))
     links = {title: _relative(Path(path), out_dir) for title, path in (figures or {}).items()}
     return {"study": write_json_atomic(out_dir / "study.json", study, indent=1),
-            "forest": plot_forest(study, study["context"]["headline"], out_dir / FOREST),
+            "forest": write_forest(study, study["context"]["headline"], out_dir / FOREST),
             "report": write_text_atomic(out_dir / "report.md", render_report(study, links))}
 
 

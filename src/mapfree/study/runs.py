@@ -29,7 +29,7 @@ from mapfree.inference.submission import SUBMISSION_FILE, make_submissions
 from mapfree.models import MicKey
 from mapfree.robust.procrustes_ransac import ProcrustesRansacConfig
 from mapfree.study.depth_metrics import KeypointDepthSums
-from mapfree.study.records import DepthSums, RunRecord, ScenePoses, pose_records, record_from_json, record_to_json
+from mapfree.study.records import DepthSums, RunRecord, ScenePoseErrors, pose_records, record_from_json, record_to_json
 from mapfree.study.references import OtherDepthEstimator
 from mapfree.training import TrainConfig, train
 from mapfree.training.run import LAST_MODEL
@@ -105,7 +105,7 @@ def _trained_model(job: RunJob) -> tuple[MicKey, TrainConfig, int]:
     return final_model(job, config), config, steps
 
 
-def _score(submission: Path, test: TestSplit) -> dict[str, ScenePoses]:
+def _score(submission: Path, test: TestSplit) -> dict[str, ScenePoseErrors]:
     """A submission scored on the held-out truth; one without any estimate has every frame missing (the
     official evaluation aborts on it, a study row records it as the failure it is)."""
     if not any(len(poses.q) for poses in read_submission(submission).scenes.values()):
@@ -113,14 +113,14 @@ def _score(submission: Path, test: TestSplit) -> dict[str, ScenePoses]:
     return pose_records(evaluate_submission(submission, test.truth_root, test.split, test.thresholds))
 
 
-def _all_missing(test: TestSplit) -> dict[str, ScenePoses]:
+def _all_missing(test: TestSplit) -> dict[str, ScenePoseErrors]:
     empty = np.zeros(0)
-    return {scene.name: ScenePoses(empty, empty, empty, empty, len(load_scene_truth(scene.root).frames))
+    return {scene.name: ScenePoseErrors(empty, empty, empty, empty, len(load_scene_truth(scene.root).frames))
             for scene in list_scenes(test.truth_root, test.split)}
 
 
 def final_evaluation(model: MicKey, job: RunJob, solver: ProcrustesRansacConfig, out: Path
-                     ) -> tuple[dict[str, ScenePoses], DepthSums | None, dict[str, dict[str, ScenePoses]]]:
+                     ) -> tuple[dict[str, ScenePoseErrors], DepthSums | None, dict[str, dict[str, ScenePoseErrors]]]:
     """The run's submission, its reference rows (its own matches and solver with the teacher's depth, and with
     the true depth, at its keypoints) and its keypoint depth sums, in one pass over the test split that runs
     the network once per frame. Returns (poses, depth sums or None, {reference row: poses}).

@@ -16,35 +16,41 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import torch
 from pytorch_lightning.loggers import CSVLogger, Logger, MLFlowLogger, TensorBoardLogger, WandbLogger
 
 from mapfree.extras import require
+from mapfree.registry import Registry
 from mapfree.training.config import LoggerName
-from mapfree.training.visualize import to_chw
 
 LOG_DIRS = ("tb", "csv", "wandb", "mlruns")
 """The folders of a run the loggers write into (an overwritten run loses them)."""
 
+LOGGERS: Registry[Callable[[str, Path], Logger]] = Registry("logger")
+"""Logger factories by `trainer.logger` name: (run name, run folder) -> logger."""
 
+
+@LOGGERS.register("tensorboard")
 def _tensorboard(name: str, run_dir: Path) -> Logger:
     return TensorBoardLogger(str(run_dir), name="tb", version="")
 
 
+@LOGGERS.register("csv")
 def _csv(name: str, run_dir: Path) -> Logger:
     return CSVLogger(str(run_dir), name="csv", version="")
 
 
+@LOGGERS.register("wandb")
 def _wandb(name: str, run_dir: Path) -> Logger:
     online = "WANDB_MODE" in os.environ or "WANDB_API_KEY" in os.environ
     return WandbLogger(name=name, project=name, save_dir=str(run_dir), offline=not online)
 
 
+@LOGGERS.register("mlflow")
 def _mlflow(name: str, run_dir: Path) -> Logger:
     return MLFlowLogger(experiment_name=name, run_name=name, save_dir=str(run_dir / "mlruns"))
 
 
-LOGGERS: dict[str, Callable[[str, Path], Logger]] = {
-    "tensorboard": _tensorboard, "csv": _csv, "wandb": _wandb, "mlflow": _mlflow}
 OPTIONAL = ("wandb", "mlflow")
 """Loggers whose package is an extra of the same name."""
 
@@ -55,12 +61,17 @@ def build_loggers(names: LoggerName | list[LoggerName], run_name: str, run_dir: 
     for name in names:
         if name in OPTIONAL:
             require(name, f"trainer.logger={name}")
-    return [LOGGERS[name](run_name, run_dir) for name in names]
+    return [LOGGERS.get(name)(run_name, run_dir) for name in names]
 
 
 def shows_images(logger: Logger) -> bool:
     """Whether :func:`log_image` can show an image on `logger` (the CSV logger cannot)."""
     return isinstance(logger, (TensorBoardLogger, WandbLogger, MLFlowLogger))
+
+
+def to_chw(image: np.ndarray) -> torch.Tensor:
+    """HWC uint8 to the CHW float tensor TensorBoard's add_image expects."""
+    return torch.from_numpy(image).permute(2, 0, 1).float() / 255.0
 
 
 def log_image(logger: Logger, tag: str, image: np.ndarray, step: int) -> None:

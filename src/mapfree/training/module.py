@@ -30,7 +30,7 @@ from mapfree.training.losses.depth import depth_loss, depth_weight
 from mapfree.training.losses.reinforce import ReinforceResult, batch_pose_loss, reinforce_objective, vcre_pose_loss
 from mapfree.training.metric_names import best_metrics
 from mapfree.training.metrics import ValidationAccumulator
-from mapfree.training.visualize import map_panel
+from mapfree.viz.maps import map_panel
 
 log = logging.getLogger(__name__)
 BACKBONE_PREFIX = "model.backbone."

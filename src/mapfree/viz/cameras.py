@@ -10,6 +10,7 @@ from matplotlib.figure import Figure
 
 from mapfree.atomic import save_figure_atomic
 from mapfree.geometry.rotations import angle_between_rotations_deg
+from mapfree.viz.style import styled
 
 _TO_PLOT = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
 """Reference-camera coordinates (x right, y down, z forward) to plot axes (x, z, -y): up is up."""
@@ -46,13 +47,14 @@ def pose_errors(estimate: CameraPose, truth: CameraPose) -> tuple[float, float]:
             float(angle_between_rotations_deg(np.asarray(truth.R), np.asarray(estimate.R))))
 
 
+@styled
 def plot_cameras(cameras: list[CameraPose], path: str | Path, title: str = "",
                  errors: tuple[float, float] | None = None, dpi: int = 120) -> Figure:
     """Frusta of `cameras` on metric axes with equal aspect, a legend and, given, the pose `errors` in the title."""
     centers = np.array([c.center for c in cameras])
     spread = float(np.ptp(centers, axis=0).max()) if len(cameras) > 1 else 0.0
     depth = max(0.2 * spread, 0.2)
-    fig = Figure(figsize=(8.5, 7.5), layout="constrained")
+    fig = Figure(figsize=(8.5, 7.5))
     ax = fig.add_subplot(projection="3d")
     points = []
     for camera in cameras:

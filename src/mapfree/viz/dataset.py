@@ -5,23 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from matplotlib.figure import Figure
 
 from mapfree.atomic import save_figure_atomic
 from mapfree.data.images import read_depth, read_image
 from mapfree.data.scenes import list_scenes
+from mapfree.viz.style import styled
 
 
+@styled
 def contact_sheet(data_root: str | Path, out_png: str | Path, split: str = "train", scenes: int = 3,
                   frames_per_scene: int = 3) -> Path:
     """Save a grid: one row per scene, image and depth for `frames_per_scene` frames spread over seq0/seq1."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     chosen = list_scenes(data_root, split)[:scenes]
-    fig, axes = plt.subplots(len(chosen), 2 * frames_per_scene, figsize=(3.0 * frames_per_scene * 2, 3.6 * len(chosen)),
-                             squeeze=False)
+    fig = Figure(figsize=(3.0 * frames_per_scene * 2, 3.6 * len(chosen)))
+    axes = fig.subplots(len(chosen), 2 * frames_per_scene, squeeze=False)
     for row, scene in zip(axes, chosen):
         frames = scene.frames()
         picks = [frames[int(i)] for i in np.linspace(0, len(frames) - 1, frames_per_scene)]
@@ -34,7 +32,5 @@ def contact_sheet(data_root: str | Path, out_png: str | Path, split: str = "trai
             fig.colorbar(im, ax=row[2 * k + 1], fraction=0.046)
     for ax in axes.ravel():
         ax.axis("off")
-    fig.tight_layout()
     save_figure_atomic(fig, out_png, dpi=80)
-    plt.close(fig)
     return Path(out_png)

@@ -5,13 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import matplotlib
 import numpy as np
+from matplotlib import colormaps
+from matplotlib.colors import Colormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from mapfree.atomic import save_figure_atomic
 from mapfree.models.backbone import PATCH_SIZE
+from mapfree.viz.style import styled
 
 DEPTH_CMAP, ERROR_CMAP, CONFIDENCE_CMAP = "turbo", "RdBu_r", "viridis"
 NO_VALUE = {"facecolor": "0.82", "edgecolor": "0.55", "hatch": "///"}
@@ -46,8 +48,8 @@ def relative_error(depth: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return np.where(ok, (depth - reference) / np.where(ok, reference, 1.0), np.nan)
 
 
-def _cmap(name: str) -> matplotlib.colors.Colormap:
-    return matplotlib.colormaps[name].with_extremes(bad=(0, 0, 0, 0))
+def _cmap(name: str) -> Colormap:
+    return colormaps[name].with_extremes(bad=(0, 0, 0, 0))
 
 
 def _grid(row: DepthRow, name: str, kind: str) -> np.ndarray:
@@ -57,6 +59,7 @@ def _grid(row: DepthRow, name: str, kind: str) -> np.ndarray:
     return (row.depths if kind == "depth" else row.confidences)[name]
 
 
+@styled
 def plot_depth_panels(rows: list[DepthRow], path: str | Path, title: str = "", max_error: float = 1.0,
                       dpi: int = 120) -> Figure:
     """A grid, one row per frame: image | depths (shared metre scale) | relative errors | confidences.
@@ -70,7 +73,7 @@ def plot_depth_panels(rows: list[DepthRow], path: str | Path, title: str = "", m
                + [(name, "confidence") for name in first.confidences])
     height, width = first.image.shape[:2]
     panel_w = max(2.3, 9.0 / len(columns))  # at least ~1000 px wide at 120 dpi
-    fig = Figure(figsize=(panel_w * len(columns), panel_w * height / width * len(rows) + 1.6), layout="constrained")
+    fig = Figure(figsize=(panel_w * len(columns), panel_w * height / width * len(rows) + 1.6))
     axes = fig.subplots(len(rows), len(columns), squeeze=False)
     vmin, vmax = depth_range(rows)
     styles = {"depth": (DEPTH_CMAP, vmin, vmax), "error": (ERROR_CMAP, -max_error, max_error),

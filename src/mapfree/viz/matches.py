@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from mapfree.atomic import save_figure_atomic
+from mapfree.viz.style import styled
 
 MATCH_CMAP, OUTLIER_COLOR = "viridis", "tab:red"
 
@@ -25,6 +26,7 @@ def side_by_side(image0: np.ndarray, image1: np.ndarray, gap: int) -> tuple[np.n
     return canvas, offset
 
 
+@styled
 def plot_matches(image0: np.ndarray, image1: np.ndarray, pts0: np.ndarray, pts1: np.ndarray, scores: np.ndarray,
                  inliers: np.ndarray, path: str | Path, title: str = "", width_px: int = 1200, dpi: int = 120,
                  gap: int = 8, max_outliers: int = 150) -> Figure:
@@ -37,7 +39,7 @@ def plot_matches(image0: np.ndarray, image1: np.ndarray, pts0: np.ndarray, pts1:
     canvas, offset = side_by_side(image0, image1, gap)
     ends = np.stack([pts0, pts1 + [offset, 0]], axis=1) if len(pts0) else np.zeros((0, 2, 2))
     width_in = width_px / dpi
-    fig = Figure(figsize=(width_in, width_in * canvas.shape[0] / canvas.shape[1] * 0.85 + 1.3), layout="constrained")
+    fig = Figure(figsize=(width_in, width_in * canvas.shape[0] / canvas.shape[1] * 0.85 + 1.3))
     ax = fig.add_subplot()
     ax.imshow(canvas)
     ax.set_axis_off()

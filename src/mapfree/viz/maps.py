@@ -1,4 +1,5 @@
-"""Images for TensorBoard: an input frame next to its predicted depth, target depth and confidence."""
+"""Map images for the experiment loggers: an input frame next to its predicted depth, target depth and confidence,
+as (H, W, 3) uint8 arrays (colour maps applied here, no figure)."""
 
 from __future__ import annotations
 
@@ -48,7 +49,3 @@ def map_panel(image: Tensor, grid: tuple[int, int], depth: Tensor, confidence: T
     panels.append(_upsample(colorize(confidence.detach().view(h, w), cmap="viridis"), H, W))
     return np.concatenate(panels, axis=1)
 
-
-def to_chw(panel: np.ndarray) -> Tensor:
-    """HWC uint8 to the CHW float tensor TensorBoard's add_image expects."""
-    return torch.from_numpy(panel).permute(2, 0, 1).float() / 255.0
