@@ -1,4 +1,5 @@
-# Entry points, each doing its own set-up: `make demo` and `make test` (lint + suite) in .venv, and
+# Entry points, each doing its own set-up: `make demo`, `make test` (lint + suite) and `make test-fast` (lint + the
+# tests not marked slow) in .venv, and
 # `make test-matchers` (the vismatch matchers and the kornia-using tests, with the kornia vismatch pins) in .venv-matchers.
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -30,7 +31,7 @@ $(MSTAMP): pyproject.toml .ci/torchvision_ops
 	.ci/torchvision_ops $(MVENV)
 	touch $(MSTAMP)
 
-.PHONY: setup demo test test-matchers
+.PHONY: setup demo test test-fast test-matchers
 setup: $(STAMP)
 
 demo: $(STAMP)
@@ -39,6 +40,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(PY) -m pytest -n $(PYTEST_WORKERS)
+
+# The edit loop: lint and every test not marked slow (each slow one runs end to end for over 20 s).
+test-fast: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(PY) -m pytest -n $(PYTEST_WORKERS) -m "not slow"
 
 test-matchers: $(MSTAMP)
 	$(MPY) -m pytest -n $(PYTEST_WORKERS) $(MATCHER_TESTS)

@@ -19,10 +19,9 @@ import numpy as np
 import torch
 
 from mapfree.baselines.learned import MissingPackageError, MissingWeightsError
-from mapfree.baselines.matches import to_numpy
 from mapfree.baselines.registry import BaselineContext, build_baseline
 from mapfree.cli._model_args import model_loader
-from mapfree.cli.synth import parse_size
+from mapfree.cli._types import parse_size
 from mapfree.data.dataset import MapFreePairs
 from mapfree.data.items import views
 from mapfree.synth import SynthConfig, generate_dataset
@@ -50,8 +49,7 @@ def time_method(estimator, dataset: MapFreePairs, device: str) -> dict[str, floa
         d0 = estimator.depth(item, 0, m.kpts0) if need0 else None
         d1 = estimator.depth(item, 1, m.kpts1) if need1 else None
         t2 = time.perf_counter()
-        K0, K1 = (to_numpy(view["camera"].K) for view in views(item))
-        pose = estimator.solver(m.kpts0, m.kpts1, K0, K1, d0, d1)
+        pose = estimator.solver(m.kpts0, m.kpts1, *(view["camera"].numpy() for view in views(item)), d0, d1)
         t3 = time.perf_counter()
         for name, dt in zip(stages, (t1 - t0, t2 - t1, t3 - t2)):
             stages[name].append(1000 * dt)

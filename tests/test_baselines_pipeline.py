@@ -49,8 +49,8 @@ def test_sift_true_depth_recovers_easy_poses(easy_pairs: list[dict], solver_name
     t_err, r_err = [], []
     for pair in easy_pairs:
         item, m = pair["item"], pair["matches"]
-        K0, K1 = (view["camera"].K.numpy() for view in views(item))
-        pose = solver(m.kpts0, m.kpts1, K0, K1, pair["depth0"], pair["depth1"])
+        camera0, camera1 = (view["camera"].numpy() for view in views(item))
+        pose = solver(m.kpts0, m.kpts1, camera0, camera1, pair["depth0"], pair["depth1"])
         T = item["T_0to1"].numpy().astype(np.float64)
         t_err.append(np.linalg.norm(pose.t - T[:3, 3]) if pose.valid else np.inf)
         r_err.append(angle_between_rotations_deg(pose.R, T[:3, :3]) if pose.valid else np.inf)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mapfree.baselines.solvers import SOLVERS as SOLVER_FACTORIES
-from mapfree.geometry.camera import intrinsics_matrix, project
+from mapfree.geometry.camera import Camera, intrinsics_matrix, project
 from mapfree.geometry.rotations import angle_between_rotations_deg
 from mapfree.geometry.transforms import look_at
 from mapfree.robust.essential import consensus_scale, solve_essential_metric
@@ -18,6 +18,7 @@ SOLVERS = {name: SOLVER_FACTORIES.get(name)() for name in SOLVER_FACTORIES}
 # 0.05 deg / 0.5 cm. Limits: about 2x that.
 TOLERANCE = {"emat": (0.6, 0.08), "pnp": (0.15, 0.02), "procrustes": (0.15, 0.015)}
 K = intrinsics_matrix(300.0, 300.0, 179.5, 239.5)
+CAMERA = Camera.from_matrix(K, 360, 480)
 
 
 def random_pose(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -43,7 +44,7 @@ def correspondences(rng: np.random.Generator, n: int = 300, outliers: float = 0.
 @pytest.mark.parametrize("seed", range(3))
 def test_recovers_metric_pose_with_outliers(name: str, seed: int) -> None:
     k0, k1, d0, d1, R, t = correspondences(np.random.default_rng(seed))
-    pose = SOLVERS[name](k0, k1, K, K, d0, d1)
+    pose = SOLVERS[name](k0, k1, CAMERA, CAMERA, d0, d1)
     assert pose.valid and pose.confidence >= 50
     max_deg, max_m = TOLERANCE[name]
     assert angle_between_rotations_deg(pose.R, R) < max_deg
@@ -89,7 +90,7 @@ def degenerate_inputs() -> dict[str, tuple]:
 @pytest.mark.parametrize("case", degenerate_inputs())
 def test_degenerate_input_gives_no_estimate(name: str, case: str) -> None:
     k0, k1, d0, d1 = degenerate_inputs()[case]
-    pose = SOLVERS[name](k0, k1, K, K, d0, d1)
+    pose = SOLVERS[name](k0, k1, CAMERA, CAMERA, d0, d1)
     assert isinstance(pose, RelativePose)
     assert np.isfinite(pose.R).all() and np.isfinite(pose.t).all() and np.isfinite(pose.confidence)
     assert not pose.valid and pose.confidence == 0.0
@@ -110,7 +111,7 @@ def test_procrustes_draws_its_minimal_sets_by_match_score() -> None:
     bad = rng.random(len(k0)) < 0.9
     k1[bad] = rng.uniform([0, 0], [360, 480], (bad.sum(), 2))
     scores = np.where(bad, 0.0, 1.0)
-    weighted = SOLVERS["procrustes"](k0, k1, K, K, d0, d1, scores)
+    weighted = SOLVERS["procrustes"](k0, k1, CAMERA, CAMERA, d0, d1, scores)
     assert weighted.valid and angle_between_rotations_deg(weighted.R, R) < 0.15
     assert np.linalg.norm(weighted.t - t) < 0.015
     assert set(np.flatnonzero(weighted.inliers)) <= set(np.flatnonzero(~bad))

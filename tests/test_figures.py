@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from mapfree.evaluation.aggregate import Thresholds
+from mapfree.geometry.camera import Camera
 from mapfree.study.figures import precision_recall_figure, training_curves_figure
 from mapfree.study.metrics import PoseMetrics
 from mapfree.viz.cameras import CameraPose, plot_cameras, pose_errors
@@ -18,6 +19,7 @@ from mapfree.viz.matches import plot_matches
 from study_fakes import fake_run
 
 K = np.array([[50.0, 0, 28], [0, 50.0, 21], [0, 0, 1]])
+CAMERA = Camera.from_matrix(K, 56, 42)
 
 
 def png_size(path: Path) -> tuple[int, int]:
@@ -90,10 +92,10 @@ def test_training_curves_of_a_quick_run_are_not_blank(tmp_path):
 
 def test_camera_figure_draws_three_cameras_with_errors(tmp_path):
     R, t = rotation_y(10), np.array([-0.5, 0.0, 0.1])
-    truth = CameraPose("query, true", R, t, K, (56, 42), "tab:green")
+    truth = CameraPose("query, true", R, t, CAMERA, "tab:green")
     moved = truth.center + [0.3, 0, 0]
-    estimate = CameraPose("query, estimated", rotation_y(14), -rotation_y(14) @ moved, K, (56, 42), "tab:orange")
-    reference = CameraPose("reference", np.eye(3), np.zeros(3), K, (56, 42), "0.25")
+    estimate = CameraPose("query, estimated", rotation_y(14), -rotation_y(14) @ moved, CAMERA, "tab:orange")
+    reference = CameraPose("reference", np.eye(3), np.zeros(3), CAMERA, "0.25")
     errors = pose_errors(estimate, truth)
     assert errors == pytest.approx((0.3, 4.0))
     fig = plot_cameras([reference, truth, estimate], tmp_path / "cameras.png", "pair", errors)

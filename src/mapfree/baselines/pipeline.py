@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mapfree.baselines.depth_sources import DepthSource
-from mapfree.baselines.matches import Matcher, Matches, to_numpy
+from mapfree.baselines.matches import Matcher, Matches
 from mapfree.baselines.solvers import Solver
 from mapfree.data.items import views
 from mapfree.evaluation.submission import SubmissionEntry
@@ -38,8 +38,8 @@ class BaselineEstimator:
         need0, need1 = self.solver.needs_depth
         d0 = self.depth(item, 0, matches.kpts0) if need0 else None
         d1 = self.depth(item, 1, matches.kpts1) if need1 else None
-        K0, K1 = (to_numpy(view["camera"].K) for view in views(item))
-        return matches, self.solver(matches.kpts0, matches.kpts1, K0, K1, d0, d1, matches.scores)
+        camera0, camera1 = (view["camera"].numpy() for view in views(item))
+        return matches, self.solver(matches.kpts0, matches.kpts1, camera0, camera1, d0, d1, matches.scores)
 
     def __call__(self, item: Mapping[str, Any]) -> SubmissionEntry | None:
         return SubmissionEntry.from_pose(item["view1"]["frame"], self.solve(item)[1])

@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         from mapfree.viz.pair import save_pair_figures
 
         rgb = [(im.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8) for im in images]
-        paths = save_pair_figures(args.out, result, rgb[0], rgb[1], cameras[0].K, cameras[1].K)
+        paths = save_pair_figures(args.out, result, rgb[0], rgb[1], *cameras)
         print("wrote " + ", ".join(str(p) for p in paths))
     if args.dump is not None:
         outputs = {

@@ -124,6 +124,11 @@ class Camera(NamedTuple):
         """(..., N, 2) pixels with (..., N) z-depths to (..., N, 3) camera points (see :func:`backproject`)."""
         return backproject(pixels, depth, self.K)
 
+    def numpy(self) -> Camera:
+        """The camera as float64 NumPy arrays (tensors are detached and moved to the CPU)."""
+        return Camera(*(np.asarray(v.detach().cpu() if hasattr(v, "detach") else v, dtype=np.float64)
+                        for v in (self.K, self.size)))
+
     def to(self, device: Any = None, dtype: Any = None) -> Camera:
         """The camera as torch tensors on `device` in `dtype` (None: as they are); NumPy arrays are converted."""
         import torch

@@ -96,9 +96,7 @@ def plot_pair(job: RunJob, item: PairItem, result: MicKeyPose, out: Path) -> dic
     title = f"{job.arm}, seed {job.seed}: test pair {item['scene']}, {view0['frame']} -> {view1['frame']}"
     matches, cameras = out / f"matches_{job.arm}.png", out / f"cameras_{job.arm}.png"
     pair_matches(result, _rgb(view0), _rgb(view1), matches, title)
-    sizes = [(v["image"].shape[-1], v["image"].shape[-2]) for v in (view0, view1)]
-    pair_cameras(result, view0["camera"].K.double().numpy(), view1["camera"].K.double().numpy(), *sizes, cameras,
-                 (T[:3, :3], T[:3, 3]), title)
+    pair_cameras(result, view0["camera"], view1["camera"], cameras, (T[:3, :3], T[:3, 3]), title)
     return {f"Matches, {job.arm} (seed {job.seed})": matches, f"Cameras, {job.arm} (seed {job.seed})": cameras}
 
 

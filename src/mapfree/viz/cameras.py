@@ -9,6 +9,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from mapfree.atomic import save_figure_atomic
+from mapfree.geometry.camera import Camera
 from mapfree.geometry.rotations import angle_between_rotations_deg
 from mapfree.viz.style import styled
 
@@ -18,13 +19,12 @@ _TO_PLOT = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
 
 @dataclass(frozen=True)
 class CameraPose:
-    """A camera in the reference camera's frame: world-to-camera R, t (x_cam = R x_ref + t), K and (W, H)."""
+    """A camera in the reference camera's frame: world-to-camera R, t (x_cam = R x_ref + t) and its intrinsics."""
 
     label: str
     R: np.ndarray
     t: np.ndarray
-    K: np.ndarray
-    size: tuple[int, int]
+    camera: Camera
     color: str
     linestyle: str = "-"
 
@@ -35,9 +35,10 @@ class CameraPose:
 
     def frustum(self, depth: float) -> np.ndarray:
         """(5, 3) reference coordinates: the centre, then the image corners at `depth` metres (clockwise)."""
-        w, h = self.size
-        corners = np.array([[0, 0, 1], [w, 0, 1], [w, h, 1], [0, h, 1]], dtype=np.float64)
-        rays = corners @ np.linalg.inv(np.asarray(self.K, dtype=np.float64)).T * depth
+        camera = self.camera.numpy()
+        w, h = camera.width, camera.height
+        corners = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float64)
+        rays = camera.backproject(corners, np.full(4, float(depth)))
         return np.vstack([self.center, (rays - np.asarray(self.t)) @ np.asarray(self.R)])
 
 

@@ -13,6 +13,7 @@ from mapfree.viz.depth import DepthRow, plot_depth_panels
 from mapfree.viz.matches import plot_matches
 
 if TYPE_CHECKING:
+    from mapfree.geometry.camera import Camera
     from mapfree.models.mickey import Features
     from mapfree.models.pose import MicKeyPose
 
@@ -47,12 +48,12 @@ def pair_depths(result: MicKeyPose, image0: np.ndarray, image1: np.ndarray, path
     return plot_depth_panels(rows, path, title)
 
 
-def pair_cameras(result: MicKeyPose, K0: np.ndarray, K1: np.ndarray, size0: tuple[int, int], size1: tuple[int, int],
-                 path: str | Path, truth: tuple[np.ndarray, np.ndarray] | None = None, title: str = "") -> Figure:
+def pair_cameras(result: MicKeyPose, camera0: Camera, camera1: Camera, path: str | Path,
+                 truth: tuple[np.ndarray, np.ndarray] | None = None, title: str = "") -> Figure:
     """The reference camera, the estimated query camera (if any) and, given `truth` (R, t), the true one."""
-    cameras = [CameraPose("reference", np.eye(3), np.zeros(3), K0, size0, REFERENCE_COLOR)]
-    true = None if truth is None else CameraPose("query, true", *truth, K1, size1, TRUTH_COLOR)
-    estimate = (CameraPose("query, estimated", result.R, result.t, K1, size1, ESTIMATE_COLOR, "--")
+    cameras = [CameraPose("reference", np.eye(3), np.zeros(3), camera0, REFERENCE_COLOR)]
+    true = None if truth is None else CameraPose("query, true", *truth, camera1, TRUTH_COLOR)
+    estimate = (CameraPose("query, estimated", result.R, result.t, camera1, ESTIMATE_COLOR, "--")
                 if result.valid else None)
     cameras += [c for c in (true, estimate) if c is not None]
     if estimate is None:
@@ -62,12 +63,11 @@ def pair_cameras(result: MicKeyPose, K0: np.ndarray, K1: np.ndarray, size0: tupl
 
 
 def save_pair_figures(out_dir: str | Path, result: MicKeyPose, image0: np.ndarray, image1: np.ndarray,
-                      K0: np.ndarray, K1: np.ndarray) -> list[Path]:
-    """Write `PAIR_FIGURES` into `out_dir` for the (H, W, 3) uint8 images and their intrinsics."""
+                      camera0: Camera, camera1: Camera) -> list[Path]:
+    """Write `PAIR_FIGURES` into `out_dir` for the (H, W, 3) uint8 images and their cameras."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    sizes = [(image.shape[1], image.shape[0]) for image in (image0, image1)]
     pair_matches(result, image0, image1, out / PAIR_FIGURES[0], "MicKey")
     pair_depths(result, image0, image1, out / PAIR_FIGURES[1], "MicKey depth and confidence")
-    pair_cameras(result, K0, K1, *sizes, out / PAIR_FIGURES[2], title="MicKey estimate")
+    pair_cameras(result, camera0, camera1, out / PAIR_FIGURES[2], title="MicKey estimate")
     return [out / name for name in PAIR_FIGURES]
