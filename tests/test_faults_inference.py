@@ -12,11 +12,13 @@ import torch
 
 import mapfree
 from mapfree.baselines.solvers import SOLVERS
+from mapfree.geometry.camera import Camera
 from mapfree.models import MicKey, MicKeyConfig
 from mapfree.robust.result import RelativePose, distinct_count
 from mickey_weights import seeded_state
 
 K = np.array([[300.0, 0.0, 160.0], [0.0, 300.0, 120.0], [0.0, 0.0, 1.0]])
+CAMERA = Camera.from_matrix(K, 320, 240)
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +85,7 @@ DEGENERATE = {
 @pytest.mark.parametrize("solver", ["emat", "pnp", "procrustes"])
 def test_every_baseline_solver_gives_no_estimate_on_degenerate_matches(solver: str, case: str) -> None:
     kpts0, kpts1, depth0, depth1 = DEGENERATE[case]
-    pose = SOLVERS.get(solver)()(kpts0, kpts1, K, K, depth0, depth1)
+    pose = SOLVERS.get(solver)()(kpts0, kpts1, CAMERA, CAMERA, depth0, depth1)
     assert_no_estimate(pose)
     assert pose.inliers.shape == (len(kpts0),)
 
@@ -93,13 +95,13 @@ def test_2d_solvers_need_as_many_distinct_inliers_as_their_minimum(solver: str, 
     """Repeated matches count once (pnp needs 6 inliers, emat 5); 3D-3D Procrustes fits 3 distinct
     correct matches with true depth exactly, so it keeps them."""
     kpts0, kpts1, depth0, depth1 = repeated(distinct, 20)
-    assert_no_estimate(SOLVERS.get(solver)()(kpts0, kpts1, K, K, depth0, depth1))
+    assert_no_estimate(SOLVERS.get(solver)()(kpts0, kpts1, CAMERA, CAMERA, depth0, depth1))
 
 
 @pytest.mark.parametrize("solver", ["emat", "pnp", "procrustes"])
 def test_every_baseline_solver_still_solves_the_same_scene_with_enough_distinct_matches(solver: str) -> None:
     kpts0, kpts1, depth0, depth1 = repeated(60, 1)
-    pose = SOLVERS.get(solver)()(kpts0, kpts1, K, K, depth0, depth1)
+    pose = SOLVERS.get(solver)()(kpts0, kpts1, CAMERA, CAMERA, depth0, depth1)
     assert pose.valid
     np.testing.assert_allclose(pose.t, [-0.3, 0.0, 0.0], atol=0.02)
 

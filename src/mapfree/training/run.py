@@ -29,6 +29,7 @@ from mapfree.training.errors import CheckpointError, DeviceError
 from mapfree.training.loggers import LOG_DIRS, build_loggers
 from mapfree.training.metric_names import best_metrics
 from mapfree.training.module import MicKeyTraining
+from mapfree.weights.loading import load_torch_file
 
 MODEL_PREFIX = "model."
 
@@ -75,7 +76,7 @@ def _existing(path: Path) -> Path | None:
 
 def export_model(checkpoint: Path, model: MicKey, out_dir: Path) -> Path:
     """Write the network of a training checkpoint as a `save_pretrained` folder (heads, CNN backbone, config)."""
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)["state_dict"]
+    state = load_torch_file(checkpoint)["state_dict"]
     own = {k.removeprefix(MODEL_PREFIX): v for k, v in state.items() if k.startswith(MODEL_PREFIX)}
     missing, unexpected = model.load_state_dict(own, strict=False)
     if unexpected or any(not (model.frozen_backbone and k.startswith("backbone.")) for k in missing):
