@@ -85,3 +85,21 @@ def write_released_files(directory: Path, config: MicKeyConfig, seed: int = 0) -
     dino = directory / f"dinov2_{config.backbone.size}_pretrain.pth"
     torch.save({k[len("backbone."):]: v for k, v in model.state_dict().items() if k.startswith("backbone.")}, dino)
     return ckpt, cfg, dino, model
+
+
+def randomise_layer_scales(model: torch.nn.Module) -> None:
+    """LayerScale gammas away from their init of 1, so folding them into packed weights is exercised."""
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if name.endswith("gamma"):
+                parameter.uniform_(0.2, 2.0)
+
+
+def randomise_batch_norms(model: torch.nn.Module) -> None:
+    """BatchNorm statistics and affine terms away from their identity init, so folding them is exercised."""
+    with torch.no_grad():
+        for norm in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+            norm.running_mean.uniform_(-0.5, 0.5)
+            norm.running_var.uniform_(0.5, 2.0)
+            norm.weight.uniform_(0.5, 1.5)
+            norm.bias.uniform_(-0.3, 0.3)

@@ -12,21 +12,9 @@ import torch
 from mapfree.models import cpu_fast_path
 from mapfree.models.backbone import DinoV2
 from mapfree.models.heads import PatchHead
+from mickey_weights import randomise_batch_norms, randomise_layer_scales
 
 FAST_FUNCTIONS = ("pack_linear_weight", "linear", "linear_gelu", "linear_add", "pack_conv", "conv2d")
-
-
-def randomise(model: torch.nn.Module) -> None:
-    """LayerScales and BatchNorms away from their identity init, so the folding into packed weights matters."""
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name.endswith("gamma"):
-                p.uniform_(0.2, 2.0)
-        for norm in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):
-            norm.running_mean.uniform_(-0.5, 0.5)
-            norm.running_var.uniform_(0.5, 2.0)
-            norm.weight.uniform_(0.5, 1.5)
-            norm.bias.uniform_(-0.3, 0.3)
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +22,9 @@ def models():
     """A ViT-S (sdpa, eligible for the fast path) and a head (fused), with plain-path twins of the same weights."""
     torch.manual_seed(0)
     vit, head = DinoV2("vits14", "sdpa").eval(), PatchHead(384, (64, 64, 32, 32), 1, attention_heads=4).eval()
-    randomise(vit)
-    randomise(head)
+    for model in (vit, head):
+        randomise_layer_scales(model)
+        randomise_batch_norms(model)
     plain_vit = DinoV2("vits14", "eager").eval()
     plain_vit.load_state_dict(vit.state_dict())
     plain_head = PatchHead(384, (64, 64, 32, 32), 1, attention_heads=4, fused=False).eval()

@@ -13,6 +13,7 @@ import torch
 
 from mapfree.models import MicKey, MicKeyConfig
 from mapfree.models.backbone import DinoV2
+from mickey_weights import randomise_batch_norms, randomise_layer_scales
 
 BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "mickey_speed.py"
 pytestmark = pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="torch built without oneDNN")
@@ -30,24 +31,6 @@ def small_mickey(attention: str) -> MicKey:
     config.backbone.size, config.backbone.dtype, config.backbone.attention = "vits14", "float32", attention
     config.heads.dims, config.heads.descriptor_dim, config.heads.attention_heads = (64, 64, 32, 32), 32, 4
     return MicKey(config).eval()
-
-
-def randomise_layer_scales(model: DinoV2) -> None:
-    """LayerScale gammas away from their init of 1, so folding them into the packed weights is exercised."""
-    with torch.no_grad():
-        for block in model.blocks:
-            block.ls1.gamma.uniform_(0.2, 2.0)
-            block.ls2.gamma.uniform_(0.2, 2.0)
-
-
-def randomise_batch_norms(model: torch.nn.Module) -> None:
-    """BatchNorm statistics and affine terms away from their identity init, so folding them is exercised."""
-    with torch.no_grad():
-        for norm in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):
-            norm.running_mean.uniform_(-0.5, 0.5)
-            norm.running_var.uniform_(0.5, 2.0)
-            norm.weight.uniform_(0.5, 1.5)
-            norm.bias.uniform_(-0.3, 0.3)
 
 
 @pytest.fixture(scope="module")
