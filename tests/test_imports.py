@@ -3,7 +3,8 @@ functions and under `if TYPE_CHECKING:` too.
 
 Every `import` / `from ... import` statement of `src/mapfree` is an edge to the module it names;
 `from package import name` goes to the submodule that defines `name` when the package's
-`__init__` re-exports it. String tables (`_LAZY` lazy exports, CLI discovery) are not edges.
+`__init__` re-exports it, by an import or in its `lazy_exports` table (a name imported on first use).
+Other string tables (CLI discovery) are not edges.
 Type-only imports count: a lower layer that names a higher one's types still depends on its API.
 The layers are `package_layers.LAYERS`.
 """
@@ -55,6 +56,15 @@ def imported_names(module: str, files: Mapping[str, Path] = FILES) -> list[tuple
     return out
 
 
+def lazy_table(module: str, files: Mapping[str, Path] = FILES) -> dict[str, str]:
+    """{name: defining module} of a package's `lazy_exports(__name__, {...})` call (see `mapfree.lazy`)."""
+    for node in ast.walk(ast.parse(files[module].read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "lazy_exports" and \
+                len(node.args) == 2 and isinstance(node.args[1], ast.Dict):
+            return {key.value: value.value for key, value in zip(node.args[1].keys, node.args[1].values)}
+    return {}
+
+
 def resolve(module: str, name: str | None, files: Mapping[str, Path] = FILES,
             seen: frozenset[str] = frozenset()) -> str | None:
     """The project module an import lands in (following `__init__` re-exports), or None."""
@@ -66,6 +76,9 @@ def resolve(module: str, name: str | None, files: Mapping[str, Path] = FILES,
         for source, exported, _ in imported_names(module, files):
             if exported == name:
                 return resolve(source, name, files, seen | {module}) or module
+        lazy = lazy_table(module, files)
+        if name in lazy:
+            return resolve(lazy[name], name, files, seen | {module}) or module
     return module
 
 
@@ -190,3 +203,8 @@ def test_layer_check_names_a_package_without_a_layer(tmp_path: Path):
 
 def test_architecture_shows_the_layers():
     assert layer_table() in ARCHITECTURE.read_text(encoding="utf-8")
+
+
+def test_lazy_exports_are_edges_to_the_defining_module():
+    assert resolve("mapfree.models", "MicKey") == resolve("mapfree", "MicKey") == "mapfree.models.mickey"
+    assert resolve("mapfree.study", "run_study") == "mapfree.study.run"

@@ -6,7 +6,8 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from mapfree.geometry.rotations import angle_between_rotations_deg
-from mapfree.robust import ProcrustesRansacConfig, RelativePose, mickey_pose_solver, procrustes_ransac
+from mapfree.robust import ProcrustesRansacConfig, RelativePose, mickey_pose_solver
+from mapfree.robust.procrustes_ransac import procrustes_ransac
 
 SMALL = ProcrustesRansacConfig(rounds=8, hypotheses=64, samples=256)
 

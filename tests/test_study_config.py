@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
@@ -12,6 +15,8 @@ from mapfree.configs.typed import ConfigError
 from mapfree.study import StudyConfig
 from mapfree.study.pipeline import StudyData, run_jobs, thresholds
 from mapfree.training import TrainConfig
+from mapfree.training.config import DepthLossKind
+from mapfree.training.losses.depth import DEPTH_LOSSES
 
 ARMS = """
 arms:
@@ -95,3 +100,18 @@ def test_each_run_gets_its_whole_training_config_built_by_the_parent(tmp_path):
     assert treated.depth.enabled and treated.depth.loss == "silog"
     assert treated.depth.prior_root == str(tmp_path / "priors" / "metric")
     assert not control.depth.enabled and control.depth.prior_root is None
+
+
+def test_a_study_is_read_and_checked_without_importing_torch():
+    """What lets `mapfree study` refuse a bad arm at once: the configuration tree imports no torch, Lightning
+    or transformers (their packages export lazily), only the pipeline does."""
+    code = ("import sys\nfrom mapfree.study.config import StudyConfig\n"
+            "for name in ('synthetic', 'quick', 'budget', 'replicate', 'demo', 'mapfree'):\n"
+            "    StudyConfig.load(name)\n"
+            "print(sorted(m for m in ('torch', 'pytorch_lightning', 'transformers') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_the_configured_depth_losses_are_the_registered_ones():
+    assert set(get_args(DepthLossKind)) == set(DEPTH_LOSSES.names())

@@ -12,7 +12,8 @@ from mapfree.evaluation.metrics import frame_errors
 from mapfree.geometry.camera import Camera, backproject
 from mapfree.geometry.procrustes import weighted_procrustes
 from mapfree.geometry.rotations import matrix_to_quaternion
-from mapfree.training.curriculum import TopKCurriculum, topk_mask
+from mapfree.training.config import TopKCurriculum
+from mapfree.training.curriculum import topk_mask
 from mapfree.training.losses.depth import depth_loss, depth_weight, per_image_depth_loss
 from mapfree.training.losses.reinforce import (
     ReinforceConfig,

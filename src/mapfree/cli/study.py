@@ -37,8 +37,7 @@ def run(args: argparse.Namespace) -> int:
     require("train", "mapfree study")
 
     from mapfree.errors import InputError
-    from mapfree.study import StudyConfig, run_study
-    from mapfree.study.pipeline import select
+    from mapfree.study.config import StudyConfig
 
     if args.tables:
         from mapfree.study.report import read_study_json, study_tables
@@ -49,7 +48,12 @@ def run(args: argparse.Namespace) -> int:
     if len(packaged) + bool(args.config) > 1:
         raise InputError("--quick, --replicate and --config each choose the study: give one of them")
     overrides = list(args.overrides) + ([f"workers={args.workers}"] if args.workers is not None else [])
+    # checked whole (every arm's training tree) before torch and the pipeline are imported: a bad key fails at once
     config = StudyConfig.load(args.config or (packaged[0] if packaged else "synthetic"), overrides)
     arms = [a.strip() for a in args.arms.split(",") if a.strip()] if args.arms else None
+
+    from mapfree.study import run_study
+    from mapfree.study.pipeline import select
+
     run_study(select(config, arms, args.seeds), args.out, overwrite=args.overwrite)
     return 0

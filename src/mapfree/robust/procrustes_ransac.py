@@ -29,6 +29,7 @@ import torch
 from torch import Tensor
 
 from mapfree.geometry.procrustes import weighted_procrustes
+from mapfree.robust.ransac_config import ProcrustesRansacConfig
 from mapfree.robust.result import RelativePose
 from mapfree.robust.sampling import sample_without_replacement
 
@@ -37,30 +38,6 @@ RESIDUAL_BUFFER_ELEMENTS = 1 << 24
 
 _DIST_EPS = 1e-6
 """Added under the square root of squared residuals (m^2), as in MicKey's scoring."""
-
-
-@dataclass(frozen=True)
-class ProcrustesRansacConfig:
-    """Solver sizes and thresholds; the defaults are the released MicKey's inference settings."""
-
-    rounds: int = 20
-    hypotheses: int = 100
-    samples: int = 2048
-    """Correspondences drawn per round (MicKey solver only; the one-to-one solver uses all)."""
-    min_set: int = 3
-    refinements: int = 4
-    inlier_threshold: float = 0.15
-    """Metres: hard inliers for refinement, the returned inlier mask and the confidence."""
-    soft_threshold: float = 0.3
-    """Metres: soft inlier scoring of the hypotheses."""
-
-    def __post_init__(self) -> None:
-        if min(self.rounds, self.hypotheses, self.samples) < 1 or self.refinements < 0:
-            raise ValueError(f"rounds, hypotheses and samples must be >= 1 and refinements >= 0: {self}")
-        if self.min_set < 3:
-            raise ValueError(f"a rigid fit needs min_set >= 3 correspondences, got {self.min_set}")
-        if not (self.inlier_threshold > 0 and self.soft_threshold > 0):
-            raise ValueError(f"thresholds must be positive metres: {self}")
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,12 @@ deltas of one training config) and seeds. `pipeline` makes the shared inputs onc
 (paired scene bootstrap) and `report` turn them into study.json, report.md and a forest plot.
 """
 
-from mapfree.study.config import ArmConfig, StudyConfig, TeacherConfig
-from mapfree.study.run import run_study
+from mapfree.lazy import lazy_exports
 
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "ArmConfig": "mapfree.study.config",
+    "StudyConfig": "mapfree.study.config",
+    "TeacherConfig": "mapfree.study.config",
+    "run_study": "mapfree.study.run",
+})
 __all__ = ["ArmConfig", "StudyConfig", "TeacherConfig", "run_study"]

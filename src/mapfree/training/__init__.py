@@ -5,7 +5,11 @@ in `losses/` (VCRE, REINFORCE estimator, depth losses), `curriculum`, `data`, `m
 `callbacks`, `metrics` and `config`.
 """
 
-from mapfree.training.config import TrainConfig
-from mapfree.training.run import TrainResult, train
+from mapfree.lazy import lazy_exports
 
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "TrainConfig": "mapfree.training.config",
+    "TrainResult": "mapfree.training.run",
+    "train": "mapfree.training.run",
+})
 __all__ = ["TrainConfig", "TrainResult", "train"]

@@ -20,10 +20,10 @@ from mapfree.configs import loader
 from mapfree.configs.typed import build, to_plain
 from mapfree.evaluation.aggregate import Thresholds
 from mapfree.models.config import MicKeyConfig
-from mapfree.robust.procrustes_ransac import ProcrustesRansacConfig
-from mapfree.training.curriculum import TopKCurriculum
-from mapfree.training.losses.depth import DEPTH_LOSSES
-from mapfree.training.losses.reinforce import ReinforceConfig
+from mapfree.robust.ransac_config import ProcrustesRansacConfig
+
+DepthLossKind = Literal["ssi", "l2", "silog", "seed_mse"]
+"""The depth losses (`training.losses.depth.DEPTH_LOSSES` holds one of each)."""
 
 
 @dataclass
@@ -59,7 +59,7 @@ class DepthConfig:
     missing: str = "error"
     """A frame without a prior: `error` stops training, `mask` trains it without depth loss, `zeros` gives it
     an all-zero target (the seed's published loader; it teaches depth 0, never use it but to reproduce that)."""
-    loss: str = "ssi"
+    loss: DepthLossKind = "ssi"
     weight: float = 1.0
     gradient: bool = True
     """False reproduces the seed's published code: the depth loss is added to the logged total as a value
@@ -70,8 +70,6 @@ class DepthConfig:
     min_valid_fraction: float = 0.5
 
     def __post_init__(self) -> None:
-        if self.loss not in DEPTH_LOSSES:
-            raise ValueError(f"depth.loss must be one of {DEPTH_LOSSES}, got {self.loss!r}")
         if self.source not in ("prior", "gt"):
             raise ValueError(f"depth.source must be 'prior' or 'gt', got {self.source!r}")
         if self.missing not in ("error", "mask", "zeros"):
@@ -195,6 +193,51 @@ class InitConfig:
     fresh: list[str] = field(default_factory=list)
     """Modules that start from a new initialisation instead of the checkpoint's weights, e.g. [descriptor_head]
     on the features of `mapfree pretrain`: the head is then learned by the pose loss, as MicKey's heads are."""
+
+
+@dataclass(frozen=True)
+class TopKCurriculum:
+    """Fraction of pairs kept at an epoch: min(end, start + step * epoch); disabled keeps all."""
+
+    enabled: bool = True
+    start: float = 0.3
+    end: float = 0.8
+    step: float = 0.05
+
+    def __post_init__(self) -> None:
+        if not (0 < self.start <= 1 and 0 < self.end <= 1):
+            raise ValueError(f"curriculum fractions must lie in (0, 1], got start={self.start}, end={self.end}")
+
+    def fraction(self, epoch: int) -> float:
+        if not self.enabled:
+            return 1.0
+        return min(self.end, self.start + self.step * epoch)
+
+
+@dataclass(frozen=True)
+class ReinforceConfig:
+    """Sampling and robust-fitting sizes of MicKey's training loss (defaults: the released model)."""
+
+    num_sets: int = 20
+    set_size: int = 512
+    num_hypotheses: int = 20
+    min_set: int = 8
+    refine_steps: int = 4
+    refine_threshold: float = 0.15
+    score_threshold: float = 0.3
+    score_temperature: float = 20.0
+    null_hypothesis: bool = True
+    outlier_ratio: float = 0.35
+    null_loss: float = 0.8
+    clip_px: float | None = None
+    """Soft clip of the VCRE, pixels; None: MicKey's 80 px at Map-free's 540 px width, scaled to the
+    width of the images the VCRE is measured in (see :func:`mapfree.training.losses.vcre.soft_clip_px`)."""
+
+    def __post_init__(self) -> None:
+        if self.min_set < 3 or self.set_size < self.min_set:
+            raise ValueError(f"need 3 <= min_set <= set_size, got min_set={self.min_set}, set_size={self.set_size}")
+        if self.num_sets < 1 or self.num_hypotheses < 1:
+            raise ValueError("num_sets and num_hypotheses must be positive")
 
 
 @dataclass

@@ -24,15 +24,14 @@ may be <= 0, so logarithms and inverses use a softplus floor that keeps a gradie
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from mapfree.registry import Registry
+from mapfree.training.config import DepthLossKind
 
-DepthLossKind = Literal["ssi", "l2", "silog", "seed_mse"]
 MIN_VALID = 4
 """Fewest valid patches an image needs to take part (the ssi normalisation needs a variance)."""
 _FLOOR_SHARPNESS = 20.0

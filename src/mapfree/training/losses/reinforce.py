@@ -37,6 +37,7 @@ from torch import Tensor
 from mapfree.geometry.camera import Camera
 from mapfree.geometry.procrustes import weighted_procrustes
 from mapfree.robust.sampling import sample_without_replacement
+from mapfree.training.config import ReinforceConfig
 from mapfree.training.losses.vcre import soft_clip_px, vcre_loss
 
 PoseLoss = Callable[[Tensor, Tensor], Tensor]
@@ -44,32 +45,6 @@ PoseLoss = Callable[[Tensor, Tensor], Tensor]
 
 INVALID_SCORE = -1e4
 """Soft score of a degenerate hypothesis: its softmax weight underflows to zero."""
-
-
-@dataclass(frozen=True)
-class ReinforceConfig:
-    """Sampling and robust-fitting sizes of MicKey's training loss (defaults: the released model)."""
-
-    num_sets: int = 20
-    set_size: int = 512
-    num_hypotheses: int = 20
-    min_set: int = 8
-    refine_steps: int = 4
-    refine_threshold: float = 0.15
-    score_threshold: float = 0.3
-    score_temperature: float = 20.0
-    null_hypothesis: bool = True
-    outlier_ratio: float = 0.35
-    null_loss: float = 0.8
-    clip_px: float | None = None
-    """Soft clip of the VCRE, pixels; None: MicKey's 80 px at Map-free's 540 px width, scaled to the
-    width of the images the VCRE is measured in (see :func:`mapfree.training.losses.vcre.soft_clip_px`)."""
-
-    def __post_init__(self) -> None:
-        if self.min_set < 3 or self.set_size < self.min_set:
-            raise ValueError(f"need 3 <= min_set <= set_size, got min_set={self.min_set}, set_size={self.set_size}")
-        if self.num_sets < 1 or self.num_hypotheses < 1:
-            raise ValueError("num_sets and num_hypotheses must be positive")
 
 
 @dataclass
