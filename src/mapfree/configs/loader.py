@@ -16,9 +16,12 @@ from typing import Any, TypeVar, get_args
 import yaml
 
 from mapfree.configs import config_path
+from mapfree.configs.safe_yaml import load_yaml, read_yaml_file
 from mapfree.configs.typed import ConfigError, build, convert, field_types, unknown_key
 
 BASE_KEY = "base"
+MAX_BASE_DEPTH = 16
+"""Most files in one chain of `base:` references (the packaged configurations use three)."""
 T = TypeVar("T")
 
 
@@ -31,12 +34,7 @@ def deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise FileNotFoundError(f"config not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML: {' '.join(str(e).split())}") from None
+    data = read_yaml_file(path) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of sections, got {type(data).__name__}")
     return data
@@ -50,11 +48,27 @@ def _base_path(name: str, parent: Path) -> Path:
     return config_path(name)
 
 
-def read_tree(cls: type, name_or_path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
-    """The merged plain data of a config file and its bases, each file checked against `cls`."""
+def read_tree(cls: type, name_or_path: str | Path, _seen: tuple[Path, ...] = (),
+              _done: dict[Path, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The merged plain data of a config file and its bases, each file checked against `cls`.
+
+    Each file is read and checked once per call (`_done` holds the merged tree of every file done, so a
+    base shared by many files costs nothing more), and bases nest at most :data:`MAX_BASE_DEPTH` deep.
+    """
     path = config_path(name_or_path)
-    if path.resolve() in _seen:
+    key = path.resolve()
+    if key in _seen:
         raise ConfigError(f"{path}: base cycle through {' -> '.join(str(p) for p in _seen)}")
+    if len(_seen) >= MAX_BASE_DEPTH:
+        raise ConfigError(f"{path}: bases nest more than {MAX_BASE_DEPTH} deep: {' -> '.join(map(str, _seen))}")
+    _done = {} if _done is None else _done
+    if key not in _done:
+        _done[key] = _merged_tree(cls, path, (*_seen, key), _done)
+    return _done[key]
+
+
+def _merged_tree(cls: type, path: Path, chain: tuple[Path, ...], done: dict[Path, dict[str, Any]]) -> dict[str, Any]:
+    """One file's data over its merged bases (`chain`: the files from the first one loaded down to this one)."""
     data = _read_yaml(path)
     bases = data.pop(BASE_KEY, [])
     if isinstance(bases, str):
@@ -67,7 +81,7 @@ def read_tree(cls: type, name_or_path: str | Path, _seen: tuple[Path, ...] = ())
         raise ConfigError(f"{path}: {e}") from None
     merged: dict[str, Any] = {}
     for base in bases:
-        merged = deep_merge(merged, read_tree(cls, _base_path(base, path.parent), (*_seen, path.resolve())))
+        merged = deep_merge(merged, read_tree(cls, _base_path(base, path.parent), chain, done))
     return deep_merge(merged, data)
 
 
@@ -91,10 +105,7 @@ def apply_overrides(cls: type, data: dict[str, Any], overrides: Iterable[str]) -
         key, sep, text = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"override must look like section.key=value, got {item!r}")
-        try:
-            value = yaml.safe_load(text)
-        except yaml.YAMLError:
-            raise ConfigError(f"override {key}: value {text!r} is not valid YAML") from None
+        value = load_yaml(text, f"override {key}")
         parts = key.split(".")
         try:
             convert(value, _field_type(cls, parts), key, partial=True)

@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from mapfree.atomic import write_text_atomic
+from mapfree.configs.safe_yaml import read_yaml_file
 from mapfree.configs.typed import build, to_plain
 from mapfree.errors import InputError
 
@@ -115,12 +116,7 @@ class MicKeyConfig:
     def load(cls, path: str | Path) -> MicKeyConfig:
         """Read this project's YAML (top-level `mickey:`) or the released MicKey YAML (top-level `MICKEY:`)."""
         path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"config not found: {path}")
-        try:
-            data = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as e:
-            raise InputError(f"{path}: not valid YAML: {e}") from None
+        data = read_yaml_file(path)
         if not isinstance(data, dict) or not ({"mickey", "MICKEY"} & data.keys()):
             raise InputError(f"{path}: expected a MicKey config with a top-level 'mickey' or 'MICKEY' section")
         try:
