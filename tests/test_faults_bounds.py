@@ -91,3 +91,10 @@ def test_a_base_chain_deeper_than_the_cap_names_the_chain(tmp_path):
     assert TrainConfig.load(tmp_path / "c15.yaml").optim.lr == 1e-3  # 16 files
     with pytest.raises(ConfigError, match=r"c3.yaml: bases nest more than 16 deep: .*c19.yaml -> .*c4.yaml"):
         TrainConfig.load(tmp_path / "c19.yaml")
+
+
+def test_a_long_error_message_is_cut_to_one_short_line(capsys):
+    assert main(["train", "--config", "synthetic_cpu", "--set", "trainer.max_epochs=" + "x" * 100_000]) == 2
+    line = error_line(capsys)
+    assert line.startswith("mapfree train: error: override trainer.max_epochs")
+    assert len(line) < 2100 and line.endswith("more characters)")

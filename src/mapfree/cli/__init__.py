@@ -39,6 +39,17 @@ EXIT_CODES = """exit codes:
   130  interrupted"""
 
 
+MAX_ERROR_CHARS = 2000
+"""Longest error message printed: a message quoting a huge input must not flood the terminal."""
+
+
+def shortened(message: str, limit: int = MAX_ERROR_CHARS) -> str:
+    """`message` cut to `limit` characters, ending with an ellipsis and how many characters were cut."""
+    if len(message) <= limit:
+        return message
+    return f"{message[:limit]}... ({len(message) - limit:,} more characters)"
+
+
 def command_modules() -> dict[str, str]:
     """{command name: module name} for every module in this package."""
     return {
@@ -79,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     except EXPECTED_FAILURES as e:
         if args.debug:
             raise
-        print(f"mapfree {args.command}: error: {e}", file=sys.stderr)
+        print(f"mapfree {args.command}: error: {shortened(str(e))}", file=sys.stderr)
         return 2
 
 
