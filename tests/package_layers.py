@@ -11,7 +11,7 @@ from __future__ import annotations
 
 LAYERS: dict[str, int] = {
     # 0: import nothing of mapfree
-    "errors": 0, "logs": 0, "geometry": 0, "lazy": 0,
+    "errors": 0, "logs": 0, "geometry": 0, "lazy": 0, "children": 0,
     # 1: small services on top of the errors; the package's `__init__` (lazy public names)
     "mapfree": 1, "atomic": 1, "registry": 1, "devices": 1, "configs": 1, "extras": 1,
     # 2: the dataset layout, robust solvers, weight files

@@ -12,7 +12,7 @@ import multiprocessing
 import shutil
 import time
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -23,6 +23,7 @@ import torch
 from mapfree import logs
 from mapfree.atomic import OutputExistsError, write_text_atomic
 from mapfree.baselines.table1 import StudyArm
+from mapfree.children import process_pool
 from mapfree.depth_prior.runner import RunReport, compute_store
 from mapfree.depth_prior.teacher import Teacher
 from mapfree.depth_prior.teachers import build_teacher
@@ -216,8 +217,8 @@ def execute(jobs: list[RunJob], workers: int) -> list[RunRecord]:
                 line(run_one(job))
     else:
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(min(workers, len(todo)), mp_context=context, initializer=_worker_setup,
-                                 initargs=(logs.verbosity(),)) as pool:
+        # The workers die with this process (the OOM killer's SIGKILL included), so none writes on unseen.
+        with process_pool(min(workers, len(todo)), context, _worker_setup, (logs.verbosity(),)) as pool:
             for future in as_completed([pool.submit(run_one, job) for job in todo]):
                 line(future.result())
     return [load_record(job.record_file) for job in jobs]

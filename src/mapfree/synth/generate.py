@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import shutil
 import zlib
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from tqdm import tqdm
 
 from mapfree import logs
 from mapfree.atomic import atomic_dir, refuse_existing
+from mapfree.children import process_pool
 from mapfree.data.correspondences import correspondences_path
 from mapfree.data.files import Overlaps, write_intrinsics, write_overlaps, write_poses
 from mapfree.data.frames import frame_name
@@ -179,7 +179,7 @@ def generate_dataset(out_dir: str | Path, config: SynthConfig, workers: int | No
             _generate_job(job)
             bar.update()
     else:
-        with ProcessPoolExecutor(workers) as pool:
+        with process_pool(workers) as pool:  # the workers die with this process
             for _ in pool.map(_generate_job, jobs):
                 bar.update()
     bar.close()
