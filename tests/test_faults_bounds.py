@@ -3,14 +3,22 @@ and resizes, and the length of the one-line errors the commands print."""
 
 from __future__ import annotations
 
+import struct
 import time
+import zlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from mapfree.cli import main
 from mapfree.configs.safe_yaml import MAX_FILE_BYTES
 from mapfree.configs.typed import ConfigError
+from mapfree.data.dataset import MapFreePairs
+from mapfree.data.images import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, read_image
+from mapfree.data.preprocess import prepare_view
+from mapfree.errors import InputError
+from mapfree.geometry.camera import Camera
 from mapfree.models import MicKeyConfig
 from mapfree.training import TrainConfig
 
@@ -98,3 +106,48 @@ def test_a_long_error_message_is_cut_to_one_short_line(capsys):
     line = error_line(capsys)
     assert line.startswith("mapfree train: error: override trainer.max_epochs")
     assert len(line) < 2100 and line.endswith("more characters)")
+
+
+def png_header(path: Path, width: int, height: int) -> Path:
+    """A PNG that states its size and holds no pixels: what a reader sees before it decodes anything."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b""))
+    return path
+
+
+def test_resize_beyond_the_pixel_cap_fails_before_any_work(tiny_dataset, tmp_path, capsys):
+    scene = next(p for p in sorted((tiny_dataset / "val").iterdir()) if p.is_dir())
+    images = [str(scene / "seq0/frame_00000.jpg"), str(scene / "seq1/frame_00000.jpg")]
+    pose = ["pose", *images, "--intrinsics", str(scene / "intrinsics.txt"), "--checkpoint", str(tmp_path / "none")]
+    submit = ["submit", "--data-root", str(tiny_dataset), "--split", "val", "--out", str(tmp_path)]
+    for args in (pose, submit):
+        assert main([*args, "--resize", "20000x20000"]) == 2
+        assert error_line(capsys).endswith("error: --resize: 20000x20000 is 400,000,000 pixels, more than the "
+                                           "67,108,864 allowed (raise the cap with --max-pixels or MAPFREE_MAX_PIXELS)")
+    assert main([*pose, "--resize", "700x700", "--max-pixels", "400000"]) == 2
+    assert "--resize: 700x700 is 490,000 pixels, more than the 400,000 allowed" in error_line(capsys)
+    with pytest.raises(InputError, match="resize: 20000x20000 is 400,000,000 pixels"):
+        MapFreePairs(tiny_dataset, "val", resize=(20000, 20000))
+    with pytest.raises(InputError, match="resize: 20000x20000 is 400,000,000 pixels"):
+        prepare_view(np.zeros((4, 4, 3), np.uint8), Camera(np.eye(3), (4, 4)), (20000, 20000))
+
+
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+def test_an_image_over_the_pixel_cap_is_refused_from_its_header(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv(MAX_PIXELS_ENV, str(DEFAULT_MAX_PIXELS))  # restored after --max-pixels sets it
+    huge = png_header(tmp_path / "huge.png", 10_000, 10_000)
+    with pytest.raises(InputError, match=f"{huge}: image: 10000x10000 is 100,000,000 pixels, more than the"):
+        read_image(huge)
+    with pytest.raises(InputError, match=f"{huge}: image too large to open"):
+        read_image(png_header(huge, 30_000, 30_000))
+    (tmp_path / "intrinsics.txt").write_text("huge.png 500 500 50 50 100 100\n")
+    pose = ["pose", str(huge), str(huge), "--intrinsics", str(tmp_path / "intrinsics.txt"),
+            "--checkpoint", str(tmp_path / "none")]
+    png_header(huge, 10_000, 10_000)
+    assert main(pose) == 2
+    assert "10000x10000 is 100,000,000 pixels" in error_line(capsys)
+    assert main([*pose, "--max-pixels", "100000000"]) == 2  # the cap raised: read, and found to hold no pixels
+    assert error_line(capsys).endswith(f"{huge}: image does not decode")

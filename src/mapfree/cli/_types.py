@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import math
+import os
 import sys
 
 
@@ -24,22 +24,6 @@ def _int_at_least(text: str, low: int) -> int:
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
     if value < low:
         raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
-    return value
-
-
-def finite_number(text: str) -> int | float:
-    """A finite number, an int when written as one (so that metric keys print like the official ones: `5deg`,
-    `90px`); NaN and Inf are refused, as every float option of every command must."""
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
     return value
 
 
@@ -92,6 +76,21 @@ def add_resize_argument(parser: argparse.ArgumentParser, help: str, default: str
     """`--resize WxH` (a string default is parsed too), and the deprecated `--size WxH` spelling."""
     parser.add_argument("--resize", type=parse_size, default=default, metavar="WxH", help=help)
     parser.add_argument("--size", dest="resize", type=parse_size, action=DeprecatedAlias, replacement="--resize WxH")
+    parser.add_argument("--max-pixels", type=positive_int, default=None, metavar="N",
+                        help="largest image read or resized to, in pixels (omitted: $MAPFREE_MAX_PIXELS, else "
+                             "8192x8192)")
+
+
+def apply_pixel_cap(args: argparse.Namespace) -> None:
+    """Make `--max-pixels` the image cap of this command and of its data-loader workers (through the environment
+    variable they inherit, see :func:`mapfree.data.images.max_pixels`), and check `--resize` against it before
+    any work."""
+    from mapfree.data.images import MAX_PIXELS_ENV, check_pixels
+
+    if args.max_pixels is not None:
+        os.environ[MAX_PIXELS_ENV] = str(args.max_pixels)
+    if args.resize is not None:
+        check_pixels(args.resize, "--resize")
 
 
 class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):

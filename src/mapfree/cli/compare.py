@@ -7,7 +7,13 @@ from typing import Any
 
 from mapfree.cli._baseline_args import add_baseline_arguments, baseline_context
 from mapfree.cli._model_args import resolve_device
-from mapfree.cli._types import add_precision_argument, add_resize_argument, non_negative_int, positive_int
+from mapfree.cli._types import (
+    add_precision_argument,
+    add_resize_argument,
+    apply_pixel_cap,
+    non_negative_int,
+    positive_int,
+)
 from mapfree.errors import InputError
 from mapfree.extras import require
 
@@ -183,6 +189,7 @@ def table1_estimators(rows: list[Any], args: argparse.Namespace, context: Any) -
 
 def run(args: argparse.Namespace) -> int:
     require("baselines", "mapfree compare")
+    apply_pixel_cap(args)
 
     from mapfree.atomic import write_json_atomic
     from mapfree.baselines.registry import component_problems

@@ -8,6 +8,7 @@ import os
 from mapfree.cli._types import (
     add_precision_argument,
     add_resize_argument,
+    apply_pixel_cap,
     file_name_part,
     non_negative_int,
     positive_int,
@@ -57,6 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from mapfree.depth_prior.verify import verify_store
 
+    apply_pixel_cap(args)
     if args.verify:
         report = verify_store(args.data_root, args.split, args.out)
         print(report.summary())

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from mapfree.cli._model_args import add_model_arguments, backbone_dtype, resolve_device
-from mapfree.cli._types import add_resize_argument
+from mapfree.cli._types import add_resize_argument, apply_pixel_cap
 from mapfree.extras import require
 
 HELP = "Estimate the metric pose of IMG1 relative to IMG0 with MicKey; optionally save figures and outputs."
@@ -37,6 +37,7 @@ def _refuse_existing_outputs(out: str | None, dump: Path | None) -> None:
 
 def run(args: argparse.Namespace) -> int:
     require("baselines", "mapfree pose")
+    apply_pixel_cap(args)
 
     import numpy as np
     import torch

@@ -6,7 +6,7 @@ import argparse
 
 from mapfree.cli._baseline_args import add_baseline_arguments, baseline_context
 from mapfree.cli._model_args import add_model_arguments, resolve_device
-from mapfree.cli._types import add_resize_argument, non_negative_int, positive_int
+from mapfree.cli._types import add_resize_argument, apply_pixel_cap, non_negative_int, positive_int
 from mapfree.errors import InputError
 from mapfree.extras import require
 
@@ -33,6 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     require("baselines", "mapfree submit")
+    apply_pixel_cap(args)
 
     from pathlib import Path
 

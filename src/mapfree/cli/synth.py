@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from mapfree.cli._types import add_resize_argument, file_name_part, non_negative_int, positive_int
+from mapfree.cli._types import add_resize_argument, apply_pixel_cap, file_name_part, non_negative_int, positive_int
 from mapfree.extras import require
 
 HELP = "Generate a synthetic Map-free-format dataset (train/val/test) with metric depth."
@@ -32,6 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    apply_pixel_cap(args)
     if args.contact_sheet:
         require("plots", "--contact-sheet")
 

@@ -11,7 +11,7 @@ import torch
 from cachetools import LRUCache
 from torch.utils.data import Dataset, Sampler
 
-from mapfree.data.images import check_frame_images, check_image_size, read_depth, read_image
+from mapfree.data.images import check_frame_images, check_image_size, check_pixels, read_depth, read_image
 from mapfree.data.items import PairItem, View
 from mapfree.data.preprocess import prepare_view
 from mapfree.data.scenes import Pair, Scene, list_scenes, split_pairs
@@ -43,6 +43,8 @@ class MapFreePairs(Dataset):
             raise ValueError(f"cache_mb must be >= 0, got {cache_mb}")
         self.data_root = Path(data_root)
         self.split = split
+        if resize is not None:
+            check_pixels(resize, "resize")  # here, not in a loader worker
         self.resize = resize
         self.depth_suffix = depth_suffix
         self.scenes = {s.name: s for s in list_scenes(data_root, split)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -12,6 +13,7 @@ import numpy as np
 from PIL import Image
 
 from mapfree.data.errors import DataFormatError
+from mapfree.errors import InputError
 from mapfree.geometry.camera import Camera
 
 if TYPE_CHECKING:
@@ -20,12 +22,45 @@ if TYPE_CHECKING:
 DEPTH_SCALE = 1000.0
 """Depth PNGs store uint16 millimetres; 0 means no depth."""
 
+MAX_PIXELS_ENV = "MAPFREE_MAX_PIXELS"
+"""The environment variable that raises (or lowers) :func:`max_pixels`; an environment variable so that
+data-loader workers see what the command was told (`--max-pixels`)."""
+
+DEFAULT_MAX_PIXELS = 8192 * 8192
+"""The largest image read or resized to by default (64 megapixels, 192 MiB as RGB, 768 MiB as floats)."""
+
+
+def max_pixels() -> int:
+    """The most pixels an image may have when read or resized to: `MAPFREE_MAX_PIXELS`, else the default."""
+    text = os.environ.get(MAX_PIXELS_ENV)
+    if text is None:
+        return DEFAULT_MAX_PIXELS
+    try:
+        limit = int(text)
+    except ValueError:
+        limit = 0
+    if limit < 1:
+        raise InputError(f"{MAX_PIXELS_ENV}={text!r}: expected a positive number of pixels")
+    return limit
+
+
+def check_pixels(size: tuple[int, int], what: str) -> None:
+    """InputError naming `what` when an image of `size` = (width, height) has more than :func:`max_pixels`,
+    before any memory is spent on it."""
+    width, height = size
+    if width * height > (limit := max_pixels()):
+        raise InputError(f"{what}: {width}x{height} is {width * height:,} pixels, more than the {limit:,} allowed "
+                         f"(raise the cap with --max-pixels or {MAX_PIXELS_ENV})")
+
 
 def read_image(path: str | Path) -> np.ndarray:
-    """(H, W, 3) uint8 RGB; DataFormatError if the file is missing, does not decode or is truncated."""
+    """(H, W, 3) uint8 RGB; DataFormatError if the file is missing, does not decode or is truncated, InputError
+    if it has more pixels than :func:`max_pixels` (from its header, before decoding)."""
     path = Path(path)
     if not path.is_file():
         raise DataFormatError(path, "image not found")
+    with contextlib.suppress(DataFormatError):  # a header Pillow cannot read: OpenCV's decoding says what is wrong
+        image_size(path)
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if bgr is None:
         raise DataFormatError(path, "image does not decode")
@@ -36,7 +71,8 @@ def read_image(path: str | Path) -> np.ndarray:
 def image_size(path: str | Path) -> tuple[int, int]:
     """(width, height) of an image as :func:`read_image` returns it, from its header only (no decoding).
 
-    DataFormatError if the file is missing, is not an image or is truncated.
+    DataFormatError if the file is missing, is not an image or is truncated; InputError if it has more pixels
+    than :func:`max_pixels`.
     """
     path = Path(path)
     if not path.is_file():
@@ -44,7 +80,12 @@ def image_size(path: str | Path) -> tuple[int, int]:
     try:
         with Image.open(path) as image:
             width, height = image.size
+            check_pixels((width, height), f"{path}: image")  # before Pillow reads more (PNG's EXIF can decode it all)
             rotated = image.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8)  # OpenCV applies the rotation
+    except InputError:  # over the cap: a ValueError, but not a broken file
+        raise
+    except Image.DecompressionBombError as e:  # Pillow's own cap (179 megapixels), above the default one here
+        raise InputError(f"{path}: image too large to open ({e})") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise DataFormatError(path, f"not a readable image ({e})") from None
     _check_complete(path)
@@ -92,6 +133,7 @@ def resize_image(image: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
     """
     if size is None or (image.shape[1], image.shape[0]) == tuple(size):
         return image
+    check_pixels(size, "resize")
     w, h = size
     shrink = w < image.shape[1] and h < image.shape[0]
     return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
