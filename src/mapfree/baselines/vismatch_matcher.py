@@ -145,10 +145,13 @@ def missing_weights(name: str) -> list[WeightFile]:
 
 def check_weights(name: str) -> str | None:
     """Before vismatch builds model `name`: MissingWeightsError (one line) when a weight file is missing and
-    the network is not there; otherwise why Hub calls must stay in the cache (None: online)."""
-    offline = hub_offline()
+    the network is not there; otherwise why Hub calls must stay in the cache (None: online). With every
+    file on this machine the network is neither probed nor used."""
     missing = missing_weights(name)
-    if missing and offline is not None:
+    if not missing:
+        return "every weight file is on this machine"
+    offline = hub_offline()
+    if offline is not None:
         files = ", ".join(f"{f.describe()} (looked in {f.location()})" for f in missing)
         fetch = " && ".join(f.fetch() for f in missing)
         raise MissingWeightsError(f"vismatch:{name} needs {files} and cannot download it ({offline}); "

@@ -5,7 +5,9 @@ are checked (published sha256 when there is one, else: not empty and `torch.load
 only then renamed into place; a file that fails is deleted and reported in one line. Before a URL
 download the host is probed with a short timeout, and Hub calls get a short `etag_timeout` and
 `local_files_only` under `HF_HUB_OFFLINE`, so no network means a one-line `MissingWeightsError`
-naming the fetch command within seconds, never a retry loop.
+naming the fetch command within seconds, never a retry loop. The probe connects where the download
+would: to the proxy the environment names (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, read as urllib and
+the Hub's HTTP client read them) unless `NO_PROXY` exempts the host, else to the host itself.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import os
 import shutil
 import socket
 import tempfile
+import urllib.request
 import uuid
 import zipfile
 from collections.abc import Iterator
@@ -21,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.error import URLError
-from urllib.parse import urlparse
+from urllib.parse import ParseResult, urlparse
 
 from mapfree.errors import InputError
 from mapfree.weights.catalog import CATALOG, HF, URL, ZIP, WeightsEntry
@@ -30,6 +33,8 @@ from mapfree.weights.loading import load_torch_file
 
 CONNECT_TIMEOUT = 5.0
 """Seconds to wait for a host (URL probe, Hub metadata) before calling the network unavailable."""
+DEFAULT_PORTS = {"http": 80, "https": 443, "socks4": 1080, "socks5": 1080, "socks5h": 1080}
+"""The port of a URL (a proxy's included) that names none."""
 
 
 def hub_checkpoints(cache_dir: str | os.PathLike | None = None) -> Path:
@@ -56,8 +61,7 @@ def hub_offline(local_files_only: bool = False) -> str | None:
     if constants.is_offline_mode() or any(os.environ.get(k, "").upper() in {"1", "ON", "YES", "TRUE"}
                                           for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")):
         return "HF_HUB_OFFLINE is set"
-    error = _connect_error(constants.ENDPOINT)
-    return None if error is None else f"{urlparse(constants.ENDPOINT).netloc} unreachable: {_reason(error)}"
+    return _unreachable(constants.ENDPOINT)
 
 
 @dataclass(frozen=True)
@@ -113,22 +117,35 @@ def download(entry: WeightsEntry, cache_dir: str | os.PathLike | None = None, pr
     return folder
 
 
-def _connect_error(address: str) -> OSError | None:
-    """None when the host of URL `address` accepts a connection within CONNECT_TIMEOUT, else the error."""
+def _unreachable(address: str) -> str | None:
+    """None when a request for URL `address` gets a connection within CONNECT_TIMEOUT (to its proxy, if it
+    has one), else why not."""
     url = urlparse(address)
+    proxy = _proxy(url.scheme, url.hostname or "")
+    hop = proxy or url
     try:
-        socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)),
+        socket.create_connection((hop.hostname, hop.port or DEFAULT_PORTS.get(hop.scheme, 80)),
                                  timeout=CONNECT_TIMEOUT).close()
     except OSError as e:
-        return e
+        via = f" through the proxy {proxy.netloc.rpartition('@')[2]}" if proxy else ""  # no credentials
+        return f"{url.netloc} unreachable{via}: {_reason(e)}"
     return None
+
+
+def _proxy(scheme: str, host: str) -> ParseResult | None:
+    """The proxy the environment names for a `scheme` request to `host`, or None (none, or `NO_PROXY`)."""
+    proxies = urllib.request.getproxies()
+    proxy = proxies.get(scheme) or proxies.get("all")
+    if not proxy or urllib.request.proxy_bypass(host):
+        return None
+    return urlparse(proxy if "://" in proxy else f"http://{proxy}")
 
 
 def _probe(entry: WeightsEntry, where: Path) -> None:
     """MissingWeightsError at once when the entry's host does not answer."""
-    error = _connect_error(entry.source)
-    if error is not None:
-        raise _offline(entry, where, f"{urlparse(entry.source).netloc} unreachable: {_reason(error)}")
+    reason = _unreachable(entry.source)
+    if reason is not None:
+        raise _offline(entry, where, reason)
 
 
 def _offline(entry: WeightsEntry, where: Path, reason: str) -> MissingWeightsError:
