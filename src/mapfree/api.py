@@ -5,7 +5,7 @@
     result.R, result.t, result.confidence      # a MicKeyPose: a RelativePose with MicKey's outputs
 
 Intrinsics are 3x3 matrices (NumPy or torch) or :class:`mapfree.geometry.camera.Camera` tuples
-(whose image size is then the image's own).
+(whose image size must be the image's own), checked against the image (:func:`check_camera_fits`).
 
 Images are RGB; they may be paths, (H, W, 3) uint8 arrays (or float arrays in [0, 1]) or
 (3, H, W) float tensors in [0, 1]. Images and intrinsics are checked before the network runs
@@ -29,8 +29,8 @@ import torch
 from mapfree.data.errors import DataFormatError
 from mapfree.data.images import read_image
 from mapfree.data.preprocess import prepare_view
-from mapfree.errors import InputError
-from mapfree.geometry.camera import Camera, intrinsics_matrix
+from mapfree.errors import InputError, decode_utf8
+from mapfree.geometry.camera import Camera, intrinsics_matrix, principal_point_outside
 from mapfree.models.backbone import PATCH_SIZE
 from mapfree.models.mickey import Features, MatchMatrix, MicKey
 from mapfree.models.pose import MicKeyPose, mickey_poses, solve_mickey_poses
@@ -70,6 +70,30 @@ def check_intrinsics(K: np.ndarray | torch.Tensor, name: str = "K", batch: int |
     if np.abs(lower).max() > 1e-6:
         raise InputError(f"{name} must be [[fx, s, cx], [0, fy, cy], [0, 0, 1]] (is it transposed?), got {K.tolist()}")
     return K
+
+
+def check_camera_fits(K: np.ndarray, width: int, height: int, name: str = "K", size: np.ndarray | None = None
+                      ) -> None:
+    """InputError unless checked intrinsics K (3, 3) or (B, 3, 3) fit a `width` x `height` image.
+
+    A Camera's `size` states K's resolution: it must be the image's, and the principal point must lie inside the
+    image (:func:`~mapfree.geometry.camera.principal_point_outside`). A bare K states none, so its principal
+    point must also lie within a quarter of the image from the centre: a K made for another resolution (twice
+    it puts the point in a corner) is refused rather than silently giving wrong metric poses.
+    """
+    image = np.array([width, height], dtype=np.float64)
+    if size is not None and np.any(np.asarray(size) != image):
+        sw, sh = np.asarray(size).reshape(-1, 2)[0]
+        raise InputError(f"{name} is a camera of {sw:g}x{sh:g} images, the image is {width}x{height}: resize the "
+                         f"image, or scale the camera (Camera.resized)")
+    point = np.stack([K[..., 0, 2], K[..., 1, 2]], -1).reshape(-1, 2)
+    outside = principal_point_outside(K, image).reshape(-1)
+    off_centre = np.any(np.abs(point - image / 2) > image / 4, axis=-1) if size is None else outside
+    if np.any(off_centre):
+        cx, cy = point[int(np.argmax(off_centre))]
+        where = "outside" if np.any(outside) else "far from the centre of"
+        raise InputError(f"{name}: principal point ({cx:g}, {cy:g}) lies {where} the {width}x{height} image; is "
+                         "K made for another resolution? Scale it to the image, or pass a Camera of the image's size")
 
 
 def check_image(image: np.ndarray | torch.Tensor, name: str = "image", batched: bool = False) -> None:
@@ -120,26 +144,28 @@ def read_intrinsics_for(path: str | Path, image: str | Path) -> Camera:
     path, image = Path(path), Path(image)
     if not path.is_file():
         raise DataFormatError(path, "intrinsics file not found")
-    with open(path, encoding="utf-8") as f:
-        for lineno, raw in enumerate(f, start=1):
-            fields = raw.split()
-            if not fields or fields[0].startswith("#"):
-                continue
-            name = Path(fields[0])
-            if name != image and image.parts[-len(name.parts):] != name.parts:
-                continue
-            if len(fields) != 7:
-                raise DataFormatError(path, f"expected 7 fields (name fx fy cx cy width height), got {len(fields)}",
-                                      lineno)
-            try:
-                fx, fy, cx, cy, w, h = (float(v) for v in fields[1:])
-            except ValueError:
-                raise DataFormatError(path, f"unparsable number in {fields[1:]}", lineno) from None
-            if not (np.isfinite([fx, fy, cx, cy, w, h]).all() and fx > 0 and fy > 0 and w >= 1 and h >= 1
-                    and w == int(w) and h == int(h)):
-                raise DataFormatError(path, "focal lengths must be positive and finite, image size positive integers",
-                                      lineno)
-            return Camera.from_matrix(intrinsics_matrix(fx, fy, cx, cy), int(w), int(h))
+    for lineno, raw in enumerate(decode_utf8(path.read_bytes(), path).splitlines(), start=1):
+        fields = raw.split()
+        if not fields or fields[0].startswith("#"):
+            continue
+        name = Path(fields[0])
+        if name != image and image.parts[-len(name.parts):] != name.parts:
+            continue
+        if len(fields) != 7:
+            raise DataFormatError(path, f"expected 7 fields (name fx fy cx cy width height), got {len(fields)}",
+                                  lineno)
+        try:
+            fx, fy, cx, cy, w, h = (float(v) for v in fields[1:])
+        except ValueError:
+            raise DataFormatError(path, f"unparsable number in {fields[1:]}", lineno) from None
+        if not (np.isfinite([fx, fy, cx, cy, w, h]).all() and fx > 0 and fy > 0 and w >= 1 and h >= 1
+                and w == int(w) and h == int(h)):
+            raise DataFormatError(path, "focal lengths must be positive and finite, image size positive integers",
+                                  lineno)
+        if principal_point_outside(intrinsics_matrix(fx, fy, cx, cy), np.array([w, h])):
+            raise DataFormatError(path, f"principal point ({cx:g}, {cy:g}) lies outside the {w:g}x{h:g} image",
+                                  lineno)
+        return Camera.from_matrix(intrinsics_matrix(fx, fy, cx, cy), int(w), int(h))
     raise DataFormatError(path, f"no line for image {image.name!r}")
 
 
@@ -178,8 +204,18 @@ def _matrix(K: CameraLike) -> np.ndarray | torch.Tensor:
 
 
 def _camera(K: CameraLike, images: torch.Tensor, name: str) -> Camera:
-    """The NumPy camera of a (B, 3, H, W) image batch from its checked intrinsics (:func:`check_intrinsics`)."""
-    return Camera(check_intrinsics(_matrix(K), name, len(images)), np.array(images.shape[:-3:-1], dtype=np.float64))
+    """The NumPy camera of a (B, 3, H, W) image batch from its checked intrinsics (:func:`check_intrinsics`,
+    :func:`check_camera_fits`)."""
+    matrix = check_intrinsics(_matrix(K), name, len(images))
+    check_camera_fits(matrix, images.shape[-1], images.shape[-2], name, _stated_size(K))
+    return Camera(matrix, np.array(images.shape[:-3:-1], dtype=np.float64))
+
+
+def _stated_size(K: CameraLike) -> np.ndarray | None:
+    """The image size a Camera states, None for a bare matrix."""
+    if not isinstance(K, Camera):
+        return None
+    return K.size.detach().cpu().numpy() if isinstance(K.size, torch.Tensor) else np.asarray(K.size)
 
 
 def poses_from_features(
@@ -224,8 +260,13 @@ def estimate_pose(
     for i, (image, K) in enumerate(((image0, K0), (image1, K1))):
         image = _as_array(image)
         check_image(image, f"image{i}")
-        K = check_intrinsics(_matrix(K), f"K{i}")
+        matrix = check_intrinsics(_matrix(K), f"K{i}")
+        if matrix.ndim != 2:
+            raise InputError(f"K{i} must be one (3, 3) intrinsics matrix for a single pair, got shape {matrix.shape}"
+                             " (estimate_poses takes batches)")
         h, w = image.shape[-2:] if isinstance(image, torch.Tensor) else image.shape[:2]
+        check_camera_fits(matrix, w, h, f"K{i}", _stated_size(K))
+        K = matrix
         views.append(prepare_view(image, Camera.from_matrix(K, w, h), resize_to))
     (im0, camera0), (im1, camera1) = views
     return estimate_poses(model, im0[None], im1[None], camera0, camera1, solver, generator)[0]

@@ -15,3 +15,17 @@ class UserError(Exception):
 class InputError(UserError, ValueError):
     """A value, argument or file content the user gave is invalid; a ValueError, so callers that
     catch ValueError keep working."""
+
+
+class EncodingError(InputError):
+    """A text file the user named is not UTF-8."""
+
+
+def decode_utf8(data: bytes, source: object) -> str:
+    """`data` as UTF-8 text; EncodingError naming `source`, the line and the byte offset of the first bad byte
+    (a user fixes the file at that offset; a bare UnicodeDecodeError names neither file nor line)."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise EncodingError(f"{source}:{line}: byte 0x{data[e.start]:02x} at offset {e.start} is not UTF-8") from None

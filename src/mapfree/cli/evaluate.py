@@ -5,18 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mapfree.cli._types import non_negative_int
+from mapfree.cli._types import finite_number, non_negative_int
 from mapfree.extras import require
 
 HELP = "Score a submission zip on a val split with the Map-free benchmark's metrics (official key names)."
-
-
-def number(text: str) -> int | float:
-    """An int when written as one, so that metric keys print like the official ones (`5deg`, `90px`)."""
-    try:
-        return int(text)
-    except ValueError:
-        return float(text)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,9 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", metavar="OUT.json", help="write metrics, per-scene rows and issues as JSON")
     parser.add_argument("--plots", metavar="DIR", help="save precision-recall curves and per-scene errors as PNG")
     parser.add_argument("--per-scene", action="store_true", help="also print the per-scene table")
-    parser.add_argument("--translation-threshold", type=number, default=0.25, metavar="M", help="metres")
-    parser.add_argument("--rotation-threshold", type=number, default=5, metavar="DEG", help="degrees")
-    parser.add_argument("--vcre-thresholds", type=number, nargs="+", default=[90, 45], metavar="PX",
+    parser.add_argument("--translation-threshold", type=finite_number, default=0.25, metavar="M", help="metres")
+    parser.add_argument("--rotation-threshold", type=finite_number, default=5, metavar="DEG", help="degrees")
+    parser.add_argument("--vcre-thresholds", type=finite_number, nargs="+", default=[90, 45], metavar="PX",
                         help="pixels; the first one takes the official keys' place")
     parser.add_argument("--max-issues", type=non_negative_int, default=20, help="skipped lines and warnings to print")
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from mapfree.data.errors import DataFormatError
 from mapfree.data.frames import all_frame_names, parse_frame_name
-from mapfree.geometry.camera import Camera, intrinsics_matrix
+from mapfree.geometry.camera import Camera, intrinsics_matrix, principal_point_outside
 from mapfree.geometry.rotations import matrix_to_quaternion, quaternion_to_matrix
 from mapfree.geometry.transforms import compose_pose
 
@@ -101,8 +101,33 @@ def read_intrinsics_table(path: str | Path) -> Table:
     size = v[:, 4:6]
     table.check((v[:, 0] <= 0) | (v[:, 1] <= 0) | np.any((size < 1) | (size != np.round(size)), axis=1),
                 "focal lengths must be positive and image size positive integers")
+    K = np.zeros((len(v), 3, 3))
+    K[:, 0, 2], K[:, 1, 2] = v[:, 2], v[:, 3]
+    outside = principal_point_outside(K, size)
+    if np.any(outside):
+        cx, cy, w, h = v[int(np.argmax(outside)), 2:6]
+        table.check(outside, f"principal point ({cx:g}, {cy:g}) lies outside the {w:g}x{h:g} image")
     table.check_unique()
     return table
+
+
+def check_same_frames(poses: Table, frames: list[str], intrinsics: Path) -> None:
+    """DataFormatError naming `poses.txt` and the frames unless it lists exactly the `frames` of `intrinsics.txt`:
+    a frame without a pose would shift which frames the benchmark scores (every 5th by position)."""
+    posed, listed = set(poses.names), set(frames)
+    missing = [n for n in frames if n not in posed]
+    extra = [n for n in poses.names if n not in listed]
+    if missing:
+        raise DataFormatError(poses.path, f"no pose for {_listed(missing)}, which {intrinsics.name} lists")
+    if extra:
+        raise DataFormatError(poses.path, f"pose for {_listed(extra)}, which {intrinsics.name} does not list",
+                              poses.lines[poses.names.index(extra[0])])
+
+
+def _listed(frames: list[str], shown: int = 3) -> str:
+    """'a, b, c and 4 more frames' (one line however many)."""
+    more = f" and {len(frames) - shown} more frames" if len(frames) > shown else ""
+    return ", ".join(frames[:shown]) + more
 
 
 def read_intrinsics(path: str | Path) -> dict[str, Camera]:
@@ -139,7 +164,11 @@ def read_poses_table(path: str | Path, allow_zero: bool = False) -> Table:
 
 def read_poses(path: str | Path, allow_zero: bool = False) -> dict[str, np.ndarray]:
     """`frame qw qx qy qz tx ty tz` lines to {frame: 4x4 world-to-camera} (see :func:`read_poses_table`)."""
-    table = read_poses_table(path, allow_zero)
+    return poses_by_frame(read_poses_table(path, allow_zero))
+
+
+def poses_by_frame(table: Table) -> dict[str, np.ndarray]:
+    """The rows of a poses table as {frame: 4x4 world-to-camera}."""
     return {name: compose_pose(quaternion_to_matrix(v[:4]), v[4:]) for name, v in zip(table.names, table.values)}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -10,7 +11,15 @@ from pathlib import Path
 import numpy as np
 
 from mapfree.data.errors import DataFormatError
-from mapfree.data.files import Overlaps, read_intrinsics, read_overlaps, read_poses
+from mapfree.data.files import (
+    Overlaps,
+    check_same_frames,
+    poses_by_frame,
+    read_intrinsics,
+    read_overlaps,
+    read_poses,
+    read_poses_table,
+)
 from mapfree.data.frames import frame_name, parse_frame_name
 from mapfree.geometry.camera import Camera
 
@@ -18,6 +27,9 @@ SPLITS = ("train", "val", "test")
 REFERENCE_FRAME = "seq0/frame_00000.jpg"
 QUERY_STRIDE = 5
 """The benchmark evaluates every 5th query line of each val/test scene."""
+SYNTH_MARKER = "synth.json"
+"""The file `mapfree synth` writes at a dataset's root: first with `"complete": false`, rewritten with `true` and
+the scene count of each split once every scene is written. Real Map-free datasets have none."""
 
 
 def benchmark_key(frame: str) -> int:
@@ -78,11 +90,14 @@ class Scene:
 
     @cached_property
     def poses(self) -> dict[str, np.ndarray]:
-        """World-to-camera poses; required for train and val, empty for the hidden test split."""
+        """World-to-camera poses; required for train and val, of exactly the frames `intrinsics.txt` lists
+        (:func:`check_same_frames`); empty for the hidden test split."""
         path = self.root / "poses.txt"
         if self.split == "test":
             return read_poses(path, allow_zero=True) if path.is_file() else {}
-        return read_poses(path)
+        table = read_poses_table(path)
+        check_same_frames(table, self.frames(), self.root / "intrinsics.txt")
+        return poses_by_frame(table)
 
     @cached_property
     def overlaps(self) -> Overlaps:
@@ -152,9 +167,31 @@ def list_scenes(data_root: str | Path, split: str) -> list[Scene]:
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     split_dir = Path(data_root) / split
+    expected = synth_scene_count(Path(data_root), split)
     if not split_dir.is_dir():
         raise DataFormatError(split_dir, "split folder not found")
-    return [Scene(p, split) for p in sorted(split_dir.iterdir()) if p.is_dir() and p.name.startswith("s")]
+    scenes = [Scene(p, split) for p in sorted(split_dir.iterdir()) if p.is_dir() and p.name.startswith("s")]
+    if expected is not None and len(scenes) != expected:
+        raise DataFormatError(Path(data_root) / SYNTH_MARKER,
+                              f"partial dataset: {split} holds {len(scenes)} of {expected} scenes")
+    return scenes
+
+
+def synth_scene_count(data_root: Path, split: str) -> int | None:
+    """The number of `split` scenes a synthetic dataset's :data:`SYNTH_MARKER` promises; DataFormatError naming
+    the marker if `mapfree synth` did not finish (killed); None without marker (not a synthetic dataset)."""
+    path = data_root / SYNTH_MARKER
+    if not path.is_file():
+        return None
+    try:
+        marker = json.loads(path.read_text(encoding="utf-8"))
+        complete, expected = marker["complete"], marker["scenes"][split]
+    except (ValueError, KeyError, TypeError) as e:
+        raise DataFormatError(path, f"unreadable marker of a synthetic dataset ({e})") from None
+    if complete is not True:
+        raise DataFormatError(path, "partial dataset: `mapfree synth` did not finish (was it killed?); "
+                              "generate it again with --overwrite")
+    return expected
 
 
 def split_pairs(

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from itertools import pairwise
 
@@ -37,7 +38,10 @@ class Thresholds:
     def __post_init__(self) -> None:
         if not self.vcre_px:
             raise InputError("at least one VCRE threshold is needed")
-        if min(self.translation_m, self.rotation_deg, *self.vcre_px) <= 0:
+        values = (self.translation_m, self.rotation_deg, *self.vcre_px)
+        if not all(math.isfinite(v) for v in values):
+            raise InputError(f"thresholds must be finite, got {values}")
+        if min(values) <= 0:
             raise InputError("thresholds must be positive")
 
     @classmethod

@@ -84,6 +84,7 @@ def check_submission(submission: str | Path, data_root: str | Path, split: str =
     scenes = list_scenes(data_root, split)
     report.scenes = len(scenes)
     for scene in scenes:
+        scene.check_files()  # a truth the evaluator rejects (e.g. poses.txt lacking a frame) is no submission's fault
         file = f"pose_{scene.name}.txt"
         if scene.name in sub.unreadable:
             report.scored += len(scene.benchmark_queries())

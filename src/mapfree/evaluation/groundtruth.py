@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from mapfree.data.errors import DataFormatError
-from mapfree.data.files import read_intrinsics_table, read_poses_table
+from mapfree.data.files import check_same_frames, read_intrinsics_table, read_poses_table
 from mapfree.data.scenes import QUERY_STRIDE, benchmark_keys
 from mapfree.geometry.camera import Camera
 
@@ -38,6 +38,7 @@ def load_scene_truth(scene_dir: str | Path) -> SceneTruth:
     (:func:`mapfree.data.scenes.benchmark_frames`, in NumPy)."""
     scene_dir = Path(scene_dir)
     poses, intrinsics = read_poses_table(scene_dir / "poses.txt"), read_intrinsics_table(scene_dir / "intrinsics.txt")
+    check_same_frames(poses, intrinsics.names, intrinsics.path)
     pose_keys, first, last = _rows_by_key(poses.names)
     scored = np.argsort(first, kind="stable")[::QUERY_STRIDE]  # keys in the order they first appear
     keys, rows = pose_keys[scored], last[scored]

@@ -76,6 +76,20 @@ def backproject(pixels: Any, depth: Any, K: Any) -> Any:
     return rays * depth[..., None]
 
 
+PRINCIPAL_POINT_TOLERANCE = 0.2
+"""How far, as a fraction of the image's width or height, a principal point may lie outside the image: a
+cropped frame keeps its lens's centre, but a point beyond this belongs to another camera or resolution."""
+
+
+def principal_point_outside(K: np.ndarray, size: np.ndarray, tolerance: float = PRINCIPAL_POINT_TOLERANCE
+                            ) -> np.ndarray:
+    """(...,) whether the principal point of each K (..., 3, 3) lies outside its image `size` (..., 2) = (W, H)
+    by more than `tolerance` of the image's width or height."""
+    K, size = np.asarray(K, dtype=np.float64), np.asarray(size, dtype=np.float64)
+    point = np.stack([K[..., 0, 2], K[..., 1, 2]], -1)
+    return np.any((point < -tolerance * size) | (point > (1 + tolerance) * size), axis=-1)
+
+
 class Camera(NamedTuple):
     """A pinhole camera: intrinsics `K` (..., 3, 3) of images `size` (..., 2) = (width, height) pixels.
 

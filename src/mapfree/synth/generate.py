@@ -21,12 +21,13 @@ from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from mapfree import logs
-from mapfree.atomic import atomic_dir, refuse_existing
+from mapfree.atomic import atomic_dir, refuse_existing, write_json_atomic
 from mapfree.children import process_pool
 from mapfree.data.correspondences import correspondences_path
 from mapfree.data.files import Overlaps, write_intrinsics, write_overlaps, write_poses
 from mapfree.data.frames import frame_name
 from mapfree.data.images import write_depth
+from mapfree.data.scenes import SYNTH_MARKER
 from mapfree.geometry.camera import Camera, intrinsics_matrix, scale_intrinsics
 from mapfree.geometry.covisibility import covisibility_matrix
 from mapfree.geometry.transforms import invert_pose
@@ -157,7 +158,9 @@ def generate_dataset(out_dir: str | Path, config: SynthConfig, workers: int | No
     """Generate all splits in parallel over scenes, with a progress bar.
 
     A non-empty `out_dir` is refused (old and new scenes would mix) unless `overwrite`, which
-    removes its `train/`, `val/` and `test/` folders first and keeps anything else.
+    removes its `train/`, `val/` and `test/` folders first and keeps anything else. The dataset's
+    :data:`~mapfree.data.scenes.SYNTH_MARKER` says "incomplete" until the last scene is written, so
+    every reader refuses what a killed run leaves.
     """
     out_dir = Path(out_dir)
     if not overwrite:
@@ -172,6 +175,9 @@ def generate_dataset(out_dir: str | Path, config: SynthConfig, workers: int | No
         for split, n in (("train", config.train_scenes), ("val", config.val_scenes), ("test", config.test_scenes))
         for i in range(n)
     ]
+    counts = {"train": config.train_scenes, "val": config.val_scenes, "test": config.test_scenes}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out_dir / SYNTH_MARKER, {"complete": False, "scenes": counts})
     workers = workers or min(len(jobs), os.cpu_count() or 1)
     bar = tqdm(total=len(jobs), desc="synth scenes", unit="scene", disable=not logs.progress())
     if workers <= 1:
@@ -183,3 +189,4 @@ def generate_dataset(out_dir: str | Path, config: SynthConfig, workers: int | No
             for _ in pool.map(_generate_job, jobs):
                 bar.update()
     bar.close()
+    write_json_atomic(out_dir / SYNTH_MARKER, {"complete": True, "scenes": counts})

@@ -11,3 +11,7 @@ class CheckpointError(UserError, ValueError):
 
 class DeviceError(UserError, RuntimeError):
     """The configured accelerator is not available on this machine."""
+
+
+class NoTrainingStepError(UserError, RuntimeError):
+    """A run ended without applying a single optimizer step (every one was skipped as non-finite)."""

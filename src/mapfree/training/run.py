@@ -25,7 +25,7 @@ from mapfree.training.callbacks import (
 )
 from mapfree.training.config import TrainConfig
 from mapfree.training.data import MapFreeDataModule
-from mapfree.training.errors import CheckpointError, DeviceError
+from mapfree.training.errors import CheckpointError, DeviceError, NoTrainingStepError
 from mapfree.training.loggers import LOG_DIRS, build_loggers
 from mapfree.training.metric_names import best_metrics
 from mapfree.training.module import MicKeyTraining
@@ -159,7 +159,8 @@ def train(
     (TensorBoard's in `tb/` by default, with the learning rate), `history.json`, and the networks as
     `model-last/`, `model-best-vcre/`, `model-best-pose/`.
     A folder holding an earlier run is refused unless `trainer.resume` is set or `overwrite`,
-    which deletes the earlier run's outputs first.
+    which deletes the earlier run's outputs first. A run that applied no optimizer step (every one
+    skipped as non-finite) raises NoTrainingStepError and exports nothing.
     """
     if not isinstance(config, TrainConfig):
         config = TrainConfig.load(config, overrides)
@@ -214,6 +215,10 @@ def train(
         skipped_steps=module.skipped_steps,
         global_step=trainer.global_step,
     )
+    if result.global_step == 0 and result.skipped_steps:
+        raise NoTrainingStepError(f"{run_dir}: all {result.skipped_steps} training steps were skipped as non-finite "
+                                  "(NaN or Inf loss or gradients), so no model is exported; check the data and "
+                                  "optim.lr")
     if trainer.is_global_zero:
         write_json_atomic(run_dir / "history.json", result.history, indent=1)
         # `last` is the network as training left it (also when max_steps stops mid-epoch, before
