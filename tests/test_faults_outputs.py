@@ -17,6 +17,7 @@ import pytest
 from mapfree.atomic import UnsafeOutputError, append_text, json_text, write_json_atomic
 from mapfree.cli import main
 from mapfree.cli.demo import demo_config
+from mapfree.data.errors import DataFormatError
 from mapfree.data.scenes import list_scenes
 from mapfree.depth_prior.failures import FailureLog
 from mapfree.depth_prior.frames import FrameRef
@@ -188,7 +189,8 @@ def test_killed_synth_leaves_no_scene_that_reads_as_complete(tmp_path, monkeypat
     monkeypatch.setattr(synth_generate, "write_poses", killed)
     with pytest.raises(KeyboardInterrupt):
         generate_dataset(tmp_path, TINY, workers=1)
-    assert list_scenes(tmp_path, "train") == []
+    with pytest.raises(DataFormatError, match="partial dataset"):  # the marker says synth did not finish
+        list_scenes(tmp_path, "train")
     assert list((tmp_path / "train").iterdir()) == []
 
 
