@@ -22,7 +22,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from mapfree.errors import UserError
+from mapfree.errors import DISK_FULL_ERRNOS, DiskFullError, UserError
 
 TMP_MARK = ".partial-"
 """In the name of every temporary sibling (which also starts with a dot, so scene listings skip it)."""
@@ -52,7 +52,8 @@ def _remove(path: Path) -> None:
 def atomic_files(*paths: str | Path) -> Iterator[list[Path]]:
     """Yields temporary paths to write, one per target; all replace their targets together on
     success (renames only, so files that belong together, like a model's weights and config,
-    never mix versions across a failed write) and are removed on failure."""
+    never mix versions across a failed write) and are removed on failure. A full disk is a
+    DiskFullError naming the output and the space left."""
     targets = [Path(p) for p in paths]
     for path in targets:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -64,6 +65,10 @@ def atomic_files(*paths: str | Path) -> Iterator[list[Path]]:
                 raise FileNotFoundError(f"{path}: the writer produced no file")
         for path, tmp in zip(targets, temps):
             os.replace(tmp, path)
+    except OSError as e:  # also a DiskFullError of a nested atomic write: named after the outermost output
+        if e.errno in DISK_FULL_ERRNOS:
+            raise DiskFullError.writing(targets[0] if len(targets) == 1 else targets[0].parent) from e
+        raise
     finally:
         for tmp in temps:
             _remove(tmp)

@@ -7,6 +7,11 @@ the built-in type a caller would catch (`ValueError`, `LookupError`, `FileNotFou
 
 from __future__ import annotations
 
+import errno
+import os
+import shutil
+from pathlib import Path
+
 
 class UserError(Exception):
     """An expected failure whose message tells the user what to fix."""
@@ -29,3 +34,34 @@ def decode_utf8(data: bytes, source: object) -> str:
     except UnicodeDecodeError as e:
         line = data.count(b"\n", 0, e.start) + 1
         raise EncodingError(f"{source}:{line}: byte 0x{data[e.start]:02x} at offset {e.start} is not UTF-8") from None
+
+
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+"""OSError numbers of a write that failed for want of space (the device, or the user's quota)."""
+
+
+class DiskFullError(UserError, OSError):
+    """A write failed because the disk (or quota) is full: the user frees space, nothing is wrong with mapfree."""
+
+    @classmethod
+    def writing(cls, path: str | os.PathLike) -> DiskFullError:
+        """The error for a failed write of `path`, naming it and the space left where it goes."""
+        folder = Path(path).absolute().parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        try:
+            free = f"{_bytes(shutil.disk_usage(folder).free)} free in {folder}"
+        except OSError:
+            free = f"free space in {folder} unknown"
+        return cls(errno.ENOSPC, f"{path}: no space left on the device ({free})")
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+def _bytes(n: int) -> str:
+    """`n` bytes for a message: '312 bytes', '1.5 MiB'."""
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} bytes"

@@ -8,7 +8,8 @@ imports inside `run`, so `mapfree evaluate` never pays for torch.
 Exit codes, the same for every command (:data:`EXIT_CODES`): 0 success; 1 the command ran but
 found problems (check-submission, depth-prior --verify, failed depth-prior frames); 2 a user error:
 bad arguments, a :class:`~mapfree.errors.UserError` (a missing extra included), or a path the user
-named that is missing, of the wrong kind or not accessible, printed as one line; 130 interrupted.
+named that is missing, of the wrong kind or not accessible, or a full disk (naming the output and the
+space left), printed as one line; 130 interrupted; 141 the output pipe was closed (`| head`), quietly.
 Anything else is a bug and keeps its traceback. `mapfree --debug COMMAND` shows the traceback of
 expected failures too. Every subcommand's `--help` shows the defaults.
 
@@ -21,12 +22,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 
 from mapfree import __version__, logs
 from mapfree.cli._types import DefaultsHelpFormatter
-from mapfree.errors import UserError
+from mapfree.errors import DISK_FULL_ERRNOS, DiskFullError, UserError
 
 EXPECTED_FAILURES = (UserError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError,
                      PermissionError)
@@ -35,8 +37,14 @@ EXPECTED_FAILURES = (UserError, FileNotFoundError, FileExistsError, NotADirector
 EXIT_CODES = """exit codes:
   0    success
   1    the command ran but found problems (check-submission, depth-prior --verify)
-  2    user error: bad arguments, files or values, a missing extra (one line; --debug for the traceback)
-  130  interrupted"""
+  2    user error: bad arguments, files or values, a missing extra, a full disk (one line; --debug for
+       the traceback)
+  130  interrupted
+  141  the reader of the output went away (e.g. `mapfree ... | head`): stops quietly, as Unix tools do"""
+
+BROKEN_PIPE_EXIT = 128 + 13
+"""The status of a Unix tool killed by SIGPIPE (`yes | head` leaves `yes` with 141): a closed output pipe stops
+the command without a message, and a pipeline under `set -o pipefail` still sees that the output was cut."""
 
 
 MAX_ERROR_CHARS = 2000
@@ -80,6 +88,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run `mapfree ARGV`; returns the exit code (:data:`EXIT_CODES`)."""
+    try:
+        return _run(argv)
+    except BrokenPipeError:
+        _silence_stdout()
+        return BROKEN_PIPE_EXIT
+
+
+def _silence_stdout() -> None:
+    """Point stdout at the null device, so the interpreter's last flush of unwritten output fails no more."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # a replaced stdout (tests, embedding): nothing to flush to
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+def _run(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     logs.configure(args.verbosity)
     try:
@@ -91,6 +119,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"mapfree {args.command}: error: {shortened(str(e))}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a full disk under a writer that does not go through mapfree.atomic
+        if e.errno not in DISK_FULL_ERRNOS or args.debug:
+            raise
+        error = DiskFullError.writing(e.filename) if e.filename else f"no space left on the device ({e})"
+        print(f"mapfree {args.command}: error: {error}", file=sys.stderr)
         return 2
 
 

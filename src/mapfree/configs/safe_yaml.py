@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from mapfree.configs.typed import ConfigError
+from mapfree.errors import decode_utf8
 
 MAX_FILE_BYTES = 1 << 20
 """Largest configuration file read (1 MiB; the packaged ones are a few KiB)."""
@@ -74,10 +75,11 @@ def load_yaml(text: str, source: str) -> Any:
 
 def read_yaml_file(path: Path) -> Any:
     """The value of a YAML file; FileNotFoundError when missing, ConfigError naming it when larger than
-    :data:`MAX_FILE_BYTES` or invalid (see :func:`load_yaml`)."""
+    :data:`MAX_FILE_BYTES` or invalid (see :func:`load_yaml`); EncodingError naming it, the line and the byte
+    offset when it is not UTF-8."""
     if not path.is_file():
         raise FileNotFoundError(f"config not found: {path}")
     if (size := path.stat().st_size) > MAX_FILE_BYTES:
         raise ConfigError(f"{path}: {size:,} bytes, larger than a configuration file may be "
                           f"({MAX_FILE_BYTES:,} bytes)")
-    return load_yaml(path.read_text(), str(path))
+    return load_yaml(decode_utf8(path.read_bytes(), path), str(path))

@@ -41,6 +41,9 @@ def resolve_weights(weights: str) -> tuple[str, bool]:
     source, local = resolve_local_or_repo(weights, "no such folder")
     if local and not Path(source).is_dir():
         raise WeightsNotFoundError(f"{weights}: a file; these weights are a folder holding config.json")
+    if local and not (Path(source) / "config.json").is_file():
+        raise WeightsNotFoundError(f"{weights}: the folder holds no config.json (an empty or unfinished download?); "
+                                   "these weights are a folder holding config.json and the model's weights")
     return source, local
 
 

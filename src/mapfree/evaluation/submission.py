@@ -297,6 +297,10 @@ def _parse_members(source: str, names: Iterable[str], read: Callable[[str], tupl
         sub.issues.append(Issue(name, None, "warning", "the zip holds this name more than once; the last copy is read"))
     for name in names:
         match = POSE_FILE.match(name)
+        if match is None and POSE_FILE.match(name.rsplit("/", 1)[-1]):
+            sub.issues.append(Issue(name, None, "warning", "a pose file inside a folder: the benchmark reads pose "
+                                    "files at the top level of the zip only, so it ignores this one"))
+            continue
         if match is None:
             if not name.endswith("/"):
                 sub.ignored_files.append(name)
