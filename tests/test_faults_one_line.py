@@ -164,3 +164,20 @@ def test_a_non_utf8_config_names_file_and_byte_offset(tmp_path: Path, capsys):
     path = tmp_path / "cfg.yaml"
     path.write_bytes(b"base: synthetic_cpu\noptim:\n  lr: 1e-3 # r\xe9glage\n")
     one_error_line(["train", "--config", str(path)], capsys, f"{path}:3: byte 0xe9 at offset 41 is not UTF-8")
+
+
+def test_full_disk_while_writing_a_checkpoint_names_it(tmp_path: Path, monkeypatch):
+    """Lightning writes checkpoints itself, outside `mapfree.atomic`: the error still names the checkpoint."""
+    from pytorch_lightning.plugins import TorchCheckpointIO
+
+    from mapfree.errors import DiskFullError
+    from mapfree.training.callbacks import AtomicCheckpointIO
+
+    def full(self, checkpoint, path, storage_options=None):
+        Path(path).write_bytes(b"half")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(TorchCheckpointIO, "save_checkpoint", full)
+    with pytest.raises(DiskFullError, match=rf"{tmp_path / 'last.ckpt'}: no space left on the device \("):
+        AtomicCheckpointIO().save_checkpoint({}, tmp_path / "last.ckpt")
+    assert list(tmp_path.iterdir()) == []

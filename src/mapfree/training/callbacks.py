@@ -14,6 +14,8 @@ import torch
 from pytorch_lightning.callbacks import TQDMProgressBar
 from pytorch_lightning.plugins import TorchCheckpointIO
 
+from mapfree.errors import DISK_FULL_ERRNOS, DiskFullError
+
 TMP_SUFFIX = ".partial"
 
 
@@ -28,9 +30,16 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: str | os.PathLike[str],
                         storage_options: Any | None = None) -> None:
-        """`checkpoint` written to `<path>.partial`, then renamed onto `path`."""
+        """`checkpoint` written to `<path>.partial`, then renamed onto `path`; a full disk is a DiskFullError naming
+        `path` (the partial file removed)."""
         tmp = f"{path}{TMP_SUFFIX}"
-        super().save_checkpoint(checkpoint, tmp, storage_options)
+        try:
+            super().save_checkpoint(checkpoint, tmp, storage_options)
+        except OSError as e:
+            if e.errno not in DISK_FULL_ERRNOS:
+                raise
+            Path(tmp).unlink(missing_ok=True)
+            raise DiskFullError.writing(path) from e
         os.replace(tmp, path)
 
 
