@@ -16,6 +16,7 @@ inverts an affine inverse depth clamped at 1e-8: finite, but its sky can be very
 
 from __future__ import annotations
 
+import pickle
 from abc import abstractmethod
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ from mapfree.depth_prior.teacher import Teacher
 from mapfree.errors import InputError
 from mapfree.weights.errors import MissingWeightsError, WeightsNotFoundError, fetch_command
 from mapfree.weights.fetch import fetch_name, hub_offline
+from mapfree.weights.loading import load_failure
 from mapfree.weights.local import resolve_local_or_repo
 
 
@@ -133,7 +135,11 @@ class TransformersDepthTeacher(Teacher):
             raise InputError(f"{weights}: a {config.model_type!r} model, not {self.label}")
         self.weights = str(Path(weights).resolve()) if local else str(weights)
         model_class = getattr(transformers, self.model_class)
-        self.model = model_class.from_pretrained(weights, local_files_only=cache_only, dtype=dtype)
+        try:
+            self.model = model_class.from_pretrained(weights, local_files_only=cache_only, dtype=dtype)
+        except pickle.UnpicklingError as e:  # transformers reads pickled weights with torch.load(weights_only=True)
+            raise InputError(f"{weights}: a pickled weights file in it holds Python objects, refused as code from "
+                             f"data ({load_failure(e)}); use safetensors weights") from None
         self.model.to(device).eval()
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # the decoder's convolutions see one input size per dataset

@@ -203,7 +203,7 @@ def train(
         # Lightning's own use of a torch API torch deprecated; nothing a user can act on
         warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
                                 category=FutureWarning)
-        trainer.fit(module, datamodule=data, ckpt_path=_resume_path(config, ckpt_dir))
+        trainer.fit(module, datamodule=data, ckpt_path=_resume_path(config, ckpt_dir), weights_only=True)
 
     result = TrainResult(
         run_dir=run_dir,
