@@ -19,6 +19,8 @@ from mickey_weights import seeded_state
 
 K = np.array([[300.0, 0.0, 160.0], [0.0, 300.0, 120.0], [0.0, 0.0, 1.0]])
 CAMERA = Camera.from_matrix(K, 320, 240)
+K_IMAGE = np.array([[120.0, 0.0, 69.5], [0.0, 120.0, 55.5], [0.0, 0.0, 1.0]])
+"""Intrinsics of the 140x112 test images."""
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +39,7 @@ def assert_no_estimate(pose: RelativePose) -> None:
 @pytest.mark.parametrize("value", [0, 128, 255])
 def test_mickey_on_a_constant_image_pair_gives_no_estimate(tiny: MicKey, value: int) -> None:
     image = np.full((112, 140, 3), value, np.uint8)
-    pose = mapfree.estimate_pose(tiny, image, image, K, K, generator=torch.Generator().manual_seed(0))
+    pose = mapfree.estimate_pose(tiny, image, image, K_IMAGE, K_IMAGE, generator=torch.Generator().manual_seed(0))
     assert_no_estimate(pose)
     assert pose.features0.kpts.shape[1] == 8 * 10  # MicKey's outputs are still there
 
@@ -47,7 +49,7 @@ def test_mickey_with_one_black_image_gives_no_estimate_and_keeps_the_other_pairs
     textured = torch.from_numpy(rng.random((2, 3, 112, 140), dtype=np.float32))
     images1 = textured.flip(0).clone()
     images1[1] = 0.0
-    poses = mapfree.estimate_poses(tiny, textured, images1, K, K, generator=torch.Generator().manual_seed(0))
+    poses = mapfree.estimate_poses(tiny, textured, images1, K_IMAGE, K_IMAGE, generator=torch.Generator().manual_seed(0))
     assert poses[0].valid
     assert_no_estimate(poses[1])
 
