@@ -4,16 +4,21 @@ Writers fill a temporary sibling (same folder, so the rename never crosses file 
 `os.replace` it over the target: a failed write (disk full, an exception, a kill) leaves the
 earlier output, or none, and no temporary behind. `os.replace` swaps a symbolic link itself,
 never the file it points to, so no output is written through a link out of its folder;
-`append_text` refuses links outright. Strict JSON: non-finite numbers become `null`.
+`append_text` refuses links outright; `path_inside` refuses names (`..`, absolute, a linked folder)
+that would put an output outside its folder. Strict JSON: non-finite numbers become `null`.
+A folder a command writes into is held with `folder_lock`, so a second writer is refused.
 """
 
 from __future__ import annotations
 
 import errno
+import fcntl
 import json
+import logging
 import math
 import os
 import shutil
+import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +29,8 @@ import numpy as np
 
 from mapfree.errors import DISK_FULL_ERRNOS, DiskFullError, UserError
 
+log = logging.getLogger(__name__)
+
 TMP_MARK = ".partial-"
 """In the name of every temporary sibling (which also starts with a dot, so scene listings skip it)."""
 
@@ -33,7 +40,11 @@ class OutputExistsError(UserError, FileExistsError):
 
 
 class UnsafeOutputError(UserError, OSError):
-    """An output path is a symbolic link that an append would write through."""
+    """An output path is a symbolic link that an append would write through, or a name leaving its folder."""
+
+
+class FolderLockedError(UserError, BlockingIOError):
+    """Another live process holds the folder a command was about to write into."""
 
 
 def temporary_sibling(path: Path) -> Path:
@@ -164,3 +175,85 @@ def refuse_existing(path: str | Path, hint: str = "pass --overwrite to replace i
     path = Path(path)
     if path.is_symlink() or path.is_file() or (path.is_dir() and any(path.iterdir())):
         raise OutputExistsError(f"{path} already exists; {hint}")
+
+
+def path_inside(root: str | Path, name: str | Path, what: str) -> Path:
+    """`root / name`; UnsafeOutputError naming `what` when that leaves `root`: an absolute name, a `..` part,
+    or a symbolic link on the way to a folder outside it (`root` itself may be a link)."""
+    root, name = Path(root), Path(name)
+    path = root / name
+    if name.is_absolute() or ".." in name.parts or not path.resolve().is_relative_to(root.resolve()):
+        raise UnsafeOutputError(f"{what} {name}: leaves the output folder {root} (as {path.resolve()}); "
+                                "name a folder inside it, without '..', absolute paths or links out")
+    return path
+
+
+LOCK_FILE = ".lock"
+"""The lock file in a folder a command writes into (see `folder_lock`)."""
+
+
+def _open_locked(path: Path) -> int:
+    """A descriptor of `path` holding its exclusive `flock`; FolderLockedError naming the holder if taken."""
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise UnsafeOutputError(f"{path}: is a symbolic link; refusing to lock through it") from None
+            raise
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 256, 0).decode(errors="replace")
+            os.close(fd)
+            try:
+                who = "process {pid} on {host}".format(**json.loads(holder))
+            except (ValueError, TypeError, KeyError):
+                who = "another process"
+            raise FolderLockedError(f"{path.parent} is being written by {who} (lock file {path}); wait until it "
+                                    "ends, or write somewhere else") from None
+        try:
+            if os.path.samestat(os.fstat(fd), os.stat(path, follow_symlinks=False)):
+                return fd
+        except FileNotFoundError:
+            pass
+        os.close(fd)  # the holder removed this file while we opened it: lock the one there now
+
+
+@contextmanager
+def folder_lock(folder: str | Path) -> Iterator[Path]:
+    """Hold `folder/.lock` (the folder is created) while a command writes into `folder`.
+
+    An advisory `flock` on a file that names its holder (pid and host, for the message a second writer
+    gets: FolderLockedError). The kernel drops the lock of a process that dies, so a lock file that a
+    killed process left is stale: it is taken over (logged) and rewritten. The file goes on release, and so
+    do the folders made for it that are still empty (a command refused after taking the lock leaves nothing).
+    """
+    path = Path(folder) / LOCK_FILE
+    made = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = _open_locked(path)
+    except BaseException:
+        _remove_empty(made)
+        raise
+    try:
+        earlier = os.pread(fd, 256, 0).decode(errors="replace").strip()
+        if earlier:
+            log.info("%s: taking over the stale lock of %s (no longer running)", path, earlier)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname()}).encode(), 0)
+        yield path
+    finally:
+        path.unlink(missing_ok=True)  # before the lock goes: a waiter that opened this file sees it gone
+        os.close(fd)
+        _remove_empty(made)
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove `folders` (deepest first) while they are empty."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return

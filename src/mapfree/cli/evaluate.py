@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from mapfree.cli._types import finite_number, non_negative_int
 from mapfree.extras import require
@@ -23,11 +24,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vcre-thresholds", type=finite_number, nargs="+", default=[90, 45], metavar="PX",
                         help="pixels; the first one takes the official keys' place")
     parser.add_argument("--max-issues", type=non_negative_int, default=20, help="skipped lines and warnings to print")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --json file and --plots figures")
+
+
+def _refuse_existing_outputs(json_file: str | None, plots: str | None) -> None:
+    """Before any work: the --json file and the figures of --plots are replaced only with --overwrite."""
+    from mapfree.atomic import refuse_existing
+
+    if json_file:
+        refuse_existing(json_file)
+    if plots:
+        from mapfree.viz.evaluation import PLOT_FILES
+
+        for name in PLOT_FILES:
+            refuse_existing(Path(plots) / name)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.plots:
         require("plots", "--plots")
+    if not args.overwrite:
+        _refuse_existing_outputs(args.json, args.plots)
 
     from mapfree.evaluation import Thresholds, evaluate_submission
     from mapfree.evaluation.report import format_issues, format_metrics, format_scenes, write_json

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from mapfree.cli._types import positive_int
 from mapfree.extras import require
@@ -16,7 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="training YAML or packaged config whose `model`, `data` and `pretrain` are used")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a value of that config, e.g. --set data.root=DATA")
-    parser.add_argument("--out", required=True, help="model folder to write (use it as init.checkpoint)")
+    parser.add_argument("--out", required=True, help="model folder to write (use it as init.checkpoint); a model "
+                                                     "already there is refused unless --overwrite")
+    parser.add_argument("--overwrite", action="store_true", help="replace the model in --out")
     parser.add_argument("--steps", type=positive_int, default=None,
                         help="optimiser steps (omitted: the config's pretrain section)")
     parser.add_argument("--views", choices=("pairs", "homography"), default=None,
@@ -31,9 +34,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     require("train", "mapfree pretrain")
 
+    from mapfree.atomic import refuse_existing
     from mapfree.training.config import TrainConfig
-    from mapfree.training.pretrain import pretrain_model
+    from mapfree.training.pretrain import OUTPUT_FILES, pretrain_model
 
+    if not args.overwrite:
+        for name in OUTPUT_FILES:
+            refuse_existing(Path(args.out) / name)
     flags = {"steps": args.steps, "batch_size": args.batch_size, "seed": args.seed, "views": args.views}
     overrides = [*args.overrides, *(f"pretrain.{k}={v}" for k, v in flags.items() if v is not None)]
     out = pretrain_model(TrainConfig.load(args.config, overrides), args.out)

@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from mapfree import logs
+from mapfree.atomic import path_inside
 from mapfree.depth_prior.failures import FailureLog, failures_path
 from mapfree.depth_prior.frames import FrameRef, Shard, list_frames
 from mapfree.depth_prior.meta import RELATIVE_INVERSE_DEPTH, SEED_8BIT_RELATIVE, PriorMeta, ensure_meta
@@ -128,6 +129,14 @@ def pending_frames(frames: list[FrameRef], root: Path, split: str, meta: PriorMe
                    {ref.key: why for ref, why in zip(frames, problems) if why not in (None, "missing")})
 
 
+def check_folders_inside(root: Path, split: str, frames: list[FrameRef], shard: Shard) -> None:
+    """UnsafeOutputError before any work when a folder that a run writes into (a frame's, the failure log's)
+    leaves the store, through a symbolic link placed inside it."""
+    folders = {frame_file(root, split, ref.scene, ref.frame).parent for ref in frames}
+    for folder in sorted(folders | {failures_path(root, split, shard).parent}):
+        path_inside(root, folder.relative_to(root), "depth-prior folder")
+
+
 def compute_store(
     data_root: str | Path,
     split: str,
@@ -153,6 +162,7 @@ def compute_store(
                      min_valid_fraction=min_valid_fraction, dense=dense, teacher_config=teacher.config())
     ensure_meta(out, meta)
     assigned = shard.select(list_frames(data_root, split))
+    check_folders_inside(out, split, assigned, shard)
     pending = pending_frames(assigned, out, split, meta)
     todo = pending.frames
     log = FailureLog(failures_path(out, split, shard))

@@ -36,7 +36,7 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler
 from tqdm import tqdm
 
 from mapfree import logs
-from mapfree.atomic import write_json_atomic
+from mapfree.atomic import folder_lock, write_json_atomic
 from mapfree.data.dataset import MapFreePairs
 from mapfree.data.images import read_image, resize_image
 from mapfree.data.items import views
@@ -47,6 +47,7 @@ from mapfree.errors import InputError
 from mapfree.geometry.homography import patch_targets, random_homographies
 from mapfree.geometry.reprojection import reprojected_patch_targets
 from mapfree.models.backbone import PATCH_SIZE
+from mapfree.models.checkpoints import CONFIG_FILE, WEIGHTS_FILE
 from mapfree.models.config import MicKeyConfig
 from mapfree.models.mickey import MicKey, crop_to_patches
 from mapfree.registry import Registry
@@ -55,6 +56,9 @@ from mapfree.training.config import PretrainConfig, TrainConfig
 log = logging.getLogger(__name__)
 PRETRAINED_MODULES = ("backbone", "descriptor_head")
 """The modules this stage trains (training can keep them fixed, `optim.frozen`, or start some afresh, `init.fresh`)."""
+HISTORY_FILE = "pretrain_history.json"
+OUTPUT_FILES = (WEIGHTS_FILE, CONFIG_FILE, HISTORY_FILE)
+"""What `pretrain_model` writes into its folder (`mapfree pretrain` replaces them only with --overwrite)."""
 
 
 class FrameImages(Dataset):
@@ -253,7 +257,8 @@ def pretrain_model(
 ) -> Path:
     """A fresh MicKey of the training config's `model`, feature-pretrained (as its `pretrain`
     section says, unless `cfg` is given) on the train split of its `data.root` at its
-    `data.resize`, saved as a model folder for `init.checkpoint` (with `pretrain_history.json`)."""
+    `data.resize`, saved as a model folder for `init.checkpoint` (with `pretrain_history.json`), the folder
+    locked meanwhile (`mapfree.atomic.folder_lock`: a second writer is refused)."""
     if not isinstance(config, TrainConfig):
         config = TrainConfig.load(config)
     cfg = cfg or config.pretrain
@@ -261,7 +266,8 @@ def pretrain_model(
     _require_cnn(mickey_config)
     torch.manual_seed(cfg.seed)
     model = MicKey(mickey_config)
-    history = pretrain_features(model, config.data.root, "train", cfg, config.data.resize, progress)
-    out = model.save_pretrained(out_dir)
-    write_json_atomic(out / "pretrain_history.json", history)
+    with folder_lock(out_dir):
+        history = pretrain_features(model, config.data.root, "train", cfg, config.data.resize, progress)
+        out = model.save_pretrained(out_dir)
+        write_json_atomic(out / HISTORY_FILE, history)
     return out

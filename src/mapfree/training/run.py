@@ -6,15 +6,17 @@ import logging
 import shutil
 import warnings
 from collections.abc import Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
+from pytorch_lightning.utilities import rank_zero_only
 
 from mapfree import logs
-from mapfree.atomic import OutputExistsError, write_json_atomic
+from mapfree.atomic import OutputExistsError, folder_lock, path_inside, refuse_existing, write_json_atomic
 from mapfree.models import MicKey
 from mapfree.training.callbacks import (
     AtomicCheckpointIO,
@@ -32,6 +34,8 @@ from mapfree.training.module import MicKeyTraining
 from mapfree.weights.loading import load_torch_file
 
 MODEL_PREFIX = "model."
+RUN_CONFIG = "config.yaml"
+"""The resolved configuration a run writes into its folder."""
 
 log = logging.getLogger(__name__)
 
@@ -129,9 +133,19 @@ def _run_outputs(run_dir: Path) -> list[Path]:
     return found + [p for p in (run_dir / "history.json", *map(run_dir.joinpath, LOG_DIRS)) if p.exists()]
 
 
-def _claim_run_dir(run_dir: Path, resume: str | None, overwrite: bool) -> None:
-    """Refuse to train into an earlier run unless resuming it or told to overwrite it (whose outputs then go)."""
+def _holds(path: Path, text: str) -> bool:
+    return path.is_file() and not path.is_symlink() and path.read_bytes() == text.encode()
+
+
+def _claim_run_dir(run_dir: Path, resume: str | None, overwrite: bool, config_text: str) -> None:
+    """Refuse to train into an earlier run unless resuming it or told to overwrite it (whose outputs then go).
+
+    A `config.yaml` in the folder that this run would change (a hand-written config kept there, or an
+    attempt's with other values) is replaced only with `overwrite` or by the run it records, resumed."""
     earlier = _run_outputs(run_dir)
+    if not (overwrite or (earlier and resume is not None) or _holds(run_dir / RUN_CONFIG, config_text)):
+        refuse_existing(run_dir / RUN_CONFIG, "pass --overwrite to replace it, or keep your configs outside the "
+                                              "run folder")
     if not earlier or resume is not None:
         return
     if not overwrite:
@@ -159,8 +173,11 @@ def train(
     (TensorBoard's in `tb/` by default, with the learning rate), `history.json`, and the networks as
     `model-last/`, `model-best-vcre/`, `model-best-pose/`.
     A folder holding an earlier run is refused unless `trainer.resume` is set or `overwrite`,
-    which deletes the earlier run's outputs first. A run that applied no optimizer step (every one
-    skipped as non-finite) raises NoTrainingStepError and exports nothing.
+    which deletes the earlier run's outputs first; so is a `config.yaml` there that differs (see
+    `_claim_run_dir`). `trainer.name` is refused when it leaves `trainer.out_dir`. The run folder is
+    locked while training writes into it (`mapfree.atomic.folder_lock`: a second writer is refused).
+    A run that applied no optimizer step (every one skipped as non-finite) raises NoTrainingStepError
+    and exports nothing.
     """
     if not isinstance(config, TrainConfig):
         config = TrainConfig.load(config, overrides)
@@ -168,11 +185,20 @@ def train(
         raise ValueError("overrides apply to a config file; edit the TrainConfig object instead")
     t = config.trainer
     check_accelerator(t.accelerator)
-    run_dir = Path(t.out_dir) / t.name
+    run_dir = path_inside(t.out_dir, t.name, "trainer.name")
+    with nullcontext() if rank_zero_only.rank else folder_lock(run_dir):  # the other ranks write no files
+        return _train_locked(config, run_dir, extra_callbacks, overwrite)
+
+
+def _train_locked(
+    config: TrainConfig, run_dir: Path, extra_callbacks: Iterable[pl.Callback], overwrite: bool
+) -> TrainResult:
+    """`train`, once this process holds the run folder."""
+    t = config.trainer
     loggers = build_loggers(t.logger, t.name, run_dir)
     log.debug("training into %s, logging to %s", run_dir, ", ".join(type(lg).__name__ for lg in loggers) or "nothing")
     ckpt_dir = run_dir / "checkpoints"
-    _claim_run_dir(run_dir, t.resume, overwrite)
+    _claim_run_dir(run_dir, t.resume, overwrite, config.to_yaml())
     run_dir.mkdir(parents=True, exist_ok=True)
     pl.seed_everything(t.seed, workers=True, verbose=False)
 
@@ -196,7 +222,7 @@ def train(
         num_sanity_val_steps=0, enable_model_summary=False, plugins=[AtomicCheckpointIO()],
     )
     if trainer.is_global_zero:
-        config.save(run_dir / "config.yaml")
+        config.save(run_dir / RUN_CONFIG)
     with warnings.catch_warnings():
         if config.optim.frozen:  # frozen modules stay in eval mode on purpose
             warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode at the start of training")

@@ -14,6 +14,8 @@ from mapfree.viz.curves import plot_precision_recall
 from mapfree.viz.style import styled
 
 PR_TITLE = "Precision-recall by confidence (missing frames count as failures)"
+PLOT_FILES = ("precision_recall.png", "scene_errors.png")
+"""The files `save_evaluation_plots` writes into its folder."""
 
 
 def precision_recall_panels(evaluation: Evaluation) -> dict[str, dict[str, PRCurve]]:
@@ -59,8 +61,8 @@ def plot_scene_errors(evaluation: Evaluation, path: str | Path) -> Path:
 
 
 def save_evaluation_plots(evaluation: Evaluation, out_dir: str | Path) -> list[Path]:
-    """Write `precision_recall.png` and `scene_errors.png` into `out_dir`."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    plot_precision_recall(precision_recall_panels(evaluation), out_dir / "precision_recall.png", PR_TITLE)
-    return [out_dir / "precision_recall.png", plot_scene_errors(evaluation, out_dir / "scene_errors.png")]
+    """Write the `PLOT_FILES` (precision-recall curves, per-scene errors) into `out_dir`."""
+    curves, errors = (Path(out_dir) / name for name in PLOT_FILES)
+    curves.parent.mkdir(parents=True, exist_ok=True)
+    plot_precision_recall(precision_recall_panels(evaluation), curves, PR_TITLE)
+    return [curves, plot_scene_errors(evaluation, errors)]
