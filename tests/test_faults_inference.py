@@ -49,7 +49,8 @@ def test_mickey_with_one_black_image_gives_no_estimate_and_keeps_the_other_pairs
     textured = torch.from_numpy(rng.random((2, 3, 112, 140), dtype=np.float32))
     images1 = textured.flip(0).clone()
     images1[1] = 0.0
-    poses = mapfree.estimate_poses(tiny, textured, images1, K_IMAGE, K_IMAGE, generator=torch.Generator().manual_seed(0))
+    poses = mapfree.estimate_poses(tiny, textured, images1, K_IMAGE, K_IMAGE,
+                                   generator=torch.Generator().manual_seed(0))
     assert poses[0].valid
     assert_no_estimate(poses[1])
 
