@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import http.server
-import shutil
-import socket
-import threading
+import json
 import time
 import zipfile
-from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -24,66 +18,33 @@ from mapfree.weights import fetch
 from mapfree.weights.catalog import CATALOG
 from mapfree.weights.errors import MissingWeightsError, WeightsNotFoundError
 from mapfree.weights.local import resolve_local_or_repo
-
-COMMIT = "0123456789abcdef0123456789abcdef01234567"
-
-
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """(base URL, folder) of an HTTP server on 127.0.0.1 serving the folder."""
-    folder = tmp_path / "served"
-    folder.mkdir()
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args) -> None:
-            pass
-
-    handler = functools.partial(Quiet, directory=str(folder))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", folder
-    server.shutdown()
-    server.server_close()
+from weights_sources import (  # noqa: F401 (the fixtures served and torch_hub)
+    closed_port,
+    empty_torch_hub,
+    hf_cache_with,
+    point,
+    save_weights_file,
+    served_folder,
+)
 
 
-@pytest.fixture
-def torch_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty torch hub cache; returns its checkpoints folder."""
-    monkeypatch.setattr(torch.hub, "_hub_dir", str(tmp_path / "torch-hub"))
-    return tmp_path / "torch-hub" / "checkpoints"
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def point(monkeypatch: pytest.MonkeyPatch, name: str, **changes) -> None:
-    """Make catalogue entry `name` use another source or checksum for this test."""
-    monkeypatch.setitem(CATALOG._entries, name, replace(CATALOG.get(name), **changes))
-
-
-def save_weights_file(path: Path) -> bytes:
-    torch.save({"pos_embed": torch.zeros(1, 2, 3), "patch_embed.proj.weight": torch.ones(2)}, path)
-    return path.read_bytes()
-
-
-def listed(capsys, name: str) -> list[str]:
-    assert main(["weights", "list"]) == 0
-    return next(line.split("\t") for line in capsys.readouterr().out.splitlines() if line.startswith(name + "\t"))
+def listed(capsys, name: str) -> dict:
+    capsys.readouterr()
+    assert main(["weights", "list", "--json"]) == 0
+    return next(row for row in json.loads(capsys.readouterr().out) if row["name"] == name)
 
 
 def test_good_download_lands_in_the_torch_hub_cache_and_list_shows_it(served, torch_hub, monkeypatch, capsys):
     base, folder = served
     data = save_weights_file(folder / "dino.pth")
     point(monkeypatch, "dinov2-vits14", source=f"{base}/dino.pth", sha256=hashlib.sha256(data).hexdigest())
-    assert listed(capsys, "dinov2-vits14")[-1] == "no"
+    assert not listed(capsys, "dinov2-vits14")["present"]
     assert main(["weights", "download", "dinov2-vits14"]) == 0
     path = torch_hub / "dinov2_vits14_pretrain.pth"
     assert path.read_bytes() == data and find_dinov2_weights("vits14") == path
     row = listed(capsys, "dinov2-vits14")
-    assert row[-2:] == [str(path), "yes"] and row[3].startswith("sha256 ")
+    assert (row["path"], row["present"], row["size"]) == (str(path), True, len(data))
+    assert row["checksum"].startswith("sha256 ")
     assert sorted(p.name for p in torch_hub.iterdir()) == [path.name]  # no temporary left
 
 
@@ -121,20 +82,12 @@ def test_zip_entry_unpacks_the_released_files(served, torch_hub, monkeypatch, ca
     point(monkeypatch, "mickey", source=f"{base}/weights.zip")
     assert main(["weights", "download", "mickey"]) == 0
     assert sorted(p.name for p in (torch_hub / "mickey").iterdir()) == ["config.yaml", "mickey.ckpt"]
-    assert listed(capsys, "mickey")[-1] == "yes"
+    assert listed(capsys, "mickey")["present"]
 
 
 @pytest.fixture(scope="module")
 def tiny_folder(tmp_path_factory) -> Path:
     return MicKey(MicKeyConfig.tiny()).save_pretrained(tmp_path_factory.mktemp("tiny"))
-
-
-def hf_cache_with(cache: Path, repo_id: str, folder: Path) -> None:
-    """The Hugging Face Hub cache layout holding `folder`'s files at revision main."""
-    repo = cache / f"models--{repo_id.replace('/', '--')}"
-    (repo / "refs").mkdir(parents=True)
-    (repo / "refs" / "main").write_text(COMMIT)
-    shutil.copytree(folder, repo / "snapshots" / COMMIT)
 
 
 def test_repo_id_loads_from_the_hugging_face_cache_without_network(tiny_folder, tmp_path):
@@ -203,7 +156,7 @@ def test_push_to_hub_uploads_a_save_pretrained_folder(monkeypatch):
 def test_catalogue_entries_are_complete():
     for name in CATALOG:
         entry = CATALOG.get(name)
-        assert entry.source_type in ("url", "zip", "hf") and entry.description
+        assert entry.source_type in ("url", "zip", "hf") and entry.description and entry.licence
         assert (entry.target is not None) == (entry.source_type != "hf")
         assert fetch.fetch_name(entry.source) == name
 

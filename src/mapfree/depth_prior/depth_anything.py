@@ -31,16 +31,17 @@ from mapfree.depth_prior.frames import FrameRef
 from mapfree.depth_prior.meta import METRIC_DEPTH, RELATIVE_INVERSE_DEPTH
 from mapfree.depth_prior.teacher import Teacher
 from mapfree.errors import InputError
-from mapfree.weights.errors import MissingWeightsError, WeightsNotFoundError, fetch_command
+from mapfree.weights.caches import hf_cache
+from mapfree.weights.errors import WeightsNotFoundError, missing_weights
 from mapfree.weights.fetch import fetch_name, hub_offline
 from mapfree.weights.loading import load_failure
-from mapfree.weights.local import resolve_local_or_repo
+from mapfree.weights.names import resolve_named
 
 
-def resolve_weights(weights: str) -> tuple[str, bool]:
-    """(what to load, whether it is local) by the shared rule of `mapfree.weights.local`; Depth Anything
-    weights are a folder (or a Hub id), never a file."""
-    source, local = resolve_local_or_repo(weights, "no such folder")
+def resolve_weights(weights: str, kind: str = "depth-anything") -> tuple[str, bool]:
+    """(what to load, whether it is local) by the shared rule of `mapfree.weights.names` (a catalogue name of
+    `kind` is its folder in the Hugging Face cache); these weights are a folder (or a Hub id), never a file."""
+    source, local = resolve_named(weights, (kind,), "no such folder")
     if local and not Path(source).is_dir():
         raise WeightsNotFoundError(f"{weights}: a file; these weights are a folder holding config.json")
     if local and not (Path(source) / "config.json").is_file():
@@ -121,7 +122,7 @@ class TransformersDepthTeacher(Teacher):
         import transformers
         from transformers import AutoConfig
 
-        weights, local = resolve_weights(weights)
+        weights, local = resolve_weights(weights, self.name)
         cache_only = local or hub_offline() is not None
         try:
             config = AutoConfig.from_pretrained(weights, local_files_only=cache_only)
@@ -129,8 +130,8 @@ class TransformersDepthTeacher(Teacher):
             reason = " ".join(str(e).split())
             if local:
                 raise WeightsNotFoundError(f"{weights}: cannot load {self.label} weights ({reason})") from e
-            raise MissingWeightsError(f"{weights}: cannot load {self.label} weights ({reason}); run "
-                                      f"`{fetch_command(fetch_name(weights))}` where the network is available") from e
+            raise missing_weights(fetch_name(weights), f"{self.label} weights {weights}",
+                                  f"the Hugging Face cache {hf_cache()}", f"the Hub repo {weights}", reason) from e
         if config.model_type != self.model_type:
             raise InputError(f"{weights}: a {config.model_type!r} model, not {self.label}")
         self.weights = str(Path(weights).resolve()) if local else str(weights)

@@ -10,7 +10,9 @@ Three kinds of source:
   Hugging Face cache, where `transformers`' `from_pretrained` finds it.
 
 `sha256` is set only where the publisher states the file's hash; no source here does, so every
-entry says "none published" and a download is checked by loading it instead.
+entry says "none published" and a download is checked by loading it instead. `licence` is the licence
+the weights come under (NOTICE has the details); `EXTRAS` names the extra whose commands use each kind.
+Stdlib only: `mapfree weights list` runs in the core install.
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ from dataclasses import dataclass
 from mapfree.registry import Registry
 
 URL, ZIP, HF = "url", "zip", "hf"
+SEE_NOTICE = "see NOTICE"
+EXTRAS = {"mickey": "baselines", "dinov2": "baselines", "matcher": "baselines", "hub": "baselines",
+          "depth-anything": "depth", "dpt": "depth"}
+"""Kind -> the extra (`pip install 'mapfree[EXTRA]'`) of the commands that load such weights."""
 
 MICKEY_ZIP = "https://storage.googleapis.com/niantic-lon-static/research/mickey/assets/mickey_weights.zip"
 DINOV2_URL = "https://dl.fbaipublicfiles.com/dinov2/dinov2_{size}/dinov2_{size}_pretrain.pth"
@@ -31,7 +37,8 @@ class WeightsEntry:
     """One downloadable set of weights.
 
     `target` is the file name (`url`) or folder name (`zip`) in the torch hub checkpoints folder;
-    `files` are what a `zip` entry must hold once unpacked; `sha256` the published hash, if any.
+    `files` are what a `zip` entry must hold once unpacked, the first being the one a model loads;
+    `sha256` the published hash, if any.
     """
 
     name: str
@@ -39,6 +46,7 @@ class WeightsEntry:
     source_type: str
     source: str
     description: str
+    licence: str = SEE_NOTICE
     target: str | None = None
     files: tuple[str, ...] = ()
     sha256: str | None = None
@@ -46,6 +54,24 @@ class WeightsEntry:
     @property
     def checksum(self) -> str:
         return f"sha256 {self.sha256}" if self.sha256 else "none published"
+
+    @property
+    def what(self) -> str:
+        """The files this entry puts in its cache, for messages."""
+        if self.source_type == URL:
+            return str(self.target)
+        if self.source_type == ZIP:
+            return ", ".join(self.files)
+        return f"config.json and the weights of {self.source}"
+
+    @property
+    def origin(self) -> str:
+        """Where a copy comes from, for messages: the URL, or the Hub repo."""
+        return f"the Hub repo {self.source}" if self.source_type == HF else self.source
+
+    @property
+    def extra(self) -> str:
+        return EXTRAS[self.kind]
 
 
 CATALOG: Registry[WeightsEntry] = Registry("weights")
@@ -61,27 +87,31 @@ def dinov2_entry(size: str) -> str:
 
 
 add(WeightsEntry("mickey", "mickey", ZIP, MICKEY_ZIP,
-                 "released MicKey weights (mickey.ckpt, mickey_sc.ckpt) + config.yaml; Niantic non-commercial licence",
-                 target="mickey", files=("mickey.ckpt", "config.yaml")))
+                 "released MicKey weights (mickey.ckpt, mickey_sc.ckpt) + config.yaml",
+                 "Niantic non-commercial", target="mickey", files=("mickey.ckpt", "config.yaml")))
 for _size, _label in (("vits14", "ViT-S/14"), ("vitb14", "ViT-B/14"), ("vitl14", "ViT-L/14"), ("vitg14", "ViT-G/14")):
     add(WeightsEntry(dinov2_entry(_size), "dinov2", URL, DINOV2_URL.format(size=_size),
-                     f"DINOv2 {_label} backbone (MicKey uses ViT-L)", target=f"dinov2_{_size}_pretrain.pth"))
+                     f"DINOv2 {_label} backbone (MicKey uses ViT-L)", "Apache-2.0",
+                     target=f"dinov2_{_size}_pretrain.pth"))
 _SIZES = ("small", "base", "large")
 for _size in _SIZES:
     add(WeightsEntry(f"depth-anything-v1-{_size}", "depth-anything", HF, f"LiheYoung/depth-anything-{_size}-hf",
-                     f"Depth Anything V1 {_size}, relative inverse depth"))
+                     f"Depth Anything V1 {_size}, relative inverse depth", "Apache-2.0"))
 for _size in _SIZES:
     add(WeightsEntry(f"depth-anything-v2-{_size}", "depth-anything", HF,
                      f"depth-anything/Depth-Anything-V2-{_size.capitalize()}-hf",
-                     f"Depth Anything V2 {_size}, relative inverse depth" + ("" if _size == "small" else "; CC-BY-NC")))
+                     f"Depth Anything V2 {_size}, relative inverse depth",
+                     "Apache-2.0" if _size == "small" else "CC-BY-NC-4.0"))
 for _scene in ("indoor", "outdoor"):
     for _size in _SIZES:
         add(WeightsEntry(f"depth-anything-v2-metric-{_scene}-{_size}", "depth-anything", HF,
                          f"depth-anything/Depth-Anything-V2-Metric-{_scene.capitalize()}-{_size.capitalize()}-hf",
-                         f"Depth Anything V2 {_size}, metric depth ({_scene})"))
-add(WeightsEntry("dpt-large", "dpt", HF, "Intel/dpt-large", "DPT-Large (MiDaS 3.0), relative inverse depth"))
+                         f"Depth Anything V2 {_size}, metric depth ({_scene})",
+                         "Apache-2.0" if _size == "small" else SEE_NOTICE))
+add(WeightsEntry("dpt-large", "dpt", HF, "Intel/dpt-large", "DPT-Large (MiDaS 3.0), relative inverse depth",
+                 "Apache-2.0"))
 add(WeightsEntry("dpt-hybrid-midas", "dpt", HF, "Intel/dpt-hybrid-midas",
-                 "DPT-Hybrid (MiDaS 3.0), relative inverse depth"))
+                 "DPT-Hybrid (MiDaS 3.0), relative inverse depth", "Apache-2.0"))
 for _name, _repo, _file, _target, _what in (
     ("loftr-outdoor", "loftr", "loftr_outdoor.ckpt", "loftr_outdoor.ckpt", "LoFTR outdoor (kornia)"),
     ("disk-depth", "disk", "depth-save.pth", "depth-save.pth", "DISK depth weights (kornia)"),

@@ -20,3 +20,19 @@ class DownloadError(UserError, OSError):
 def fetch_command(name: str) -> str:
     """The command that puts catalogue entry `name` into its cache."""
     return f"mapfree weights download {name}"
+
+
+def import_command(name: str) -> str:
+    """The command that places a copy of entry `name` fetched elsewhere into its cache."""
+    return f"mapfree weights import {name} PATH"
+
+
+def missing_weights(name: str, what: str, where: object, source: str, why: str = "") -> MissingWeightsError:
+    """The one message for weights that are not here: the files, the folder searched (`why` they were not
+    fetched, if known) and the two ways to get them, by download here or by a copy fetched elsewhere."""
+    because = f" ({why})" if why else ""
+    return MissingWeightsError(
+        f"{name}: {what} not in {where}{because}; run `{fetch_command(name)}` where the network is available, "
+        f"or fetch {source} on another machine and place it with `{import_command(name)}` "
+        f"(or `{fetch_command(name)} --from PATH`)"
+    )
