@@ -44,7 +44,8 @@ def test_submit_sift_nn_with_true_depth_is_scored(val_root: Path, tmp_path: Path
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     metrics = submit_and_evaluate(val_root, tmp_path, "vismatch:sift-nn+true+procrustes")
     assert metrics["Estimates for % of frames"] == 1
-    assert metrics["Precision @ VCRE < 90px"] > 0  # SIFT with the true depth finds real poses here
+    # SIFT with the true depth finds real poses here (at the benchmark's first VCRE threshold, scaled to the frames)
+    assert next(value for key, value in metrics.items() if key.startswith("Precision @ VCRE <")) > 0
 
 
 def test_submit_sift_nn_with_mickey_depth_is_scored(val_root: Path, tiny_checkpoint: Path, tmp_path: Path,

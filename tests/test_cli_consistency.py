@@ -62,7 +62,7 @@ def test_every_command_with_a_model_or_network_takes_precision():
 @pytest.mark.parametrize(("argv", "dest", "value"), [
     (["submit", "--data-root", "D", "--split", "val", "--out", "O", "--dtype", "float16"], "precision", "fp16"),
     (["compare", "--dtype", "bfloat16"], "precision", "bf16"),
-    (["synth", "OUT", "--size", "56x70"], "resize", (56, 70)),
+    (["synth", "--out", "OUT", "--size", "56x70"], "resize", (56, 70)),
 ])
 def test_old_spellings_still_work_with_a_warning(argv: list[str], dest: str, value, capsys: pytest.CaptureFixture):
     args = build_parser().parse_args(argv)
@@ -79,7 +79,7 @@ def test_old_dtype_value_is_checked(capsys: pytest.CaptureFixture):
 
 
 def test_new_spellings_and_defaults():
-    args = build_parser().parse_args(["synth", "OUT"])
+    args = build_parser().parse_args(["synth", "--out", "OUT"])
     assert args.resize == (360, 480)
     args = build_parser().parse_args(["pose", "a.jpg", "b.jpg", "--intrinsics", "K", "--checkpoint", "C",
                                       "--precision", "bf16", "--resize", "56x70"])
@@ -100,7 +100,7 @@ def test_python_m_mapfree_help_documents_exit_codes():
     assert EXIT_CODES.splitlines()[0] in result.stdout
 
 
-@pytest.mark.parametrize("argv", [["evaluate"], ["synth", "OUT", "--resize", "5x5"], ["summary"]])
+@pytest.mark.parametrize("argv", [["evaluate"], ["synth", "--out", "OUT", "--resize", "5x5"], ["summary"]])
 def test_bad_arguments_exit_2(argv: list[str]):
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
@@ -108,11 +108,11 @@ def test_bad_arguments_exit_2(argv: list[str]):
 
 
 def test_user_error_exits_2_and_interrupt_130(monkeypatch: pytest.MonkeyPatch, tmp_path, capsys):
-    assert main(["summary", str(tmp_path / "missing")]) == 2
+    assert main(["summary", "--data-root", str(tmp_path / "missing")]) == 2
     assert capsys.readouterr().err.count("\n") == 1
 
     def interrupted(args: argparse.Namespace) -> int:
         raise KeyboardInterrupt
 
     monkeypatch.setattr("mapfree.cli.summary.run", interrupted)
-    assert main(["summary", str(tmp_path)]) == 130
+    assert main(["summary", "--data-root", str(tmp_path)]) == 130

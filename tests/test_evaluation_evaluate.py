@@ -203,7 +203,7 @@ def test_cli_evaluate_writes_json_and_plots(root, tmp_path, capsys):
     for png in ("precision_recall.png", "scene_errors.png"):
         assert (tmp_path / "p" / png).read_bytes()[:4] == b"\x89PNG"
     assert main(["evaluate", str(path), "--data-root", str(root), "--json", str(out), "--translation-threshold",
-                 "0.5", "--rotation-threshold", "10", "--vcre-thresholds", "30", "--overwrite"]) == 0
+                 "0.5", "--rotation-threshold", "10", "--vcre-px", "30", "--overwrite"]) == 0
     keys = list(json.loads(out.read_text())["metrics"])
     assert "Precision @ Pose Error < (50.0cm, 10deg)" in keys and "AUC @ VCRE < 30px" in keys and len(keys) == 8
 

@@ -193,7 +193,7 @@ def test_a_genuine_bug_keeps_its_traceback(monkeypatch, tmp_path, bug) -> None:
 
     monkeypatch.setattr(mapfree.cli.summary, "run", run)
     with pytest.raises(type(bug)):
-        main(["summary", str(tmp_path)])
+        main(["summary", "--data-root", str(tmp_path)])
 
 
 def test_user_errors_are_the_base_of_input_errors() -> None:

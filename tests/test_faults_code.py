@@ -17,6 +17,7 @@ from mapfree.depth_prior.teachers import build_teacher
 from mapfree.errors import InputError
 from mapfree.models import MicKey, MicKeyConfig
 from mapfree.training import run as training_run
+from mapfree.training.config import TrainConfig
 from test_training_module import tiny_config
 
 
@@ -70,7 +71,7 @@ def test_lightning_reads_the_resume_checkpoint_weights_only_too(tiny_dataset, tm
 def test_export_refuses_a_payload_checkpoint(tmp_path, marker):
     ckpt = plant(tmp_path / "best-vcre.ckpt", marker)
     with pytest.raises(InputError, match=f"{ckpt}: not a readable PyTorch checkpoint"):
-        training_run.export_model(ckpt, MicKey(MicKeyConfig.tiny()), tmp_path / "model")
+        training_run.export_model(ckpt, MicKey(MicKeyConfig.tiny()), tmp_path / "model", TrainConfig())
     assert not marker.exists() and not (tmp_path / "model").exists()
 
 

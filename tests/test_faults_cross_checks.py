@@ -67,7 +67,7 @@ def test_train_poses_listing_a_frame_without_intrinsics_is_an_error(broken: Path
     scene = broken / "train" / "s00000"
     frame = "seq1/frame_00003.jpg"
     drop_line(scene / "intrinsics.txt", frame)
-    one_error_line(["summary", str(broken)], capsys, str(scene / "poses.txt"), frame, "intrinsics.txt")
+    one_error_line(["summary", "--data-root", str(broken)], capsys, str(scene / "poses.txt"), frame, "intrinsics.txt")
 
 
 def test_hidden_test_poses_are_not_cross_checked(tiny_dataset: Path):
@@ -82,7 +82,7 @@ def test_principal_point_outside_the_image_is_refused_by_the_reader(broken: Path
     name, fx, fy, _, cy, w, h = lines[2].split()
     lines[2] = " ".join([name, fx, fy, "5000", cy, w, h])
     path.write_text("\n".join(lines) + "\n")
-    err = one_error_line(["summary", str(broken)], capsys, f"{path}:3", "principal point")
+    err = one_error_line(["summary", "--data-root", str(broken)], capsys, f"{path}:3", "principal point")
     assert "5000" in err and f"{w}x{h}" in err
 
 
@@ -93,7 +93,7 @@ def test_principal_point_checks_tolerate_a_little_outside():
     assert principal_point_outside(K, np.array([100.0, 100.0])).tolist() == [False, False, False, True, True]
 
 
-@pytest.mark.parametrize("flag", ["--rotation-threshold", "--translation-threshold", "--vcre-thresholds"])
+@pytest.mark.parametrize("flag", ["--rotation-threshold", "--translation-threshold", "--vcre-px"])
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
 def test_float_flags_refuse_nan_and_inf(flag: str, value: str, perfect: Path, tiny_dataset: Path, capsys):
     """Was: `evaluate --rotation-threshold nan` exited 0 with precision 0."""
@@ -135,20 +135,20 @@ def test_a_killed_synth_leaves_a_dataset_every_reader_refuses(broken: Path, caps
     assert info["complete"] is True
     marker.write_text(json.dumps({**info, "complete": False}))
     shutil.rmtree(broken / "val" / "s00001")
-    one_error_line(["summary", str(broken)], capsys, str(marker), "partial")
+    one_error_line(["summary", "--data-root", str(broken)], capsys, str(marker), "partial")
     with pytest.raises(DataFormatError, match="partial"):
         MapFreePairs(broken, "train")
 
 
 def test_a_synthetic_dataset_missing_scenes_is_partial(broken: Path, capsys):
     shutil.rmtree(broken / "val" / "s00001")
-    one_error_line(["summary", str(broken)], capsys, str(broken / SYNTH_MARKER), "val", "1 of 2")
+    one_error_line(["summary", "--data-root", str(broken)], capsys, str(broken / SYNTH_MARKER), "val", "1 of 2")
 
 
 def test_a_dataset_without_marker_still_loads(broken: Path, capsys):
     """Real Map-free datasets have no marker."""
     (broken / SYNTH_MARKER).unlink()
-    assert main(["summary", str(broken)]) == 0
+    assert main(["summary", "--data-root", str(broken)]) == 0
 
 
 def test_synth_writes_its_marker_last(tmp_path: Path, monkeypatch):
@@ -170,6 +170,7 @@ class NeverRun:
     """Stands in for a model: the inputs must be refused before the network runs."""
 
     device = "cpu"
+    input_size = None
 
     def __call__(self, *args, **kwargs):
         raise AssertionError("the network ran before the inputs were checked")

@@ -51,7 +51,7 @@ def test_image_larger_than_intrinsics_is_an_error(broken: Path, capsys):
     assert str(info.value) == message
     with pytest.raises(DataFormatError, match="224x280 but intrinsics.txt says 112x140"):  # at decode time too
         MapFreePairs(broken, "val", pairs=[])._view(list_scenes(broken, "val")[0], REFERENCE_FRAME)
-    assert_cli_error(["summary", str(broken)], capsys, message)
+    assert_cli_error(["summary", "--data-root", str(broken)], capsys, message)
 
 
 @pytest.mark.parametrize("keep", [0.5, 0.98])
@@ -64,7 +64,7 @@ def test_truncated_jpeg_is_an_error(broken: Path, capsys, keep: float):
     assert info.value.path == image
     with pytest.raises(DataFormatError, match="truncated JPEG"):
         MapFreePairs(broken, "train")
-    assert_cli_error(["summary", str(broken)], capsys, str(image), "truncated JPEG")
+    assert_cli_error(["summary", "--data-root", str(broken)], capsys, str(image), "truncated JPEG")
 
 
 def test_jpeg_with_trailing_bytes_still_reads(broken: Path):
@@ -87,7 +87,7 @@ def test_empty_or_header_only_files_are_errors(broken: Path, capsys, name: str, 
     with pytest.raises(DataFormatError) as info:
         MapFreePairs(broken, "val")
     assert str(info.value) == message
-    assert_cli_error(["summary", str(broken)], capsys, message)
+    assert_cli_error(["summary", "--data-root", str(broken)], capsys, message)
 
 
 @pytest.mark.parametrize("name", ["intrinsics.txt", "poses.txt"])
@@ -101,7 +101,7 @@ def test_non_utf8_byte_names_file_and_line(broken: Path, capsys, name: str):
         with pytest.raises(DataFormatError) as info:
             read()
         assert str(info.value) == message
-    assert_cli_error(["summary", str(broken)], capsys, message)
+    assert_cli_error(["summary", "--data-root", str(broken)], capsys, message)
 
 
 TRUNCATIONS: dict[str, Callable[[bytes], bytes]] = {
@@ -120,7 +120,7 @@ def test_truncated_or_corrupt_overlaps_is_an_error(broken: Path, capsys, damage:
     with pytest.raises(DataFormatError, match="not a valid overlaps file") as info:
         MapFreePairs(broken, "train")
     assert info.value.path == path
-    assert_cli_error(["summary", str(broken)], capsys, str(path))
+    assert_cli_error(["summary", "--data-root", str(broken)], capsys, str(path))
 
 
 def test_single_array_instead_of_overlaps_archive(broken: Path):
@@ -145,16 +145,17 @@ def test_missing_val_poses_is_an_error(broken: Path, capsys):
     path.unlink()
     with pytest.raises(DataFormatError, match="file not found"):
         MapFreePairs(broken, "val")
-    assert_cli_error(["summary", str(broken)], capsys, f"{path}: file not found")
+    assert_cli_error(["summary", "--data-root", str(broken)], capsys, f"{path}: file not found")
 
 
 def test_summary_of_a_missing_or_split_less_root(tmp_path: Path, capsys):
     missing = tmp_path / "no" / "such" / "dir"
     with pytest.raises(DataFormatError, match="dataset folder not found"):
         summarize(missing)
-    assert_cli_error(["summary", str(missing)], capsys, f"{missing}: dataset folder not found")
+    assert_cli_error(["summary", "--data-root", str(missing)], capsys, f"{missing}: dataset folder not found")
     (tmp_path / "other").mkdir()
-    assert_cli_error(["summary", str(tmp_path)], capsys, f"{tmp_path}: not a Map-free dataset: no train, val, test")
+    assert_cli_error(["summary", "--data-root", str(tmp_path)], capsys,
+                     f"{tmp_path}: not a Map-free dataset: no train, val, test")
 
 
 @pytest.mark.parametrize(("line", "message"), [
@@ -171,10 +172,10 @@ def test_summary_evaluator_and_dataset_agree_on_poses(broken: Path, capsys, line
         with pytest.raises(DataFormatError) as info:
             read()
         assert str(info.value) == expected
-    assert_cli_error(["summary", str(broken)], capsys, expected)
+    assert_cli_error(["summary", "--data-root", str(broken)], capsys, expected)
 
 
 def test_valid_dataset_still_reads(tiny_dataset: Path, capsys):
-    assert main(["summary", str(tiny_dataset)]) == 0
+    assert main(["summary", "--data-root", str(tiny_dataset)]) == 0
     assert "val  :    2 scenes" in capsys.readouterr().out
     assert len(MapFreePairs(tiny_dataset, "train")) > 0

@@ -86,7 +86,8 @@ def test_full_disk_under_any_other_writer_is_one_line(tmp_path: Path, monkeypatc
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp_path / "tb" / "events.out"))
 
     monkeypatch.setattr(summary, "run", full)
-    one_error_line(["summary", str(tmp_path)], capsys, f"{tmp_path / 'tb' / 'events.out'}: no space left", "free in")
+    one_error_line(["summary", "--data-root", str(tmp_path)], capsys,
+                   f"{tmp_path / 'tb' / 'events.out'}: no space left", "free in")
 
 
 def test_other_os_errors_keep_their_traceback(tmp_path: Path, monkeypatch):
@@ -102,8 +103,8 @@ def test_other_os_errors_keep_their_traceback(tmp_path: Path, monkeypatch):
 def test_output_piped_into_a_closed_reader_exits_quietly(tiny_dataset: Path):
     """Was: a BrokenPipeError traceback (`mapfree summary DATA | head -0`); now silence and 141, as `yes | head`."""
     code = "import sys; from mapfree.cli import main; sys.exit(main(sys.argv[1:]))"
-    proc = subprocess.Popen([sys.executable, "-c", code, "summary", str(tiny_dataset)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen([sys.executable, "-c", code, "summary", "--data-root", str(tiny_dataset)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     proc.stdout.close()  # the reader is gone before the first line is written
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 141 and err == b"", err.decode()

@@ -171,8 +171,8 @@ def test_synth_refuses_a_non_empty_folder_and_overwrite_replaces_the_splits(tmp_
     out = tmp_path / "data"
     (out / "train" / "s00009").mkdir(parents=True)
     (out / "notes.txt").write_text("mine")
-    args = ["synth", str(out), "--train-scenes", "1", "--val-scenes", "0", "--test-scenes", "0", "--frames", "4",
-            "--resize", "56x70", "--workers", "1"]
+    args = ["synth", "--out", str(out), "--train-scenes", "1", "--val-scenes", "0", "--test-scenes", "0",
+            "--frames", "4", "--resize", "56x70", "--workers", "1"]
     assert main(args) == 2
     assert "--overwrite" in capsys.readouterr().err
     assert [p.name for p in (out / "train").iterdir()] == ["s00009"]

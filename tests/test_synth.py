@@ -58,20 +58,20 @@ def test_covisibility_of_a_plane_seen_by_shifted_cameras():
 
 
 def test_synth_cli_writes_and_summarises(tmp_path: Path, capsys):
-    assert main(["synth", str(tmp_path / "d"), "--train-scenes", "1", "--val-scenes", "1", "--test-scenes", "0",
-                 "--frames", "5", "--resize", "56x70", "--workers", "1",
+    assert main(["synth", "--out", str(tmp_path / "d"), "--train-scenes", "1", "--val-scenes", "1",
+                 "--test-scenes", "0", "--frames", "5", "--resize", "56x70", "--workers", "1",
                  "--contact-sheet", str(tmp_path / "s.png")]) == 0
     out = capsys.readouterr().out
     assert "train:    1 scenes" in out and "56x70" in out
     assert (tmp_path / "s.png").stat().st_size > 0
-    assert main(["summary", str(tmp_path / "d")]) == 0
+    assert main(["summary", "--data-root", str(tmp_path / "d")]) == 0
 
 
 def test_cli_reports_bad_data_without_traceback(tmp_path: Path, capsys):
     scene = tmp_path / "val" / "s00000"
     scene.mkdir(parents=True)
     (scene / "intrinsics.txt").write_text("seq0/frame_00000.jpg 500 500 270\n")
-    assert main(["summary", str(tmp_path)]) == 2
+    assert main(["summary", "--data-root", str(tmp_path)]) == 2
     assert "intrinsics.txt:1: expected 7 fields" in capsys.readouterr().err
 
 

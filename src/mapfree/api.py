@@ -28,7 +28,7 @@ import torch
 
 from mapfree.data.errors import DataFormatError
 from mapfree.data.images import read_image
-from mapfree.data.preprocess import prepare_view
+from mapfree.data.preprocess import model_input_size, prepare_view
 from mapfree.errors import InputError, decode_utf8
 from mapfree.geometry.camera import Camera, intrinsics_matrix, principal_point_outside
 from mapfree.models.backbone import PATCH_SIZE
@@ -251,12 +251,15 @@ def estimate_pose(
     resize_to: tuple[int, int] | None = None,
     solver: ProcrustesRansacConfig | None = None,
     generator: torch.Generator | None = None,
+    seed: int = 0,
 ) -> MicKeyPose:
     """Metric pose of camera 1 relative to camera 0 from two images and their 3x3 intrinsics (or cameras).
 
-    `resize_to` = (W, H) resizes both images (and intrinsics) first, by the dataset's rule.
+    `resize_to` = (W, H) resizes both images (and intrinsics) first, by the dataset's rule; None: to the size the
+    model was trained at (`model.input_size`; the images as they are for the released model). The RANSAC samples
+    from `generator`, else from one seeded with `seed` (as `mapfree pose --seed`, whose result this then is).
     """
-    views = []
+    natives = []
     for i, (image, K) in enumerate(((image0, K0), (image1, K1))):
         image = _as_array(image)
         check_image(image, f"image{i}")
@@ -266,7 +269,8 @@ def estimate_pose(
                              " (estimate_poses takes batches)")
         h, w = image.shape[-2:] if isinstance(image, torch.Tensor) else image.shape[:2]
         check_camera_fits(matrix, w, h, f"K{i}", _stated_size(K))
-        K = matrix
-        views.append(prepare_view(image, Camera.from_matrix(K, w, h), resize_to))
-    (im0, camera0), (im1, camera1) = views
+        natives.append((image, Camera.from_matrix(matrix, w, h)))
+    size = resize_to or model_input_size(model.input_size, [(c.width, c.height) for _, c in natives], "the images")
+    (im0, camera0), (im1, camera1) = (prepare_view(image, camera, size) for image, camera in natives)
+    generator = generator or torch.Generator(model.device).manual_seed(seed)
     return estimate_poses(model, im0[None], im1[None], camera0, camera1, solver, generator)[0]

@@ -27,7 +27,7 @@ import pkgutil
 import sys
 
 from mapfree import __version__, logs
-from mapfree.cli._types import DefaultsHelpFormatter
+from mapfree.cli._types import DefaultsHelpFormatter, take_positional_aliases
 from mapfree.errors import DISK_FULL_ERRNOS, DiskFullError, UserError
 
 EXPECTED_FAILURES = (UserError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError,
@@ -108,7 +108,9 @@ def _silence_stdout() -> None:
 
 
 def _run(argv: list[str] | None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    take_positional_aliases(args, parser)
     logs.configure(args.verbosity)
     try:
         return int(args._run(args) or 0)

@@ -74,6 +74,40 @@ class DeprecatedAlias(argparse.Action):
         setattr(namespace, self.dest, values)
 
 
+def add_set_argument(parser: argparse.ArgumentParser, help: str) -> None:
+    """`--set KEY=VALUE`, repeatable, into `args.overrides`: the one override syntax of every command."""
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help=help)
+
+
+POSITIONAL_ALIAS = "_positional_"
+"""Prefix of the hidden destinations of the old positional spellings of options (`mapfree synth OUT`)."""
+
+
+def add_path_option(parser: argparse.ArgumentParser, option: str, help: str) -> None:
+    """A required path option (`--out`, `--data-root`), with its old positional spelling kept as a hidden,
+    deprecated alias (:func:`take_positional_aliases` moves it over)."""
+    dest = option.removeprefix("--").replace("-", "_")
+    parser.add_argument(option, dest=dest, default=None, help=f"{help} (required)")
+    parser.add_argument(POSITIONAL_ALIAS + dest, nargs="?", default=None, help=argparse.SUPPRESS)
+
+
+def take_positional_aliases(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """Give each :func:`add_path_option` its value: the option's, else the positional's with a deprecation
+    warning; both, or neither, is a usage error."""
+    for name in [n for n in vars(args) if n.startswith(POSITIONAL_ALIAS)]:
+        dest, value = name.removeprefix(POSITIONAL_ALIAS), getattr(args, name)
+        option = "--" + dest.replace("_", "-")
+        delattr(args, name)
+        if value is not None:
+            if getattr(args, dest) is not None:
+                parser.error(f"{option} given twice (once as {option}, once by position)")
+            print(f"mapfree: warning: a positional {dest.upper()} is deprecated, use {option} {dest.upper()}",
+                  file=sys.stderr)
+            setattr(args, dest, value)
+        if getattr(args, dest) is None:
+            parser.error(f"the following arguments are required: {option}")
+
+
 def _precision_from_dtype(text: str) -> str:
     """The old `--dtype` values (float32, float16, bfloat16) as precision names."""
     by_dtype = {dtype: name for name, dtype in TORCH_DTYPES.items()}

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from mapfree.cli._types import finite_number, non_negative_int
+from mapfree.cli._types import DeprecatedAlias, finite_number, non_negative_int
 from mapfree.extras import require
 
 HELP = "Score a submission zip on a val split with the Map-free benchmark's metrics (official key names)."
@@ -21,8 +21,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--per-scene", action="store_true", help="also print the per-scene table")
     parser.add_argument("--translation-threshold", type=finite_number, default=0.25, metavar="M", help="metres")
     parser.add_argument("--rotation-threshold", type=finite_number, default=5, metavar="DEG", help="degrees")
-    parser.add_argument("--vcre-thresholds", type=finite_number, nargs="+", default=[90, 45], metavar="PX",
-                        help="pixels; the first one takes the official keys' place")
+    parser.add_argument("--vcre-px", type=finite_number, nargs="+", default=None, metavar="PX",
+                        help="VCRE thresholds in pixels of the stored frames, the first in the official keys' place "
+                             "(omitted: the benchmark's 90 and 45 px at 540 px wide, scaled to the frames' width)")
+    parser.add_argument("--vcre-thresholds", dest="vcre_px", type=finite_number, nargs="+", action=DeprecatedAlias,
+                        replacement="--vcre-px PX [PX ...]")
     parser.add_argument("--max-issues", type=non_negative_int, default=20, help="skipped lines and warnings to print")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --json file and --plots figures")
 
@@ -46,14 +49,18 @@ def run(args: argparse.Namespace) -> int:
     if not args.overwrite:
         _refuse_existing_outputs(args.json, args.plots)
 
+    from mapfree.data.scenes import frame_widths
     from mapfree.evaluation import Thresholds, evaluate_submission
     from mapfree.evaluation.report import format_issues, format_metrics, format_scenes, write_json
 
-    thresholds = Thresholds(args.translation_threshold, args.rotation_threshold, tuple(args.vcre_thresholds))
+    pose = args.translation_threshold, args.rotation_threshold
+    thresholds = (Thresholds(*pose, tuple(args.vcre_px)) if args.vcre_px
+                  else Thresholds.for_frames(sorted(frame_widths(args.data_root, args.split)), *pose))
     evaluation = evaluate_submission(args.submission, args.data_root, args.split, thresholds)
     if evaluation.issues:
         print(format_issues(evaluation.issues, args.max_issues), file=sys.stderr)
     print(format_metrics(evaluation))
+    print(thresholds.describe())
     if args.per_scene:
         print()
         print(format_scenes(evaluation))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mapfree.cli._model_args import add_model_arguments, backbone_dtype, resolve_device
+from mapfree.cli._model_args import add_model_arguments, backbone_dtype, inference_size, resolve_device
 from mapfree.cli._types import add_resize_argument, apply_pixel_cap
 from mapfree.extras import require
 
@@ -18,7 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--intrinsics", required=True,
                         help="text file with lines 'name fx fy cx cy width height' naming both images")
     add_model_arguments(parser)
-    add_resize_argument(parser, "resize both images to WxH first")
+    add_resize_argument(parser, "resize both images to WxH first (omitted: the size the model was trained at; "
+                                "native images for the released model)")
     parser.add_argument("--out", default=None,
                         help="folder for the match, depth/confidence and 3D camera PNGs (omitted: none)")
     parser.add_argument("--dump", default=None, help="save the network outputs and the pose to this .npz")
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.overwrite:
         _refuse_existing_outputs(args.out, dump)
 
-    images, cameras = [], []
+    natives = []
     for path in (args.img0, args.img1):
         image = read_image(path)
         native = read_intrinsics_for(args.intrinsics, path)
@@ -61,14 +62,14 @@ def run(args: argparse.Namespace) -> int:
         if (w, h) != (native.width, native.height):
             raise DataFormatError(args.intrinsics, f"{path} is {w}x{h} but its intrinsics are for "
                                                    f"{native.width}x{native.height} (use --resize to rescale both)")
-        image, camera = prepare_view(image, native, args.resize)
         check_image(image, path)  # before the model loads
-        images.append(image)
-        cameras.append(camera)
+        natives.append((image, native))
 
     device = resolve_device(args.device)
     model = MicKey.from_pretrained(args.checkpoint, args.config, args.dinov2_weights, device,
                                    backbone_dtype(args.precision))
+    size = inference_size(args, [model.input_size], [(c.width, c.height) for _, c in natives], "the images")
+    images, cameras = zip(*(prepare_view(image, native, size) for image, native in natives))
     generator = torch.Generator(device).manual_seed(args.seed)
     result = estimate_poses(model, images[0][None], images[1][None], *cameras, generator=generator)[0]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mapfree.cli._types import positive_int
+from mapfree.cli._types import add_set_argument, positive_int
 from mapfree.extras import require
 
 HELP = ("Pretrain a CNN MicKey's backbone and descriptors to match the training pairs (depth maps + poses) "
@@ -15,8 +15,7 @@ HELP = ("Pretrain a CNN MicKey's backbone and descriptors to match the training 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default="synthetic_cpu",
                         help="training YAML or packaged config whose `model`, `data` and `pretrain` are used")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a value of that config, e.g. --set data.root=DATA")
+    add_set_argument(parser, "override a value of that config, e.g. --set data.root=DATA")
     parser.add_argument("--out", required=True, help="model folder to write (use it as init.checkpoint); a model "
                                                      "already there is refused unless --overwrite")
     parser.add_argument("--overwrite", action="store_true", help="replace the model in --out")

@@ -1,10 +1,12 @@
-"""`mapfree study --out DIR [--quick | --replicate] [--seeds N] [--arms NAME,...]`: does depth supervision improve
-MicKey? `mapfree study --tables STUDY_JSON` prints the README's tables of a finished study."""
+"""`mapfree study --out DIR [--quick | --replicate] [--seeds N] [--arms NAME,...] [--set KEY=VALUE ...]`: does
+depth supervision improve MicKey? `mapfree study --tables STUDY_JSON` prints the README's tables of a finished study."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
+from mapfree.cli._types import add_set_argument
 from mapfree.extras import require
 
 HELP = ("The seed's experiment as a controlled study: MicKey trained without and with depth supervision (several "
@@ -29,8 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=None,
                         help="training runs at once; none given: the config's `workers`")
     parser.add_argument("--overwrite", action="store_true", help="replace a different study already in --out")
-    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                        help="study config overrides, e.g. synth.test_scenes=40 bootstrap=5000")
+    add_set_argument(parser, "override a study config value (repeatable), e.g. --set synth.test_scenes=40 "
+                             "--set bootstrap=5000 --set train.trainer.max_epochs=3")
+    parser.add_argument("positional_overrides", nargs="*", metavar="KEY=VALUE", help=argparse.SUPPRESS)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,7 +50,10 @@ def run(args: argparse.Namespace) -> int:
     packaged = [name for name, chosen in (("quick", args.quick), ("replicate", args.replicate)) if chosen]
     if len(packaged) + bool(args.config) > 1:
         raise InputError("--quick, --replicate and --config each choose the study: give one of them")
-    overrides = list(args.overrides) + ([f"workers={args.workers}"] if args.workers is not None else [])
+    if args.positional_overrides:
+        print("mapfree: warning: positional KEY=VALUE overrides are deprecated, use --set KEY=VALUE", file=sys.stderr)
+    workers = [f"workers={args.workers}"] if args.workers is not None else []
+    overrides = [*args.overrides, *args.positional_overrides, *workers]
     # checked whole (every arm's training tree) before torch and the pipeline are imported: a bad key fails at once
     config = StudyConfig.load(args.config or (packaged[0] if packaged else "synthetic"), overrides)
     arms = [a.strip() for a in args.arms.split(",") if a.strip()] if args.arms else None

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import argparse
 
-from mapfree.cli._types import add_resize_argument, apply_pixel_cap, file_name_part, non_negative_int, positive_int
+from mapfree.cli._types import (
+    add_path_option,
+    add_resize_argument,
+    apply_pixel_cap,
+    file_name_part,
+    non_negative_int,
+    positive_int,
+)
 from mapfree.extras import require
 
 HELP = "Generate a synthetic Map-free-format dataset (train/val/test) with metric depth."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("out", help="output folder (created; a non-empty one is refused unless --overwrite)")
+    add_path_option(parser, "--out", "output folder (created; a non-empty one is refused unless --overwrite)")
     parser.add_argument("--seed", type=int, default=0, help="seed of scenes, textures and trajectories")
     parser.add_argument("--train-scenes", type=non_negative_int, default=10, help="scenes of the train split")
     parser.add_argument("--val-scenes", type=non_negative_int, default=4, help="scenes of the val split")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from mapfree.cli._types import add_set_argument
 from mapfree.extras import require
 
 HELP = "Train MicKey with its VCRE REINFORCE loss (and depth supervision) from a YAML config."
@@ -13,8 +14,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True,
                         help="training YAML, or a packaged config by name: "
                              "mickey, mickey_overlap, mickey_depth, synthetic_cpu, synthetic_cpu_depth")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config value (repeatable), "
+    add_set_argument(parser, "override a config value (repeatable), "
                              "e.g. --set trainer.max_epochs=3 --set data.root=DATA")
     start = parser.add_mutually_exclusive_group()
     start.add_argument("--resume", nargs="?", const="last", default=None, metavar="CKPT",

@@ -43,9 +43,7 @@ class MapFreePairs(Dataset):
             raise ValueError(f"cache_mb must be >= 0, got {cache_mb}")
         self.data_root = Path(data_root)
         self.split = split
-        if resize is not None:
-            check_pixels(resize, "resize")  # here, not in a loader worker
-        self.resize = resize
+        self.set_resize(resize)  # checked here, not in a loader worker
         self.depth_suffix = depth_suffix
         self.scenes = {s.name: s for s in list_scenes(data_root, split)}
         self.pairs = list(pairs) if pairs is not None else split_pairs(data_root, split, min_overlap, max_overlap)
@@ -64,6 +62,17 @@ class MapFreePairs(Dataset):
 
     def __len__(self) -> int:
         return len(self.pairs)
+
+    def frame_sizes(self) -> set[tuple[int, int]]:
+        """The native (W, H) sizes of the pairs' frames, from the intrinsics (no image is read)."""
+        return {(camera.width, camera.height) for pair in self.pairs for camera in
+                (self.scenes[pair.scene].camera(pair.frame0), self.scenes[pair.scene].camera(pair.frame1))}
+
+    def set_resize(self, resize: tuple[int, int] | None) -> None:
+        """Resize every frame to `resize` = (W, H) from now on (None: native size)."""
+        if resize is not None:
+            check_pixels(resize, "resize")
+        self.resize = resize
 
     def _view(self, scene: Scene, frame: str) -> View:
         """One frame of an item (:meth:`_read_view`), from the cache when it holds it."""

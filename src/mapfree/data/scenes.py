@@ -177,6 +177,11 @@ def list_scenes(data_root: str | Path, split: str) -> list[Scene]:
     return scenes
 
 
+def frame_widths(data_root: str | Path, split: str) -> set[int]:
+    """The widths, in pixels, of a split's frames as stored (from the intrinsics files; no image is read)."""
+    return {camera.width for scene in list_scenes(data_root, split) for camera in scene.intrinsics.values()}
+
+
 def synth_scene_count(data_root: Path, split: str) -> int | None:
     """The number of `split` scenes a synthetic dataset's :data:`SYNTH_MARKER` promises at least; DataFormatError naming
     the marker if `mapfree synth` did not finish (killed); None without marker (not a synthetic dataset)."""

@@ -22,6 +22,9 @@ from mapfree.evaluation.metrics import FrameErrors, PRCurve, precision_recall
 BENCHMARK_IMAGE_WIDTH = 540
 """Map-free's frames are 540 px wide: the benchmark's VCRE thresholds are pixels of such frames."""
 
+BENCHMARK_VCRE_PX = (90, 45)
+"""The benchmark's VCRE threshold, then the seed paper's, in pixels of 540-px-wide frames."""
+
 
 @dataclass(frozen=True)
 class Thresholds:
@@ -29,11 +32,13 @@ class Thresholds:
 
     Key names are formatted like the official ones, so an integer threshold prints without a
     decimal point (`5deg`, `90px`) and the translation in centimetres as `t * 100` (`25.0cm`).
+    `image_width` records the frame width the VCRE thresholds were scaled to (None: given as they are).
     """
 
     translation_m: float = 0.25
     rotation_deg: float = 5
-    vcre_px: tuple[float, ...] = (90, 45)
+    vcre_px: tuple[float, ...] = BENCHMARK_VCRE_PX
+    image_width: int | None = None
 
     def __post_init__(self) -> None:
         if not self.vcre_px:
@@ -45,11 +50,36 @@ class Thresholds:
             raise InputError("thresholds must be positive")
 
     @classmethod
-    def for_image_width(cls, image_width: int) -> Thresholds:
-        """The default VCRE thresholds scaled from Map-free's 540-px-wide frames to `image_width`
-        (rounded to 0.1 px), so that acceptance means the same fraction of the image."""
-        scale = image_width / BENCHMARK_IMAGE_WIDTH
-        return cls(vcre_px=tuple(round(px * scale, 1) for px in cls.vcre_px))
+    def for_image_width(cls, image_width: int, translation_m: float = 0.25, rotation_deg: float = 5) -> Thresholds:
+        """The one rule of every command that scores poses (validation, the study, `evaluate`, `compare`): the
+        benchmark's VCRE thresholds scaled from Map-free's 540-px-wide frames to frames `image_width` pixels
+        wide (rounded to 0.1 px), so that acceptance means the same fraction of the image."""
+        scale = image_width / BENCHMARK_IMAGE_WIDTH  # at 540 px the benchmark's own values (keys print `90px`)
+        vcre_px = BENCHMARK_VCRE_PX if scale == 1 else tuple(round(px * scale, 1) for px in BENCHMARK_VCRE_PX)
+        return cls(translation_m, rotation_deg, vcre_px, int(image_width))
+
+    @classmethod
+    def for_frames(cls, widths: np.ndarray, translation_m: float = 0.25, rotation_deg: float = 5) -> Thresholds:
+        """:meth:`for_image_width` of the frames' one width; InputError when the widths differ (one threshold
+        cannot mean the same for all: give the thresholds in pixels)."""
+        found = np.unique(np.asarray(widths))
+        if len(found) != 1:
+            raise InputError(f"the scored frames have {len(found)} widths ({', '.join(f'{w:g}' for w in found[:5])} "
+                             "px): the VCRE thresholds cannot follow one width, give them in pixels (--vcre-px)")
+        return cls.for_image_width(int(found[0]), translation_m, rotation_deg)
+
+    def describe(self) -> str:
+        """One line saying which thresholds score, and where the VCRE ones come from."""
+        px = ", ".join(f"{p:g}" for p in self.vcre_px)
+        if self.image_width is None:
+            origin = "as given"
+        elif self.image_width == BENCHMARK_IMAGE_WIDTH:
+            origin = f"the benchmark's, for {BENCHMARK_IMAGE_WIDTH}-px-wide frames"
+        else:
+            origin = (f"the benchmark's {', '.join(map(str, BENCHMARK_VCRE_PX))} px at {BENCHMARK_IMAGE_WIDTH} px "
+                      f"wide, scaled to these {self.image_width}-px-wide frames")
+        return (f"thresholds: VCRE {px} px ({origin}); pose {self.translation_m * 100:g} cm, "
+                f"{self.rotation_deg:g} deg")
 
     @property
     def pose_label(self) -> str:

@@ -157,14 +157,15 @@ def gather_scored_frames(submission: str | Path | Submission, data_root: str | P
 
 def evaluate_submission(submission: str | Path | Submission, data_root: str | Path, split: str = "val",
                         thresholds: Thresholds | None = None) -> Evaluation:
-    """Score a submission zip (or a parsed :class:`Submission`) on a split of `data_root` with ground truth.
+    """Score a submission zip (or a parsed :class:`Submission`) on a split of `data_root` with ground truth, by
+    `thresholds` (None: the benchmark's, VCRE scaled to the scored frames' width, :meth:`Thresholds.for_frames`).
 
     Raises SubmissionError where the official evaluation aborts (see :func:`gather_scored_frames`).
     """
-    thresholds = thresholds or Thresholds()
     sub = submission if isinstance(submission, Submission) else read_submission(submission)
     issues = list(sub.issues)
     scored = gather_scored_frames(sub, data_root, split, issues)
+    thresholds = thresholds or Thresholds.for_frames(scored.camera.size[:, 0])
     errors = scored.errors()
     metrics, curves = summarize(errors, scored.confidence, scored.sizes, scored.n_missing, thresholds)
     bounds = np.cumsum(np.r_[0, scored.sizes])

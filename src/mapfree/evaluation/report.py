@@ -103,7 +103,8 @@ def evaluation_to_dict(evaluation: Evaluation) -> dict:
              "precision": {label: _number(v) for label, v in row.precision.items()}}
             for row in evaluation.scenes
         ],
-        "thresholds": {"translation_m": t.translation_m, "rotation_deg": t.rotation_deg, "vcre_px": list(t.vcre_px)},
+        "thresholds": {"translation_m": t.translation_m, "rotation_deg": t.rotation_deg, "vcre_px": list(t.vcre_px),
+                       "image_width": t.image_width},
         "issues": [str(issue) for issue in evaluation.issues],
     }
 

@@ -5,7 +5,9 @@
 - Released MicKey: a Lightning file whose `state_dict` holds the heads and matcher under
   `compute_matches.*` (no DINOv2), plus the released YAML config. Key names are translated to this
   project's module names by :func:`from_released_keys`; :func:`to_released_state_dict` is the inverse.
-- This project: a directory with `model.safetensors` and `config.yaml` (see :func:`save_weights`).
+- This project: a directory with `model.safetensors` and `config.yaml` (the architecture and the input size
+  it was trained at), plus `training.yaml` (the whole training config) for a model that training wrote
+  (see :func:`save_weights`).
 
 Functions here read and write state dicts and configs; building the model from them is
 :meth:`mapfree.models.mickey.MicKey.from_pretrained`'s job, so this module never imports it.
@@ -16,6 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -23,12 +26,14 @@ from torch import nn
 from mapfree.atomic import atomic_files
 from mapfree.errors import InputError
 from mapfree.models.config import MicKeyConfig
-from mapfree.weights.catalog import dinov2_entry
-from mapfree.weights.errors import MissingWeightsError, fetch_command
+from mapfree.weights.caches import hub_checkpoints
+from mapfree.weights.catalog import CATALOG, dinov2_entry
+from mapfree.weights.errors import missing_weights
 from mapfree.weights.loading import load_torch_file
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.yaml"
+TRAINING_CONFIG_FILE = "training.yaml"
 RELEASED_PREFIX = "compute_matches."
 
 _HEADS = {
@@ -136,8 +141,11 @@ def read_released_checkpoint(path: str | Path, map_location="cpu") -> dict[str, 
 
 
 def save_weights(state: dict[str, torch.Tensor], config: MicKeyConfig, directory: str | Path,
-                 keep_backbone: bool) -> Path:
-    """Write `model.safetensors` (without `backbone.*` unless `keep_backbone`) and `config.yaml` into `directory`."""
+                 keep_backbone: bool, training_config: dict[str, Any] | None = None) -> Path:
+    """Write `model.safetensors` (without `backbone.*` unless `keep_backbone`) and `config.yaml` into `directory`,
+    with `training_config` (plain data) as `training.yaml`: all files replaced together, and a `training.yaml`
+    of an earlier model in the folder removed when none is given (it would describe other weights)."""
+    import yaml
     from safetensors.torch import save_file
 
     directory = Path(directory)
@@ -145,9 +153,14 @@ def save_weights(state: dict[str, torch.Tensor], config: MicKeyConfig, directory
     kept = {
         k: v.detach().contiguous().cpu() for k, v in state.items() if keep_backbone or not k.startswith("backbone.")
     }
-    with atomic_files(directory / WEIGHTS_FILE, directory / CONFIG_FILE) as (weights, config_file):
-        save_file(kept, str(weights), metadata={"format": "mapfree-mickey", "version": "1"})
-        config.save(config_file)
+    files = [directory / WEIGHTS_FILE, directory / CONFIG_FILE]
+    with atomic_files(*files, *([directory / TRAINING_CONFIG_FILE] if training_config is not None else [])) as temps:
+        save_file(kept, str(temps[0]), metadata={"format": "mapfree-mickey", "version": "1"})
+        config.save(temps[1])
+        if training_config is not None:
+            temps[2].write_text(yaml.safe_dump(training_config, sort_keys=False))
+    if training_config is None:
+        (directory / TRAINING_CONFIG_FILE).unlink(missing_ok=True)
     return directory
 
 
@@ -202,12 +215,9 @@ def read_checkpoint(
     if config.backbone.kind == "dinov2" and not any(k.startswith("backbone.") for k in state):
         path = Path(dinov2_weights) if dinov2_weights is not None else find_dinov2_weights(config.backbone.size)
         if path is None:
-            size = config.backbone.size
-            raise MissingWeightsError(
-                f"{weights} has no backbone weights and dinov2_{size}_pretrain.pth is not in "
-                f"{Path(torch.hub.get_dir()) / 'checkpoints'}: run `{fetch_command(dinov2_entry(size))}` "
-                "or pass the file (--dinov2-weights)"
-            )
+            entry = CATALOG.get(dinov2_entry(config.backbone.size))
+            raise missing_weights(entry.name, f"{entry.target} (the backbone {weights} leaves out; or pass the file "
+                                  "as --dinov2-weights)", hub_checkpoints(), entry.origin)
         state.update({f"backbone.{k}": v for k, v in load_dinov2_state_dict(path, map_location).items()})
         return Checkpoint(config, state, f"{weights} + {path}")
     return Checkpoint(config, state, str(weights))

@@ -79,6 +79,10 @@ class MicKeyConfig:
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     heads: HeadConfig = field(default_factory=HeadConfig)
     matcher: MatcherConfig = field(default_factory=MatcherConfig)
+    input_size: tuple[int, int] | None = None
+    """(W, H) the images were resized to in training, which inference resizes to by default (`mapfree pose`,
+    `submit`, `compare`, :func:`mapfree.estimate_pose`); None: frames as they come (the released model, trained
+    on Map-free's native 540x720). Training sets it from `data.resize`."""
 
     def __post_init__(self) -> None:
         if self.backbone.kind not in ("dinov2", "cnn"):
@@ -93,6 +97,10 @@ class MicKeyConfig:
         if self.heads.dims[2] % self.heads.attention_heads:
             raise ValueError("heads.dims[2] (attention width) must be divisible by heads.attention_heads")
         self.heads.dims = tuple(self.heads.dims)
+        if self.input_size is not None:
+            if len(self.input_size) != 2 or min(self.input_size) < 14:
+                raise ValueError(f"input_size must be (W, H), each at least 14, got {self.input_size}")
+            self.input_size = tuple(int(v) for v in self.input_size)
 
     @classmethod
     def tiny(cls) -> MicKeyConfig:

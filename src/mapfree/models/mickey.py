@@ -11,6 +11,7 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -28,7 +29,7 @@ from mapfree.models.config import MicKeyConfig
 from mapfree.models.heads import PatchHead
 from mapfree.models.matcher import DualSoftmaxMatcher
 from mapfree.weights.fetch import hub_files
-from mapfree.weights.local import resolve_local_or_repo
+from mapfree.weights.names import resolve_named
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -218,16 +219,20 @@ class MicKey(nn.Module):
         local_files_only: bool = False,
         cache_dir: str | Path | None = None,
     ) -> MicKey:
-        """Load a released MicKey Lightning checkpoint (+ its YAML), a folder of this project, or a Hugging
-        Face Hub repo id holding this project's `model.safetensors` + `config.yaml`.
+        """Load a released MicKey Lightning checkpoint (+ its YAML), a folder of this project, the catalogue's
+        `mickey` (the released weights `mapfree weights download mickey` fetched), or a Hugging Face Hub repo id
+        holding this project's `model.safetensors` + `config.yaml`.
 
-        A local path that is not there is a one-line error, never a repo id (see `mapfree.weights.local`).
-        `revision`, `local_files_only` and `cache_dir` apply to repo ids (`HF_HUB_OFFLINE` implies
-        `local_files_only`). `config` defaults to `config.yaml` next to the checkpoint; `dinov2_weights` is
-        the original `dinov2_vit*14_pretrain.pth` (searched in the torch hub cache when omitted);
-        `backbone_dtype` ("float32", "float16", "bfloat16") overrides the configured precision.
+        A local path that is not there is a one-line error, never a repo id; a catalogue name is read from the
+        cache only (see `mapfree.weights.names`). `revision`, `local_files_only` and `cache_dir` apply to repo
+        ids (`HF_HUB_OFFLINE` implies `local_files_only`); `cache_dir` also replaces the cache of catalogue
+        names. `config` defaults to `config.yaml` next to the checkpoint; `dinov2_weights` is the original
+        `dinov2_vit*14_pretrain.pth` or its catalogue name (`dinov2-vitl14`; searched in the torch hub cache
+        when omitted); `backbone_dtype` ("float32", "float16", "bfloat16") overrides the configured precision.
         """
-        checkpoint, local = resolve_local_or_repo(path_or_repo_id, "checkpoint not found")
+        checkpoint, local = resolve_named(path_or_repo_id, ("mickey",), "checkpoint not found", cache_dir)
+        if isinstance(dinov2_weights, str):
+            dinov2_weights = resolve_named(dinov2_weights, ("dinov2",), "checkpoint not found", cache_dir)[0]
         if not local:
             names = (WEIGHTS_FILE,) if config is not None else (WEIGHTS_FILE, CONFIG_FILE)
             checkpoint = hub_files(checkpoint, names, revision, cache_dir, local_files_only)[0]
@@ -236,11 +241,18 @@ class MicKey(nn.Module):
         load_checkpoint_state(model, loaded)
         return model.to(map_location).eval()
 
-    def save_pretrained(self, directory: str | Path, include_backbone: bool | None = None) -> Path:
-        """Write `model.safetensors` + `config.yaml` (the frozen DINOv2 is left out unless asked;
-        a trainable CNN backbone is always saved)."""
+    def save_pretrained(self, directory: str | Path, include_backbone: bool | None = None,
+                        training_config: dict[str, Any] | None = None) -> Path:
+        """Write `model.safetensors` + `config.yaml` (the architecture and `config.input_size`; the frozen
+        DINOv2 is left out unless asked, a trainable CNN backbone is always saved), and the training config the
+        weights came from (plain data, e.g. `TrainConfig.to_dict()`) as `training.yaml`."""
         keep_backbone = not self.frozen_backbone if include_backbone is None else include_backbone
-        return save_weights(self.state_dict(), self.config, directory, keep_backbone)
+        return save_weights(self.state_dict(), self.config, directory, keep_backbone, training_config)
+
+    @property
+    def input_size(self) -> tuple[int, int] | None:
+        """(W, H) the model was trained at and inference resizes to by default; None: frames as they come."""
+        return self.config.input_size
 
     def push_to_hub(self, repo_id: str, commit_message: str = "Upload MicKey", private: bool | None = None,
                     token: str | None = None, revision: str | None = None,

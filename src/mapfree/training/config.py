@@ -9,7 +9,7 @@ against the field types when the file is read; a wrong type or an unknown key is
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,7 +18,8 @@ import yaml
 from mapfree.atomic import write_text_atomic
 from mapfree.configs import loader
 from mapfree.configs.typed import build, to_plain
-from mapfree.evaluation.aggregate import Thresholds
+from mapfree.errors import InputError
+from mapfree.evaluation.aggregate import BENCHMARK_IMAGE_WIDTH, Thresholds
 from mapfree.models.config import MicKeyConfig
 from mapfree.robust.ransac_config import ProcrustesRansacConfig
 
@@ -86,13 +87,15 @@ class ValidationConfig:
     """Pixels of the val frames as stored; None: the benchmark's thresholds scaled to `image_width`."""
     image_width: int | None = None
     """Width of the val frames as stored (validation measures VCRE with their native intrinsics, whatever
-    `data.resize` feeds the network, like the benchmark); None: Map-free's 540 px."""
+    `data.resize` feeds the network, like the benchmark); None: read from the val split when training starts
+    (:meth:`TrainConfig.with_val_width`), Map-free's 540 px until then."""
 
     def thresholds(self) -> Thresholds:
-        """The benchmark's thresholds for val frames `image_width` pixels wide, or `vcre_px` as given."""
+        """The benchmark's thresholds for val frames `image_width` pixels wide (the rule `evaluate` and `compare`
+        score by, :meth:`Thresholds.for_image_width`), or `vcre_px` as given."""
         if self.vcre_px:
             return Thresholds(vcre_px=self.vcre_px)
-        return Thresholds.for_image_width(self.image_width) if self.image_width else Thresholds()
+        return Thresholds.for_image_width(self.image_width or BENCHMARK_IMAGE_WIDTH)
 
 
 @dataclass
@@ -259,6 +262,10 @@ class TrainConfig:
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
 
     def __post_init__(self) -> None:
+        if self.model is not None and self.model.input_size not in (None, self.data.resize):
+            raise ValueError(f"model.input_size {list(self.model.input_size)} differs from data.resize "
+                             f"{self.data.resize and list(self.data.resize)}: training sets the model's input size "
+                             "from data.resize, leave model.input_size out")
         if not self.pose_loss and not self.depth.enabled:
             raise ValueError("nothing to train: pose_loss is false and depth.enabled is false")
         if not self.pose_loss and not self.depth.gradient:
@@ -268,6 +275,21 @@ class TrainConfig:
     def thresholds(self) -> Thresholds:
         """Validation's thresholds for the val frames' native width (they name the `val/vcre_*` metrics)."""
         return self.validation.thresholds()
+
+    def with_val_width(self) -> TrainConfig:
+        """This config with `validation.image_width` read from the val frames of `data.root` when neither it nor
+        `validation.vcre_px` is given (so validation scores at the width of the frames it measures); as it is
+        when the val split is absent (training then fails on it with its own message)."""
+        from mapfree.data.scenes import frame_widths
+
+        v = self.validation
+        if v.vcre_px or v.image_width or not (Path(self.data.root) / "val").is_dir():
+            return self
+        widths = sorted(frame_widths(self.data.root, "val"))
+        if len(widths) != 1:
+            raise InputError(f"{self.data.root}/val: frames of {len(widths)} widths ({widths[:5]} px): give "
+                             "validation.vcre_px (VCRE thresholds in pixels) or validation.image_width")
+        return replace(self, validation=replace(v, image_width=widths[0]))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain YAML-safe data (tuples become lists)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,14 @@ BACKBONE_PREFIX = "model.backbone."
 
 
 def build_model(config: TrainConfig) -> MicKey:
-    """A fresh MicKey from `config.model`, or the heads of `config.init.checkpoint` for fine-tuning."""
+    """A fresh MicKey from `config.model`, or the heads of `config.init.checkpoint` for fine-tuning; either way
+    its `input_size` is the `data.resize` it trains at, which inference then resizes to."""
+    model = _initial_model(config)
+    model.config = replace(model.config, input_size=config.data.resize)
+    return model
+
+
+def _initial_model(config: TrainConfig) -> MicKey:
     if config.init.checkpoint:
         if not Path(config.init.checkpoint).exists():
             raise CheckpointError(f"init.checkpoint: not found: {config.init.checkpoint}")

@@ -262,12 +262,12 @@ def pretrain_model(
     if not isinstance(config, TrainConfig):
         config = TrainConfig.load(config)
     cfg = cfg or config.pretrain
-    mickey_config = config.model or MicKeyConfig()
+    mickey_config = replace(config.model or MicKeyConfig(), input_size=config.data.resize)
     _require_cnn(mickey_config)
     torch.manual_seed(cfg.seed)
     model = MicKey(mickey_config)
     with folder_lock(out_dir):
         history = pretrain_features(model, config.data.root, "train", cfg, config.data.resize, progress)
-        out = model.save_pretrained(out_dir)
+        out = model.save_pretrained(out_dir, training_config=replace(config, pretrain=cfg).to_dict())
         write_json_atomic(out / HISTORY_FILE, history)
     return out

@@ -78,14 +78,15 @@ def _existing(path: Path) -> Path | None:
     return path if path.is_file() else None
 
 
-def export_model(checkpoint: Path, model: MicKey, out_dir: Path) -> Path:
-    """Write the network of a training checkpoint as a `save_pretrained` folder (heads, CNN backbone, config)."""
+def export_model(checkpoint: Path, model: MicKey, out_dir: Path, config: TrainConfig) -> Path:
+    """Write the network of a training checkpoint as a `save_pretrained` folder (heads, CNN backbone, config, and
+    the training config)."""
     state = load_torch_file(checkpoint)["state_dict"]
     own = {k.removeprefix(MODEL_PREFIX): v for k, v in state.items() if k.startswith(MODEL_PREFIX)}
     missing, unexpected = model.load_state_dict(own, strict=False)
     if unexpected or any(not (model.frozen_backbone and k.startswith("backbone.")) for k in missing):
         raise ValueError(f"{checkpoint}: does not fit the model (missing {missing[:5]}, unexpected {unexpected[:5]})")
-    return model.save_pretrained(out_dir)
+    return model.save_pretrained(out_dir, training_config=config.to_dict())
 
 
 def _resume_path(config: TrainConfig, ckpt_dir: Path) -> str | None:
@@ -183,6 +184,7 @@ def train(
         config = TrainConfig.load(config, overrides)
     elif overrides:
         raise ValueError("overrides apply to a config file; edit the TrainConfig object instead")
+    config = config.with_val_width()
     t = config.trainer
     check_accelerator(t.accelerator)
     run_dir = path_inside(t.out_dir, t.name, "trainer.name")
@@ -249,7 +251,8 @@ def _train_locked(
         write_json_atomic(run_dir / "history.json", result.history, indent=1)
         # `last` is the network as training left it (also when max_steps stops mid-epoch, before
         # any checkpoint); the best ones come from their checkpoints.
-        result.models = {"last": module.model.save_pretrained(run_dir / LAST_MODEL)}
-        result.models.update({f"best-{name}": export_model(path, module.model, run_dir / f"model-best-{name}")
+        result.models = {"last": module.model.save_pretrained(run_dir / LAST_MODEL, training_config=config.to_dict())}
+        result.models.update({f"best-{name}": export_model(path, module.model, run_dir / f"model-best-{name}",
+                                                           config)
                               for name, path in result.best_checkpoints.items() if path is not None})
     return result
