@@ -116,3 +116,29 @@ def test_user_error_exits_2_and_interrupt_130(monkeypatch: pytest.MonkeyPatch, t
 
     monkeypatch.setattr("mapfree.cli.summary.run", interrupted)
     assert main(["summary", "--data-root", str(tmp_path)]) == 130
+
+
+def test_overrides_outputs_and_data_have_one_spelling():
+    """`--set KEY=VALUE` wherever a config is overridden; `--out` and `--data-root` as options, never positionals."""
+    for name, parser in COMMANDS.items():
+        positionals = [a.dest for a in parser._actions if not a.option_strings and a.help is not argparse.SUPPRESS]
+        assert not {"out", "data_root", "overrides"} & set(positionals), name
+        assert all("KEY=VALUE" not in str(a.metavar) or a.option_strings == ["--set"]
+                   for a in parser._actions if a.help is not argparse.SUPPRESS), name
+    assert {name for name, p in COMMANDS.items() if any(a.option_strings == ["--set"] for a in p._actions)} == {
+        "train", "pretrain", "study"}
+
+
+def test_old_positional_spellings_still_work_with_a_warning(tiny_dataset, tmp_path, capsys):
+    assert main(["summary", str(tiny_dataset)]) == 0
+    captured = capsys.readouterr()
+    assert "positional DATA_ROOT is deprecated, use --data-root" in captured.err and "scenes" in captured.out
+    with pytest.raises(SystemExit) as twice:
+        main(["summary", str(tiny_dataset), "--data-root", str(tiny_dataset)])
+    assert twice.value.code == 2 and "--data-root given twice" in capsys.readouterr().err
+    # the study's positional overrides: warned, then applied (here refused as the bad value they are)
+    assert main(["study", "--quick", "--out", str(tmp_path / "s"), "bootstrap=abc"]) == 2
+    err = capsys.readouterr().err
+    assert "positional KEY=VALUE overrides are deprecated, use --set" in err and "bootstrap" in err
+    assert main(["study", "--quick", "--out", str(tmp_path / "s"), "--set", "bootstrap=abc"]) == 2
+    assert "deprecated" not in capsys.readouterr().err
