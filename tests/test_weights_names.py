@@ -126,3 +126,17 @@ def test_depth_prior_weights_name_resolves_to_the_cached_snapshot(tmp_path, monk
     assert resolve_weights("depth-anything-v2-small") == (str(snapshot), True)
     with pytest.raises(InputError, match="kind depth-anything"):
         resolve_weights("depth-anything-v2-small", "dpt")
+
+
+def test_finetuning_takes_the_name(downloaded, no_network, torch_hub, monkeypatch, tmp_path):
+    """`init.checkpoint: mickey` (`mapfree train --finetune mickey`) starts from the downloaded weights."""
+    from mapfree.training.config import InitConfig, TrainConfig
+    from mapfree.training.errors import CheckpointError
+    from mapfree.training.module import build_model
+
+    monkeypatch.chdir(tmp_path)
+    heads = build_model(TrainConfig(init=InitConfig(checkpoint="mickey"))).state_dict()
+    assert all(torch.equal(heads[k], v) for k, v in downloaded.state_dict().items())
+    (torch_hub / "mickey" / "mickey.ckpt").unlink()
+    with pytest.raises(CheckpointError, match="^init.checkpoint: .*`mapfree weights download mickey`"):
+        build_model(TrainConfig(init=InitConfig(checkpoint="mickey")))

@@ -29,8 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(relative) or a metric DPT (KITTI/NYU); synthetic*: offline, from rendered depth with "
                              "errors like Depth Anything's (synthetic: relative, synthetic-metric: metres) or nearly "
                              "none (synthetic-near-truth: metres)")
-    parser.add_argument("--weights", help="Depth Anything or DPT checkpoint of the depth-anything/dpt teacher: a local "
-                                          "folder (no network) or a Hub id (e.g. Intel/dpt-hybrid-midas)")
+    parser.add_argument("--weights", help="Depth Anything or DPT checkpoint of the depth-anything/dpt teacher: a "
+                                          "catalogue name (depth-anything-v2-small, dpt-large, ...: `mapfree weights "
+                                          "list`), a local folder, or a Hub id (e.g. Intel/dpt-hybrid-midas)")
     add_resize_argument(parser, "WxH the training loader resizes images to (omitted: native size)")
     parser.add_argument("--batch-size", type=positive_int, default=16, help="frames per network call")
     parser.add_argument("--device", default="auto",

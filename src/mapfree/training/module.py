@@ -32,6 +32,7 @@ from mapfree.training.losses.reinforce import ReinforceResult, batch_pose_loss, 
 from mapfree.training.metric_names import best_metrics
 from mapfree.training.metrics import ValidationAccumulator
 from mapfree.viz.maps import map_panel
+from mapfree.weights.catalog import CATALOG
 
 log = logging.getLogger(__name__)
 BACKBONE_PREFIX = "model.backbone."
@@ -47,10 +48,11 @@ def build_model(config: TrainConfig) -> MicKey:
 
 def _initial_model(config: TrainConfig) -> MicKey:
     if config.init.checkpoint:
-        if not Path(config.init.checkpoint).exists():
-            raise CheckpointError(f"init.checkpoint: not found: {config.init.checkpoint}")
+        checkpoint = config.init.checkpoint
+        if not Path(checkpoint).exists() and checkpoint not in CATALOG:  # a catalogue name: `mickey`
+            raise CheckpointError(f"init.checkpoint: not found: {checkpoint}")
         try:  # the architecture: init.config, else the `model` section, else the YAML beside the checkpoint
-            model = MicKey.from_pretrained(config.init.checkpoint, config.init.config or config.model,
+            model = MicKey.from_pretrained(checkpoint, config.init.config or config.model,
                                            config.init.dinov2_weights)
         except (OSError, ValueError) as e:  # unreadable, corrupt or not fitting: name the setting
             raise CheckpointError(f"init.checkpoint: {e}") from None
