@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -12,6 +14,9 @@ from mapfree.atomic import save_figure_atomic
 from mapfree.geometry.camera import Camera
 from mapfree.geometry.rotations import angle_between_rotations_deg
 from mapfree.viz.style import styled
+
+if TYPE_CHECKING:
+    from mpl_toolkits.mplot3d.axes3d import Axes3D
 
 _TO_PLOT = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
 """Reference-camera coordinates (x right, y down, z forward) to plot axes (x, z, -y): up is up."""
@@ -48,15 +53,21 @@ def pose_errors(estimate: CameraPose, truth: CameraPose) -> tuple[float, float]:
             float(angle_between_rotations_deg(np.asarray(truth.R), np.asarray(estimate.R))))
 
 
-@styled
-def plot_cameras(cameras: list[CameraPose], path: str | Path, title: str = "",
-                 errors: tuple[float, float] | None = None, dpi: int = 120) -> Figure:
-    """Frusta of `cameras` on metric axes with equal aspect, a legend and, given, the pose `errors` in the title."""
+@dataclass(frozen=True)
+class CameraPanel:
+    """One 3D view: its cameras, a title and, given, the estimate's pose errors (m, deg)."""
+
+    cameras: list[CameraPose]
+    title: str = ""
+    errors: tuple[float, float] | None = None
+
+
+def _draw_cameras(ax: Axes3D, panel: CameraPanel) -> None:
+    """Frusta of the panel's cameras on metric axes with equal aspect, a legend and the errors in the title."""
+    cameras = panel.cameras
     centers = np.array([c.center for c in cameras])
     spread = float(np.ptp(centers, axis=0).max()) if len(cameras) > 1 else 0.0
     depth = max(0.2 * spread, 0.2)
-    fig = Figure(figsize=(8.5, 7.5))
-    ax = fig.add_subplot(projection="3d")
     points = []
     for camera in cameras:
         f = camera.frustum(depth) @ _TO_PLOT.T
@@ -74,10 +85,29 @@ def plot_cameras(cameras: list[CameraPose], path: str | Path, title: str = "",
     ax.set_box_aspect((1, 1, 1))
     ax.view_init(elev=25, azim=-60)
     ax.legend(loc="upper left", title="frusta (thick edge: image top)")
-    heading = [title] if title else []
-    if errors is not None:
-        heading.append(f"translation error {errors[0]:.2f} m, rotation error {errors[1]:.1f}°")
+    heading = [panel.title] if panel.title else []
+    if panel.errors is not None:
+        heading.append(f"translation error {panel.errors[0]:.2f} m, rotation error {panel.errors[1]:.1f}°")
     heading.append("reference camera frame, metres")
     ax.set_title("\n".join(heading))
+
+
+@styled
+def plot_camera_panels(panels: Sequence[CameraPanel], path: str | Path, title: str = "", dpi: int = 120) -> Figure:
+    """The 3D views of `panels` side by side (see :func:`plot_cameras`)."""
+    width = 8.5 if len(panels) == 1 else 7.0  # two views stay within ~1700 px at 120 dpi
+    fig = Figure(figsize=(width * len(panels), 7.5 + (0.4 if title else 0.0)))
+    views = fig
+    if title:  # its own strip: the layout leaves no room for a suptitle above 3D axes' titles
+        heading, views = fig.subfigures(2, 1, height_ratios=(0.4, 7.5))
+        heading.suptitle(title)
+    for k, panel in enumerate(panels):
+        _draw_cameras(views.add_subplot(1, len(panels), k + 1, projection="3d"), panel)
     save_figure_atomic(fig, path, dpi=dpi)
     return fig
+
+
+def plot_cameras(cameras: list[CameraPose], path: str | Path, title: str = "",
+                 errors: tuple[float, float] | None = None, dpi: int = 120) -> Figure:
+    """Frusta of `cameras` on metric axes with equal aspect, a legend and, given, the pose `errors` in the title."""
+    return plot_camera_panels([CameraPanel(cameras, title, errors)], path, dpi=dpi)

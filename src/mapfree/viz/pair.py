@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 from matplotlib.figure import Figure
 
-from mapfree.viz.cameras import CameraPose, plot_cameras, pose_errors
+from mapfree.viz.cameras import CameraPanel, CameraPose, plot_camera_panels, pose_errors
 from mapfree.viz.depth import DepthRow, plot_depth_panels
-from mapfree.viz.matches import plot_matches
+from mapfree.viz.matches import MatchPanel, plot_match_panels
 
 if TYPE_CHECKING:
     from mapfree.geometry.camera import Camera
@@ -30,17 +30,23 @@ def _maps(features: Features) -> tuple[np.ndarray, np.ndarray]:
             features.scr[0].float().reshape(h, w).cpu().numpy())
 
 
-def pair_matches(result: MicKeyPose, image0: np.ndarray, image1: np.ndarray, path: str | Path,
-                 title: str = "") -> Figure:
+def match_panel(result: MicKeyPose, image0: np.ndarray, image1: np.ndarray, title: str = "") -> MatchPanel:
     """The winning RANSAC round's correspondences: inliers coloured by probability, outliers red."""
     i, j = result.matches.T
-    return plot_matches(image0, image1, result.features0.kpts[0].cpu().numpy()[i],
-                        result.features1.kpts[0].cpu().numpy()[j], result.match_scores, result.inliers, path, title)
+    return MatchPanel(image0, image1, result.features0.kpts[0].cpu().numpy()[i],
+                      result.features1.kpts[0].cpu().numpy()[j], result.match_scores, result.inliers, title)
+
+
+def pair_matches(result: MicKeyPose, image0: np.ndarray, image1: np.ndarray, path: str | Path,
+                 title: str = "") -> Figure:
+    """The figure of :func:`match_panel`."""
+    return plot_match_panels([match_panel(result, image0, image1, title)], path)
 
 
 def pair_depths(result: MicKeyPose, image0: np.ndarray, image1: np.ndarray, path: str | Path,
                 title: str = "") -> Figure:
-    """Both images with their predicted patch depths (one metre scale) and confidences."""
+    """Both images with their predicted patch depths (one metre scale) and confidences (one scale spanning
+    their percentiles)."""
     rows = []
     for label, image, features in (("reference", image0, result.features0), ("query", image1, result.features1)):
         depth, confidence = _maps(features)
@@ -48,8 +54,8 @@ def pair_depths(result: MicKeyPose, image0: np.ndarray, image1: np.ndarray, path
     return plot_depth_panels(rows, path, title)
 
 
-def pair_cameras(result: MicKeyPose, camera0: Camera, camera1: Camera, path: str | Path,
-                 truth: tuple[np.ndarray, np.ndarray] | None = None, title: str = "") -> Figure:
+def camera_panel(result: MicKeyPose, camera0: Camera, camera1: Camera,
+                 truth: tuple[np.ndarray, np.ndarray] | None = None, title: str = "") -> CameraPanel:
     """The reference camera, the estimated query camera (if any) and, given `truth` (R, t), the true one."""
     cameras = [CameraPose("reference", np.eye(3), np.zeros(3), camera0, REFERENCE_COLOR)]
     true = None if truth is None else CameraPose("query, true", *truth, camera1, TRUTH_COLOR)
@@ -59,7 +65,13 @@ def pair_cameras(result: MicKeyPose, camera0: Camera, camera1: Camera, path: str
     if estimate is None:
         title = f"{title}{' ' if title else ''}(no estimate)"
     errors = pose_errors(estimate, true) if estimate is not None and true is not None else None
-    return plot_cameras(cameras, path, title, errors)
+    return CameraPanel(cameras, title, errors)
+
+
+def pair_cameras(result: MicKeyPose, camera0: Camera, camera1: Camera, path: str | Path,
+                 truth: tuple[np.ndarray, np.ndarray] | None = None, title: str = "") -> Figure:
+    """The figure of :func:`camera_panel`."""
+    return plot_camera_panels([camera_panel(result, camera0, camera1, truth, title)], path)
 
 
 def save_pair_figures(out_dir: str | Path, result: MicKeyPose, image0: np.ndarray, image1: np.ndarray,
