@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mapfree.lazy import lazy_exports
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __getattr__, __dir__ = lazy_exports(__name__, {
     "MicKey": "mapfree.models",
