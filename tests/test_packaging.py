@@ -117,3 +117,14 @@ def test_missing_extra_is_one_line_exit_2():
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "mapfree train: error: mapfree train needs torch (not installed): pip install 'mapfree[train]'"]
+
+
+def test_release_metadata_and_changelog_entry():
+    """What PyPI and a reader of the changelog see: authors, keywords, classifiers, links, and an entry for this
+    version with its date."""
+    assert PROJECT["authors"] and PROJECT["keywords"] and PROJECT["urls"]
+    assert "Typing :: Typed" in PROJECT["classifiers"]
+    assert {c.split(" :: ")[0] for c in PROJECT["classifiers"]} >= {"Development Status", "Intended Audience",
+                                                                     "Programming Language", "Topic"}
+    changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    assert re.search(rf"^## \[{re.escape(mapfree.__version__)}\] - \d{{4}}-\d{{2}}-\d{{2}}$", changelog, re.M)
