@@ -91,9 +91,16 @@ class FARNet(nn.Module):
                       device: str | torch.device = "cpu") -> FARNet:
         """A released FAR checkpoint (Lightning `state_dict`; its matcher's entries are left out), with its
         YAML when given (else the released settings), in eval mode on `device`."""
-        net = cls(FARConfig() if config is None else FARConfig.from_yaml(config))
-        load_released(net, checkpoint, ignore=MATCHER_PREFIXES)
-        return net.eval().to(device)
+        return load_far(checkpoint, config, device)[0]
+
+
+def load_far(checkpoint: str | Path, config: str | Path | None = None,
+             device: str | torch.device = "cpu") -> tuple[FARNet, dict[str, torch.Tensor]]:
+    """:meth:`FARNet.from_released` and the checkpoint's other entries: its matcher's weights (`matcher.*` for
+    LoFTR, `matching.*` for SuperPoint + SuperGlue), empty when it holds none."""
+    net = FARNet(FARConfig() if config is None else FARConfig.from_yaml(config))
+    others = load_released(net, checkpoint, ignore=MATCHER_PREFIXES)
+    return net.eval().to(device), others
 
 
 @dataclass(frozen=True)
