@@ -1,10 +1,15 @@
 """FAR and map-free-reloc's RPR against their public reference code, through the released checkpoint layout.
 
-`fixtures/far_reference.npz` holds what the reference code (crockwell/far `mapfree_6dreg` with the
-released evaluation flags, nianticlabs/map-free-reloc `rot6d_trans`) produced on CPU from the
-checkpoints, images and matches that `far_weights` rebuilds from seeds; the matches were fed to its
-solver directly. Network outputs must agree to 1e-4 (relative), the RANSACs (seeded) on the same
-inliers. How the fixture was made: docs/far.md.
+`fixtures/far_reference.npz` holds what the reference code produced on CPU (its `.cuda()` calls made
+no-ops, nothing else changed): crockwell/far's `mapfree_6dreg` RegressionModel built as its
+`submission.py` builds it for the released evaluation (`rot6d_trans_with_loftr.yaml`,
+`--use_loftr_preds --use_prior --use_vanilla_transformer --d_model 256`), and map-free-reloc's
+`rot6d_trans` loaded by Lightning's `load_from_checkpoint`. Their inputs are what `far_weights`
+rebuilds from seeds: Lightning checkpoints of seeded random weights, two images per pair, and matches
+fed to FAR's solver in place of its matcher's, `np.random.seed` set per pair before FAR's forward.
+Recorded: FAR's transformer features, regressed pose, both passes' solver poses, inlier counts and
+RANSAC masks, blend weights, the final pose; RPR's pose. Network outputs must agree to 1e-4
+(relative), the seeded RANSACs on the same inliers.
 """
 
 from __future__ import annotations
