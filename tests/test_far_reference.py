@@ -139,3 +139,28 @@ def test_a_checkpoint_of_another_architecture_is_refused(tmp_path: Path) -> None
         from mapfree.models.far.checkpoints import load_released
 
         load_released(RelPoseRegressor(narrow), path)
+
+
+RELEASED_YAML = """MODEL: 'Regression'
+ENCODER: {TYPE: 'ResUNet', BLOCK_TYPE: 1, NUM_BLOCKS: '3-3-3', NOT_CONCAT: False, NUM_OUT_LAYERS: 32}
+AGGREGATOR: {TYPE: 'CorrelationVolumeWarping', POSITION_ENCODER: True, MAX_SCORE_CHANNEL: True}
+HEAD: {TYPE: 'DirectDeepResBlockMLP', ADD_BASIS: True, AVG_POOL: True}
+TRAINING: {BATCH_SIZE: 6, LR: 1e-4, ROT_LOSS: 'rot_angle_loss'}
+DATASET: {HEIGHT: 360, WIDTH: 270}
+SOLVER: {EMAT_RANSAC: {PIX_THRESHOLD: 2.0, SCALE_THRESHOLD: 0.1, CONFIDENCE: 0.9999}}
+"""
+"""The keys of FAR's `rot6d_trans_with_loftr.yaml` (map-free-reloc's `rot6d_trans.yaml` lacks SOLVER)."""
+
+
+def test_the_released_yaml_gives_the_default_config(tmp_path: Path) -> None:
+    from mapfree.errors import InputError
+    from mapfree.models.far import FARConfig
+
+    (tmp_path / "far.yaml").write_text(RELEASED_YAML)
+    assert FARConfig.from_yaml(tmp_path / "far.yaml") == FARConfig()
+    (tmp_path / "3d3d.yaml").write_text(RELEASED_YAML.replace("DirectDeepResBlockMLP", "ProcrustesDeepResBlock"))
+    with pytest.raises(InputError, match=r"3d3d.yaml: HEAD.TYPE is 'ProcrustesDeepResBlock'"):
+        FARConfig.from_yaml(tmp_path / "3d3d.yaml")
+    (tmp_path / "dustbin.yaml").write_text(RELEASED_YAML.replace("MAX_SCORE_CHANNEL: True", "DUSTBIN: True"))
+    with pytest.raises(InputError, match=r"AGGREGATOR options \['DUSTBIN'\] are not supported"):
+        FARConfig.from_yaml(tmp_path / "dustbin.yaml")

@@ -81,10 +81,15 @@ class RegressionConfig:
     @classmethod
     def from_yaml(cls, path: str | Path) -> RegressionConfig:
         """The config of a released YAML file."""
-        released = read_yaml_file(Path(path))
-        if not isinstance(released, dict):
-            raise InputError(f"{path}: not a YAML mapping")
-        return cls.from_released(released, str(path))
+        return cls.from_released(read_mapping(path), str(path))
+
+
+def read_mapping(path: str | Path) -> dict[str, Any]:
+    """A released YAML file's top-level mapping; InputError naming the file otherwise."""
+    released = read_yaml_file(Path(path))
+    if not isinstance(released, dict):
+        raise InputError(f"{path}: not a YAML mapping")
+    return released
 
 
 def encoder_size(config: RegressionConfig) -> tuple[int, int]:
@@ -128,9 +133,7 @@ class FARConfig:
     @classmethod
     def from_yaml(cls, path: str | Path) -> FARConfig:
         """FAR's config from its released YAML (`rot6d_trans_with_loftr.yaml`): the network and the SOLVER section."""
-        released = read_yaml_file(Path(path))
-        if not isinstance(released, dict):
-            raise InputError(f"{path}: not a YAML mapping")
+        released = read_mapping(path)
         ransac = (released.get("SOLVER") or {}).get("EMAT_RANSAC") or {}
         return cls(regression=RegressionConfig.from_released(released, str(path)),
                    pixel_threshold=float(ransac.get("PIX_THRESHOLD", cls.pixel_threshold)),
