@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mapfree.models.far import FARNet, RelPoseRegressor
+from mapfree.models.far import FARNet, RegressionConfig, RelPoseRegressor
 from mickey_weights import seeded_state
 
 FAR_SEED, RPR_SEED = 26, 27
@@ -33,9 +33,11 @@ def far_checkpoint(folder: Path, seed: int = FAR_SEED) -> Path:
     return lightning_file(folder / "far_random.ckpt", FARNet(), seed)
 
 
-def rpr_checkpoint(folder: Path, seed: int = RPR_SEED) -> Path:
-    """map-free-reloc's rot6d_trans with seeded random weights in the released layout."""
-    return lightning_file(folder / "rpr_random.ckpt", RelPoseRegressor(), seed)
+def rpr_checkpoint(folder: Path, seed: int = RPR_SEED, head: str = "rot6d") -> Path:
+    """map-free-reloc's regressor (`head` "rot6d": rot6d_trans, "3d3d") with seeded random weights in the
+    released layout."""
+    model = RelPoseRegressor(RegressionConfig(head=head))
+    return lightning_file(folder / f"rpr_{head}_random.ckpt", model, seed)
 
 
 def regression_images(seed: int, height: int = 360, width: int = 270) -> tuple[torch.Tensor, torch.Tensor]:

@@ -9,12 +9,12 @@ import pytest
 import torch
 
 from far_weights import lightning_file
-from mapfree.baselines.far import FAR_FILES, RPR_FILE
+from mapfree.baselines.far import FAR_FILES, RPR_FILES
 from mapfree.baselines.table1 import plan_rows
 from mapfree.cli import main
 from mapfree.evaluation.aggregate import TRANSLATION_KEY, VCRE_KEY
 from mapfree.evaluation.evaluate import evaluate_submission
-from mapfree.models.far import FARNet, RelPoseRegressor
+from mapfree.models.far import FARNet, RegressionConfig, RelPoseRegressor
 from mapfree.synth import SynthConfig, generate_dataset
 from mapfree.weights.catalog import CATALOG
 from mickey_weights import seeded_state
@@ -32,7 +32,7 @@ def benchmark(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def weights_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """far_loftr.ckpt (FAR plus a random LoFTR under `matcher.`, with the optimal-transport score the released
-    LoFTR carries) and rot6d_trans.ckpt, as the released zips unpack."""
+    LoFTR carries), rot6d_trans.ckpt and 3d3d.ckpt, as the released zips unpack."""
     from kornia.feature import LoFTR
 
     folder = tmp_path_factory.mktemp("far_weights")
@@ -42,11 +42,12 @@ def weights_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     loftr = {f"matcher.{k}": v for k, v in LoFTR(pretrained=None).state_dict().items()}
     checkpoint["state_dict"] |= loftr | {"matcher.coarse_matching.bin_score": torch.tensor(1.0)}
     torch.save(checkpoint, far)
-    lightning_file(folder / RPR_FILE, RelPoseRegressor(), 2)
+    for head, name in RPR_FILES.items():
+        lightning_file(folder / name, RelPoseRegressor(RegressionConfig(head=head)), 2)
     return folder
 
 
-@pytest.mark.parametrize("method", ["far", "rpr"])
+@pytest.mark.parametrize("method", ["far", "rpr", "rpr:3d3d"])
 def test_submit_then_evaluate(benchmark: Path, weights_dir: Path, tmp_path: Path, method: str, capsys) -> None:
     rc = main(["submit", "--data-root", str(benchmark), "--split", "val", "--out", str(tmp_path), "--method", method,
                "--weights-dir", str(weights_dir), "--device", "cpu"])
@@ -69,7 +70,8 @@ def test_catalogue_has_far_and_rpr() -> None:
     far, rpr = CATALOG.get("far-mapfree"), CATALOG.get("rpr-mapfree")
     assert far.source.endswith("/far/model_checkpoints/mapfree_6dreg/pretrained_models.zip")
     assert set(FAR_FILES.values()) == set(far.files) and far.target == "far-mapfree"
-    assert rpr.source.endswith("/map-free-reloc/assets/mapfree_rpr_weights.zip") and RPR_FILE in rpr.files
+    assert rpr.source.endswith("/map-free-reloc/assets/mapfree_rpr_weights.zip")
+    assert set(RPR_FILES.values()) == set(rpr.files)
 
 
 def test_table1_far_row_runs_given_weights(offline_weight_caches, benchmark: Path, weights_dir: Path) -> None:

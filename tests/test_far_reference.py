@@ -22,7 +22,7 @@ import pytest
 import torch
 
 from far_weights import CASES, MATCH_K, far_checkpoint, regression_images, rpr_checkpoint, synthetic_matches
-from mapfree.models.far import FARNet, RelPoseRegressor, far_pose
+from mapfree.models.far import FARNet, RegressionConfig, RelPoseRegressor, far_pose
 
 FIXTURE = Path(__file__).parent / "fixtures" / "far_reference.npz"
 RTOL = 1e-4
@@ -117,21 +117,21 @@ def test_transposed_features_break_parity(far_net: FARNet, reference) -> None:
     assert relative_error(regressed[0], reference["matches/regressed"]) > RTOL
 
 
-@pytest.mark.parametrize("case", list(CASES))
-def test_rpr_matches_the_reference(tmp_path_factory: pytest.TempPathFactory, reference, case: str) -> None:
-    model = RelPoseRegressor.from_released(rpr_checkpoint(tmp_path_factory.mktemp("rpr")))
-    with torch.inference_mode():
-        R, t = model(*regression_images(100 + CASES[case]))
-    assert relative_error(R[0], reference[f"rpr/{case}/R"]) < RTOL
-    assert relative_error(t[0], reference[f"rpr/{case}/t"]) < RTOL
+@pytest.mark.parametrize("head", ["rot6d", "3d3d"])
+def test_rpr_matches_the_reference(tmp_path: Path, reference, head: str) -> None:
+    model = RelPoseRegressor.from_released(rpr_checkpoint(tmp_path, head=head), RegressionConfig(head=head))
+    for case, count in CASES.items():
+        with torch.inference_mode():
+            R, t = model(*regression_images(100 + count))
+        assert relative_error(R[0], reference[f"rpr/{head}/{case}/R"]) < RTOL
+        assert relative_error(t[0], reference[f"rpr/{head}/{case}/t"]) < RTOL
 
 
 def test_a_checkpoint_of_another_architecture_is_refused(tmp_path: Path) -> None:
     from mapfree.errors import InputError
-    from mapfree.models.far.config import RegressionConfig
 
     path = rpr_checkpoint(tmp_path)
-    fit = r"rpr_random.ckpt: does not fit FARNet \(missing .*moe_predictor.*unexpected .*head.mlp"
+    fit = r"rpr_rot6d_random.ckpt: does not fit FARNet \(missing .*moe_predictor.*unexpected .*head.mlp"
     with pytest.raises(InputError, match=fit):
         FARNet.from_released(path)
     narrow = replace(RegressionConfig(), channels=16)
@@ -159,8 +159,12 @@ def test_the_released_yaml_gives_the_default_config(tmp_path: Path) -> None:
     (tmp_path / "far.yaml").write_text(RELEASED_YAML)
     assert FARConfig.from_yaml(tmp_path / "far.yaml") == FARConfig()
     (tmp_path / "3d3d.yaml").write_text(RELEASED_YAML.replace("DirectDeepResBlockMLP", "ProcrustesDeepResBlock"))
-    with pytest.raises(InputError, match=r"3d3d.yaml: HEAD.TYPE is 'ProcrustesDeepResBlock'"):
+    assert RegressionConfig.from_yaml(tmp_path / "3d3d.yaml") == RegressionConfig(head="3d3d")
+    with pytest.raises(InputError, match=r"3d3d.yaml: FAR's HEAD.TYPE is DirectDeepResBlockMLP"):
         FARConfig.from_yaml(tmp_path / "3d3d.yaml")
+    (tmp_path / "quat.yaml").write_text(RELEASED_YAML.replace("DirectDeepResBlockMLP", "QuatDeepResBlock"))
+    with pytest.raises(InputError, match=r"quat.yaml: HEAD.TYPE is 'QuatDeepResBlock'; this port builds"):
+        RegressionConfig.from_yaml(tmp_path / "quat.yaml")
     (tmp_path / "dustbin.yaml").write_text(RELEASED_YAML.replace("MAX_SCORE_CHANNEL: True", "DUSTBIN: True"))
     with pytest.raises(InputError, match=r"AGGREGATOR options \['DUSTBIN'\] are not supported"):
         FARConfig.from_yaml(tmp_path / "dustbin.yaml")

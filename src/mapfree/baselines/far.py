@@ -8,7 +8,7 @@ data loaders do (8-bit RGB, OpenCV's bilinear resize).
   (`matcher.*`, the outdoor model FAR trained with), on 8-bit grayscale padded to multiples of 8,
   keypoints used as LoFTR gives them, as FAR does;
 - `far:superglue`: FAR's SuperGlue checkpoint with SuperPoint + SuperGlue from `vismatch`;
-- `rpr`: map-free-reloc's "rot6d_trans" regressor.
+- `rpr`, `rpr:3d3d`: map-free-reloc's "rot6d_trans" and "3d3d" regressors.
 
 Confidences are what the released submission scripts write: for FAR the number of matches passing
 `recoverPose`'s cheirality test with the second-pass (prior-guided) essential matrix; for RPR 0 on
@@ -41,7 +41,8 @@ if TYPE_CHECKING:
 FAR_ENTRY, RPR_ENTRY = "far-mapfree", "rpr-mapfree"
 """`mapfree weights` entries; each unpacks into the torch hub checkpoints folder under its own name."""
 FAR_FILES = {"loftr": "far_loftr.ckpt", "superglue": "far_superglue.ckpt"}
-RPR_FILE = "rot6d_trans.ckpt"
+RPR_FILES = {"rot6d": "rot6d_trans.ckpt", "3d3d": "3d3d.ckpt"}
+"""map-free-reloc's checkpoints by head (config name as in its `config/regression/mapfree/`)."""
 
 
 def find_released(entry: str, name: str, weights_dir: str | Path | None) -> Path:
@@ -148,7 +149,9 @@ def build_far(matcher: str, weights_dir: str | Path | None, device: str, seed: i
     return FAREstimator(net, VismatchMatcher("superglue", device, matcher_size), seed)
 
 
-def build_rpr(weights_dir: str | Path | None, device: str) -> RPREstimator:
-    from mapfree.models.far import RelPoseRegressor
+def build_rpr(head: str, weights_dir: str | Path | None, device: str) -> RPREstimator:
+    """map-free-reloc's regressor with `head` ("rot6d" or "3d3d") from its released checkpoint."""
+    from mapfree.models.far import RegressionConfig, RelPoseRegressor
 
-    return RPREstimator(RelPoseRegressor.from_released(find_released(RPR_ENTRY, RPR_FILE, weights_dir), device=device))
+    path = find_released(RPR_ENTRY, RPR_FILES[head], weights_dir)
+    return RPREstimator(RelPoseRegressor.from_released(path, RegressionConfig(head=head), device))

@@ -54,7 +54,15 @@ def rpr_estimator(context: BaselineContext) -> Estimator:
     """map-free-reloc's relative pose regressor (rot6d_trans), from its released checkpoint."""
     from mapfree.baselines.far import build_rpr
 
-    return build_rpr(context.weights_dir, context.device)
+    return build_rpr("rot6d", context.weights_dir, context.device)
+
+
+@METHODS.register("rpr:3d3d")
+def rpr_3d3d_estimator(context: BaselineContext) -> Estimator:
+    """map-free-reloc's 3D-3D regressor (3d3d: correspondences aligned by Procrustes), from its released checkpoint."""
+    from mapfree.baselines.far import build_rpr
+
+    return build_rpr("3d3d", context.weights_dir, context.device)
 
 
 def check_method(method: str) -> None:

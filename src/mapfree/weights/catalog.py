@@ -101,5 +101,5 @@ add(WeightsEntry("far-mapfree", "far", ZIP,
                  target="far-mapfree", files=("far_loftr.ckpt", "far_superglue.ckpt")))
 add(WeightsEntry("rpr-mapfree", "rpr", ZIP,
                  "https://storage.googleapis.com/niantic-lon-static/research/map-free-reloc/assets/mapfree_rpr_weights.zip",
-                 "map-free-reloc's Map-free regressors (rot6d_trans.ckpt and the other variants); method rpr",
-                 target="rpr-mapfree", files=("rot6d_trans.ckpt",)))
+                 "map-free-reloc's Map-free regressors (rot6d_trans.ckpt, 3d3d.ckpt, ...); methods rpr, rpr:3d3d",
+                 target="rpr-mapfree", files=("rot6d_trans.ckpt", "3d3d.ckpt")))

@@ -1,6 +1,6 @@
 """map-free-reloc's relative pose regressor (RPR) and FAR built on it, loading the released checkpoints.
 
-`RelPoseRegressor` is map-free-reloc's "rot6d_trans" network; `FARNet` is FAR's learned part and
+`RelPoseRegressor` is map-free-reloc's "rot6d_trans" or "3d3d" network; `FARNet` is FAR's learned part and
 `far_pose` runs FAR on a pair given matches (two passes, the second with the prior-guided RANSAC).
 """
 

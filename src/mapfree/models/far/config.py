@@ -16,6 +16,8 @@ from mapfree.configs.safe_yaml import read_yaml_file
 from mapfree.errors import InputError
 from mapfree.robust.far_essential import PriorRansacConfig
 
+HEADS = {"DirectDeepResBlockMLP": "rot6d", "ProcrustesDeepResBlock": "3d3d"}
+"""Released head types this port builds: a 6D rotation + translation, or 3D-3D correspondences aligned by Procrustes."""
 OFF_BY_DEFAULT = ("POSITION_ENCODER_IM1", "NORMALISE_DOT", "RESIDUAL_ATT", "CV_OUTLAYERS", "CV_HALF_CHANNELS",
                   "UPSAMPLE_POS_ENC", "DUSTBIN")
 """Aggregator options of the released code that this port does not build (all off in the released configs)."""
@@ -26,8 +28,9 @@ class RegressionConfig:
     """ResUNet encoder, correlation-volume warping aggregator and residual head at the input size.
 
     `bottleneck`: pre-activation bottleneck blocks (the YAML's BLOCK_TYPE 1) instead of basic ones;
-    `blocks`: blocks per encoder stage; `channels`: encoder output channels; `height`, `width`: the
-    size both images are resized to (the YAML's DATASET.HEIGHT / WIDTH).
+    `blocks`: blocks per encoder stage; `channels`: encoder output channels; `head`: "rot6d"
+    (rot6d_trans) or "3d3d" (three 3D points in each camera, `add_basis` adding the unit axes to them);
+    `height`, `width`: the size both images are resized to (the YAML's DATASET.HEIGHT / WIDTH).
     """
 
     bottleneck: bool = True
@@ -35,8 +38,10 @@ class RegressionConfig:
     channels: int = 32
     position_encoder: bool = True
     max_score_channel: bool = True
+    head: str = "rot6d"
     head_batch_norm: bool = True
     avg_pool: bool = True
+    add_basis: bool = True
     height: int = 360
     width: int = 270
 
@@ -52,11 +57,14 @@ class RegressionConfig:
 
         enc, agg, head, data = section("ENCODER"), section("AGGREGATOR"), section("HEAD"), section("DATASET")
         expected = {"MODEL": (released.get("MODEL"), "Regression"), "ENCODER.TYPE": (enc.get("TYPE"), "ResUNet"),
-                    "AGGREGATOR.TYPE": (agg.get("TYPE"), "CorrelationVolumeWarping"),
-                    "HEAD.TYPE": (head.get("TYPE"), "DirectDeepResBlockMLP")}
+                    "AGGREGATOR.TYPE": (agg.get("TYPE"), "CorrelationVolumeWarping")}
         for key, (value, want) in expected.items():
             if value != want:
-                raise InputError(f"{source}: {key} is {value!r}; this port builds {want!r} only (rot6d_trans)")
+                raise InputError(f"{source}: {key} is {value!r}; this port builds {want!r} only")
+        if head.get("TYPE") not in HEADS:
+            raise InputError(f"{source}: HEAD.TYPE is {head.get('TYPE')!r}; this port builds {' or '.join(HEADS)}")
+        if head["TYPE"] == "ProcrustesDeepResBlock" and head.get("NUM_PTS", 6) != 6:
+            raise InputError(f"{source}: HEAD.NUM_PTS {head.get('NUM_PTS')!r} is not supported (6 only)")
         if enc.get("NOT_CONCAT"):
             raise InputError(f"{source}: ENCODER.NOT_CONCAT true is not supported")
         unsupported = [k for k in OFF_BY_DEFAULT if agg.get(k)]
@@ -74,8 +82,9 @@ class RegressionConfig:
         return cls(bottleneck=enc["BLOCK_TYPE"] == 1, blocks=blocks,  # type: ignore[arg-type]
                    channels=int(enc.get("NUM_OUT_LAYERS", 128)),
                    position_encoder=bool(agg.get("POSITION_ENCODER")),
-                   max_score_channel=bool(agg.get("MAX_SCORE_CHANNEL")),
+                   max_score_channel=bool(agg.get("MAX_SCORE_CHANNEL")), head=HEADS[head["TYPE"]],
                    head_batch_norm=bool(head.get("BATCH_NORM", True)), avg_pool=bool(head.get("AVG_POOL")),
+                   add_basis=bool(head.get("ADD_BASIS")),
                    height=int(data.get("HEIGHT", cls.height)), width=int(data.get("WIDTH", cls.width)))
 
     @classmethod
@@ -135,6 +144,9 @@ class FARConfig:
         """FAR's config from its released YAML (`rot6d_trans_with_loftr.yaml`): the network and the SOLVER section."""
         released = read_mapping(path)
         ransac = (released.get("SOLVER") or {}).get("EMAT_RANSAC") or {}
-        return cls(regression=RegressionConfig.from_released(released, str(path)),
+        regression = RegressionConfig.from_released(released, str(path))
+        if regression.head != "rot6d":
+            raise InputError(f"{path}: FAR's HEAD.TYPE is DirectDeepResBlockMLP")
+        return cls(regression=regression,
                    pixel_threshold=float(ransac.get("PIX_THRESHOLD", cls.pixel_threshold)),
                    confidence=float(ransac.get("CONFIDENCE", cls.confidence)))
