@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -94,3 +95,14 @@ def test_seeded_state_is_reproducible() -> None:
     """The fixture's weights are rebuilt from the seed alone."""
     a, b = seeded_state(RelPoseRegressor(), 3), seeded_state(RelPoseRegressor(), 3)
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_compare_table1_runs_the_far_row_given_weights(offline_weight_caches, benchmark: Path, weights_dir: Path,
+                                                       tmp_path: Path, capsys) -> None:
+    rc = main(["compare", "--table1", "--data-root", str(benchmark), "--weights-dir", str(weights_dir),
+               "--device", "cpu", "--out", str(tmp_path / "out"), "--json", str(tmp_path / "m.json")])
+    out = capsys.readouterr().out
+    assert rc == 0
+    far_line = next(line for line in out.splitlines() if line.startswith("FAR "))
+    assert "not run" not in far_line and "100%" in far_line  # FAR writes a pose for every pair
+    assert list(json.loads((tmp_path / "m.json").read_text())) == ["FAR"]  # the only row with all it needs
