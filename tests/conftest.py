@@ -32,10 +32,11 @@ def offline_weight_caches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Pa
     learned matchers lack their weights whatever this machine holds."""
     from huggingface_hub import constants
 
-    from mapfree.baselines import learned, vismatch_matcher
+    from mapfree.baselines import far, learned, vismatch_matcher
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
     monkeypatch.setattr(learned, "hub_checkpoints", lambda: tmp_path / "torch")
     monkeypatch.setattr(vismatch_matcher, "hub_checkpoints", lambda: tmp_path / "torch")
+    monkeypatch.setattr(far, "hub_checkpoints", lambda: tmp_path / "torch")
     return tmp_path

@@ -39,7 +39,8 @@ def test_table1_prints_every_row_in_the_seeds_order(offline_weight_caches, val_r
     for i in starts:  # each row is followed by the seed's published numbers
         assert lines[i + 1].startswith("  seed's (Map-free test)")
     by_label = dict(zip(labels, (lines[i] for i in starts)))
-    assert "not run: FAR is a separate relative-pose network" in by_label["FAR"]
+    assert "not run: FAR weights 'far_loftr.ckpt'" in by_label["FAR"]
+    assert "mapfree weights download far-mapfree" in out  # the fetch command of the missing FAR weights
     assert "0.558" in lines[starts[0] + 1] and "30.1%" in lines[starts[0] + 1]  # MicKey's published row
     silk = by_label["DPT & SiLK"]
     assert "not run: " in silk and "DPT depth maps (frame_NNNNN.dptkitti.png)" in silk

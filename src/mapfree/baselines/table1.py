@@ -4,8 +4,9 @@ The seed pairs each matcher with a depth: "X w/ MicKey" is matcher X with MicKey
 at X's keypoints, "DPT & X" is matcher X with DPT's depth (Map-free's `dptkitti` maps, or a DPT
 depth-prior store). Every matcher but DISK comes from vismatch (`vismatch:NAME`); vismatch has no
 plain DISK, so "DPT & DISK" is kornia's DISK with mutual nearest neighbours (`disk`). MicKey is the
-given model, and "MicKey (GT-Depth)" is each depth-supervised model of the study. FAR is a separate
-relative-pose network, out of this project's scope: its row always says so.
+given model, and "MicKey (GT-Depth)" is each depth-supervised model of the study. FAR is the method
+`far` (its released Map-free model with LoFTR, :mod:`mapfree.baselines.far`), run when its weights
+are present.
 
 The seed's numbers are those it published for the Map-free test split (its Table 1), in the
 columns of :func:`published_columns`.
@@ -23,7 +24,8 @@ from mapfree.evaluation.report import Column, criterion_columns
 MICKEY, DPT = "mickey", "dpt"
 """Depth kinds of the rows: MicKey's predicted depth, or DPT's."""
 
-FAR_NOT_RUN = "FAR is a separate relative-pose network, out of this project's scope"
+FAR_METHOD = "far"
+"""FAR's row: the released LoFTR model (`far:superglue` is the other released variant)."""
 
 
 def published_columns(th: Thresholds = Thresholds()) -> tuple[Column, ...]:
@@ -110,6 +112,19 @@ def matcher_problem(matcher: str, weights_dir: str | Path | None) -> tuple[str |
     return f"{matcher} weights {', '.join(f.describe() for f in missing)}", tuple(f.fetch() for f in missing)
 
 
+def far_row(seed: SeedRow, weights_dir: str | Path | None) -> PlannedRow:
+    """FAR's row: runnable when its released checkpoint is in `weights_dir` or the cache, else what fetches it."""
+    from mapfree.baselines.far import FAR_ENTRY, FAR_FILES, find_released
+    from mapfree.weights.errors import MissingWeightsError, fetch_command
+
+    try:
+        find_released(FAR_ENTRY, FAR_FILES["loftr"], weights_dir)
+    except MissingWeightsError:
+        return PlannedRow(seed.label, seed, FAR_METHOD, not_run=f"FAR weights {FAR_FILES['loftr']!r}",
+                          fetch=(fetch_command(FAR_ENTRY),))
+    return PlannedRow(seed.label, seed, FAR_METHOD)
+
+
 def dpt_problem(dpt_depth: str, data_root: str | Path, split: str, prior_store: str | None) -> str | None:
     """What DPT's depth lacks: `file:SUFFIX` maps in the split, or a `prior` store; None when present."""
     if dpt_depth == "prior":
@@ -137,7 +152,7 @@ def plan_rows(*, has_mickey: bool, solver: str, dpt_depth: str, data_root: str |
         if seed is GT_DEPTH:
             rows += gt_depth_rows(study, study_arms)
         elif seed.depth is None:
-            rows.append(PlannedRow(seed.label, seed, not_run=FAR_NOT_RUN))
+            rows.append(far_row(seed, weights_dir))
         elif seed.matcher is None:
             rows.append(PlannedRow(seed.label, seed, "mickey", not_run=None if has_mickey else no_mickey))
         else:

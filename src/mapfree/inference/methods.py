@@ -33,6 +33,38 @@ def mickey_estimator(context: BaselineContext) -> Estimator:
     return MicKeyEstimator(context.mickey_model(), generator=generator)
 
 
+@METHODS.register("far")
+def far_estimator(context: BaselineContext) -> Estimator:
+    """FAR (Rockwell et al., CVPR 2024) with LoFTR, from its released Map-free checkpoint."""
+    from mapfree.baselines.far import build_far
+
+    return build_far("loftr", context.weights_dir, context.device, context.seed)
+
+
+@METHODS.register("far:superglue")
+def far_superglue_estimator(context: BaselineContext) -> Estimator:
+    """FAR with SuperPoint + SuperGlue (vismatch), from its released SuperGlue checkpoint."""
+    from mapfree.baselines.far import build_far
+
+    return build_far("superglue", context.weights_dir, context.device, context.seed, context.matcher_size)
+
+
+@METHODS.register("rpr")
+def rpr_estimator(context: BaselineContext) -> Estimator:
+    """map-free-reloc's relative pose regressor (rot6d_trans), from its released checkpoint."""
+    from mapfree.baselines.far import build_rpr
+
+    return build_rpr("rot6d", context.weights_dir, context.device)
+
+
+@METHODS.register("rpr:3d3d")
+def rpr_3d3d_estimator(context: BaselineContext) -> Estimator:
+    """map-free-reloc's 3D-3D regressor (3d3d: correspondences aligned by Procrustes), from its released checkpoint."""
+    from mapfree.baselines.far import build_rpr
+
+    return build_rpr("3d3d", context.weights_dir, context.device)
+
+
 def check_method(method: str) -> None:
     """ValueError naming the choices unless `method` is registered or a well-formed baseline."""
     if "+" in method:

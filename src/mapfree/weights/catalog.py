@@ -125,3 +125,11 @@ for _name, _repo, _file, _target, _what in (
 add(WeightsEntry("roma-outdoor", "matcher", URL,
                  "https://github.com/Parskatt/storage/releases/download/romatch/roma_outdoor.pth",
                  "RoMa outdoor (romatch; also needs dinov2-vitl14)", target="roma_outdoor.pth"))
+add(WeightsEntry("far-mapfree", "far", ZIP,
+                 "https://fouheylab.eecs.umich.edu/~cnris/far/model_checkpoints/mapfree_6dreg/pretrained_models.zip",
+                 "FAR's Map-free models (far_loftr.ckpt, far_superglue.ckpt); methods far, far:superglue",
+                 target="far-mapfree", files=("far_loftr.ckpt", "far_superglue.ckpt")))
+add(WeightsEntry("rpr-mapfree", "rpr", ZIP,
+                 "https://storage.googleapis.com/niantic-lon-static/research/map-free-reloc/assets/mapfree_rpr_weights.zip",
+                 "map-free-reloc's Map-free regressors (rot6d_trans.ckpt, 3d3d.ckpt, ...); methods rpr, rpr:3d3d",
+                 target="rpr-mapfree", files=("rot6d_trans.ckpt", "3d3d.ckpt")))
