@@ -24,7 +24,7 @@ from mapfree.registry import Registry
 URL, ZIP, HF = "url", "zip", "hf"
 SEE_NOTICE = "see NOTICE"
 EXTRAS = {"mickey": "baselines", "dinov2": "baselines", "matcher": "baselines", "hub": "baselines",
-          "depth-anything": "depth", "dpt": "depth"}
+          "far": "baselines", "rpr": "baselines", "depth-anything": "depth", "dpt": "depth"}
 """Kind -> the extra (`pip install 'mapfree[EXTRA]'`) of the commands that load such weights."""
 
 MICKEY_ZIP = "https://storage.googleapis.com/niantic-lon-static/research/mickey/assets/mickey_weights.zip"
@@ -128,8 +128,8 @@ add(WeightsEntry("roma-outdoor", "matcher", URL,
 add(WeightsEntry("far-mapfree", "far", ZIP,
                  "https://fouheylab.eecs.umich.edu/~cnris/far/model_checkpoints/mapfree_6dreg/pretrained_models.zip",
                  "FAR's Map-free models (far_loftr.ckpt, far_superglue.ckpt); methods far, far:superglue",
-                 target="far-mapfree", files=("far_loftr.ckpt", "far_superglue.ckpt")))
+                 SEE_NOTICE, target="far-mapfree", files=("far_loftr.ckpt", "far_superglue.ckpt")))
 add(WeightsEntry("rpr-mapfree", "rpr", ZIP,
                  "https://storage.googleapis.com/niantic-lon-static/research/map-free-reloc/assets/mapfree_rpr_weights.zip",
                  "map-free-reloc's Map-free regressors (rot6d_trans.ckpt, 3d3d.ckpt, ...); methods rpr, rpr:3d3d",
-                 target="rpr-mapfree", files=("rot6d_trans.ckpt", "3d3d.ckpt")))
+                 "Niantic non-commercial", target="rpr-mapfree", files=("rot6d_trans.ckpt", "3d3d.ckpt")))
