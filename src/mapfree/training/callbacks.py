@@ -110,7 +110,12 @@ class ProgressBar(TQDMProgressBar):
         return metrics
 
 
+RESUMABLE = ("last.ckpt", "requeue.ckpt")
+"""The checkpoints `resume: last` chooses from: the one after every epoch (or validation) and the one a requeued
+Slurm job wrote when signalled (`mapfree.training.slurm`)."""
+
+
 def last_checkpoint(directory: str | Path) -> Path | None:
-    """`last.ckpt` of a run's checkpoint folder if it exists (partial files are ignored)."""
-    path = Path(directory) / "last.ckpt"
-    return path if path.is_file() else None
+    """The newest of :data:`RESUMABLE` in a run's checkpoint folder, if any (partial files are ignored)."""
+    found = [path for path in map(Path(directory).joinpath, RESUMABLE) if path.is_file()]
+    return max(found, key=lambda path: path.stat().st_mtime_ns, default=None)
