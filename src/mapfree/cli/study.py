@@ -28,6 +28,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="comma-separated arms to run besides the control `none`; none given: all the study's arms")
     parser.add_argument("--workers", type=int, default=None,
                         help="training runs at once; none given: the config's `workers`")
+    parser.add_argument("--launcher", choices=("local", "slurm"), default=None,
+                        help="where the runs execute: local worker processes, or a Slurm job per run and per shared "
+                             "stage (submitit; the config's `launcher:` section sets partition, time, GPUs, ...); "
+                             "none given: the config's `launcher.name` (local)")
+    parser.add_argument("--detach", action="store_true",
+                        help="with --launcher slurm: submit the jobs and return; calling the study again on the same "
+                             "--out collects them")
     parser.add_argument("--overwrite", action="store_true", help="replace a different study already in --out")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                         help="study config overrides, e.g. synth.test_scenes=40 bootstrap=5000")
@@ -48,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
     if len(packaged) + bool(args.config) > 1:
         raise InputError("--quick, --replicate and --config each choose the study: give one of them")
     overrides = list(args.overrides) + ([f"workers={args.workers}"] if args.workers is not None else [])
+    overrides += [f"launcher.name={args.launcher}"] if args.launcher is not None else []
     # checked whole (every arm's training tree) before torch and the pipeline are imported: a bad key fails at once
     config = StudyConfig.load(args.config or (packaged[0] if packaged else "synthetic"), overrides)
     arms = [a.strip() for a in args.arms.split(",") if a.strip()] if args.arms else None
@@ -55,5 +63,5 @@ def run(args: argparse.Namespace) -> int:
     from mapfree.study import run_study
     from mapfree.study.pipeline import select
 
-    run_study(select(config, arms, args.seeds), args.out, overwrite=args.overwrite)
+    run_study(select(config, arms, args.seeds), args.out, overwrite=args.overwrite, detach=args.detach)
     return 0
