@@ -59,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
     # checked whole (every arm's training tree) before torch and the pipeline are imported: a bad key fails at once
     config = StudyConfig.load(args.config or (packaged[0] if packaged else "synthetic"), overrides)
     arms = [a.strip() for a in args.arms.split(",") if a.strip()] if args.arms else None
+    if config.launcher.name == "slurm":
+        require("slurm", "mapfree study --launcher slurm")
 
     from mapfree.study import run_study
     from mapfree.study.pipeline import select
