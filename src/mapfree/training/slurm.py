@@ -22,7 +22,7 @@ import pytorch_lightning as pl
 from lightning_fabric.plugins.environments import SLURMEnvironment
 
 from mapfree.errors import UserError
-from mapfree.training.callbacks import RESUMABLE
+from mapfree.training.callbacks import RESUMABLE, RandomStates
 
 REQUEUE_SIGNAL = signal.SIGUSR1
 """What `sbatch --signal=USR1@SECONDS` sends before the time limit (and what a preempting scheduler is told to)."""
@@ -66,8 +66,9 @@ def cluster_plugins() -> list[Any]:
 
 
 class SlurmRequeue(pl.Callback):
-    """On :data:`REQUEUE_SIGNAL`: after the current training step, an exact checkpoint (`path`), `scontrol requeue`
-    of this job by rank 0, and :class:`RequeuedError` on every rank. Active inside a Slurm job only."""
+    """On :data:`REQUEUE_SIGNAL`: once the current training step and what follows it (validation) are done, an
+    exact checkpoint (`path`), `scontrol requeue` of this job by rank 0, and :class:`RequeuedError` on every rank.
+    Active inside a Slurm job only."""
 
     def __init__(self, path: str | Path, env: Mapping[str, str] = os.environ) -> None:
         array = env.get("SLURM_ARRAY_JOB_ID")
@@ -85,9 +86,14 @@ class SlurmRequeue(pl.Callback):
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         signal.signal(REQUEUE_SIGNAL, self._previous if self._previous is not None else signal.SIG_DFL)
 
-    def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+    def on_train_batch_start(self, trainer: pl.Trainer, *args: Any) -> None:
+        """Before the next step, once the last one's validation and scheduler step are done: restarting from
+        here redoes nothing and skips nothing (a checkpoint at the end of a step would skip what follows it)."""
         if not trainer.strategy.reduce_boolean_decision(self.signalled, all=False):
             return
+        for callback in trainer.callbacks:
+            if isinstance(callback, RandomStates):
+                callback.at_batch_start = True
         trainer.save_checkpoint(self.path)
         if trainer.is_global_zero:
             done = subprocess.run(["scontrol", "requeue", self.job_id], capture_output=True, text=True, check=False)
