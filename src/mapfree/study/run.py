@@ -108,11 +108,11 @@ def run_study(config: StudyConfig, out_dir: str | Path, overwrite: bool = False,
     submitted, and a later call collects them."""
     start = time.perf_counter()
     out = Path(out_dir)
-    claim_folder(out, config, overwrite)
-    source = provenance(config)  # the code that runs now, whatever the checkout holds when the study ends
     on_slurm = config.launcher.name == "slurm"
     if detach and not on_slurm:
         raise InputError("--detach needs the Slurm launcher (--launcher slurm): local runs end with this process")
+    claim_folder(out, config, overwrite)
+    source = provenance(config)  # the code that runs now, whatever the checkout holds when the study ends
     if on_slurm:
         from mapfree.study.slurm import execute_on_slurm
 

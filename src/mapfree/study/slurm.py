@@ -202,7 +202,6 @@ def submit(units_: list[Unit], out: Path, launcher: LauncherConfig, queue: Queue
     """Submit every unit that is neither done nor live (after the live or new jobs it needs); the submitted."""
     import submitit
 
-    executor = submitit.SlurmExecutor(folder=out / JOBS_DIR)
     submitted = []
     for unit in units_:
         if unit.done():
@@ -212,6 +211,7 @@ def submit(units_: list[Unit], out: Path, launcher: LauncherConfig, queue: Queue
             unit.job_id = recorded
             continue
         after = [u.job_id for u in unit.after if u.job_id is not None]
+        executor = submitit.SlurmExecutor(folder=out / JOBS_DIR)  # a fresh one: parameters accumulate
         executor.update_parameters(**_common(launcher), **unit.resources, job_name=f"mapfree-{unit.name}",
                                    dependency=f"afterok:{':'.join(after)}" if after else None)
         if unit.tasks > 1:

@@ -84,7 +84,10 @@ class SlurmRequeue(pl.Callback):
         self._previous = signal.signal(REQUEUE_SIGNAL, self._note)
 
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        signal.signal(REQUEUE_SIGNAL, self._previous if self._previous is not None else signal.SIG_DFL)
+        """The handler before training, except the default one (terminate): a signal after training (the models
+        are being written) is ignored, the requeue having no work left to save."""
+        keep = self._previous not in (None, signal.SIG_DFL)
+        signal.signal(REQUEUE_SIGNAL, self._previous if keep else signal.SIG_IGN)
 
     def on_train_batch_start(self, trainer: pl.Trainer, *args: Any) -> None:
         """Before the next step, once the last one's validation and scheduler step are done: restarting from
