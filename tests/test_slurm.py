@@ -1,8 +1,9 @@
 """Against a real Slurm (`.ci/slurm_up` starts a one-node cluster; `make test-slurm` runs these): the study on
 Slurm equals the local study bit for bit (submitted detached, then collected), a failing job is reported with its
 log and the finished runs kept, `mapfree train` requeued mid-run ends with the uninterrupted run's weights, a
-2-task depth-prior step and a job array write a complete verified store, and two tasks get their ranks and one
-address from Slurm. Two nodes cannot run on one machine: the 2-task tests show the rank and address wiring.
+2-task depth-prior step and a job array write a complete verified store, two tasks get their ranks and one
+address from Slurm and train as one DDP run. Two nodes cannot run on one machine: the 2-task tests show the rank
+and address wiring a multi-node run relies on.
 
 Skipped unless MAPFREE_SLURM_TESTS=1 (the normal suite stays fast) and a cluster answers `sinfo`."""
 
@@ -165,3 +166,14 @@ def test_two_tasks_get_their_ranks_and_one_address_from_slurm():
     assert [row[:3] for row in rows] == [["0", "0", "2"], ["1", "1", "2"]]
     assert rows[0][3:5] == rows[1][3:5]  # one main address and port for both ranks
     assert all(row[5:] == ["2", "1"] for row in rows)  # devices: auto -> the step's 2 tasks on its 1 node
+
+
+def test_ddp_training_over_two_tasks_of_one_step(tiny_dataset, tmp_path):
+    """`srun` with two tasks: Lightning's Slurm environment makes one DDP run of them (`devices: auto` -> 2)."""
+    config = tiny_config(tiny_dataset, tmp_path, trainer={"devices": "auto", "strategy": "ddp"})
+    config = config.save(tmp_path / "cfg.yaml")
+    ok(run("srun", "--nodes=1", "--ntasks-per-node=2", sys.executable, "-m", "mapfree", "train", "--config",
+           str(config), "--set", "trainer.name=ddp"))
+    text = (tmp_path / "ddp" / "train.log").read_text()
+    assert "Initializing distributed: GLOBAL_RANK: 0, MEMBER: 1/2" in text and "Starting with 2 processes" in text
+    assert (tmp_path / "ddp" / "model-last").is_dir()
