@@ -81,7 +81,7 @@ def verify_job(config: StudyConfig, out: Path, verbosity: logs.Verbosity) -> Non
     summaries = {}
     for store in prior_stores(config, data):
         report = verify_store(data.data_root, store.split, store.root)
-        log.warning("%s (%s):\n%s", store.root, store.split, report.summary())
+        log.info("%s (%s):\n%s", store.root, store.split, report.summary())
         if not report.complete:
             raise InputError(f"prior store {store.root} is incomplete; calling the study again recomputes what is "
                              "missing")

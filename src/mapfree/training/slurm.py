@@ -2,9 +2,9 @@
 devices and nodes, and requeue on Slurm's warning signal with an exact checkpoint.
 
 Lightning's own requeue handler saves its checkpoint inside the signal handler, wherever the step is (between
-backward and the optimizer, say); :class:`SlurmRequeue` only notes the signal and checkpoints after the step, when
-every rank has seen it, so the requeued job resumes (`resume: last`, which takes the newest checkpoint) to the same
-weights as an uninterrupted run.
+backward and the optimizer, say); :class:`SlurmRequeue` only notes the signal and checkpoints at the start of the
+next step (the last one's validation and scheduler step done), once every rank has seen it, so the requeued job
+resumes (`resume: last`, which takes the newest checkpoint) to the same weights as an uninterrupted run.
 """
 
 from __future__ import annotations
