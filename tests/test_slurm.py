@@ -103,6 +103,11 @@ def test_a_failing_job_is_reported_with_its_log_and_the_finished_runs_are_kept(t
     assert "1 of 2 runs finished and are kept" in failed.stderr.splitlines()[-1]
     assert (out / "records" / "none-seed0.json").is_file() and not (out / "records" / "broken-seed0.json").exists()
 
+    again = mapfree("study", "--config", str(config), "--out", str(out), "--launcher", "slurm", "launcher.poll_s=1")
+    assert again.returncode != 0  # still broken; the finished run and stages were not submitted again
+    assert re.search(r"broken seed 0: job \d+ ended unfinished; resubmitted as job \d+", again.stderr), again.stderr
+    assert "Slurm: 1 jobs submitted, 0 already queued or running, 1 of 2 runs finished" in again.stderr
+
 
 def test_a_requeued_training_job_ends_with_the_uninterrupted_runs_weights(tiny_dataset, tmp_path):
     trainer = {"max_epochs": 20, "val_check_interval": 0.5}  # 40 steps; signalled after the first
