@@ -98,7 +98,8 @@ def test_a_failing_job_is_reported_with_its_log_and_the_finished_runs_are_kept(t
     out = tmp_path / "study"
     failed = mapfree("study", "--config", str(config), "--out", str(out), "--launcher", "slurm", "launcher.poll_s=1")
     assert failed.returncode != 0
-    assert re.search(r"broken seed 0: job (\d+) ended without its result; its log ends:", failed.stderr)
+    assert re.search(r"broken seed 0: job \d+ failed: \S*CheckpointError: init.checkpoint: not found: "
+                     r"/nonexistent/model-last; its log ends:", failed.stderr), failed.stderr
     assert "/nonexistent/model-last" in failed.stderr.split("its log ends:")[1]  # the job's own error, from its log
     assert "1 of 2 runs finished and are kept" in failed.stderr.splitlines()[-1]
     assert (out / "records" / "none-seed0.json").is_file() and not (out / "records" / "broken-seed0.json").exists()

@@ -260,6 +260,14 @@ def _succeeded(out: Path, unit: Unit) -> bool:
     return unit.done() or all(r is not None and r[0] == "success" for r in _results(out, unit))
 
 
+def _ending(out: Path, unit: Unit) -> str:
+    """How an unfinished unit's job ended: the exception its function raised, or none (killed)."""
+    errors = [r[1] for r in _results(out, unit) if r is not None and r[0] == "error"]
+    if errors:
+        return f"failed: {str(errors[0]).strip().splitlines()[-1]}"
+    return "ended without a result (killed: time limit, memory, node failure or scancel)"
+
+
 def _summary(out: Path, unit: Unit) -> dict:
     """What `run_one` returned in the job, or a summary without the seconds."""
     result = _results(out, unit)[0]
@@ -291,8 +299,8 @@ def wait(units_: list[Unit], out: Path, jobs: list[RunJob], poll_s: float) -> li
                 subprocess.run(["scancel", unit.job_id], capture_output=True, check=False)
                 failures.append(f"{unit.name}: job {unit.job_id} cancelled, a job it needs failed")
                 continue
-            failures.append(f"{unit.name}: job {unit.job_id} ended without its result")
-            log.error("%s: job %s ended without its result; its log ends:\n%s", unit.name, unit.job_id,
+            failures.append(f"{unit.name}: job {unit.job_id} {_ending(out, unit)}")
+            log.error("%s: job %s %s; its log ends:\n%s", unit.name, unit.job_id, _ending(out, unit),
                       log_tail(out, unit.job_id))
     return failures
 
