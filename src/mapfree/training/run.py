@@ -191,8 +191,8 @@ def train(
     t = config.trainer
     check_accelerator(t.accelerator)
     run_dir = path_inside(t.out_dir, t.name, "trainer.name")
-    if t.resume is None and requeued() and last_checkpoint(run_dir / "checkpoints") is not None:
-        log.info("requeued Slurm job: resuming %s", last_checkpoint(run_dir / "checkpoints"))
+    if t.resume is None and requeued() and _run_outputs(run_dir):  # this job's earlier attempt: continue it
+        log.info("requeued Slurm job: resuming %s", last_checkpoint(run_dir / "checkpoints") or "from scratch")
         config = replace(config, trainer=replace(t, resume="last"))
     with nullcontext() if rank_zero_only.rank else folder_lock(run_dir):  # the other ranks write no files
         return _train_locked(config, run_dir, extra_callbacks, overwrite)
