@@ -110,8 +110,11 @@ def test_a_failing_job_is_reported_with_its_log_and_the_finished_runs_are_kept(t
     assert "Slurm: 1 jobs submitted, 0 already queued or running, 1 of 2 runs finished" in again.stderr
 
 
-def test_a_requeued_training_job_ends_with_the_uninterrupted_runs_weights(tiny_dataset, tmp_path):
-    trainer = {"max_epochs": 20, "val_check_interval": 0.5}  # 40 steps; signalled after the first
+@pytest.mark.parametrize("requeue", ["signal", "scontrol"])
+def test_a_requeued_training_job_ends_with_the_uninterrupted_runs_weights(tiny_dataset, tmp_path, requeue):
+    """`signal`: Slurm's warning (SIGUSR1) makes the run checkpoint and requeue itself; `scontrol`: the job is
+    requeued from outside without warning (`scontrol requeue`) and resumes from its last checkpoint."""
+    trainer = {"max_epochs": 20, "val_check_interval": 0.5}  # 40 steps; requeued after the first
     config = tiny_config(tiny_dataset, tmp_path, trainer=trainer).save(tmp_path / "cfg.yaml")
     script = tmp_path / "train.sh"
     script.write_text(f"#!/bin/bash\n#SBATCH --requeue --signal=USR1@60 --ntasks=1 --time=20\n"
@@ -120,8 +123,11 @@ def test_a_requeued_training_job_ends_with_the_uninterrupted_runs_weights(tiny_d
     job_id = ok(run("sbatch", "--parsable", "--open-mode=append", "-o", str(log), str(script))).stdout.strip()
     first = tmp_path / "requeued" / "checkpoints" / "last.ckpt"
     wait_until(first.exists, 300, "the job's first checkpoint", poll=0.1)
-    ok(run("scancel", "--signal=USR1", f"{job_id}.0"))  # to the srun step, as `--signal=USR1@60` does
-    wait_until(lambda: job_field(job_id, "Restarts") == "1", 120, "the job to requeue itself")
+    if requeue == "signal":
+        ok(run("scancel", "--signal=USR1", f"{job_id}.0"))  # to the srun step, as `--signal=USR1@60` does
+    else:
+        ok(run("scontrol", "requeue", job_id))
+    wait_until(lambda: job_field(job_id, "Restarts") == "1", 120, "the job to be requeued")
     ok(mapfree("train", "--config", str(config), "--set", "trainer.name=whole"))  # the uninterrupted run
     run("scontrol", "update", f"JobId={job_id}", "StartTime=now")  # Slurm holds a requeued job back 2 minutes
     wait_until(lambda: job_field(job_id, "JobState") not in ("PENDING", "RUNNING", "COMPLETING"), 300,
@@ -130,8 +136,9 @@ def test_a_requeued_training_job_ends_with_the_uninterrupted_runs_weights(tiny_d
 
     text = log.read_text()
     assert "requeued Slurm job: resuming" in text, text[-3000:]
-    assert re.search(r"checkpointed at step \d+ .* and requeued job " + job_id,
-                     (tmp_path / "requeued" / "train.log").read_text())
+    checkpointed = re.search(r"checkpointed at step \d+ .* and requeued job " + job_id,
+                             (tmp_path / "requeued" / "train.log").read_text())
+    assert bool(checkpointed) == (requeue == "signal")
     weights = load_file(tmp_path / "whole" / "model-last" / "model.safetensors")
     resumed = load_file(tmp_path / "requeued" / "model-last" / "model.safetensors")
     assert weights.keys() == resumed.keys() and all(torch.equal(weights[k], resumed[k]) for k in weights)
