@@ -1,6 +1,7 @@
 # Entry points, each doing its own set-up: `make demo`, `make test` (lint + suite) and `make test-fast` (lint + the
 # tests not marked slow) in .venv, and
-# `make test-matchers` (the vismatch matchers and the kornia-using tests, with the kornia vismatch pins) in .venv-matchers.
+# `make test-matchers` (the vismatch matchers and the kornia-using tests, with the kornia vismatch pins) in .venv-matchers,
+# and `make test-slurm` (the tests against a real Slurm; `.ci/slurm_up` starts a one-node cluster) in .venv.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
@@ -31,7 +32,7 @@ $(MSTAMP): pyproject.toml .ci/torchvision_ops
 	.ci/torchvision_ops $(MVENV)
 	touch $(MSTAMP)
 
-.PHONY: setup demo test test-fast test-matchers
+.PHONY: setup demo test test-fast test-matchers test-slurm
 setup: $(STAMP)
 
 demo: $(STAMP)
@@ -48,3 +49,7 @@ test-fast: $(STAMP)
 
 test-matchers: $(MSTAMP)
 	$(MPY) -m pytest -n $(PYTEST_WORKERS) $(MATCHER_TESTS)
+
+# Against the Slurm that answers `sinfo` here (skipped in the runs above): one process, the cluster's cores run the jobs.
+test-slurm: $(STAMP)
+	MAPFREE_SLURM_TESTS=1 $(PY) -m pytest -n 0 -m slurm tests/test_slurm.py

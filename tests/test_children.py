@@ -134,5 +134,5 @@ def test_study_and_synth_workers_come_from_the_pool_that_dies_with_its_parent(tm
         pipeline.execute(jobs, workers=2)
     with pytest.raises(PoolMade):
         generate_dataset(tmp_path / "synth", SynthConfig(train_scenes=2, val_scenes=0, test_scenes=0), workers=2)
-    assert calls[0]["context"].get_start_method() == "spawn" and calls[0]["initializer"] is pipeline._worker_setup
+    assert calls[0]["context"].get_start_method() == "spawn" and calls[0]["initializer"] is pipeline.worker_setup
     assert len(calls) == 2

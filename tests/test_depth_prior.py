@@ -29,6 +29,7 @@ from mapfree.depth_prior.runner import compute_store
 from mapfree.depth_prior.synthetic import SyntheticTeacher
 from mapfree.depth_prior.teachers import build_teacher
 from mapfree.depth_prior.verify import verify_store
+from mapfree.errors import InputError
 
 
 @pytest.fixture(scope="module")
@@ -215,12 +216,36 @@ def test_verify_finds_a_damaged_file_and_a_store_refuses_other_settings(tiny_dat
                 "synthetic-metric") == 2
 
 
+def test_verify_counts_the_problems_of_each_shard(tiny_dataset: Path, tmp_path: Path) -> None:
+    assert _cli("--data-root", str(tiny_dataset), "--split", "test", "--out", str(tmp_path),
+                "--teacher", "synthetic", "--no-progress") == 0
+    frames = list_frames(tiny_dataset, "test")
+    lost = frames[1]  # shard 1 of 2
+    (tmp_path / "test" / lost.scene / f"{Path(lost.frame).with_suffix('.npz')}").unlink()
+    report = verify_store(tiny_dataset, "test", tmp_path, world_size=2)
+    assert report.missing == [lost.key] and report.shard_problems == {1: [1, 0]}
+    assert "shard 1 of 2: 1 missing, 0 broken" in report.summary()
+
+
 def test_shards_from_launcher_environment() -> None:
     assert Shard.from_env({"RANK": "3", "WORLD_SIZE": "4"}) == Shard(3, 4)
     assert Shard.from_env({"SLURM_PROCID": "1", "SLURM_NTASKS": "2"}) == Shard(1, 2)
     assert Shard.from_env({}) == Shard(0, 1)
     with pytest.raises(ValueError):
         Shard(2, 2)
+
+
+def test_shards_of_a_slurm_job_array_of_multi_task_steps() -> None:
+    """Array task k of A (counted from the array's first), task p of T in its step: shard k*T + p of A*T."""
+    array = {"SLURM_ARRAY_TASK_MIN": "4", "SLURM_ARRAY_TASK_COUNT": "3", "SLURM_ARRAY_TASK_STEP": "1"}
+    task = {"SLURM_ARRAY_TASK_ID": "5", "SLURM_PROCID": "1", "SLURM_NTASKS": "2"}
+    assert Shard.from_env({**array, **task}) == Shard(3, 6)
+    assert Shard.from_env({**array, "SLURM_ARRAY_TASK_ID": "6"}) == Shard(2, 3)
+    shards = {Shard.from_env({**array, "SLURM_ARRAY_TASK_ID": str(k), "SLURM_PROCID": str(p), "SLURM_NTASKS": "2"})
+              for k in (4, 5, 6) for p in (0, 1)}
+    assert shards == {Shard(r, 6) for r in range(6)}
+    with pytest.raises(InputError, match="contiguous array"):
+        Shard.from_env({**array, "SLURM_ARRAY_TASK_ID": "6", "SLURM_ARRAY_TASK_STEP": "2"})
     items = list(range(11))
     parts = [Shard(r, 3).select(items) for r in range(3)]
     assert sorted(i for part in parts for i in part) == items and max(map(len, parts)) - min(map(len, parts)) <= 1

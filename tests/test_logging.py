@@ -8,6 +8,7 @@ import importlib.util
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -18,9 +19,12 @@ from test_training_module import tiny_config
 NOISE = ("Tip:", "litlogger", "GPU available", "TPU available", "was configured so", "LeafSpec")
 
 
-def mapfree(*args: str) -> subprocess.CompletedProcess:
-    """`mapfree ARGS` in a fresh interpreter (Lightning imported after the CLI configured logging, as for users)."""
+def mapfree(*args: str, path: str | None = None) -> subprocess.CompletedProcess:
+    """`mapfree ARGS` in a fresh interpreter (Lightning imported after the CLI configured logging, as for users),
+    with `path` before PATH."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
+    if path is not None:
+        env["PATH"] = os.pathsep.join([path, env.get("PATH", "")])
     return subprocess.run([sys.executable, "-m", "mapfree", *args], env=env, capture_output=True, text=True,
                           timeout=300)
 
@@ -75,6 +79,18 @@ def test_quiet_hides_info_lines_and_progress_bars(train_args):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "run folder:" in result.stdout  # results still printed
     assert result.stderr == ""
+
+
+def test_quiet_stays_quiet_where_slurm_is_installed_and_the_run_log_keeps_the_notice(train_args, tmp_path):
+    """Slurm's client tools on PATH (an `srun` here) make Lightning warn that it was not launched by `srun`: not
+    on the console under --quiet, but in the run's own `train.log`."""
+    (tmp_path / "srun").write_text("#!/bin/sh\nexit 1\n")
+    (tmp_path / "srun").chmod(0o755)
+    result = mapfree("--quiet", *train_args, "--set", "trainer.name=quiet-slurm", path=str(tmp_path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stderr == ""
+    run_log = Path(train_args[2]).parent / "quiet-slurm" / "train.log"
+    assert "The `srun` command is available on your system but is not used" in run_log.read_text()
 
 
 def test_verbose_shows_debug_and_lightning_info_but_no_tips(train_args):

@@ -81,7 +81,8 @@ def test_every_third_party_import_is_declared():
 
 def test_core_install_has_no_torch_and_all_has_every_extra():
     assert not CORE & {"torch", "pytorch-lightning", "transformers", "kornia", "tensorboard"}
-    assert EXTRA_DISTS["all"] == set().union(*(EXTRA_DISTS[e] for e in ("plots", "baselines", "depth", "train")))
+    assert EXTRA_DISTS["all"] == set().union(*(EXTRA_DISTS[e] for e in ("plots", "baselines", "depth", "train",
+                                                                         "slurm")))
 
 
 @pytest.mark.parametrize("extra", sorted(EXTRAS))

@@ -12,6 +12,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "baselines": ("torch", "safetensors", "kornia", "scipy", "matplotlib"),
     "depth": ("torch", "transformers"),
     "train": ("torch", "pytorch_lightning", "tensorboard", "kornia", "safetensors", "scipy", "matplotlib"),
+    "slurm": ("torch", "pytorch_lightning", "tensorboard", "kornia", "safetensors", "scipy", "matplotlib", "submitit"),
     "wandb": ("wandb",),
     "mlflow": ("mlflow",),
     "matchers": ("torch", "safetensors", "kornia", "scipy", "matplotlib", "vismatch"),

@@ -44,8 +44,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="relative teachers: store the seed paper's targets instead, each map min-max normalised "
                              "to 0-255, truncated to 8 bits and divided by 255 before patch averaging")
     parser.add_argument("--seed", type=int, default=0, help="synthetic teachers: seed of the simulated errors")
-    parser.add_argument("--rank", type=int, default=None, help="this process's shard (omitted: RANK from the launcher)")
-    parser.add_argument("--world-size", type=int, default=None, help="number of shards (omitted: WORLD_SIZE)")
+    parser.add_argument("--rank", type=int, default=None,
+                        help="this process's shard (omitted: RANK from the launcher, or from Slurm: SLURM_PROCID, and "
+                             "SLURM_ARRAY_TASK_ID in a job array)")
+    parser.add_argument("--world-size", type=positive_int, default=None,
+                        help="number of shards (omitted: WORLD_SIZE, or Slurm's tasks and array tasks); with --verify: "
+                             "the shards the store was computed in, whose missing and broken frames are counted apart")
     parser.add_argument("--verify", action="store_true", help="only check the store against the dataset")
     parser.add_argument("--export-png", metavar="SUFFIX", default=None, type=file_name_part,
                         help="then write each frame's metric map as Map-free-style frame_NNNNN.SUFFIX.png (uint16 mm, "
@@ -61,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
 
     apply_pixel_cap(args)
     if args.verify:
-        report = verify_store(args.data_root, args.split, args.out)
+        report = verify_store(args.data_root, args.split, args.out, world_size=args.world_size or 1)
         print(report.summary())
         return 0 if report.complete else 1
     if args.teacher is None:

@@ -30,6 +30,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="comma-separated arms to run besides the control `none`; none given: all the study's arms")
     parser.add_argument("--workers", type=int, default=None,
                         help="training runs at once; none given: the config's `workers`")
+    parser.add_argument("--launcher", choices=("local", "slurm"), default=None,
+                        help="where the runs execute: local worker processes, or a Slurm job per run and per shared "
+                             "stage (submitit; the config's `launcher:` section sets partition, time, GPUs, ...); "
+                             "none given: the config's `launcher.name` (local)")
+    parser.add_argument("--detach", action="store_true",
+                        help="with --launcher slurm: submit the jobs and return; calling the study again on the same "
+                             "--out collects them")
     parser.add_argument("--overwrite", action="store_true", help="replace a different study already in --out")
     add_set_argument(parser, "override a study config value (repeatable), e.g. --set synth.test_scenes=40 "
                              "--set bootstrap=5000 --set train.trainer.max_epochs=3")
@@ -53,13 +60,16 @@ def run(args: argparse.Namespace) -> int:
     if args.positional_overrides:
         print("mapfree: warning: positional KEY=VALUE overrides are deprecated, use --set KEY=VALUE", file=sys.stderr)
     workers = [f"workers={args.workers}"] if args.workers is not None else []
-    overrides = [*args.overrides, *args.positional_overrides, *workers]
+    launcher = [f"launcher.name={args.launcher}"] if args.launcher is not None else []
+    overrides = [*args.overrides, *args.positional_overrides, *workers, *launcher]
     # checked whole (every arm's training tree) before torch and the pipeline are imported: a bad key fails at once
     config = StudyConfig.load(args.config or (packaged[0] if packaged else "synthetic"), overrides)
     arms = [a.strip() for a in args.arms.split(",") if a.strip()] if args.arms else None
+    if config.launcher.name == "slurm":
+        require("slurm", "mapfree study --launcher slurm")
 
     from mapfree.study import run_study
     from mapfree.study.pipeline import select
 
-    run_study(select(config, arms, args.seeds), args.out, overwrite=args.overwrite)
+    run_study(select(config, arms, args.seeds), args.out, overwrite=args.overwrite, detach=args.detach)
     return 0

@@ -63,11 +63,29 @@ class Shard:
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Shard:
         """Rank and world size of an initialised process group (Lightning), of torchrun (`RANK`,
-        `WORLD_SIZE`) or of Slurm; a single shard otherwise."""
+        `WORLD_SIZE`), of a Slurm job array (:meth:`from_slurm_array`) or a Slurm step (`SLURM_PROCID`,
+        `SLURM_NTASKS`); a single shard otherwise."""
         dist = sys.modules.get("torch.distributed")
         if dist is not None and dist.is_available() and dist.is_initialized():
             return cls(dist.get_rank(), dist.get_world_size())
-        for rank_key, size_key in (("RANK", "WORLD_SIZE"), ("SLURM_PROCID", "SLURM_NTASKS")):
-            if rank_key in env and size_key in env:
-                return cls(int(env[rank_key]), int(env[size_key]))
+        if "RANK" in env and "WORLD_SIZE" in env:
+            return cls(int(env["RANK"]), int(env["WORLD_SIZE"]))
+        if "SLURM_ARRAY_TASK_ID" in env:
+            return cls.from_slurm_array(env)
+        if "SLURM_PROCID" in env and "SLURM_NTASKS" in env:
+            return cls(int(env["SLURM_PROCID"]), int(env["SLURM_NTASKS"]))
         return cls()
+
+    @classmethod
+    def from_slurm_array(cls, env: Mapping[str, str]) -> Shard:
+        """Task `SLURM_PROCID` of array task `SLURM_ARRAY_TASK_ID`: shard `index * tasks + procid` of
+        `SLURM_ARRAY_TASK_COUNT * tasks`, `index` counted from the array's first task. The array must be a
+        contiguous range (`--array=0-7`, `--array=0-63%8`), so that its tasks cover every shard."""
+        step = int(env.get("SLURM_ARRAY_TASK_STEP", "1"))
+        index = int(env["SLURM_ARRAY_TASK_ID"]) - int(env.get("SLURM_ARRAY_TASK_MIN", "0"))
+        count = int(env.get("SLURM_ARRAY_TASK_COUNT", "1"))
+        if step != 1 or not 0 <= index < count:
+            raise InputError(f"Slurm array task {env['SLURM_ARRAY_TASK_ID']} of {count} (step {step}): shard the "
+                             "frames with a contiguous array, e.g. --array=0-7")
+        tasks, procid = int(env.get("SLURM_NTASKS", "1")), int(env.get("SLURM_PROCID", "0"))
+        return cls(index * tasks + procid, count * tasks)

@@ -22,11 +22,12 @@ TeacherFactory = Callable[[str | None, str, str, int, Path | None], Teacher]
 
 
 def resolve_device(name: str) -> torch.device:
-    """'auto' is this rank's GPU (`LOCAL_RANK`) when there is one, else the CPU."""
+    """'auto' is this rank's GPU (`LOCAL_RANK`, or `SLURM_LOCALID` under srun) when there is one, else the CPU."""
     if name != "auto":
         return checked_device(name)
     if torch.cuda.is_available():
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())
+        local = os.environ.get("LOCAL_RANK", os.environ.get("SLURM_LOCALID", "0"))  # torchrun's, else srun's
+        return torch.device("cuda", int(local) % torch.cuda.device_count())
     return torch.device("cpu")
 
 

@@ -22,6 +22,10 @@ class VerifyReport:
     stray: list[Path] = field(default_factory=list)
     reasons: dict[str, str] = field(default_factory=dict)
     """Recorded failure of each missing frame, where a run logged one."""
+    world_size: int = 1
+    """Shards the store was computed in (frame i of the split is shard i mod N, as `Shard.select` deals them)."""
+    shard_problems: dict[int, list[int]] = field(default_factory=dict)
+    """{shard: [missing, broken]} for the shards with a problem."""
 
     @property
     def complete(self) -> bool:
@@ -41,6 +45,9 @@ class VerifyReport:
         lines += [f"  broken {b}" for b in self.broken[:limit]]
         if len(self.missing) > limit or len(self.broken) > limit:
             lines.append("  ...")
+        if self.world_size > 1:
+            lines += [f"  shard {shard} of {self.world_size}: {m} missing, {b} broken (rerun that shard to redo them)"
+                      for shard, (m, b) in sorted(self.shard_problems.items())]
         lines.append("store complete" if self.complete else "store INCOMPLETE")
         return "\n".join(lines)
 
@@ -53,21 +60,25 @@ def _check(root: Path, split: str, meta: PriorMeta, ref: FrameRef) -> str | None
     return frame_problem(path, meta.patch_size, meta.image_size or ref.native_size, meta.dense, crc=True)
 
 
-def verify_store(data_root: str | Path, split: str, root: str | Path, threads: int = 8) -> VerifyReport:
-    """Read back every frame file a split needs; nothing is modified."""
+def verify_store(data_root: str | Path, split: str, root: str | Path, threads: int = 8,
+                 world_size: int = 1) -> VerifyReport:
+    """Read back every frame file a split needs; nothing is modified. `world_size`: the shards it was computed in,
+    whose problems the summary counts one by one."""
     root = Path(root)
     meta = read_meta(root)
     frames = list_frames(data_root, split)
-    report = VerifyReport(meta, len(frames))
+    report = VerifyReport(meta, len(frames), world_size=world_size)
     with ThreadPoolExecutor(threads) as pool:
         problems = pool.map(lambda ref: _check(root, split, meta, ref), frames)
-        for ref, problem in zip(frames, problems):
+        for index, (ref, problem) in enumerate(zip(frames, problems)):
             if problem is None:
                 report.valid += 1
-            elif problem == "missing":
+                continue
+            if problem == "missing":
                 report.missing.append(ref.key)
             else:
                 report.broken.append(problem)
+            report.shard_problems.setdefault(index % world_size, [0, 0])[problem != "missing"] += 1
     failures = read_failures(root, split)
     report.reasons = {k: failures[k] for k in report.missing if k in failures}
     split_dir = root / split

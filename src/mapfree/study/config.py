@@ -57,6 +57,53 @@ class ArmConfig:
 
 
 @dataclass
+class LauncherConfig:
+    """Where a study's runs execute: `local` (worker processes, `workers` at once) or `slurm` (a Slurm job per
+    (arm, seed) run and per shared stage, submitted through submitit). Not part of the study itself: a study
+    started on one launcher continues on the other, and gives the same study.json."""
+
+    name: Literal["local", "slurm"] = "local"
+    partition: str | None = None
+    account: str | None = None
+    qos: str | None = None
+    time_min: int = 1440
+    """Each job's time limit in minutes; `signal_s` before it a run checkpoints and requeues its job."""
+    nodes: int = 1
+    """Nodes per run whose training config leaves `trainer.num_nodes` at 1."""
+    gpus_per_node: int = 0
+    """GPUs per node of a run whose training config does not name its GPUs (`trainer.devices: N` with a GPU
+    accelerator); a run gets one task per GPU under `srun` (one task on CPU)."""
+    cpus_per_task: int = 1
+    mem_gb: float | None = None
+    """Memory per node; None: the partition's default."""
+    prior_shards: int = 1
+    """Tasks of the priors' job array, each computing one shard of every store's frames."""
+    prior_gpus: int = 0
+    """GPUs of each priors task."""
+    signal_s: int = 120
+    """Seconds before the time limit at which Slurm sends SIGUSR1 (`--signal=USR1@signal_s`)."""
+    poll_s: float = 10.0
+    """Seconds between two looks at the queue while the study waits."""
+    sbatch: dict[str, str | int | bool] = field(default_factory=dict)
+    """Further `sbatch` options for every job, e.g. `{constraint: a100, exclude: node7}`."""
+    setup: list[str] = field(default_factory=list)
+    """Shell lines each job runs first, e.g. `module load cuda`."""
+
+    def __post_init__(self) -> None:
+        for key in ("time_min", "nodes", "cpus_per_task", "prior_shards"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"{key} must be at least 1, got {getattr(self, key)}")
+        for key in ("gpus_per_node", "prior_gpus"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"{key} must be at least 0, got {getattr(self, key)}")
+        if not 0 < self.signal_s < self.time_min * 60:
+            raise ConfigError(f"signal_s must be between 0 and the time limit ({self.time_min * 60} s), "
+                              f"got {self.signal_s}")
+        if self.poll_s <= 0 or (self.mem_gb is not None and self.mem_gb <= 0):
+            raise ConfigError("poll_s and mem_gb must be positive")
+
+
+@dataclass
 class StudyConfig:
     """Everything a study varies is an arm; everything else is shared by all arms and seeds."""
 
@@ -95,6 +142,8 @@ class StudyConfig:
     """Training runs at once, one thread each."""
     bootstrap: int = 2000
     """Paired bootstrap resamples of the test scenes."""
+    launcher: LauncherConfig = field(default_factory=LauncherConfig)
+    """Where the runs execute (`mapfree study --launcher slurm`); not written to the study's own YAML."""
 
     def __post_init__(self) -> None:
         if (self.synth is None) == (self.data_root is None):
@@ -162,5 +211,8 @@ class StudyConfig:
         return to_plain(self)
 
     def to_yaml(self) -> str:
-        """The whole resolved study as YAML (what `OUT/study_config.yaml` holds)."""
-        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+        """The whole resolved study as YAML (what `OUT/study_config.yaml` holds), without the launcher: where the
+        runs execute changes no number, so the folder and study.json's digest are the same on either."""
+        plain = self.to_dict()
+        plain.pop("launcher")
+        return yaml.safe_dump(plain, sort_keys=False)

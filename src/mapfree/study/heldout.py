@@ -33,15 +33,24 @@ def redact_split(truth_root: Path, data_root: Path, split: str) -> None:
                 shutil.copy2(scene.root / name, out / name)
 
 
+def benchmark_roots(out: Path) -> tuple[Path, Path]:
+    """(data root, truth root) of the synthesised benchmark in study folder `out`."""
+    return out / "data", out / "heldout"
+
+
+def benchmark_done(out: Path, synth: SynthConfig) -> bool:
+    """Study folder `out` holds the complete benchmark of `synth`."""
+    done = out / DONE_FILE
+    return done.is_file() and done.read_text() == json_text(asdict(synth))
+
+
 def synthesise_study_benchmark(out: Path, synth: SynthConfig) -> tuple[Path, Path]:
     """(data root, truth root) under `out`, generated once: an existing complete pair is reused."""
-    data, truth = out / "data", out / "heldout"
-    done = out / DONE_FILE
-    described = json_text(asdict(synth))
-    if done.is_file() and done.read_text() == described:
+    data, truth = benchmark_roots(out)
+    if benchmark_done(out, synth):
         return data, truth
     generate_dataset(data, replace(synth, test_scenes=0), overwrite=True)
     generate_dataset(truth, replace(synth, train_scenes=0, val_scenes=0, test_truth=True), overwrite=True)
     redact_split(truth, data, "test")
-    write_text_atomic(done, described)
+    write_text_atomic(out / DONE_FILE, json_text(asdict(synth)))
     return data, truth

@@ -24,6 +24,7 @@ from mapfree import logs
 from mapfree.atomic import OutputExistsError, write_text_atomic
 from mapfree.baselines.table1 import StudyArm
 from mapfree.children import process_pool
+from mapfree.depth_prior.frames import Shard
 from mapfree.depth_prior.runner import RunReport, compute_store
 from mapfree.depth_prior.teacher import Teacher
 from mapfree.depth_prior.teachers import build_teacher
@@ -31,7 +32,7 @@ from mapfree.errors import InputError
 from mapfree.evaluation.aggregate import Thresholds
 from mapfree.evaluation.evaluate import evaluate_submission
 from mapfree.study.config import ArmConfig, StudyConfig, TeacherConfig
-from mapfree.study.heldout import synthesise_study_benchmark
+from mapfree.study.heldout import benchmark_roots, synthesise_study_benchmark
 from mapfree.study.records import RunRecord, ScenePoseErrors, pose_records
 from mapfree.study.runs import RunJob, TestSplit, arm_runs_dir, load_record, run_one, seed_dir
 from mapfree.study.trivial import mean_training_translation, write_trivial_submission
@@ -105,26 +106,49 @@ def study_teacher(spec: TeacherConfig, truth_root: Path | None = None) -> Teache
     return build_teacher(spec.name, spec.weights, spec.device, spec.precision, depth_root=depth_root)
 
 
-def _stores(config: StudyConfig, out: Path, data_root: Path, truth_root: Path) -> tuple[dict[str, Path], Path | None]:
-    """The teachers' priors of the train frames each arm needs, and the metric teacher's of the test frames."""
+@dataclass(frozen=True)
+class PriorStore:
+    """One store the study computes: a split's frames through a teacher (and encoding) into `root`."""
+
+    root: Path
+    split: str
+    teacher: TeacherConfig
+    encoding: str | None = None
+    truth_root: Path | None = None
+    """Where a synthetic teacher reads rendered depth on held-out frames (see :func:`study_teacher`)."""
+
+
+def study_data(config: StudyConfig, out: Path) -> StudyData:
+    """Where the study's inputs are, or will be once made (:func:`prepare`; on a cluster its jobs)."""
+    if config.synth is not None:
+        data_root, truth_root = benchmark_roots(out)
+    else:
+        data_root, truth_root = Path(config.data_root), Path(config.truth_root or config.data_root)
+    features = None
+    if config.pretrain is not None:
+        features = [out / "pretrained_features" / f"draw{k}" for k in range(config.pretrain_draws)]
     targets = {arm.target for arm in config.arms}
-    priors: dict[str, Path] = {}
-    jobs = [("relative", config.relative_teacher, None), ("metric", config.metric_teacher, None),
-            (SEED_ENCODING, config.relative_teacher, SEED_ENCODING)]
-    with torch_threads(config.pretrain_threads):  # fixed, so the stores do not depend on the shell's thread count
-        for target, spec, encoding in jobs:
-            if target not in targets:
-                continue
-            priors[target] = out / "priors" / target
-            report = compute_store(data_root, "train", priors[target], study_teacher(spec), config.resize,
-                                   batch_size=spec.batch_size, workers=0, encoding=encoding)
-            _check(report)
-        test_store = out / "priors" / f"metric-{config.test_split}"
-        report = compute_store(data_root, config.test_split, test_store,
-                               study_teacher(config.metric_teacher, truth_root), config.resize,
-                               batch_size=config.metric_teacher.batch_size, workers=0)
-        _check(report)
-    return priors, test_store
+    priors = {target: out / "priors" / target for target in ("relative", "metric", SEED_ENCODING) if target in targets}
+    return StudyData(data_root, truth_root, features, priors, out / "priors" / f"metric-{config.test_split}")
+
+
+def prior_stores(config: StudyConfig, data: StudyData) -> list[PriorStore]:
+    """The teachers' priors of the train frames each arm needs, and the metric teacher's of the test frames."""
+    teachers = {"relative": (config.relative_teacher, None), "metric": (config.metric_teacher, None),
+                SEED_ENCODING: (config.relative_teacher, SEED_ENCODING)}
+    stores = [PriorStore(root, "train", *teachers[target]) for target, root in data.priors.items()]
+    return [*stores, PriorStore(data.teacher_test_store, config.test_split, config.metric_teacher,
+                                truth_root=data.truth_root)]
+
+
+def compute_priors(config: StudyConfig, data: StudyData, shard: Shard | None = None) -> None:
+    """This shard's frames (all without one) of every prior store, at the study's fixed thread count (the stores
+    must not depend on the shell's); InputError naming the failures file if a frame failed."""
+    with torch_threads(config.pretrain_threads):
+        for store in prior_stores(config, data):
+            teacher = study_teacher(store.teacher, store.truth_root)
+            _check(compute_store(data.data_root, store.split, store.root, teacher, config.resize,
+                                 batch_size=store.teacher.batch_size, workers=0, encoding=store.encoding, shard=shard))
 
 
 def _check(report: RunReport) -> None:
@@ -133,24 +157,26 @@ def _check(report: RunReport) -> None:
         raise InputError(f"{len(report.failures)} depth priors failed; see {report.failures_file}")
 
 
-def prepare(config: StudyConfig, out: Path) -> StudyData:
-    """Benchmark, pretrained features and priors, each made once and reused."""
+def make_benchmark_and_features(config: StudyConfig, out: Path) -> StudyData:
+    """The benchmark (synthesised) and the pretrained features, each made once and reused."""
+    data = study_data(config, out)
     if config.synth is not None:
-        data_root, truth_root = synthesise_study_benchmark(out, config.synth)
-    else:
-        data_root = Path(config.data_root)
-        truth_root = Path(config.truth_root or config.data_root)
-    features = None
-    if config.pretrain is not None:
-        features = [out / "pretrained_features" / f"draw{k}" for k in range(config.pretrain_draws)]
-        base = TrainConfig.load(config.train_config, deltas=[_data_delta(config, data_root)])
-        for k, folder in enumerate(features):
+        synthesise_study_benchmark(out, config.synth)
+    if data.features is not None:
+        base = TrainConfig.load(config.train_config, deltas=[_data_delta(config, data.data_root)])
+        for k, folder in enumerate(data.features):
             if not (folder / "pretrain_history.json").is_file():
                 log.info("feature pretraining draw %d of %d", k + 1, config.pretrain_draws)
                 with torch_threads(config.pretrain_threads):
                     pretrain_model(base, folder, replace(config.pretrain, seed=config.pretrain.seed + k))
-    priors, test_store = _stores(config, out, data_root, truth_root)
-    return StudyData(data_root, truth_root, features, priors, test_store)
+    return data
+
+
+def prepare(config: StudyConfig, out: Path) -> StudyData:
+    """Benchmark, pretrained features and priors, each made once and reused."""
+    data = make_benchmark_and_features(config, out)
+    compute_priors(config, data)
+    return data
 
 
 def run_train_config(config: StudyConfig, arm: ArmConfig, seed: int, data: StudyData, out: Path) -> TrainConfig:
@@ -188,7 +214,7 @@ def torch_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _worker_setup(verbosity: logs.Verbosity) -> None:
+def worker_setup(verbosity: logs.Verbosity) -> None:
     """One thread per run (runs are the unit of parallelism); warnings only, no progress bars, unless verbose:
     the parent prints a line per finished run."""
     torch.set_num_threads(1)
@@ -196,31 +222,38 @@ def _worker_setup(verbosity: logs.Verbosity) -> None:
     logs.configure("verbose" if verbosity == "verbose" else "quiet")
 
 
+class RunProgress:
+    """The line per finished run: `[ k/N] ARM seed S: trained and evaluated in T s (E s elapsed)`."""
+
+    def __init__(self, jobs: list[RunJob]) -> None:
+        self.start = time.perf_counter()
+        self.total = len(jobs)
+        self.done = sum(load_record(job.record_file) is not None for job in jobs)
+        if self.done:
+            log.info("%d of %d runs already finished: reusing them", self.done, self.total)
+
+    def finished(self, summary: dict, where: str = "") -> None:
+        """One more run finished; `summary` as :func:`run_one` returns it."""
+        self.done += 1
+        log.info("[%2d/%d] %-15s seed %d: %s%s in %.0f s (%.0f s elapsed)", self.done, self.total, summary["arm"],
+                 summary["seed"], "read back" if summary["reused"] else "trained and evaluated", where,
+                 summary["seconds"], time.perf_counter() - self.start)
+
+
 def execute(jobs: list[RunJob], workers: int) -> list[RunRecord]:
     """Run every job (finished ones are read back), `workers` at a time; a progress line per run."""
-    start = time.perf_counter()
+    progress = RunProgress(jobs)
     todo = [job for job in jobs if load_record(job.record_file) is None]
-    if len(todo) < len(jobs):
-        log.info("%d of %d runs already finished: reusing them", len(jobs) - len(todo), len(jobs))
-    done = len(jobs) - len(todo)
-
-    def line(summary: dict) -> None:
-        nonlocal done
-        done += 1
-        log.info("[%2d/%d] %-15s seed %d: %s in %.0f s (%.0f s elapsed)", done, len(jobs), summary["arm"],
-                 summary["seed"], "read back" if summary["reused"] else "trained and evaluated", summary["seconds"],
-                 time.perf_counter() - start)
-
     if workers <= 1 or len(todo) <= 1:
         with torch_threads(1):  # as in a worker: a run's result does not depend on where it ran
             for job in todo:
-                line(run_one(job))
+                progress.finished(run_one(job))
     else:
         context = multiprocessing.get_context("spawn")
         # The workers die with this process (the OOM killer's SIGKILL included), so none writes on unseen.
-        with process_pool(min(workers, len(todo)), context, _worker_setup, (logs.verbosity(),)) as pool:
+        with process_pool(min(workers, len(todo)), context, worker_setup, (logs.verbosity(),)) as pool:
             for future in as_completed([pool.submit(run_one, job) for job in todo]):
-                line(future.result())
+                progress.finished(future.result())
     return [load_record(job.record_file) for job in jobs]
 
 

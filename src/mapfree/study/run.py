@@ -16,6 +16,7 @@ import torch
 
 import mapfree
 from mapfree.configs.loader import as_overrides
+from mapfree.errors import InputError
 from mapfree.study.config import StudyConfig
 from mapfree.study.depth_metrics import DEPTH_RATIOS
 from mapfree.study.figures import FIGURES, study_figures
@@ -27,7 +28,15 @@ from mapfree.study.metrics import (
     primary_metric,
     reference_rows,
 )
-from mapfree.study.pipeline import claim_folder, execute, prepare, run_jobs, thresholds, trivial_row
+from mapfree.study.pipeline import (
+    claim_folder,
+    execute,
+    prepare,
+    run_jobs,
+    study_data,
+    thresholds,
+    trivial_row,
+)
 from mapfree.study.records import RunRecord
 from mapfree.study.report import build_study_json, headline, verdict_line, write_study
 from mapfree.study.stats import CONTROL, Arm, compare_arms, seed_mean_std
@@ -92,25 +101,45 @@ def provenance(config: StudyConfig) -> dict[str, Any]:
             "config_sha256": hashlib.sha256(config.to_yaml().encode()).hexdigest()[:16]}
 
 
-def run_study(config: StudyConfig, out_dir: str | Path, overwrite: bool = False) -> dict[str, Any]:
-    """Run (or resume) the study into `out_dir`; returns study.json's content."""
+def run_study(config: StudyConfig, out_dir: str | Path, overwrite: bool = False,
+              detach: bool = False) -> dict[str, Any] | None:
+    """Run (or resume) the study into `out_dir`; returns study.json's content. On Slurm
+    (`config.launcher.name == "slurm"`) the stages and runs are jobs; `detach` returns None once they are
+    submitted, and a later call collects them."""
     start = time.perf_counter()
     out = Path(out_dir)
+    on_slurm = config.launcher.name == "slurm"
+    if detach and not on_slurm:
+        raise InputError("--detach needs the Slurm launcher (--launcher slurm): local runs end with this process")
     claim_folder(out, config, overwrite)
     source = provenance(config)  # the code that runs now, whatever the checkout holds when the study ends
-    _step("1/5 benchmark, shared feature pretraining and the teachers' priors", start)
-    data = prepare(config, out)
-    th = thresholds(config, data)
+    if on_slurm:
+        from mapfree.study.slurm import execute_on_slurm
+
+        data = study_data(config, out)
+        jobs = run_jobs(config, out, data)
+        _step(f"1-3/5 the shared stages and {len(jobs)} runs as Slurm jobs", start)
+        records = execute_on_slurm(config, out, data, jobs, detach)
+        if records is None:
+            print(f"submitted; `mapfree study` again with the same --out ({out}) and --launcher slurm collects "
+                  "the runs")
+            return None
+        th = thresholds(config, data)
+        teachers = teacher_accuracies(config, data) if config.synth is not None else {}
+    else:
+        _step("1/5 benchmark, shared feature pretraining and the teachers' priors", start)
+        data = prepare(config, out)
+        th = thresholds(config, data)
+        log.info("primary metric, fixed before the runs: %s", primary_metric(th))
+
+        _step("2/5 the teachers' own accuracy on the held-out frames", start)
+        teachers = teacher_accuracies(config, data) if config.synth is not None else {}
+
+        jobs = run_jobs(config, out, data)
+        _step(f"3/5 {len(jobs)} runs ({len(config.arms)} arms x {len(config.seeds)} seeds), {config.workers} at a "
+              "time", start)
+        records = execute(jobs, config.workers)
     primary = primary_metric(th)
-    log.info("primary metric, fixed before the runs: %s", primary)
-
-    _step("2/5 the teachers' own accuracy on the held-out frames", start)
-    teachers = teacher_accuracies(config, data) if config.synth is not None else {}
-
-    jobs = run_jobs(config, out, data)
-    _step(f"3/5 {len(jobs)} runs ({len(config.arms)} arms x {len(config.seeds)} seeds), {config.workers} at a time",
-          start)
-    records = execute(jobs, config.workers)
 
     _step("4/5 statistics: per-run scores, seed-level effects, scene bootstrap", start)
     scenes = sorted(records[0].poses)

@@ -94,15 +94,18 @@ def final_model(job: RunJob, config: TrainConfig) -> MicKey:
     return MicKey.from_pretrained(run_dir(job) / LAST_MODEL, dinov2_weights=config.init.dinov2_weights)
 
 
+def train_run(job: RunJob) -> int:
+    """Train (or resume) the run unless its training finished; its optimizer steps, -1 if it had finished. Every
+    rank of a multi-process run calls it."""
+    if (run_dir(job) / "history.json").is_file() and (run_dir(job) / LAST_MODEL).is_dir():
+        return -1
+    return train(job.config).global_step
+
+
 def _trained_model(job: RunJob) -> tuple[MicKey, TrainConfig, int]:
     """The run's final network: trained now, resumed, or the finished one."""
-    config = job.config
-    finished = run_dir(job) / LAST_MODEL
-    if (run_dir(job) / "history.json").is_file() and finished.is_dir():
-        steps = -1
-    else:
-        steps = train(config).global_step
-    return final_model(job, config), config, steps
+    steps = train_run(job)
+    return final_model(job, job.config), job.config, steps
 
 
 def _score(submission: Path, test: TestSplit) -> dict[str, ScenePoseErrors]:

@@ -80,8 +80,15 @@ class RandomStates(pl.Callback):
 
     Everything random in training draws from them (REINFORCE sets and minimal sets, validation
     RANSAC, the loaders' base seeds and so their workers' seeds), so a run resumed from a checkpoint
-    continues exactly as the uninterrupted run did after writing it.
+    continues exactly as the uninterrupted run did after writing it. A checkpoint written at the start of a
+    training batch (`at_batch_start`, Slurm's requeue) restores them at the start of the resumed run's first
+    batch instead: Lightning draws on its way there (a validation iterator it makes to skip the validation
+    already done) where the uninterrupted run did not.
     """
+
+    def __init__(self) -> None:
+        self.at_batch_start = False
+        self._pending: dict[str, Any] | None = None
 
     def state_dict(self) -> dict[str, Any]:
         kind, keys, *rest = np.random.get_state()  # keys as a tensor: checkpoints load with weights_only
@@ -90,9 +97,22 @@ class RandomStates(pl.Callback):
             "numpy": (kind, torch.from_numpy(keys), *rest),
             "torch": torch.get_rng_state(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "at_batch_start": self.at_batch_start,
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if state_dict.get("at_batch_start"):
+            self._pending = state_dict
+        else:
+            self._restore(state_dict)
+
+    def on_train_batch_start(self, trainer: pl.Trainer, *args: Any) -> None:
+        if self._pending is not None:
+            self._restore(self._pending)
+            self._pending = None
+
+    @staticmethod
+    def _restore(state_dict: dict[str, Any]) -> None:
         random.setstate(state_dict["python"])
         kind, keys, *rest = state_dict["numpy"]
         np.random.set_state((kind, keys.numpy(), *rest))
@@ -110,7 +130,12 @@ class ProgressBar(TQDMProgressBar):
         return metrics
 
 
+RESUMABLE = ("last.ckpt", "requeue.ckpt")
+"""The checkpoints `resume: last` chooses from: the one after every epoch (or validation) and the one a requeued
+Slurm job wrote when signalled (`mapfree.training.slurm`)."""
+
+
 def last_checkpoint(directory: str | Path) -> Path | None:
-    """`last.ckpt` of a run's checkpoint folder if it exists (partial files are ignored)."""
-    path = Path(directory) / "last.ckpt"
-    return path if path.is_file() else None
+    """The newest of :data:`RESUMABLE` in a run's checkpoint folder, if any (partial files are ignored)."""
+    found = [path for path in map(Path(directory).joinpath, RESUMABLE) if path.is_file()]
+    return max(found, key=lambda path: path.stat().st_mtime_ns, default=None)

@@ -7,7 +7,7 @@ import shutil
 import warnings
 from collections.abc import Iterable
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -31,11 +31,14 @@ from mapfree.training.errors import CheckpointError, DeviceError, NoTrainingStep
 from mapfree.training.loggers import LOG_DIRS, build_loggers
 from mapfree.training.metric_names import best_metrics
 from mapfree.training.module import MicKeyTraining
+from mapfree.training.slurm import REQUEUE_CHECKPOINT, SlurmRequeue, allocation, cluster_plugins, in_slurm_job, requeued
 from mapfree.weights.loading import load_torch_file
 
 MODEL_PREFIX = "model."
 RUN_CONFIG = "config.yaml"
 """The resolved configuration a run writes into its folder."""
+RUN_LOG = "train.log"
+"""The run's log file in its folder: every info line and warning, also those the console hides."""
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +155,7 @@ def _claim_run_dir(run_dir: Path, resume: str | None, overwrite: bool, config_te
     if not overwrite:
         raise OutputExistsError(f"{run_dir} already holds a training run ({earlier[0].name}, ...); pass --resume to "
                                 "continue it or --overwrite to replace it")
-    for path in [run_dir / "checkpoints", *earlier]:
+    for path in [run_dir / "checkpoints", run_dir / RUN_LOG, *earlier]:
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
         else:
@@ -177,6 +180,8 @@ def train(
     which deletes the earlier run's outputs first; so is a `config.yaml` there that differs (see
     `_claim_run_dir`). `trainer.name` is refused when it leaves `trainer.out_dir`. The run folder is
     locked while training writes into it (`mapfree.atomic.folder_lock`: a second writer is refused).
+    Inside a Slurm job, Lightning's Slurm environment places the ranks; Slurm's warning signal checkpoints and
+    requeues the job (:mod:`mapfree.training.slurm`), and the requeued job resumes its newest checkpoint.
     A run that applied no optimizer step (every one skipped as non-finite) raises NoTrainingStepError
     and exports nothing.
     """
@@ -188,6 +193,9 @@ def train(
     t = config.trainer
     check_accelerator(t.accelerator)
     run_dir = path_inside(t.out_dir, t.name, "trainer.name")
+    if t.resume is None and requeued() and _run_outputs(run_dir):  # this job's earlier attempt: continue it
+        log.info("requeued Slurm job: resuming %s", last_checkpoint(run_dir / "checkpoints") or "from scratch")
+        config = replace(config, trainer=replace(t, resume="last"))
     with nullcontext() if rank_zero_only.rank else folder_lock(run_dir):  # the other ranks write no files
         return _train_locked(config, run_dir, extra_callbacks, overwrite)
 
@@ -195,13 +203,19 @@ def train(
 def _train_locked(
     config: TrainConfig, run_dir: Path, extra_callbacks: Iterable[pl.Callback], overwrite: bool
 ) -> TrainResult:
-    """`train`, once this process holds the run folder."""
+    """`train`, once this process holds the run folder; rank 0 keeps the run's log file from the claim on."""
     t = config.trainer
     loggers = build_loggers(t.logger, t.name, run_dir)
     log.debug("training into %s, logging to %s", run_dir, ", ".join(type(lg).__name__ for lg in loggers) or "nothing")
-    ckpt_dir = run_dir / "checkpoints"
     _claim_run_dir(run_dir, t.resume, overwrite, config.to_yaml())
     run_dir.mkdir(parents=True, exist_ok=True)
+    with nullcontext() if rank_zero_only.rank else logs.run_log(run_dir / RUN_LOG):
+        return _fit(config, run_dir, loggers, extra_callbacks)
+
+
+def _fit(config: TrainConfig, run_dir: Path, loggers: list, extra_callbacks: Iterable[pl.Callback]) -> TrainResult:
+    t = config.trainer
+    ckpt_dir = run_dir / "checkpoints"
     pl.seed_everything(t.seed, workers=True, verbose=False)
 
     module = MicKeyTraining(config)
@@ -212,16 +226,19 @@ def _train_locked(
     callbacks = [*checkpoints.values(), history, RandomStates(), *extra_callbacks]
     if loggers:
         callbacks.append(LearningRateMonitor(logging_interval="step"))
+    if in_slurm_job():
+        callbacks.append(SlurmRequeue(ckpt_dir / REQUEUE_CHECKPOINT))
+    devices, num_nodes = allocation(t.devices, t.num_nodes)
     progress_bar = logs.progress(t.progress_bar)
     if progress_bar:
         callbacks.append(ProgressBar(refresh_rate=1))
     trainer = pl.Trainer(
-        accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes, strategy=t.strategy,
+        accelerator=t.accelerator, devices=devices, num_nodes=num_nodes, strategy=t.strategy,
         precision=t.precision, max_epochs=t.max_epochs, max_steps=t.max_steps, deterministic=t.deterministic,
         val_check_interval=t.val_check_interval, check_val_every_n_epoch=t.check_val_every_n_epoch,
         limit_val_batches=t.limit_val_batches, log_every_n_steps=t.log_every_n_steps,
         logger=loggers or False, callbacks=callbacks, enable_progress_bar=progress_bar, use_distributed_sampler=False,
-        num_sanity_val_steps=0, enable_model_summary=False, plugins=[AtomicCheckpointIO()],
+        num_sanity_val_steps=0, enable_model_summary=False, plugins=[AtomicCheckpointIO(), *cluster_plugins()],
     )
     if trainer.is_global_zero:
         config.save(run_dir / RUN_CONFIG)
@@ -232,6 +249,8 @@ def _train_locked(
         warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
                                 category=FutureWarning)
         trainer.fit(module, datamodule=data, ckpt_path=_resume_path(config, ckpt_dir), weights_only=True)
+    if trainer.is_global_zero:  # the run went past it: `resume: last` must not go back to it
+        (ckpt_dir / REQUEUE_CHECKPOINT).unlink(missing_ok=True)
 
     result = TrainResult(
         run_dir=run_dir,
