@@ -6,9 +6,14 @@ import argparse
 from typing import Any
 
 from mapfree.cli._baseline_args import add_baseline_arguments, baseline_context
-from mapfree.cli._model_args import inference_size, model_sizes, resolve_device, saved_input_size
+from mapfree.cli._model_args import (
+    add_model_arguments,
+    inference_size,
+    model_sizes,
+    resolve_device,
+    saved_input_size,
+)
 from mapfree.cli._types import (
-    add_precision_argument,
     add_resize_argument,
     apply_pixel_cap,
     finite_number,
@@ -31,13 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--methods", nargs="+", default=None, metavar="METHOD",
                         help="'mickey' and/or MATCHER+DEPTH+SOLVER names (omitted: SIFT with true depth under "
                              "each solver, plus MicKey and SIFT with MicKey depth when --checkpoint is given)")
-    model = parser.add_argument_group("MicKey (for 'mickey' and the mickey matcher/depth)")
-    model.add_argument("--checkpoint", default=None, help="released MicKey .ckpt, or this project's model folder")
-    model.add_argument("--config", default=None, help="MicKey YAML; omitted: config.yaml next to the checkpoint")
-    model.add_argument("--dinov2-weights", default=None, help="original dinov2_vit*14_pretrain.pth")
-    add_precision_argument(model, "backbone precision (auto: the model config's)")
+    add_model_arguments(parser, checkpoint_required=False)  # for 'mickey' and the mickey matcher/depth
     add_baseline_arguments(parser)
-    parser.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda, ...")
     add_resize_argument(parser, "resize images to WxH first (omitted: the size the MicKey models were trained at, "
                                 "native frames for the released model and for methods without MicKey)")
     parser.add_argument("--vcre-px", type=finite_number, nargs="+", default=None, metavar="PX",
@@ -236,7 +236,8 @@ def run(args: argparse.Namespace) -> int:
     dataset = MapFreePairs(args.data_root, args.split)
     if len(dataset) == 0:
         raise InputError(f"no {args.split} pairs found under {args.data_root}")
-    thresholds = scoring_thresholds(args, dataset.frame_sizes())
+    frame_sizes = dataset.frame_sizes()
+    thresholds = scoring_thresholds(args, frame_sizes)
     # Build every estimator first: a missing weight file or option fails before any long run.
     if args.table1:
         estimators = table1_estimators(table, args, context)
@@ -245,7 +246,7 @@ def run(args: argparse.Namespace) -> int:
         estimators = {m: build_estimator(m, context) for m in methods}
         models = []
     dataset.set_resize(inference_size(args, [*model_sizes(context), *map(saved_input_size, models)],
-                                      dataset.frame_sizes(), f"the frames of {args.data_root}/{args.split}"))
+                                      frame_sizes, f"the frames of {args.data_root}/{args.split}"))
     rows, seconds = score(estimators, dataset, args, thresholds)
     print(f"{args.split} split of {args.data_root}: {len(dataset)} pairs, {len(dataset.scenes)} scenes; "
           f"{thresholds.describe()}")
